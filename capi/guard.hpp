@@ -1,0 +1,50 @@
+// The exception firewall. Every fallible C entry point is one call to px_guard(): it runs the
+// body, turns px::Error / bad_alloc / anything else into a status code, and records
+// "<function>: <message>" as this thread's last error. Nothing thrown ever crosses the C ABI.
+#pragma once
+
+#include <new>
+#include <string>
+
+#include "core/error.hpp"
+#include "parallax/parallax.h"
+
+namespace px::capi {
+
+void set_last_error(const char *function, Status status, const char *message) noexcept;
+
+template <class Body> px_status_t px_guard(const char *function, Body &&body) noexcept {
+    try {
+        body();
+        return PX_OK;
+    } catch (const Error &e) {
+        set_last_error(function, e.status(), e.what());
+        return static_cast<px_status_t>(e.status());
+    } catch (const std::bad_alloc &) {
+        set_last_error(function, Status::nomem, "out of memory");
+        return PX_E_NOMEM;
+    } catch (const std::exception &e) {
+        set_last_error(function, Status::internal, e.what());
+        return PX_E_INTERNAL;
+    } catch (...) {
+        set_last_error(function, Status::internal, "unknown exception");
+        return PX_E_INTERNAL;
+    }
+}
+
+// Argument checks used inside guarded bodies.
+template <class T> T *require(T *p, const char *name) {
+    if (!p)
+        fail(Status::invalid, std::string(name) + " is NULL");
+    return p;
+}
+
+// Checks an out-parameter and clears it, so a failing call leaves it NULL/zeroed.
+template <class T> T *require_out(T *out, const char *name = "out") {
+    if (!out)
+        fail(Status::invalid, std::string(name) + " is NULL");
+    *out = T{};
+    return out;
+}
+
+} // namespace px::capi

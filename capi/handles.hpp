@@ -1,0 +1,31 @@
+// C handles are the core objects themselves: these casts are the only place that knows it.
+#pragma once
+
+#include "core/buffer.hpp"
+#include "core/memory_pool.hpp"
+#include "core/segment.hpp"
+#include "parallax/parallax.h"
+
+namespace px::capi {
+
+inline Segment *from_handle(const px_segment_t *h) {
+    return reinterpret_cast<Segment *>(const_cast<px_segment_t *>(h));
+}
+inline px_segment_t *to_handle(Segment *s) { return reinterpret_cast<px_segment_t *>(s); }
+inline MemoryPool *from_handle(const px_pool_t *h) {
+    return reinterpret_cast<MemoryPool *>(const_cast<px_pool_t *>(h));
+}
+inline px_pool_t *to_handle(MemoryPool *p) { return reinterpret_cast<px_pool_t *>(p); }
+inline Slot *from_handle(const px_slot_t *h) {
+    return reinterpret_cast<Slot *>(const_cast<px_slot_t *>(h));
+}
+inline px_slot_t *to_handle(Slot *s) { return reinterpret_cast<px_slot_t *>(s); }
+inline Buffer *from_handle(const px_buffer_t *h) {
+    return reinterpret_cast<Buffer *>(const_cast<px_buffer_t *>(h));
+}
+inline px_buffer_t *to_handle(Buffer *b) { return reinterpret_cast<px_buffer_t *>(b); }
+
+// Metadata: the C struct and the core struct have one layout (checked in buffer.cpp).
+Metadata metadata_from_c(const px_metadata_t *meta);
+
+} // namespace px::capi

@@ -1,0 +1,45 @@
+#include "core/buffer.hpp"
+
+#include <string>
+
+#include "core/error.hpp"
+
+namespace px {
+
+void check_range(size_t offset, size_t len, size_t total, const char *what) {
+    if (offset > total || len > total - offset)
+        fail(Status::invalid, "range [" + std::to_string(offset) + ", +" + std::to_string(len) +
+                                  ") exceeds " + what + " length " + std::to_string(total));
+}
+
+void validate_metadata(const Metadata &meta) {
+    if (meta.user_len > metadata_user_max)
+        fail(Status::invalid, "metadata user_len " + std::to_string(meta.user_len) +
+                                  " is larger than the " + std::to_string(metadata_user_max) +
+                                  " user bytes");
+}
+
+Buffer::Buffer(Ref<Segment> segment, size_t offset, size_t len, const Metadata &meta,
+               Ref<RefCounted> lease)
+    : segment_(std::move(segment)), lease_(std::move(lease)), offset_(offset), len_(len),
+      meta_(meta) {
+    if (!segment_)
+        fail(Status::invalid, "segment is NULL");
+    check_range(offset, len, segment_->size(), "segment");
+    validate_metadata(meta);
+}
+
+Buffer Buffer::slice(size_t offset, size_t len) const {
+    check_range(offset, len, len_, "buffer");
+    Buffer b(*this);
+    b.offset_ = offset_ + offset;
+    b.len_ = len;
+    return b;
+}
+
+void Buffer::set_metadata(const Metadata &meta) {
+    validate_metadata(meta);
+    meta_ = meta;
+}
+
+} // namespace px

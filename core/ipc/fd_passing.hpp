@@ -1,0 +1,36 @@
+// SCM_RIGHTS helpers: one message, optionally carrying file descriptors, over a connected
+// AF_UNIX socket. Received fds are close-on-exec; truncated control data is a protocol error and
+// every fd that did arrive is closed.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace px::ipc {
+
+constexpr size_t max_fds_per_message = 4;
+
+// Sends `len` bytes with `nfds` fds attached (MSG_NOSIGNAL: a gone peer is Status::closed).
+// Blocking socket semantics; EINTR is retried.
+void send_message(int socket_fd, const void *data, size_t len, const int *fds, size_t nfds);
+
+struct Received {
+    size_t len = 0;          // bytes received (0 with closed = true at end of stream)
+    bool closed = false;     // the peer has gone
+    std::vector<int> fds;    // owned by the caller
+};
+
+// Receives one message into `buf`. Refuses (Status::protocol, fds closed) truncated data or
+// control, more than `max_fds` fds, and anything that is not SCM_RIGHTS. With `dontwait` it
+// throws would_block when nothing is there.
+Received recv_message(int socket_fd, void *buf, size_t cap, size_t max_fds, bool dontwait);
+
+// Waits until `fd` is readable (or hung up): true when ready, false on timeout.
+// timeout_ns < 0 waits forever.
+bool wait_readable(int fd, int64_t timeout_ns);
+
+// Closes every fd in the list (and clears it).
+void close_all(std::vector<int> &fds) noexcept;
+
+} // namespace px::ipc

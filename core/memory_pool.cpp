@@ -1,0 +1,197 @@
+#include "core/memory_pool.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <mutex>
+#include <poll.h>
+#include <string>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "core/error.hpp"
+
+namespace px {
+
+// ----------------------------------------------------------------------------------------------
+// Return sources (channel return paths) known to this process.
+
+namespace {
+
+struct ReturnRegistry {
+    std::mutex mutex;
+    std::vector<Ref<ReturnSource>> sources;
+    std::atomic<size_t> count{0};
+};
+
+ReturnRegistry &registry() {
+    static ReturnRegistry *r = new ReturnRegistry; // never destroyed: used from atexit paths
+    return *r;
+}
+
+std::vector<Ref<ReturnSource>> snapshot_sources() {
+    auto &r = registry();
+    std::lock_guard lock(r.mutex);
+    return r.sources;
+}
+
+} // namespace
+
+void register_return_source(ReturnSource *source) {
+    auto &r = registry();
+    std::lock_guard lock(r.mutex);
+    r.sources.emplace_back(source);
+    r.count.store(r.sources.size(), std::memory_order_release);
+}
+
+void unregister_return_source(ReturnSource *source) noexcept {
+    Ref<ReturnSource> keep; // dropped outside the lock
+    auto &r = registry();
+    std::lock_guard lock(r.mutex);
+    auto it = std::find_if(r.sources.begin(), r.sources.end(),
+                           [&](const Ref<ReturnSource> &s) { return s.get() == source; });
+    if (it != r.sources.end()) {
+        keep = std::move(*it);
+        r.sources.erase(it);
+    }
+    r.count.store(r.sources.size(), std::memory_order_release);
+}
+
+void collect_all_returns() noexcept {
+    if (registry().count.load(std::memory_order_acquire) == 0)
+        return;
+    for (auto &s : snapshot_sources())
+        s->collect();
+}
+
+// ----------------------------------------------------------------------------------------------
+
+std::byte *Slot::data() const noexcept {
+    return pool_->segment().mutable_data() + index_ * pool_->slot_size();
+}
+
+size_t Slot::size() const noexcept { return pool_->slot_size(); }
+
+void Slot::last_reference_dropped() noexcept { pool_->give_back(index_); }
+
+Ref<MemoryPool> MemoryPool::create(Ref<Segment> segment, size_t slot_size) {
+    if (!segment)
+        fail(Status::invalid, "segment is NULL");
+    if (slot_size == 0)
+        fail(Status::invalid, "slot_size is 0");
+    if (slot_size > segment->size())
+        fail(Status::invalid, "slot_size " + std::to_string(slot_size) +
+                                  " is larger than the segment (" +
+                                  std::to_string(segment->size()) + " bytes)");
+    if (segment->readonly())
+        fail(Status::unsupported, "the segment is read-only; a pool needs writable memory");
+    size_t capacity = segment->size() / slot_size;
+    if (capacity > UINT32_MAX)
+        fail(Status::invalid, "slot_size " + std::to_string(slot_size) + " gives " +
+                                  std::to_string(capacity) + " slots, more than 2^32");
+    return Ref<MemoryPool>::adopt(new MemoryPool(std::move(segment), slot_size, capacity));
+}
+
+MemoryPool::MemoryPool(Ref<Segment> segment, size_t slot_size, size_t capacity)
+    : segment_(std::move(segment)), slot_size_(slot_size), capacity_(capacity),
+      bitmap_(capacity), slots_(new Slot[capacity]) {
+    for (size_t i = 0; i < capacity; ++i) {
+        slots_[i].pool_ = this;
+        slots_[i].index_ = i;
+        slots_[i].reset_refs(0);
+    }
+    wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE);
+    if (wake_fd_ < 0)
+        fail_errno("eventfd", errno);
+}
+
+MemoryPool::~MemoryPool() {
+    if (wake_fd_ >= 0)
+        ::close(wake_fd_);
+}
+
+size_t MemoryPool::available() const noexcept {
+    collect_all_returns();
+    return bitmap_.count_free();
+}
+
+bool MemoryPool::owns(const std::byte *p, size_t len) const noexcept {
+    const std::byte *base = segment_->data();
+    return p >= base && len <= capacity_ * slot_size_ &&
+           static_cast<size_t>(p - base) <= capacity_ * slot_size_ - len;
+}
+
+Slot *MemoryPool::try_loan() noexcept {
+    size_t i = bitmap_.acquire();
+    if (i == AtomicBitmap::npos)
+        return nullptr;
+    add_ref(); // a loaned slot keeps its pool alive
+    slots_[i].reset_refs(1);
+    return &slots_[i];
+}
+
+void MemoryPool::give_back(size_t index) noexcept {
+    bitmap_.release(index);
+    // seq_cst pairs with the waiter's increment before its last try: either it sees the bit
+    // free, or we see it waiting and wake it.
+    if (waiters_.load(std::memory_order_seq_cst) > 0) {
+        uint64_t one = 1;
+        [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+    }
+    release_ref(); // may delete this pool: nothing after it
+}
+
+Slot *MemoryPool::loan(int64_t timeout_ns) {
+    if (Slot *s = try_loan())
+        return s;
+    collect_all_returns();
+    if (Slot *s = try_loan())
+        return s;
+    if (timeout_ns == 0)
+        fail(Status::would_block, "every one of the pool's " + std::to_string(capacity_) +
+                                      " slots is out");
+
+    using clock = std::chrono::steady_clock;
+    const auto deadline = clock::now() + std::chrono::nanoseconds(timeout_ns);
+    waiters_.fetch_add(1, std::memory_order_seq_cst);
+    struct Leave {
+        std::atomic<uint32_t> &w;
+        ~Leave() { w.fetch_sub(1, std::memory_order_seq_cst); }
+    } leave{waiters_};
+
+    std::vector<pollfd> fds;
+    for (;;) {
+        if (Slot *s = try_loan())
+            return s;
+        collect_all_returns();
+        if (Slot *s = try_loan())
+            return s;
+
+        fds.clear();
+        fds.push_back({wake_fd_, POLLIN, 0});
+        for (auto &src : snapshot_sources())
+            fds.push_back({src->wait_fd(), POLLIN, 0});
+        timespec ts{};
+        timespec *tsp = nullptr;
+        if (timeout_ns > 0) {
+            auto left = deadline - clock::now();
+            if (left <= clock::duration::zero())
+                fail(Status::timeout, "no slot came back within " +
+                                          std::to_string(timeout_ns) + " ns (all " +
+                                          std::to_string(capacity_) + " are out)");
+            auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+            ts.tv_sec = static_cast<time_t>(ns / 1000000000);
+            ts.tv_nsec = static_cast<long>(ns % 1000000000);
+            tsp = &ts;
+        }
+        int rc = ::ppoll(fds.data(), fds.size(), tsp, nullptr);
+        if (rc < 0 && errno != EINTR)
+            fail_errno("ppoll", errno);
+        if (fds[0].revents & POLLIN) {
+            uint64_t v;
+            [[maybe_unused]] ssize_t n = ::read(wake_fd_, &v, sizeof v);
+        }
+    }
+}
+
+} // namespace px

@@ -1,0 +1,65 @@
+// Segment: one contiguous mapping of memory. The base class owns the mapping and (for shareable
+// kinds) the fd; each backend is a factory that produces a mapped Segment.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/ref.hpp"
+
+namespace px {
+
+enum class MemoryType : uint32_t { heap = 0, shared = 1, huge_pages = 2, mapped_file = 3 };
+
+const char *memory_type_name(MemoryType type) noexcept;
+
+class Segment : public RefCounted {
+public:
+    struct Mapping {
+        void *addr = nullptr;
+        size_t map_len = 0;  // what munmap needs (page-rounded)
+        size_t size = 0;     // what the user sees
+        bool readonly = false;
+        MemoryType type = MemoryType::heap;
+        size_t page_size = 4096;
+        int fd = -1; // owned; -1 for heap memory
+    };
+    // Takes ownership of the mapping and fd.
+    explicit Segment(const Mapping &m) noexcept;
+
+    const std::byte *data() const noexcept { return static_cast<const std::byte *>(m_.addr); }
+    // Null when the mapping is read-only.
+    std::byte *mutable_data() const noexcept {
+        return m_.readonly ? nullptr : static_cast<std::byte *>(m_.addr);
+    }
+    size_t size() const noexcept { return m_.size; }
+    bool readonly() const noexcept { return m_.readonly; }
+    MemoryType memory_type() const noexcept { return m_.type; }
+    size_t page_size() const noexcept { return m_.page_size; }
+    int ipc_fd() const noexcept { return m_.fd; }
+    // Unique within this process for the process's lifetime (never reused, unlike addresses).
+    uint64_t serial() const noexcept { return serial_; }
+
+    // msync for file mappings; nothing to do for memory that has no backing file.
+    virtual void flush() const;
+
+    // A read-only file description of this segment's memfd, for a peer that must not write
+    // (the caller owns the fd). Also seals the memfd against any new writable mapping
+    // (F_SEAL_FUTURE_WRITE) so that no holder of the fd can reopen it writable. Throws
+    // unsupported for memory that cannot cross a channel.
+    int open_readonly_for_peer() const;
+
+protected:
+    ~Segment() override;
+
+private:
+    Mapping m_;
+    uint64_t serial_;
+};
+
+// Helpers shared by the backends.
+size_t system_page_size() noexcept;
+// Rounds up to a multiple of `multiple` (a power of two); false on overflow.
+bool round_up(size_t value, size_t multiple, size_t &out) noexcept;
+
+} // namespace px

@@ -1,0 +1,281 @@
+/*
+ * libparallax — zero-copy memory segments, slot pools, buffers and IPC channels.
+ *
+ * This is the whole public C ABI (C99; also valid C++). Every binding is built on it.
+ *
+ * Conventions (see API.md):
+ *  - Fallible calls return px_status_t: PX_OK (0) or a negative PX_E_* code, and give their
+ *    results through out-parameters placed last. On failure the out-parameter is left NULL/0
+ *    and px_last_error_message() names what was wrong.
+ *  - Handles are opaque and refcounted: *_retain adds a reference, *_release drops one and
+ *    accepts NULL.
+ *  - timeout_ns: < 0 waits forever, 0 polls (PX_E_WOULD_BLOCK if nothing is ready),
+ *    > 0 waits up to that long (PX_E_TIMEOUT).
+ *  - Every call may be made from any thread.
+ */
+#ifndef PARALLAX_H
+#define PARALLAX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "parallax/version.h"
+
+#if defined(_WIN32)
+#define PX_API
+#elif defined(__GNUC__) || defined(__clang__)
+#define PX_API __attribute__((visibility("default")))
+#else
+#define PX_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
+/* Status codes. Values are fixed and never renumbered.                                       */
+/* ------------------------------------------------------------------------------------------ */
+typedef int32_t px_status_t;
+
+#define PX_OK 0
+#define PX_E_INVALID (-1)     /* bad argument or range */
+#define PX_E_NOMEM (-2)       /* out of memory */
+#define PX_E_UNSUPPORTED (-3) /* not available here (huge pages not reserved, IPC of heap...) */
+#define PX_E_IO (-4)          /* an OS call failed; the message names the call and errno */
+#define PX_E_WOULD_BLOCK (-5) /* pool exhausted on a non-blocking loan, nothing to receive */
+#define PX_E_TIMEOUT (-6)     /* a positive timeout expired */
+#define PX_E_CLOSED (-7)      /* peer gone / channel closed */
+#define PX_E_PROTOCOL (-8)    /* peer sent malformed or hostile data; connection dropped */
+#define PX_E_PERMISSION (-9)  /* peer credentials refused, access denied */
+#define PX_E_BUSY (-10)       /* resource in use */
+#define PX_E_INTERNAL (-11)   /* a bug in libparallax; please report it */
+
+/* Message of the last failing call on this thread ("" if none). Owned by the library, valid
+ * until the next failing call on this thread. Never NULL. */
+PX_API const char *px_last_error_message(void);
+/* Name of a status code, e.g. "PX_E_INVALID". Never NULL ("PX_E_UNKNOWN" for other values). */
+PX_API const char *px_status_string(px_status_t status);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Library version                                                                            */
+/* ------------------------------------------------------------------------------------------ */
+/* (major << 16) | (minor << 8) | patch of the loaded library (compare with PX_VERSION). */
+PX_API uint32_t px_version(void);
+/* "major.minor.patch" of the loaded library. */
+PX_API const char *px_version_string(void);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Segments: one contiguous, mapped region of memory.                                         */
+/* ------------------------------------------------------------------------------------------ */
+typedef struct px_segment px_segment_t;
+
+typedef uint32_t px_memory_type_t;
+#define PX_MEMORY_HEAP 0u
+#define PX_MEMORY_SHARED 1u
+#define PX_MEMORY_HUGE_PAGES 2u
+#define PX_MEMORY_MAPPED_FILE 3u
+
+/* px_segment_hugepage_new page sizes (in bytes) and flags. */
+#define PX_HUGE_PAGE_2MB 2097152u
+#define PX_HUGE_PAGE_1GB 1073741824u
+#define PX_HUGEPAGE_FALLBACK 1u /* fall back to normal shared pages when none are reserved */
+
+/* px_segment_shm_from_fd flags. */
+#define PX_MAP_READONLY 1u       /* map read-only (required for fds received from a channel) */
+#define PX_MAP_ALLOW_UNSEALED 2u /* accept an fd without shrink seals (e.g. a regular file) */
+
+/* IPC handle of a shareable segment. */
+typedef int32_t px_ipc_kind_t;
+#define PX_IPC_FD 1
+
+typedef struct px_ipc_handle {
+    int32_t kind;  /* PX_IPC_FD */
+    int32_t fd;    /* owned by the segment: dup it to keep it beyond the segment */
+    uint64_t size; /* bytes */
+} px_ipc_handle_t;
+
+/* Private anonymous memory of `size` bytes (> 0), zero-filled. Not shareable. */
+PX_API px_status_t px_segment_heap_new(size_t size, px_segment_t **out);
+/* Shared memory (memfd, MFD_CLOEXEC | MFD_ALLOW_SEALING) of `size` bytes, zero-filled, sealed
+ * against shrinking and growing before it can be shared. `name` is a debugging label (may be
+ * NULL). */
+PX_API px_status_t px_segment_shm_new(const char *name, size_t size, px_segment_t **out);
+/* Maps `size` bytes of a shared-memory fd received from another process. The caller keeps its
+ * fd (the segment holds a dup). Refuses fds that are not regular/memfd files, are smaller than
+ * `size`, or lack shrink seals (unless PX_MAP_ALLOW_UNSEALED). PX_MAP_READONLY maps read-only. */
+PX_API px_status_t px_segment_shm_from_fd(int fd, size_t size, uint32_t flags, px_segment_t **out);
+/* Huge-page shared memory (memfd with MFD_HUGETLB). `page_size` is PX_HUGE_PAGE_2MB or
+ * PX_HUGE_PAGE_1GB; `size` is rounded up to a whole number of pages. Pages are pre-faulted, so
+ * running out is an error here and never a SIGBUS later. Without PX_HUGEPAGE_FALLBACK, no
+ * reserved pages is PX_E_UNSUPPORTED (the message says how to reserve them); with it, the
+ * segment falls back to normal shared pages and reports PX_MEMORY_SHARED and page size 4096. */
+PX_API px_status_t px_segment_hugepage_new(uint32_t page_size, size_t size, uint32_t flags,
+                                           px_segment_t **out);
+/* Creates a new file of `size` bytes (mode 0600) and maps it read-write. An existing path is
+ * an error (PX_E_INVALID): it never truncates. */
+PX_API px_status_t px_segment_file_create(const char *path, size_t size, px_segment_t **out);
+/* Maps an existing non-empty file read-write. */
+PX_API px_status_t px_segment_file_open(const char *path, px_segment_t **out);
+/* Maps an existing non-empty file read-only (px_segment_mut_ptr gives NULL). */
+PX_API px_status_t px_segment_file_open_readonly(const char *path, px_segment_t **out);
+/* msync(MS_SYNC) of a mapped-file segment; a no-op PX_OK for other types. */
+PX_API px_status_t px_segment_flush(px_segment_t *seg);
+
+PX_API const void *px_segment_ptr(const px_segment_t *seg);
+/* NULL when the segment is read-only (or seg is NULL). */
+PX_API void *px_segment_mut_ptr(const px_segment_t *seg);
+PX_API size_t px_segment_len(const px_segment_t *seg);
+/* 1 when the mapping is read-only, else 0. */
+PX_API int32_t px_segment_is_readonly(const px_segment_t *seg);
+PX_API px_memory_type_t px_segment_memory_type(const px_segment_t *seg);
+/* The page size actually in use (4096 after a huge-page fallback). */
+PX_API size_t px_segment_page_size(const px_segment_t *seg);
+/* The fd and size to share this segment. The fd stays owned by the segment. PX_E_UNSUPPORTED
+ * for heap segments. */
+PX_API px_status_t px_segment_ipc_handle(const px_segment_t *seg, px_ipc_handle_t *out);
+PX_API px_segment_t *px_segment_retain(px_segment_t *seg);
+PX_API void px_segment_release(px_segment_t *seg);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Metadata carried by every buffer (and across channels, intact).                            */
+/* ------------------------------------------------------------------------------------------ */
+#define PX_TIME_NONE (-9223372036854775807LL - 1)
+#define PX_METADATA_USER_MAX 64u
+
+typedef struct px_metadata {
+    uint64_t sequence;
+    int64_t pts_ns;      /* PX_TIME_NONE when unknown */
+    int64_t dts_ns;      /* PX_TIME_NONE when unknown */
+    int64_t duration_ns; /* PX_TIME_NONE when unknown */
+    uint64_t offset;
+    uint64_t offset_end;
+    uint32_t flags;
+    uint32_t user_len; /* bytes of `user` in use, <= PX_METADATA_USER_MAX */
+    uint8_t user[64];
+} px_metadata_t;
+
+/* Times to PX_TIME_NONE, everything else to zero. */
+PX_API void px_metadata_init(px_metadata_t *meta);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Pools: fixed-size slots over a segment.                                                    */
+/* ------------------------------------------------------------------------------------------ */
+typedef struct px_pool px_pool_t;
+typedef struct px_slot px_slot_t;
+typedef struct px_buffer px_buffer_t;
+
+/* Slots of `slot_size` bytes (0 < slot_size <= segment length) at data + i * slot_size;
+ * capacity = len / slot_size. Retains the segment. */
+PX_API px_status_t px_pool_new(px_segment_t *segment, size_t slot_size, px_pool_t **out);
+PX_API size_t px_pool_capacity(const px_pool_t *pool);
+/* Slots free right now (also takes back slots that peers returned or died holding). */
+PX_API size_t px_pool_available(const px_pool_t *pool);
+PX_API size_t px_pool_slot_size(const px_pool_t *pool);
+/* The pool's segment (borrowed). */
+PX_API px_segment_t *px_pool_segment(const px_pool_t *pool);
+/* Lock-free loan of a free slot; PX_E_WOULD_BLOCK when every slot is out. */
+PX_API px_status_t px_pool_loan(px_pool_t *pool, px_slot_t **out);
+/* Waits (sleeping, not spinning) until a slot comes back from any thread or process. */
+PX_API px_status_t px_pool_loan_timeout(px_pool_t *pool, int64_t timeout_ns, px_slot_t **out);
+PX_API px_pool_t *px_pool_retain(px_pool_t *pool);
+PX_API void px_pool_release(px_pool_t *pool);
+
+/* Slot memory (writable; NULL for a read-only segment or a NULL slot). A slot has one writer. */
+PX_API void *px_slot_data(px_slot_t *slot);
+PX_API size_t px_slot_len(const px_slot_t *slot);
+PX_API size_t px_slot_index(const px_slot_t *slot);
+/* Gives the slot back to its pool. Accepts NULL. */
+PX_API void px_slot_release(px_slot_t *slot);
+/* Turns the slot into a buffer of its first `len` bytes (1 <= len <= slot size) with `meta`
+ * (NULL: px_metadata_init defaults). Consumes the slot whatever the result. The slot returns to
+ * its pool when the last buffer referring to it, in this process or any other, is released. */
+PX_API px_status_t px_slot_into_buffer(px_slot_t *slot, size_t len, const px_metadata_t *meta,
+                                       px_buffer_t **out);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Buffers: segment + offset + len + metadata. Never a hidden copy.                           */
+/* ------------------------------------------------------------------------------------------ */
+/* [offset, offset + len) of `seg` (len may be 0), overflow-safe. Retains the segment. */
+PX_API px_status_t px_buffer_new(px_segment_t *seg, size_t offset, size_t len,
+                                 const px_metadata_t *meta, px_buffer_t **out);
+/* The whole segment. */
+PX_API px_status_t px_buffer_from_segment(px_segment_t *seg, const px_metadata_t *meta,
+                                          px_buffer_t **out);
+/* O(1): same memory, its own copy of the metadata. */
+PX_API px_status_t px_buffer_clone(const px_buffer_t *buf, px_buffer_t **out);
+/* [offset, offset + len) relative to `buf`, same metadata, same memory. */
+PX_API px_status_t px_buffer_slice(const px_buffer_t *buf, size_t offset, size_t len,
+                                   px_buffer_t **out);
+PX_API void px_buffer_release(px_buffer_t *buf);
+PX_API const void *px_buffer_ptr(const px_buffer_t *buf);
+/* NULL when the memory is read-only (e.g. received from a channel). */
+PX_API void *px_buffer_mut_ptr(px_buffer_t *buf);
+PX_API size_t px_buffer_len(const px_buffer_t *buf);
+/* Offset of the buffer's first byte within its segment. */
+PX_API size_t px_buffer_offset(const px_buffer_t *buf);
+/* The buffer's segment (borrowed: valid while the buffer is). */
+PX_API px_segment_t *px_buffer_segment(const px_buffer_t *buf);
+PX_API px_status_t px_buffer_metadata(const px_buffer_t *buf, px_metadata_t *out);
+PX_API px_status_t px_buffer_set_metadata(px_buffer_t *buf, const px_metadata_t *meta);
+
+/* ------------------------------------------------------------------------------------------ */
+/* IPC                                                                                        */
+/* ------------------------------------------------------------------------------------------ */
+/* Low level: one fd over a connected AF_UNIX socket (SCM_RIGHTS). The caller keeps `fd`. */
+PX_API px_status_t px_ipc_send_fd(int socket_fd, int fd);
+/* Receives one fd (close-on-exec). Truncated control data is PX_E_PROTOCOL and closes any fd
+ * that arrived; a message without an fd is PX_E_PROTOCOL; a closed peer is PX_E_CLOSED. */
+PX_API px_status_t px_ipc_recv_fd(int socket_fd, int64_t timeout_ns, int *out_fd);
+
+typedef struct px_channel px_channel_t;
+typedef struct px_listener px_listener_t;
+
+/* Two connected channel ends in this process, made for fork(): after the fork each process
+ * releases the end it does not use. */
+PX_API px_status_t px_channel_pair(px_channel_t **a, px_channel_t **b);
+/* Adopts a connected AF_UNIX SOCK_SEQPACKET socket (takes ownership of the fd, also on
+ * failure) and runs the handshake (waits up to 10 s for the peer). */
+PX_API px_status_t px_channel_from_fd(int socket_fd, px_channel_t **out);
+/* Listens on a socket path (file mode 0600). A stale socket file (no one listening) is
+ * replaced; a live one is PX_E_BUSY; any other existing file is PX_E_INVALID. */
+PX_API px_status_t px_listener_new(const char *path, px_listener_t **out);
+PX_API px_status_t px_listener_accept(px_listener_t *listener, int64_t timeout_ns,
+                                      px_channel_t **out);
+/* Pollable: readable when accept may not block. -1 for NULL. */
+PX_API int px_listener_fd(const px_listener_t *listener);
+/* Closes the listener and removes its socket file. Accepts NULL. */
+PX_API void px_listener_release(px_listener_t *listener);
+PX_API px_status_t px_channel_connect(const char *path, int64_t timeout_ns, px_channel_t **out);
+
+/* Sends a buffer zero-copy: the first time its segment crosses this channel the segment's fd
+ * (a read-only file description) goes over SCM_RIGHTS; after that only a small descriptor
+ * does. The sender keeps its reference. PX_E_UNSUPPORTED for heap and mapped-file segments. */
+PX_API px_status_t px_channel_send(px_channel_t *ch, const px_buffer_t *buf);
+/* Receives a buffer that points straight into the sender's memory, mapped read-only, with its
+ * metadata intact. Malformed or hostile input is PX_E_PROTOCOL (the connection is dropped). */
+PX_API px_status_t px_channel_recv(px_channel_t *ch, int64_t timeout_ns, px_buffer_t **out);
+/* Pollable: readable when recv may not block. -1 for NULL. */
+PX_API int px_channel_fd(const px_channel_t *ch);
+/* Closes this end; the peer sees PX_E_CLOSED. Buffers received through it stay valid. */
+PX_API void px_channel_release(px_channel_t *ch);
+
+/* Counters of one channel end (for monitoring and tests). */
+typedef struct px_channel_stats {
+    uint64_t buffers_sent;
+    uint64_t buffers_received;
+    uint64_t segments_registered;  /* segments whose fd this end has sent */
+    uint64_t slots_lent;           /* pool slots sent to the peer and not yet returned */
+    uint64_t returns_accepted;     /* slot returns from the peer that matched a loan */
+    uint64_t returns_refused;      /* returns of slots never lent, or returned twice */
+    uint64_t slots_reclaimed;      /* slots taken back because the peer went away */
+    uint64_t peer_pid;
+} px_channel_stats_t;
+
+PX_API px_status_t px_channel_get_stats(const px_channel_t *ch, px_channel_stats_t *out);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* PARALLAX_H */
