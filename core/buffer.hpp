@@ -54,7 +54,9 @@ public:
     void set_metadata(const Metadata &meta);
 
     Buffer(const Buffer &) = default;
+    Buffer(Buffer &&) noexcept = default;
     Buffer &operator=(const Buffer &) = default;
+    Buffer &operator=(Buffer &&) noexcept = default;
 
 private:
     Ref<Segment> segment_;

@@ -269,7 +269,7 @@ typedef struct px_channel_stats {
     uint64_t returns_accepted;     /* slot returns from the peer that matched a loan */
     uint64_t returns_refused;      /* returns of slots never lent, or returned twice */
     uint64_t slots_reclaimed;      /* slots taken back because the peer went away */
-    uint64_t peer_pid;
+    uint64_t peer_pid;             /* peer process at the handshake (pair(): the creator) */
 } px_channel_stats_t;
 
 PX_API px_status_t px_channel_get_stats(const px_channel_t *ch, px_channel_stats_t *out);

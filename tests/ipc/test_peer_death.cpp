@@ -1,0 +1,116 @@
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <csignal>
+
+#include "ipc_support.hpp"
+
+using namespace px_test;
+
+TEST_CASE("kill -9 of a receiver holding buffers: every slot is back within a second") {
+    px_pool_t *pool = shm_pool(8, 4096);
+    px_channel_t *a = nullptr, *b = nullptr, *other_a = nullptr, *other_b = nullptr;
+    REQUIRE(px_channel_pair(&a, &b) == PX_OK);
+    REQUIRE(px_channel_pair(&other_a, &other_b) == PX_OK);
+    Signal holding;
+    pid_t victim = fork_child([&] {
+        px_channel_release(a);
+        px_channel_release(other_a);
+        px_channel_release(other_b);
+        px_buffer_t *held[6];
+        for (auto &h : held)
+            if (px_channel_recv(b, 5'000'000'000, &h) != PX_OK)
+                return 1;
+        holding.post();
+        pause(); // killed here, holding all six
+        return 0;
+    });
+    pid_t survivor = fork_child([&] {
+        px_channel_release(a);
+        px_channel_release(b);
+        px_channel_release(other_a);
+        for (uint64_t k = 0; k < 10; ++k) {
+            px_buffer_t *x = nullptr;
+            if (px_channel_recv(other_b, 10'000'000'000, &x) != PX_OK)
+                return 1;
+            bool ok = frame_ok(x, 32, k);
+            px_buffer_release(x);
+            if (!ok)
+                return 2;
+        }
+        return 0;
+    });
+    px_channel_release(b);
+    px_channel_release(other_b);
+    for (uint64_t k = 0; k < 6; ++k) {
+        px_buffer_t *f = make_frame(pool, 32, k);
+        REQUIRE(px_channel_send(a, f) == PX_OK);
+        px_buffer_release(f);
+    }
+    holding.wait();
+    CHECK(px_pool_available(pool) == 2);
+    REQUIRE(kill(victim, SIGKILL) == 0);
+    CHECK(wait_child(victim) == 128 + SIGKILL);
+    auto t0 = std::chrono::steady_clock::now();
+    CHECK(eventually([&] { return px_pool_available(pool) == 8; },
+                     std::chrono::milliseconds(1000)));
+    MESSAGE("slots reclaimed after "
+            << std::chrono::duration_cast<std::chrono::microseconds>(
+                   std::chrono::steady_clock::now() - t0)
+                   .count()
+            << " us");
+    px_channel_stats_t st;
+    REQUIRE(px_channel_get_stats(a, &st) == PX_OK);
+    CHECK(st.slots_reclaimed == 6);
+    px_buffer_t *f = make_frame(pool, 32, 0);
+    CHECK(px_channel_send(a, f) == PX_E_CLOSED);
+    px_buffer_release(f);
+    // The sender keeps serving its other channel, with the reclaimed slots.
+    for (uint64_t k = 0; k < 10; ++k) {
+        px_buffer_t *g = make_frame(pool, 32, k);
+        REQUIRE(g);
+        REQUIRE(px_channel_send(other_a, g) == PX_OK);
+        px_buffer_release(g);
+    }
+    CHECK(wait_child(survivor) == 0);
+    px_channel_release(a);
+    px_channel_release(other_a);
+    CHECK(eventually([&] { return px_pool_available(pool) == 8; }));
+    px_pool_release(pool);
+}
+
+TEST_CASE("kill -9 of the sender: the receiver gets PX_E_CLOSED and keeps its buffers") {
+    px_channel_t *a = nullptr, *b = nullptr;
+    REQUIRE(px_channel_pair(&a, &b) == PX_OK);
+    Signal sent;
+    pid_t sender = fork_child([&] {
+        px_channel_release(b);
+        px_pool_t *pool = shm_pool(4, 4096);
+        for (uint64_t k = 0; k < 3; ++k) {
+            px_buffer_t *f = make_frame(pool, 4000, k);
+            if (px_channel_send(a, f) != PX_OK)
+                return 1;
+            px_buffer_release(f);
+        }
+        sent.post();
+        pause();
+        return 0;
+    });
+    px_channel_release(a);
+    sent.wait();
+    px_buffer_t *first = nullptr;
+    REQUIRE(px_channel_recv(b, 5'000'000'000, &first) == PX_OK);
+    REQUIRE(kill(sender, SIGKILL) == 0);
+    CHECK(wait_child(sender) == 128 + SIGKILL);
+    px_buffer_t *second = nullptr, *third = nullptr, *none = nullptr;
+    REQUIRE(px_channel_recv(b, 5'000'000'000, &second) == PX_OK); // already on the wire
+    REQUIRE(px_channel_recv(b, 5'000'000'000, &third) == PX_OK);
+    CHECK(px_channel_recv(b, 5'000'000'000, &none) == PX_E_CLOSED);
+    CHECK(frame_ok(first, 4000, 0)); // the dead sender's memory is still mapped here
+    CHECK(frame_ok(second, 4000, 1));
+    CHECK(frame_ok(third, 4000, 2));
+    px_buffer_release(first);
+    px_buffer_release(second);
+    px_buffer_release(third);
+    px_channel_release(b);
+}
