@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what building and testing libparallax needs, if it is missing (Debian packages via
+# apt-get). Sourced by test.sh and demo.sh; safe to run again. Usage: deps.sh [build|test]
+set -euo pipefail
+what=${1:-test}
+
+need=()
+have_cmd() { command -v "$1" >/dev/null 2>&1; }
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+have_cmd cmake || need+=(cmake)
+have_cmd ninja || need+=(ninja-build)
+have_cmd g++ || need+=(g++)
+have_cmd pkg-config || need+=(pkg-config)
+if [ "$what" = test ]; then
+  have_pkg doctest-dev || need+=(doctest-dev)
+  have_pkg libbenchmark-dev || need+=(libbenchmark-dev)
+  have_pkg libclang-dev || need+=(libclang-dev) # bindgen, for the Rust crate
+  have_cmd clang || need+=(clang)
+fi
+if [ ${#need[@]} -gt 0 ]; then
+  echo "deps: installing ${need[*]}"
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
