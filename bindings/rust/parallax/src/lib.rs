@@ -1,0 +1,99 @@
+//! Safe Rust interface to libparallax: zero-copy memory segments, slot pools, refcounted
+//! buffers and channels that pass buffers between processes without copying the payload.
+//!
+//! ```no_run
+//! use parallax::{Metadata, Pool, Segment};
+//!
+//! # fn main() -> Result<(), parallax::Error> {
+//! let segment = Segment::shm(Some("frames"), 1 << 20)?;
+//! let pool = Pool::new(&segment, 64 << 10)?;
+//! let mut slot = pool.loan()?;
+//! slot[..5].copy_from_slice(b"hello");
+//! let frame = slot.into_buffer(5, &Metadata::with_sequence(1))?;
+//! assert_eq!(&frame[..], b"hello");
+//! # Ok(()) }
+//! ```
+//!
+//! # Threads and memory
+//! Every libparallax call may be made from any thread, so every handle type is `Send` and
+//! `Sync`. The Rust rules on top of that:
+//! - a [`Slot`] is the only safe way to write: it is loaned to one owner at a time, and
+//!   writing needs `&mut Slot`;
+//! - a [`Buffer`] only reads (`Deref<Target = [u8]>`). A slot comes back to its pool, to be
+//!   written again, only when the last buffer referring to it is gone, in this process or any
+//!   other;
+//! - a [`Segment`]'s memory is reachable only through raw pointers or `unsafe` accessors, and
+//!   [`Buffer::new`] over an arbitrary range is `unsafe`, because nothing stops such a range
+//!   from overlapping a slot that someone is writing.
+//!
+//! A received buffer maps another process's memory read-only. The protocol keeps the sender
+//! from reusing that slot while the buffer lives, but a sender that writes it anyway (through
+//! C, or `unsafe`) changes what the receiver sees, as with any shared mapping.
+#![warn(missing_docs)]
+
+mod buffer;
+mod channel;
+mod error;
+mod metadata;
+mod pool;
+mod segment;
+
+pub use buffer::Buffer;
+pub use channel::{recv_fd, send_fd, Channel, ChannelStats, Listener};
+pub use error::{Error, Result, Status};
+pub use metadata::Metadata;
+pub use pool::{Pool, Slot};
+pub use segment::{HugePageSize, IpcHandle, MapFlags, MemoryType, Segment};
+
+/// The raw bindings this crate is built on.
+pub use parallax_sys as sys;
+
+use std::ffi::CStr;
+use std::time::Duration;
+
+/// `(major, minor, patch)` of the loaded libparallax.
+pub fn version() -> (u32, u32, u32) {
+    // SAFETY: no arguments; always succeeds.
+    let v = unsafe { sys::px_version() };
+    (v >> 16, (v >> 8) & 0xff, v & 0xff)
+}
+
+/// `"major.minor.patch"` of the loaded libparallax.
+pub fn version_string() -> &'static str {
+    // SAFETY: the library returns a static NUL-terminated string.
+    unsafe { CStr::from_ptr(sys::px_version_string()) }.to_str().unwrap_or("")
+}
+
+/// The version of the header these bindings were generated from; compare with [`version`].
+pub const HEADER_VERSION: (u32, u32, u32) =
+    (sys::PX_VERSION_MAJOR, sys::PX_VERSION_MINOR, sys::PX_VERSION_PATCH);
+
+/// A timeout as the C API takes it: `None` waits forever, `Some(Duration::ZERO)` polls
+/// ([`Status::WouldBlock`] if nothing is ready), anything else waits up to that long
+/// ([`Status::Timeout`]). Durations beyond `i64::MAX` nanoseconds (292 years) saturate.
+pub(crate) fn timeout_ns(timeout: Option<Duration>) -> i64 {
+    match timeout {
+        None => -1,
+        Some(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_map_to_the_c_convention() {
+        assert_eq!(timeout_ns(None), -1);
+        assert_eq!(timeout_ns(Some(Duration::ZERO)), 0);
+        assert_eq!(timeout_ns(Some(Duration::from_millis(3))), 3_000_000);
+        assert_eq!(timeout_ns(Some(Duration::MAX)), i64::MAX);
+    }
+
+    #[test]
+    fn library_and_header_versions_agree() {
+        assert_eq!(version(), HEADER_VERSION);
+        let (a, b, c) = version();
+        assert_eq!(version_string(), format!("{a}.{b}.{c}"));
+    }
+}
