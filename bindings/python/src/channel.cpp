@@ -1,0 +1,192 @@
+// Channel, Listener and ChannelStats. Every call that may wait releases the GIL.
+#include "convert.hpp"
+#include "objects.hpp"
+
+namespace pxpy {
+
+namespace {
+
+std::unique_ptr<PyBuffer> recv(PyChannel &c, py::handle timeout) {
+    int64_t ns = as_timeout_ns(timeout);
+    auto lease = c.handle.lease("channel");
+    px_buffer_t *buf = nullptr;
+    px_status_t st;
+    {
+        py::gil_scoped_release nogil;
+        st = px_channel_recv(lease.get(), ns, &buf);
+    }
+    check(st);
+    return std::make_unique<PyBuffer>(buf);
+}
+
+void send(PyChannel &c, PyBuffer &b) {
+    // Both leases: another thread may close either object while the GIL is released.
+    auto ch = c.handle.lease("channel");
+    auto buf = b.handle.lease("buffer");
+    px_status_t st;
+    {
+        py::gil_scoped_release nogil;
+        st = px_channel_send(ch.get(), buf.get());
+    }
+    check(st);
+}
+
+px_channel_stats_t stats(const PyChannel &c) {
+    px_channel_stats_t s{};
+    check(px_channel_get_stats(c.get(), &s));
+    return s;
+}
+
+std::unique_ptr<PyChannel> connect(py::handle path, py::handle timeout) {
+    std::string p = as_path(path);
+    int64_t ns = as_timeout_ns(timeout);
+    px_channel_t *ch = nullptr;
+    px_status_t st;
+    {
+        py::gil_scoped_release nogil;
+        st = px_channel_connect(p.c_str(), ns, &ch);
+    }
+    check(st);
+    return std::make_unique<PyChannel>(ch);
+}
+
+std::unique_ptr<PyChannel> from_fd(py::handle fd) {
+    // Only a plain int: the channel takes ownership, and an object with fileno() (a socket)
+    // would close the same fd again when it is collected.
+    if (!PyIndex_Check(fd.ptr()))
+        throw py::type_error("fd must be an int (the channel takes ownership: pass "
+                             "sock.detach(), not the socket)");
+    int f = as_fd(fd);
+    px_channel_t *ch = nullptr;
+    px_status_t st;
+    {
+        py::gil_scoped_release nogil; // the handshake waits for the peer
+        st = px_channel_from_fd(f, &ch);
+    }
+    check(st);
+    return std::make_unique<PyChannel>(ch);
+}
+
+std::unique_ptr<PyChannel> accept(PyListener &l, py::handle timeout) {
+    int64_t ns = as_timeout_ns(timeout);
+    auto lease = l.handle.lease("listener");
+    px_channel_t *ch = nullptr;
+    px_status_t st;
+    {
+        py::gil_scoped_release nogil;
+        st = px_listener_accept(lease.get(), ns, &ch);
+    }
+    check(st);
+    return std::make_unique<PyChannel>(ch);
+}
+
+} // namespace
+
+void bind_channel(py::module_ &m) {
+    py::class_<px_channel_stats_t>(m, "ChannelStats", "Counters of one channel end.")
+        .def_readonly("buffers_sent", &px_channel_stats_t::buffers_sent)
+        .def_readonly("buffers_received", &px_channel_stats_t::buffers_received)
+        .def_readonly("segments_registered", &px_channel_stats_t::segments_registered)
+        .def_readonly("slots_lent", &px_channel_stats_t::slots_lent)
+        .def_readonly("returns_accepted", &px_channel_stats_t::returns_accepted)
+        .def_readonly("returns_refused", &px_channel_stats_t::returns_refused)
+        .def_readonly("slots_reclaimed", &px_channel_stats_t::slots_reclaimed)
+        .def_readonly("peer_pid", &px_channel_stats_t::peer_pid)
+        .def("__repr__", [](const px_channel_stats_t &s) {
+            return "ChannelStats(buffers_sent=" + std::to_string(s.buffers_sent) +
+                   ", buffers_received=" + std::to_string(s.buffers_received) +
+                   ", segments_registered=" + std::to_string(s.segments_registered) +
+                   ", slots_lent=" + std::to_string(s.slots_lent) +
+                   ", returns_accepted=" + std::to_string(s.returns_accepted) +
+                   ", returns_refused=" + std::to_string(s.returns_refused) +
+                   ", slots_reclaimed=" + std::to_string(s.slots_reclaimed) +
+                   ", peer_pid=" + std::to_string(s.peer_pid) + ")";
+        });
+
+    py::class_<PyChannel>(m, "Channel", R"doc(
+A connection to another process that carries buffers zero-copy.
+
+Make one with ``Channel.pair()`` (before ``fork``: each process then closes the end it does
+not use), ``Channel.connect(path)`` to a ``Listener``, or ``Channel.from_fd(fd)``.
+``recv()`` gives read-only buffers that point straight into the sender's memory; when the
+receiver releases the last one from a sender's pool slot, the slot goes back to that pool.
+
+Timeouts are seconds: None (the default) waits forever, 0 polls (WouldBlock when nothing is
+ready), a positive value waits up to that long (Timeout). Waiting releases the GIL.
+Iterating over a channel yields received buffers until the peer closes it.
+)doc")
+        .def_static(
+            "pair",
+            []() {
+                px_channel_t *a = nullptr, *b = nullptr;
+                check(px_channel_pair(&a, &b));
+                auto pa = std::make_unique<PyChannel>(a);
+                auto pb = std::make_unique<PyChannel>(b);
+                return py::make_tuple(py::cast(std::move(pa)), py::cast(std::move(pb)));
+            },
+            "Two connected ends, made for fork().")
+        .def_static("connect", &connect, py::arg("path"), py::arg("timeout") = py::none(),
+                    "Connects to a Listener's socket path.")
+        .def_static("from_fd", &from_fd, py::arg("fd"),
+                    "Adopts a connected AF_UNIX SOCK_SEQPACKET socket fd (takes ownership, "
+                    "also on failure) and runs the handshake.")
+        .def("send", &send, py::arg("buffer"),
+             "Sends a buffer of a shared-memory segment zero-copy; the sender keeps its "
+             "reference. Unsupported for heap and mapped-file segments.")
+        .def("recv", &recv, py::arg("timeout") = py::none())
+        .def("fileno",
+             [](const PyChannel &c) { return px_channel_fd(c.get()); },
+             "Pollable fd: readable when recv() may not block.")
+        .def("stats", &stats)
+        .def_property_readonly("closed", [](const PyChannel &c) { return !c.handle.is_open(); })
+        .def("close", [](PyChannel &c) { c.handle.close("channel"); },
+             "Closes this end (the peer sees ChannelClosed). Received buffers stay valid.")
+        .def("__enter__", [](py::object self) { return self; })
+        .def("__exit__", [](PyChannel &c, py::args) { c.handle.close("channel"); })
+        .def("__iter__", [](py::object self) { return self; })
+        .def("__next__",
+             [](PyChannel &c) {
+                 auto lease = c.handle.lease("channel");
+                 px_buffer_t *buf = nullptr;
+                 px_status_t st;
+                 {
+                     py::gil_scoped_release nogil;
+                     st = px_channel_recv(lease.get(), -1, &buf);
+                 }
+                 if (st == PX_E_CLOSED)
+                     throw py::stop_iteration();
+                 check(st);
+                 return std::make_unique<PyBuffer>(buf);
+             })
+        .def("__repr__", [](const PyChannel &c) {
+            if (!c.handle.is_open())
+                return std::string("<Channel closed>");
+            return "<Channel fd=" + std::to_string(px_channel_fd(c.get())) + ">";
+        });
+
+    py::class_<PyListener>(m, "Listener", R"doc(
+Listens on a Unix socket path (mode 0600) for Channel.connect(). A stale socket file is
+replaced; a live one raises Busy. ``close()`` removes the socket file.
+)doc")
+        .def(py::init([](py::object path) {
+                 std::string p = as_path(path);
+                 px_listener_t *l = nullptr;
+                 check(px_listener_new(p.c_str(), &l));
+                 std::string shown = py::module_::import("os").attr("fsdecode")(path).cast<std::string>();
+                 return std::make_unique<PyListener>(l, std::move(shown));
+             }),
+             py::arg("path"))
+        .def("accept", &accept, py::arg("timeout") = py::none(),
+             "Waits for a peer (None: forever) and returns the connected Channel.")
+        .def("fileno", [](const PyListener &l) { return px_listener_fd(l.get()); })
+        .def_property_readonly("path", [](const PyListener &l) { return l.path; })
+        .def_property_readonly("closed", [](const PyListener &l) { return !l.handle.is_open(); })
+        .def("close", [](PyListener &l) { l.handle.close("listener"); })
+        .def("__enter__", [](py::object self) { return self; })
+        .def("__exit__", [](PyListener &l, py::args) { l.handle.close("listener"); })
+        .def("__repr__", [](const PyListener &l) {
+            return "<Listener path=" + l.path + (l.handle.is_open() ? ">" : " closed>");
+        });
+}
+
+} // namespace pxpy

@@ -1,0 +1,104 @@
+#include "convert.hpp"
+
+#include <cmath>
+#include <cstring>
+
+#include "errors.hpp"
+
+namespace py = pybind11;
+
+namespace pxpy {
+
+namespace {
+
+[[noreturn]] void invalid(const std::string &message) { raise_error(PX_E_INVALID, message); }
+
+// operator.index(value), with a TypeError that names the parameter.
+py::int_ index(py::handle value, const char *name) {
+    if (!PyIndex_Check(value.ptr()))
+        throw py::type_error(std::string(name) + " must be an integer, not " +
+                             std::string(py::str(py::type::handle_of(value).attr("__name__"))));
+    return py::reinterpret_steal<py::int_>(PyNumber_Index(value.ptr()));
+}
+
+} // namespace
+
+uint64_t as_u64(py::handle value, const char *name, uint64_t hi) {
+    py::int_ v = index(value, name);
+    if (PyObject_RichCompareBool(v.ptr(), py::int_(0).ptr(), Py_LT) == 1)
+        invalid(std::string(name) + " must not be negative, got " + std::string(py::str(v)));
+    unsigned long long u = PyLong_AsUnsignedLongLong(v.ptr());
+    if (u == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
+        PyErr_Clear();
+        invalid(std::string(name) + " " + std::string(py::str(v)) + " is too large (max " +
+                std::to_string(hi) + ")");
+    }
+    if (u > hi)
+        invalid(std::string(name) + " " + std::to_string(u) + " is too large (max " +
+                std::to_string(hi) + ")");
+    return u;
+}
+
+size_t as_size(py::handle value, const char *name) { return as_u64(value, name, SIZE_MAX); }
+
+int64_t as_i64(py::handle value, const char *name) {
+    py::int_ v = index(value, name);
+    int overflow = 0;
+    long long x = PyLong_AsLongLongAndOverflow(v.ptr(), &overflow);
+    if (overflow != 0)
+        invalid(std::string(name) + " " + std::string(py::str(v)) +
+                " does not fit a signed 64-bit integer");
+    return x;
+}
+
+int64_t as_timeout_ns(py::handle value, const char *name) {
+    if (value.is_none())
+        return -1;
+    if (!PyFloat_Check(value.ptr()) && !PyIndex_Check(value.ptr()))
+        throw py::type_error(std::string(name) + " must be a number of seconds or None, not " +
+                             std::string(py::str(py::type::handle_of(value).attr("__name__"))));
+    double seconds = PyFloat_AsDouble(value.ptr());
+    if (seconds == -1.0 && PyErr_Occurred())
+        throw py::error_already_set();
+    if (std::isnan(seconds))
+        invalid(std::string(name) + " is NaN");
+    if (seconds < 0 || std::isinf(seconds))
+        return -1;
+    if (seconds == 0)
+        return 0;
+    double ns = seconds * 1e9;
+    if (ns >= 9.2e18) // ~292 years: the same as forever
+        return -1;
+    return ns < 1 ? 1 : static_cast<int64_t>(ns);
+}
+
+std::string as_path(py::handle value, const char *name) {
+    py::object os = py::module_::import("os");
+    py::object encoded;
+    try {
+        encoded = os.attr("fsencode")(value);
+    } catch (py::error_already_set &e) {
+        if (!e.matches(PyExc_TypeError))
+            throw;
+        throw py::type_error(std::string(name) + " must be str, bytes or os.PathLike, not " +
+                             std::string(py::str(py::type::handle_of(value).attr("__name__"))));
+    }
+    std::string path = encoded.cast<std::string>();
+    if (path.empty())
+        invalid(std::string(name) + " is empty");
+    if (std::memchr(path.data(), '\0', path.size()))
+        invalid(std::string(name) + " contains a NUL byte");
+    return path;
+}
+
+int as_fd(py::handle value, const char *name) {
+    py::object v = py::reinterpret_borrow<py::object>(value);
+    if (!PyIndex_Check(value.ptr()) && py::hasattr(value, "fileno"))
+        v = value.attr("fileno")();
+    int64_t fd = as_i64(v, name);
+    if (fd < 0 || fd > INT32_MAX)
+        invalid(std::string(name) + " " + std::to_string(fd) + " is not a file descriptor");
+    return static_cast<int>(fd);
+}
+
+} // namespace pxpy

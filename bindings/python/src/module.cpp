@@ -1,0 +1,26 @@
+// parallax._parallax: the whole C API for Python. Built on parallax.h alone.
+#include "objects.hpp"
+
+PYBIND11_MODULE(_parallax, m) {
+    using namespace pxpy;
+    m.doc() = "Bindings of libparallax (use the `parallax` package, which re-exports them).";
+    init_errors();
+
+    m.attr("__version__") = px_version_string();
+    m.def("version", []() {
+        uint32_t v = px_version();
+        return py::make_tuple(v >> 16, (v >> 8) & 0xff, v & 0xff);
+    }, "(major, minor, patch) of the loaded libparallax.");
+    m.attr("HEADER_VERSION") = py::make_tuple(PX_VERSION_MAJOR, PX_VERSION_MINOR,
+                                              PX_VERSION_PATCH);
+    m.attr("TIME_NONE") = PX_TIME_NONE;
+    m.attr("METADATA_USER_MAX") = PX_METADATA_USER_MAX;
+    m.def("status_string", [](int32_t status) { return px_status_string(status); },
+          py::arg("status"), "Name of a status code, e.g. 'PX_E_INVALID'.");
+
+    bind_metadata(m);
+    bind_segments(m);
+    bind_pool(m);
+    bind_buffer(m);
+    bind_channel(m);
+}

@@ -1,0 +1,89 @@
+// The C++ objects behind the Python classes: each owns one px handle through a Handle<>.
+#pragma once
+
+#include <string>
+
+#include <pybind11/pybind11.h>
+
+#include "buffer_protocol.hpp"
+#include "handle.hpp"
+#include "parallax/parallax.h"
+
+namespace pxpy {
+
+namespace py = pybind11;
+
+// Segment and its Python subclasses (which add only constructors).
+struct PySegment {
+    explicit PySegment(px_segment_t *s) : handle(s) {}
+    virtual ~PySegment() = default;
+    px_segment_t *get() const { return handle.get("segment"); }
+    Span span() const;
+    Handle<px_segment_t, px_segment_release> handle;
+};
+struct PyHeapSegment : PySegment {
+    using PySegment::PySegment;
+};
+struct PySharedMemorySegment : PySegment {
+    using PySegment::PySegment;
+};
+struct PyHugePageSegment : PySegment {
+    using PySegment::PySegment;
+};
+struct PyMappedFileSegment : PySegment {
+    using PySegment::PySegment;
+};
+
+// Wraps a segment reference the caller owns in the Python class matching its memory type.
+py::object wrap_segment(px_segment_t *owned);
+
+struct PyPool {
+    explicit PyPool(px_pool_t *p) : handle(p) {}
+    px_pool_t *get() const { return handle.get("pool"); }
+    Handle<px_pool_t, px_pool_release> handle;
+};
+
+struct PySlot {
+    explicit PySlot(px_slot_t *s) : handle(s) {}
+    px_slot_t *get() const { return handle.get("slot"); }
+    Span span() const;
+    Handle<px_slot_t, px_slot_release> handle;
+};
+
+struct PyBuffer {
+    explicit PyBuffer(px_buffer_t *b) : handle(b) {}
+    px_buffer_t *get() const { return handle.get("buffer"); }
+    Span span() const;
+    Handle<px_buffer_t, px_buffer_release> handle;
+};
+
+struct PyMetadata {
+    PyMetadata() { px_metadata_init(&m); }
+    explicit PyMetadata(const px_metadata_t &meta) : m(meta) {}
+    px_metadata_t m;
+};
+
+struct PyChannel {
+    explicit PyChannel(px_channel_t *c) : handle(c) {}
+    px_channel_t *get() const { return handle.get("channel"); }
+    Handle<px_channel_t, px_channel_release> handle;
+};
+
+struct PyListener {
+    PyListener(px_listener_t *l, std::string p) : handle(l), path(std::move(p)) {}
+    px_listener_t *get() const { return handle.get("listener"); }
+    Handle<px_listener_t, px_listener_release> handle;
+    std::string path;
+};
+
+// Module sections, one per file.
+void bind_metadata(py::module_ &m);
+void bind_segments(py::module_ &m);
+void bind_pool(py::module_ &m);
+void bind_buffer(py::module_ &m);
+void bind_channel(py::module_ &m);
+
+// Metadata argument: None -> library defaults, else a Metadata (TypeError otherwise).
+const px_metadata_t *metadata_arg(py::handle value, px_metadata_t &storage);
+
+} // namespace pxpy

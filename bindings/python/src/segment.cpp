@@ -1,0 +1,213 @@
+// Segments: HeapSegment, SharedMemorySegment, HugePageSegment, MappedFileSegment.
+#include <pybind11/native_enum.h>
+
+#include "convert.hpp"
+#include "objects.hpp"
+
+namespace pxpy {
+
+namespace {
+
+// The Python-facing memory type: a real enum.IntEnum through pybind11's native_enum.
+enum class MemoryType : uint32_t {
+    HEAP = PX_MEMORY_HEAP,
+    SHARED = PX_MEMORY_SHARED,
+    HUGE_PAGES = PX_MEMORY_HUGE_PAGES,
+    MAPPED_FILE = PX_MEMORY_MAPPED_FILE,
+};
+
+template <class T> std::unique_ptr<T> adopt(px_status_t st, px_segment_t *seg) {
+    check(st);
+    return std::make_unique<T>(seg);
+}
+
+std::string repr(const PySegment &s, const char *cls) {
+    if (!s.handle.is_open())
+        return std::string("<") + cls + " closed>";
+    px_segment_t *seg = s.get();
+    return std::string("<") + cls + " len=" + std::to_string(px_segment_len(seg)) +
+           " page_size=" + std::to_string(px_segment_page_size(seg)) +
+           (px_segment_is_readonly(seg) ? " readonly" : "") + ">";
+}
+
+px_ipc_handle_t ipc_handle(const PySegment &s) {
+    px_ipc_handle_t h{};
+    check(px_segment_ipc_handle(s.get(), &h));
+    return h;
+}
+
+} // namespace
+
+Span PySegment::span() const {
+    px_segment_t *seg = get();
+    bool ro = px_segment_is_readonly(seg) != 0;
+    void *data = ro ? const_cast<void *>(px_segment_ptr(seg)) : px_segment_mut_ptr(seg);
+    return {data, px_segment_len(seg), ro, "segment"};
+}
+
+py::object wrap_segment(px_segment_t *owned) {
+    switch (px_segment_memory_type(owned)) {
+    case PX_MEMORY_SHARED:
+        return py::cast(std::make_unique<PySharedMemorySegment>(owned));
+    case PX_MEMORY_HUGE_PAGES:
+        return py::cast(std::make_unique<PyHugePageSegment>(owned));
+    case PX_MEMORY_MAPPED_FILE:
+        return py::cast(std::make_unique<PyMappedFileSegment>(owned));
+    default:
+        return py::cast(std::make_unique<PyHeapSegment>(owned));
+    }
+}
+
+void bind_segments(py::module_ &m) {
+    py::native_enum<MemoryType>(m, "MemoryType", "enum.IntEnum",
+                                "The kind of memory behind a segment.")
+        .value("HEAP", MemoryType::HEAP)
+        .value("SHARED", MemoryType::SHARED)
+        .value("HUGE_PAGES", MemoryType::HUGE_PAGES)
+        .value("MAPPED_FILE", MemoryType::MAPPED_FILE)
+        .finalize();
+    m.attr("HUGE_PAGE_2MB") = PX_HUGE_PAGE_2MB;
+    m.attr("HUGE_PAGE_1GB") = PX_HUGE_PAGE_1GB;
+
+    py::class_<PySegment>(m, "Segment", buffer_protocol<PySegment>(), R"doc(
+One contiguous mapped region of memory. Not created directly: use HeapSegment,
+SharedMemorySegment, HugePageSegment or MappedFileSegment.
+
+Supports the buffer protocol (writable unless read-only), ``len()``, and ``with`` (which calls
+``close()``). ``close()`` drops this object's reference; pools and buffers made from the
+segment keep the memory alive on their own.
+)doc")
+        .def("__len__", [](const PySegment &s) { return px_segment_len(s.get()); })
+        .def_property_readonly("memory_type",
+                               [](const PySegment &s) {
+                                   return static_cast<MemoryType>(
+                                       px_segment_memory_type(s.get()));
+                               })
+        .def_property_readonly("page_size",
+                               [](const PySegment &s) { return px_segment_page_size(s.get()); })
+        .def_property_readonly(
+            "readonly", [](const PySegment &s) { return px_segment_is_readonly(s.get()) != 0; })
+        .def_property_readonly("closed", [](const PySegment &s) { return !s.handle.is_open(); })
+        .def("fileno", [](const PySegment &s) { return ipc_handle(s).fd; },
+             "The fd that shares this segment (owned by the segment: os.dup it to keep it). "
+             "Unsupported for heap segments.")
+        .def(
+            "ipc_handle",
+            [](const PySegment &s) {
+                px_ipc_handle_t h = ipc_handle(s);
+                return py::make_tuple(h.fd, h.size);
+            },
+            "(fd, size) to map this segment in another process with "
+            "SharedMemorySegment.from_fd. The fd stays owned by the segment.")
+        .def(
+            "flush",
+            [](PySegment &s) {
+                auto lease = s.handle.lease("segment");
+                px_status_t st;
+                {
+                    py::gil_scoped_release nogil; // msync may wait for the disk
+                    st = px_segment_flush(lease.get());
+                }
+                check(st);
+            },
+            "msync the file behind a MappedFileSegment; a no-op for other segments.")
+        .def("close", [](PySegment &s) { s.handle.close("segment"); })
+        .def("__enter__", [](py::object self) { return self; })
+        .def("__exit__", [](PySegment &s, py::args) { s.handle.close("segment"); })
+        .def("__repr__", [](py::object self) {
+            return repr(self.cast<const PySegment &>(),
+                        py::str(py::type::handle_of(self).attr("__name__")).cast<std::string>()
+                            .c_str());
+        });
+
+    py::class_<PyHeapSegment, PySegment>(m, "HeapSegment", buffer_protocol<PySegment>(),
+                                         "Private zero-filled memory. Not shareable.")
+        .def(py::init([](py::object size) {
+                 px_segment_t *seg = nullptr;
+                 px_status_t st = px_segment_heap_new(as_size(size, "size"), &seg);
+                 return adopt<PyHeapSegment>(st, seg);
+             }),
+             py::arg("size"));
+
+    py::class_<PySharedMemorySegment, PySegment>(m, "SharedMemorySegment",
+                                                 buffer_protocol<PySegment>(), R"doc(
+Shared memory (a sealed memfd) that channels can pass to other processes.
+``name`` is a debugging label (may be None).
+)doc")
+        .def(py::init([](py::object name, py::object size) {
+                 std::string label = name.is_none() ? std::string() : as_path(name, "name");
+                 px_segment_t *seg = nullptr;
+                 px_status_t st = px_segment_shm_new(name.is_none() ? nullptr : label.c_str(),
+                                                     as_size(size, "size"), &seg);
+                 return adopt<PySharedMemorySegment>(st, seg);
+             }),
+             py::arg("name"), py::arg("size"))
+        .def_static(
+            "from_fd",
+            [](py::object fd, py::object size, bool readonly, bool allow_unsealed) {
+                uint32_t flags = (readonly ? PX_MAP_READONLY : 0u) |
+                                 (allow_unsealed ? PX_MAP_ALLOW_UNSEALED : 0u);
+                px_segment_t *seg = nullptr;
+                px_status_t st =
+                    px_segment_shm_from_fd(as_fd(fd), as_size(size, "size"), flags, &seg);
+                return adopt<PySharedMemorySegment>(st, seg);
+            },
+            py::arg("fd"), py::arg("size"), py::kw_only(), py::arg("readonly") = false,
+            py::arg("allow_unsealed") = false, R"doc(
+Maps ``size`` bytes of a shared-memory fd from another process (an int or an object with
+``fileno()``). The caller keeps its fd: the segment holds a dup. Refuses fds that are not
+memfds/regular files, are smaller than ``size`` or lack shrink seals (unless
+``allow_unsealed``).
+)doc");
+
+    py::class_<PyHugePageSegment, PySegment>(m, "HugePageSegment", buffer_protocol<PySegment>(),
+                                             R"doc(
+Huge-page shared memory. ``page_size`` is HUGE_PAGE_2MB or HUGE_PAGE_1GB. Without reserved
+huge pages this raises Unsupported, unless ``fallback=True``: then the segment uses normal
+shared pages and says so (memory_type SHARED, page_size 4096).
+)doc")
+        .def(py::init([](py::object page_size, py::object size, bool fallback) {
+                 uint64_t ps = as_u64(page_size, "page_size", UINT32_MAX);
+                 px_segment_t *seg = nullptr;
+                 px_status_t st = px_segment_hugepage_new(static_cast<uint32_t>(ps),
+                                                          as_size(size, "size"),
+                                                          fallback ? PX_HUGEPAGE_FALLBACK : 0u,
+                                                          &seg);
+                 return adopt<PyHugePageSegment>(st, seg);
+             }),
+             py::arg("page_size"), py::arg("size"), py::kw_only(), py::arg("fallback") = false);
+
+    py::class_<PyMappedFileSegment, PySegment>(m, "MappedFileSegment",
+                                               buffer_protocol<PySegment>(), R"doc(
+A file mapped into memory. Use the create/open/open_readonly constructors.
+)doc")
+        .def_static(
+            "create",
+            [](py::object path, py::object size) {
+                std::string p = as_path(path);
+                px_segment_t *seg = nullptr;
+                px_status_t st = px_segment_file_create(p.c_str(), as_size(size, "size"), &seg);
+                return adopt<PyMappedFileSegment>(st, seg);
+            },
+            py::arg("path"), py::arg("size"),
+            "Creates a new file (mode 0600) of ``size`` bytes; never truncates an existing one.")
+        .def_static(
+            "open",
+            [](py::object path) {
+                std::string p = as_path(path);
+                px_segment_t *seg = nullptr;
+                return adopt<PyMappedFileSegment>(px_segment_file_open(p.c_str(), &seg), seg);
+            },
+            py::arg("path"), "Maps an existing non-empty file read-write.")
+        .def_static(
+            "open_readonly",
+            [](py::object path) {
+                std::string p = as_path(path);
+                px_segment_t *seg = nullptr;
+                return adopt<PyMappedFileSegment>(px_segment_file_open_readonly(p.c_str(), &seg),
+                                                  seg);
+            },
+            py::arg("path"), "Maps an existing non-empty file read-only.");
+}
+
+} // namespace pxpy

@@ -1,0 +1,96 @@
+"""parallax: zero-copy memory segments, slot pools, buffers and IPC channels.
+
+Python bindings of libparallax (the library ships inside this package).
+
+Memory is exposed through the buffer protocol, so ``numpy.asarray(slot)`` or
+``numpy.frombuffer(buffer, dtype)`` alias it without copying. An object whose memory is
+exported to a memoryview or array refuses ``close()``/``release()`` with BufferError until
+those views are gone, so no view can ever read unmapped memory.
+
+Timeouts are seconds everywhere: ``None`` waits forever (any negative value or
+``float('inf')`` too), ``0`` polls, a positive value waits up to that long and then raises
+Timeout. The one exception is ``MemoryPool.loan``, whose default is ``timeout=0``: a loan
+never blocks unless asked to, and raises PoolExhausted when every slot is out.
+
+Every call that can wait releases the GIL.
+"""
+
+from __future__ import annotations
+
+from . import errors
+from ._parallax import (
+    HEADER_VERSION,
+    HUGE_PAGE_1GB,
+    HUGE_PAGE_2MB,
+    METADATA_USER_MAX,
+    TIME_NONE,
+    Buffer,
+    Channel,
+    ChannelStats,
+    HeapSegment,
+    HugePageSegment,
+    Listener,
+    MappedFileSegment,
+    MemoryPool,
+    MemoryType,
+    Metadata,
+    Segment,
+    SharedMemorySegment,
+    Slot,
+    __version__,
+    status_string,
+    version,
+)
+from .errors import (
+    Busy,
+    ChannelClosed,
+    InternalError,
+    InvalidArgument,
+    IOFailure,
+    OutOfMemory,
+    ParallaxError,
+    PermissionDenied,
+    PoolExhausted,
+    ProtocolError,
+    Timeout,
+    Unsupported,
+    WouldBlock,
+)
+
+__all__ = [
+    "__version__",
+    "version",
+    "HEADER_VERSION",
+    "status_string",
+    "HUGE_PAGE_1GB",
+    "HUGE_PAGE_2MB",
+    "METADATA_USER_MAX",
+    "TIME_NONE",
+    "MemoryType",
+    "Segment",
+    "HeapSegment",
+    "SharedMemorySegment",
+    "HugePageSegment",
+    "MappedFileSegment",
+    "MemoryPool",
+    "Slot",
+    "Buffer",
+    "Metadata",
+    "Channel",
+    "ChannelStats",
+    "Listener",
+    "errors",
+    "ParallaxError",
+    "InvalidArgument",
+    "OutOfMemory",
+    "Unsupported",
+    "IOFailure",
+    "WouldBlock",
+    "PoolExhausted",
+    "Timeout",
+    "ChannelClosed",
+    "ProtocolError",
+    "PermissionDenied",
+    "Busy",
+    "InternalError",
+]
