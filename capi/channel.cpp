@@ -129,6 +129,17 @@ px_status_t px_channel_recv(px_channel_t *ch, int64_t timeout_ns, px_buffer_t **
     });
 }
 
+px_status_t px_channel_send_timeout(px_channel_t *ch, const px_buffer_t *buf, int64_t timeout_ns) {
+    return px_guard(__func__, [&] {
+        require(ch, "ch");
+        from_handle(ch)->send(*capi::from_handle(require(buf, "buf")), timeout_ns);
+    });
+}
+
+px_status_t px_channel_set_spin_ns(px_channel_t *ch, int64_t spin_ns) {
+    return px_guard(__func__, [&] { from_handle(require(ch, "ch"))->set_spin_ns(spin_ns); });
+}
+
 int px_channel_fd(const px_channel_t *ch) { return ch ? from_handle(ch)->fd() : -1; }
 
 void px_channel_release(px_channel_t *ch) {

@@ -43,7 +43,10 @@ public:
     // Connects to a listener's path, retrying while nobody listens yet, up to timeout_ns.
     static Ref<Channel> connect(const std::string &path, int64_t timeout_ns);
 
-    void send(const Buffer &buf);
+    // timeout_ns bounds the wait while the peer is too far behind (< 0: forever).
+    void send(const Buffer &buf, int64_t timeout_ns = -1);
+    // recv's busy-poll budget before sleeping: 0 never spins, < 0 never sleeps.
+    void set_spin_ns(int64_t ns) noexcept { spin_ns_.store(ns, std::memory_order_relaxed); }
     // timeout_ns: < 0 forever, 0 poll (would_block), > 0 wait (timeout).
     Buffer recv(int64_t timeout_ns);
     int fd() const noexcept { return sock_; }
@@ -69,6 +72,7 @@ private:
     Ref<ReturnInbox> inbox_;   // returns of what this end lends
     Ref<ReturnOutbox> outbox_; // where this end returns what it borrowed
     uint64_t peer_pid_ = 0;
+    std::atomic<int64_t> spin_ns_{20000};
 
     // Send side: segments whose fd the peer has, keyed by Segment::serial().
     struct Sent {

@@ -252,11 +252,20 @@ PX_API px_status_t px_channel_connect(const char *path, int64_t timeout_ns, px_c
  * (a read-only file description) goes over SCM_RIGHTS; after that only a small descriptor
  * does. The sender keeps its reference. PX_E_UNSUPPORTED for heap and mapped-file segments. */
 PX_API px_status_t px_channel_send(px_channel_t *ch, const px_buffer_t *buf);
+/* As px_channel_send, but waits at most timeout_ns (same meaning as everywhere) while the peer
+ * is too far behind to take another descriptor: PX_E_TIMEOUT / PX_E_WOULD_BLOCK then. */
+PX_API px_status_t px_channel_send_timeout(px_channel_t *ch, const px_buffer_t *buf,
+                                           int64_t timeout_ns);
 /* Receives a buffer that points straight into the sender's memory, mapped read-only, with its
  * metadata intact. Malformed or hostile input is PX_E_PROTOCOL (the connection is dropped). */
 PX_API px_status_t px_channel_recv(px_channel_t *ch, int64_t timeout_ns, px_buffer_t **out);
 /* Pollable: readable when recv may not block. -1 for NULL. */
 PX_API int px_channel_fd(const px_channel_t *ch);
+/* How long px_channel_recv busy-polls for the next buffer before it sleeps: 0 sleeps at once
+ * (blocking mode: no core spent waiting), < 0 never sleeps (spin mode: the lowest latency, one
+ * core busy while waiting), > 0 that many ns (the default, PX_CHANNEL_DEFAULT_SPIN_NS). */
+#define PX_CHANNEL_DEFAULT_SPIN_NS 20000
+PX_API px_status_t px_channel_set_spin_ns(px_channel_t *ch, int64_t spin_ns);
 /* Closes this end; the peer sees PX_E_CLOSED. Buffers received through it stay valid. */
 PX_API void px_channel_release(px_channel_t *ch);
 
