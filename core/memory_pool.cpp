@@ -9,6 +9,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "core/cpu_relax.hpp"
 #include "core/error.hpp"
 
 namespace px {
@@ -57,11 +58,11 @@ void unregister_return_source(ReturnSource *source) noexcept {
     r.count.store(r.sources.size(), std::memory_order_release);
 }
 
-void collect_all_returns() noexcept {
+void collect_all_returns(bool thorough) noexcept {
     if (registry().count.load(std::memory_order_acquire) == 0)
         return;
     for (auto &s : snapshot_sources())
-        s->collect();
+        s->collect(thorough);
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -153,6 +154,21 @@ Slot *MemoryPool::loan(int64_t timeout_ns) {
 
     using clock = std::chrono::steady_clock;
     const auto deadline = clock::now() + std::chrono::nanoseconds(timeout_ns);
+    {
+        // Spin briefly first: a slot lent to a busy peer usually comes back within
+        // microseconds, far sooner than a sleep and a wake-up take.
+        auto sources = snapshot_sources();
+        const auto spin_end = clock::now() + std::chrono::microseconds(50);
+        const auto spin_until = timeout_ns > 0 ? std::min(deadline, spin_end) : spin_end;
+        do {
+            for (auto &src : sources)
+                src->collect(false);
+            if (Slot *s = try_loan())
+                return s;
+            for (int i = 0; i < 32; ++i)
+                cpu_relax();
+        } while (clock::now() < spin_until);
+    }
     waiters_.fetch_add(1, std::memory_order_seq_cst);
     struct Leave {
         std::atomic<uint32_t> &w;
@@ -160,16 +176,32 @@ Slot *MemoryPool::loan(int64_t timeout_ns) {
     } leave{waiters_};
 
     std::vector<pollfd> fds;
+    std::vector<Ref<ReturnSource>> sources;
+    struct StopWaiting {
+        std::vector<Ref<ReturnSource>> &s;
+        ~StopWaiting() {
+            for (auto &src : s)
+                src->set_waiting(false);
+        }
+    } stop_waiting{sources};
     for (;;) {
         if (Slot *s = try_loan())
             return s;
-        collect_all_returns();
+        for (auto &src : sources)
+            src->set_waiting(false);
+        sources = snapshot_sources();
+        // Ask borrowers to ring the socket from now on, then look once more, so that a return
+        // made in between is not slept through.
+        for (auto &src : sources)
+            src->set_waiting(true);
+        for (auto &src : sources)
+            src->collect(true);
         if (Slot *s = try_loan())
             return s;
 
         fds.clear();
         fds.push_back({wake_fd_, POLLIN, 0});
-        for (auto &src : snapshot_sources())
+        for (auto &src : sources)
             fds.push_back({src->wait_fd(), POLLIN, 0});
         timespec ts{};
         timespec *tsp = nullptr;

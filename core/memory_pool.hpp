@@ -40,14 +40,18 @@ class ReturnSource : public RefCounted {
 public:
     // An fd that becomes readable (or hangs up) when collect() has something to do.
     virtual int wait_fd() const noexcept = 0;
-    // Takes in whatever returns have arrived, without blocking.
-    virtual void collect() noexcept = 0;
+    // Takes in whatever returns have arrived, without blocking. `thorough` also reads the
+    // socket (hang-ups, overflow records), which a quick collect does at most once a
+    // millisecond.
+    virtual void collect(bool thorough) noexcept = 0;
+    // A pool is about to sleep waiting for returns (true) or has woken (false).
+    virtual void set_waiting(bool waiting) noexcept = 0;
 };
 
 void register_return_source(ReturnSource *source);
 void unregister_return_source(ReturnSource *source) noexcept;
 // Runs collect() on every registered source (cheap when there are none).
-void collect_all_returns() noexcept;
+void collect_all_returns(bool thorough = false) noexcept;
 
 class MemoryPool final : public RefCounted {
 public:

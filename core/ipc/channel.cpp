@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <chrono>
+#include <cstring>
+#include <ctime>
 #include <fcntl.h>
+#include <poll.h>
 #include <string>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -20,11 +22,24 @@ namespace px::ipc {
 
 namespace {
 
-using clock = std::chrono::steady_clock;
+int64_t now_ns() noexcept {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
 
-int64_t remaining_ns(clock::time_point deadline) {
-    auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - clock::now());
-    return left.count() > 0 ? left.count() : 0;
+int64_t coarse_now_ns() noexcept {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+// Absolute deadline for a timeout (INT64_MAX: none).
+int64_t deadline_for(int64_t timeout_ns) noexcept {
+    if (timeout_ns < 0)
+        return INT64_MAX;
+    int64_t now = now_ns();
+    return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
 }
 
 struct FdGuard {
@@ -50,8 +65,8 @@ void check_seqpacket_unix(int fd) {
     if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0)
         fail_errno("getsockopt(SO_DOMAIN)", errno);
     if (domain != AF_UNIX || type != SOCK_SEQPACKET)
-        fail(Status::invalid, "fd " + std::to_string(fd) +
-                                  " is not an AF_UNIX SOCK_SEQPACKET socket");
+        fail(Status::invalid,
+             "fd " + std::to_string(fd) + " is not an AF_UNIX SOCK_SEQPACKET socket");
 }
 
 std::pair<int, int> seqpacket_pair() {
@@ -63,12 +78,22 @@ std::pair<int, int> seqpacket_pair() {
 
 } // namespace
 
+// ---------------------------------------------------------------------------------------------
+// Construction and handshake
+
 Channel::Channel(int socket_fd) : sock_(socket_fd) {}
 
 Channel::~Channel() {
     if (inbox_)
         inbox_->channel_closed();
-    ::close(sock_); // the peer's recv sees the end of the stream: PX_E_CLOSED
+    ::close(sock_); // the peer's socket hangs up: PX_E_CLOSED once its ring is drained
+    if (own_control_) {
+        // A peer asleep on our ring wakes now and finds the hang-up, instead of at its next
+        // time slice. (After fork() this may wake a peer of the other process: harmless.)
+        auto *cb = control_of(*own_control_);
+        cb->data_notify.fetch_add(1, std::memory_order_seq_cst);
+        futex_wake_all(&cb->data_notify);
+    }
 }
 
 Ref<Channel> Channel::adopt_unshaken(int socket_fd) {
@@ -79,15 +104,19 @@ Ref<Channel> Channel::adopt_unshaken(int socket_fd) {
 }
 
 void Channel::send_hello() {
+    own_control_ = create_control_block();
+    auto *cb = control_of(*own_control_);
+    data_out_ = RingProducer(&cb->data_tail, &cb->data_head, data_ring_entries);
     auto [mine, theirs] = seqpacket_pair();
     FdGuard their_guard{theirs};
     int flags = ::fcntl(mine, F_GETFL);
     ::fcntl(mine, F_SETFL, flags | O_NONBLOCK);
-    inbox_ = Ref<ReturnInbox>::adopt(new ReturnInbox(mine));
+    inbox_ = Ref<ReturnInbox>::adopt(new ReturnInbox(mine, own_control_));
     wire::Hello hello;
     hello.pid = static_cast<uint64_t>(::getpid());
     auto bytes = wire::encode(hello);
-    send_message(sock_, bytes.data(), bytes.size(), &theirs, 1);
+    int fds[2] = {theirs, own_control_->ipc_fd()};
+    send_message(sock_, bytes.data, bytes.size, fds, 2);
 }
 
 void Channel::receive_hello(int64_t timeout_ns) {
@@ -95,16 +124,23 @@ void Channel::receive_hello(int64_t timeout_ns) {
         fail(timeout_ns == 0 ? Status::would_block : Status::timeout,
              "the peer did not complete the handshake in time");
     uint8_t buf[wire::max_record_size];
-    Received r = recv_message(sock_, buf, sizeof buf, 1, false);
+    Received r = recv_message(sock_, buf, sizeof buf, 2, false);
     if (r.closed)
         fail(Status::closed, "the peer closed the connection during the handshake");
-    FdGuard fd{r.fds.empty() ? -1 : r.fds[0]};
+    FdGuard return_fd{r.fds.size() > 0 ? r.fds[0] : -1};
+    FdGuard control_fd{r.fds.size() > 1 ? r.fds[1] : -1};
     wire::Record rec = wire::decode(buf, r.len);
     if (rec.type != wire::Type::hello)
         fail(Status::protocol, "the peer's first record is not a hello");
-    if (fd.fd < 0)
-        fail(Status::protocol, "the peer's hello carries no return socket");
-    check_seqpacket_unix(fd.fd);
+    if (r.fds.size() != 2)
+        fail(Status::protocol, "the peer's hello carries " + std::to_string(r.fds.size()) +
+                                   " fds, not its return socket and control block");
+    try {
+        check_seqpacket_unix(return_fd.fd);
+    } catch (const Error &e) {
+        fail(Status::protocol, std::string("the peer's return socket: ") + e.what());
+    }
+    peer_control_ = map_peer_control_block(control_fd.fd);
 
     ucred cred{};
     socklen_t len = sizeof cred;
@@ -115,7 +151,9 @@ void Channel::receive_hello(int64_t timeout_ns) {
                                      "; only the same uid (" + std::to_string(::geteuid()) +
                                      ") may connect");
     peer_pid_ = rec.hello.pid;
-    outbox_ = Ref<ReturnOutbox>::adopt(new ReturnOutbox(fd.release()));
+    auto *pcb = control_of(*peer_control_);
+    data_in_ = RingConsumer(&pcb->data_tail, &pcb->data_head, data_ring_entries);
+    outbox_ = Ref<ReturnOutbox>::adopt(new ReturnOutbox(return_fd.release(), peer_control_));
 }
 
 std::pair<Ref<Channel>, Ref<Channel>> Channel::pair() {
@@ -150,7 +188,7 @@ Ref<Channel> Channel::connect(const std::string &path, int64_t timeout_ns) {
                                   " bytes; at most " + std::to_string(sizeof addr.sun_path - 1) +
                                   " fit");
     std::memcpy(addr.sun_path, path.data(), path.size());
-    const auto deadline = clock::now() + std::chrono::nanoseconds(timeout_ns > 0 ? timeout_ns : 0);
+    const int64_t deadline = deadline_for(timeout_ns);
     for (;;) {
         int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
         if (fd < 0)
@@ -159,9 +197,9 @@ Ref<Channel> Channel::connect(const std::string &path, int64_t timeout_ns) {
         if (::connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0) {
             Ref<Channel> ch = adopt_unshaken(guard.release());
             ch->send_hello();
-            int64_t hs = timeout_ns < 0 ? default_handshake_timeout_ns
-                                        : std::max<int64_t>(remaining_ns(deadline), 1'000'000'000);
-            ch->receive_hello(hs);
+            int64_t left = deadline == INT64_MAX ? default_handshake_timeout_ns
+                                                 : std::max<int64_t>(deadline - now_ns(), 0);
+            ch->receive_hello(std::max<int64_t>(left, 1'000'000'000));
             return ch;
         }
         int err = errno;
@@ -170,12 +208,159 @@ Ref<Channel> Channel::connect(const std::string &path, int64_t timeout_ns) {
             fail_errno("connect(" + path + ")", err);
         if (timeout_ns == 0)
             fail(Status::would_block, "nobody is listening on " + path);
-        if (timeout_ns > 0 && remaining_ns(deadline) == 0)
+        if (now_ns() >= deadline)
             fail(Status::timeout, "nobody listened on " + path + " within " +
                                       std::to_string(timeout_ns) + " ns");
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Send side
+
+void Channel::wake_consumer() noexcept {
+    auto *cb = control_of(*own_control_);
+    std::atomic_thread_fence(std::memory_order_seq_cst); // pairs with the consumer's state store
+    uint32_t state = cb->data_state.load(std::memory_order_relaxed);
+    if (state == consumer_sleeping) {
+        cb->data_notify.fetch_add(1, std::memory_order_seq_cst);
+        futex_wake_all(&cb->data_notify);
+    } else if (state == consumer_away &&
+               cb->data_state.compare_exchange_strong(state, consumer_away_woken)) {
+        // The receiver may be polling px_channel_fd: make the socket readable.
+        auto wake = wire::encode_wake();
+        [[maybe_unused]] ssize_t n = ::send(sock_, wake.data, wake.size, MSG_DONTWAIT | MSG_NOSIGNAL);
+    }
+}
+
+void Channel::check_peer_alive(bool now) {
+    if (peer_gone_)
+        fail(Status::closed, "the peer closed the channel");
+    int64_t t = coarse_now_ns();
+    if (!now && t - last_alive_check_ns_ < 1'000'000)
+        return;
+    last_alive_check_ns_ = t;
+    pollfd p{sock_, 0, 0}; // no events asked: only hang-up and errors are reported
+    if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL))) {
+        peer_gone_ = true;
+        fail(Status::closed, "the peer closed the channel");
+    }
+}
+
+void Channel::push_record(const wire::Bytes &rec, int64_t deadline_ns, int64_t timeout_ns) {
+    auto *cb = control_of(*own_control_);
+    long slot;
+    for (int spins = 0;; ++spins) {
+        try {
+            slot = data_out_.reserve();
+        } catch (const Error &e) {
+            send_broken_ = e.what();
+            ::shutdown(sock_, SHUT_RDWR);
+            throw;
+        }
+        if (slot >= 0)
+            break;
+        // Full: the receiver is behind. Wait for it, without forgetting that it may be gone.
+        if (timeout_ns == 0)
+            fail(Status::would_block, "the receiver has " + std::to_string(data_ring_entries) +
+                                          " buffers waiting and takes no more now");
+        check_peer_alive(true);
+        if (now_ns() >= deadline_ns)
+            fail(Status::timeout, "the receiver took no buffer within " +
+                                      std::to_string(timeout_ns) + " ns");
+        wake_consumer();
+        if (spins < 64)
+            std::this_thread::yield();
+        else
+            std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+    uint8_t *entry = cb->data_entries[slot];
+    uint32_t len = static_cast<uint32_t>(rec.size);
+    std::memcpy(entry, &len, sizeof len);
+    std::memcpy(entry + sizeof len, rec.data, rec.size);
+    data_out_.publish();
+    wake_consumer();
+}
+
+void Channel::forget_unused_segments(int64_t deadline_ns, int64_t timeout_ns) {
+    // A segment only this table still references can never be sent again: tell the peer (in
+    // ring order, after every record that used it) so it can unmap it, and let it go here.
+    for (auto it = sent_segments_.begin(); it != sent_segments_.end();) {
+        if (it->second.segment->ref_count() == 1) {
+            push_record(wire::encode(wire::Unregister{it->second.id}), deadline_ns, timeout_ns);
+            it = sent_segments_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
+uint32_t Channel::register_segment(const Buffer &buf) {
+    Segment &seg = buf.segment();
+    if (seg.memory_type() == MemoryType::heap)
+        fail(Status::unsupported,
+             "heap memory is private to this process; allocate frames from a shared-memory or "
+             "huge-page segment to send them");
+    if (seg.memory_type() == MemoryType::mapped_file)
+        fail(Status::unsupported,
+             "a mapped file cannot be sealed, so its owner could truncate it under the receiver "
+             "(SIGBUS); processes share a file by opening its path");
+    if (sent_segments_.size() >= max_sent_segments)
+        fail(Status::busy, "this channel already carries " + std::to_string(max_sent_segments) +
+                               " live segments; release some or send from a pool");
+    FdGuard fd{seg.open_readonly_for_peer()};
+    wire::SegmentInfo info;
+    info.segment_id = next_segment_id_++;
+    info.size = seg.size();
+    info.page_size = seg.page_size();
+    info.memory_type = static_cast<uint32_t>(seg.memory_type());
+    auto bytes = wire::encode(info);
+    try {
+        send_message(sock_, bytes.data, bytes.size, &fd.fd, 1);
+    } catch (const Error &e) {
+        if (e.status() == Status::closed)
+            peer_gone_ = true;
+        throw;
+    }
+    sent_segments_.emplace(seg.serial(), Sent{info.segment_id, buf.segment_ref()});
+    ++segments_registered_;
+    return info.segment_id;
+}
+
+void Channel::send(const Buffer &buf, int64_t timeout_ns) {
+    outbox_->flush();
+    std::lock_guard lock(send_mutex_);
+    if (!send_broken_.empty())
+        fail(Status::protocol, "the channel was dropped after a protocol error: " + send_broken_);
+    check_peer_alive(false);
+    const int64_t deadline = deadline_for(timeout_ns);
+    wire::Data d;
+    auto it = sent_segments_.find(buf.segment().serial());
+    if (it != sent_segments_.end()) {
+        d.segment_id = it->second.id;
+    } else {
+        forget_unused_segments(deadline, timeout_ns);
+        d.segment_id = register_segment(buf);
+    }
+    d.offset = buf.offset();
+    d.len = buf.size();
+    d.meta = buf.metadata();
+    if (buf.lease()) {
+        d.token = next_token_++;
+        inbox_->lend(d.token, buf.lease());
+    }
+    try {
+        push_record(wire::encode(d), deadline, timeout_ns);
+    } catch (...) {
+        if (d.token)
+            inbox_->unlend(d.token);
+        throw;
+    }
+    ++buffers_sent_;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Receive side
 
 void Channel::fail_dropped() const {
     fail(Status::protocol, "the channel was dropped after a protocol error: " + dropped_);
@@ -187,167 +372,61 @@ void Channel::drop(const std::string &why) {
     received_segments_.clear();
 }
 
-void Channel::forget_unused_segments_locked() {
-    // A segment only this table still references can never be sent again: tell the peer so
-    // it can unmap it once its buffers are gone, and let it go here.
-    for (auto it = sent_segments_.begin(); it != sent_segments_.end();) {
-        if (it->second.segment->ref_count() == 1) {
-            auto bytes = wire::encode(wire::Unregister{it->second.id});
-            send_message(sock_, bytes.data(), bytes.size(), nullptr, 0);
-            it = sent_segments_.erase(it);
-        } else {
-            ++it;
-        }
-    }
-}
-
-void Channel::send(const Buffer &buf, int64_t timeout_ns) {
-    (void)timeout_ns; // the socket path blocks like a socket write
-    outbox_->flush();
-    Segment &seg = buf.segment();
-    std::lock_guard lock(send_mutex_);
-    wire::Data d;
-    auto it = sent_segments_.find(seg.serial());
-    FdGuard fd{-1};
-    if (it == sent_segments_.end()) {
-        if (seg.memory_type() == MemoryType::heap)
-            fail(Status::unsupported,
-                 "heap memory is private to this process; allocate frames from a shared-memory "
-                 "or huge-page segment to send them");
-        if (seg.memory_type() == MemoryType::mapped_file)
-            fail(Status::unsupported,
-                 "a mapped file cannot be sealed, so its owner could truncate it under the "
-                 "receiver (SIGBUS); processes share a file by opening its path");
-        forget_unused_segments_locked();
-        if (sent_segments_.size() >= max_sent_segments)
-            fail(Status::busy, "this channel already carries " +
-                                   std::to_string(max_sent_segments) +
-                                   " live segments; release some or use a pool");
-        fd.fd = seg.open_readonly_for_peer();
-        d.flags = wire::Data::new_segment;
-        d.segment_id = next_segment_id_++;
-        d.segment_size = seg.size();
-        d.page_size = seg.page_size();
-        d.memory_type = static_cast<uint32_t>(seg.memory_type());
-    } else {
-        d.segment_id = it->second.id;
-    }
-    d.offset = buf.offset();
-    d.len = buf.size();
-    d.meta = buf.metadata();
-    if (buf.lease()) {
-        d.token = next_token_++;
-        inbox_->lend(d.token, buf.lease());
-    }
-    auto bytes = wire::encode(d);
-    try {
-        send_message(sock_, bytes.data(), bytes.size(), fd.fd >= 0 ? &fd.fd : nullptr,
-                     fd.fd >= 0 ? 1 : 0);
-    } catch (...) {
-        if (d.token)
-            inbox_->unlend(d.token);
-        throw;
-    }
-    if (d.flags & wire::Data::new_segment) {
-        sent_segments_.emplace(seg.serial(), Sent{d.segment_id, buf.segment_ref()});
-        ++segments_registered_;
-    }
-    ++buffers_sent_;
-}
-
-void Channel::handle_unregister(uint32_t id) {
-    if (received_segments_.erase(id) == 0)
-        fail(Status::protocol, "unregister of unknown segment id " + std::to_string(id));
-}
-
-Buffer Channel::handle_data(const wire::Data &d, std::vector<int> &fds) {
+void Channel::handle_segment(const wire::SegmentInfo &info, std::vector<int> &fds) {
+    if (fds.size() != 1)
+        fail(Status::protocol, "a segment record must come with exactly one fd, not " +
+                                   std::to_string(fds.size()));
+    if (received_segments_.count(info.segment_id))
+        fail(Status::protocol, "segment id " + std::to_string(info.segment_id) +
+                                   " registered twice");
+    if (received_segments_.size() >= max_segments_per_channel)
+        fail(Status::protocol, "more than " + std::to_string(max_segments_per_channel) +
+                                   " live segments on one channel");
+    if (info.memory_type != static_cast<uint32_t>(MemoryType::shared) &&
+        info.memory_type != static_cast<uint32_t>(MemoryType::huge_pages))
+        fail(Status::protocol, "segment of memory type " + std::to_string(info.memory_type) +
+                                   " cannot cross a channel");
+    if (info.size > SIZE_MAX)
+        fail(Status::protocol, "segment size does not fit in memory");
     Ref<Segment> seg;
-    if (d.flags & wire::Data::new_segment) {
-        if (fds.size() != 1)
-            fail(Status::protocol, "a new segment must come with exactly one fd, not " +
-                                       std::to_string(fds.size()));
-        if (received_segments_.count(d.segment_id))
-            fail(Status::protocol, "segment id " + std::to_string(d.segment_id) +
-                                       " registered twice");
-        if (received_segments_.size() >= max_segments_per_channel)
-            fail(Status::protocol, "more than " + std::to_string(max_segments_per_channel) +
-                                       " live segments on one channel");
-        if (d.memory_type != static_cast<uint32_t>(MemoryType::shared) &&
-            d.memory_type != static_cast<uint32_t>(MemoryType::huge_pages))
-            fail(Status::protocol, "segment of memory type " + std::to_string(d.memory_type) +
-                                       " cannot cross a channel");
-        if (d.segment_size > SIZE_MAX)
-            fail(Status::protocol, "segment size does not fit in memory");
-        try {
-            seg = SharedMemorySegment::from_fd(fds[0], static_cast<size_t>(d.segment_size),
-                                               SharedMemorySegment::map_readonly);
-        } catch (const Error &e) {
-            fail(Status::protocol, std::string("the peer's segment fd was refused: ") + e.what());
-        }
-        close_all(fds);
-        received_segments_.emplace(d.segment_id, seg);
-    } else {
-        if (!fds.empty())
-            fail(Status::protocol, "unexpected fd attached to a data record");
-        auto it = received_segments_.find(d.segment_id);
-        if (it == received_segments_.end())
-            fail(Status::protocol, "data for unknown segment id " + std::to_string(d.segment_id));
-        seg = it->second;
+    try {
+        seg = SharedMemorySegment::from_fd(fds[0], static_cast<size_t>(info.size),
+                                           SharedMemorySegment::map_readonly);
+    } catch (const Error &e) {
+        fail(Status::protocol, std::string("the peer's segment fd was refused: ") + e.what());
     }
-    if (d.offset > seg->size() || d.len > seg->size() - d.offset)
-        fail(Status::protocol, "range [" + std::to_string(d.offset) + ", +" +
-                                   std::to_string(d.len) + ") exceeds segment length " +
-                                   std::to_string(seg->size()));
-    Ref<RefCounted> lease;
-    if (d.token)
-        lease = Ref<RefCounted>::adopt(new RemoteLease(outbox_, d.token));
-    return Buffer(std::move(seg), static_cast<size_t>(d.offset), static_cast<size_t>(d.len),
-                  d.meta, std::move(lease));
+    close_all(fds);
+    received_segments_.emplace(info.segment_id, std::move(seg));
 }
 
-Buffer Channel::recv(int64_t timeout_ns) {
-    outbox_->flush();
-    std::lock_guard lock(recv_mutex_);
-    if (!dropped_.empty())
-        fail_dropped();
-    const auto deadline =
-        clock::now() + std::chrono::nanoseconds(timeout_ns > 0 ? timeout_ns : 0);
+void Channel::pump_socket() {
     for (;;) {
-        int64_t wait = timeout_ns < 0 ? -1 : timeout_ns == 0 ? 0 : remaining_ns(deadline);
-        if (!wait_readable(sock_, wait))
-            fail(timeout_ns == 0 ? Status::would_block : Status::timeout,
-                 timeout_ns == 0 ? "nothing to receive"
-                                 : "nothing arrived within " + std::to_string(timeout_ns) + " ns");
         uint8_t buf[wire::max_record_size];
         Received r;
         try {
             r = recv_message(sock_, buf, sizeof buf, 1, true);
         } catch (const Error &e) {
             if (e.status() == Status::would_block)
-                continue; // another reader took it
+                return;
             if (e.status() == Status::protocol)
                 drop(e.what());
             throw;
         }
-        if (r.closed)
-            fail(Status::closed, "the peer closed the channel");
+        if (r.closed) {
+            peer_hung_up_ = true;
+            return;
+        }
         try {
             wire::Record rec = wire::decode(buf, r.len);
-            switch (rec.type) {
-            case wire::Type::data: {
-                Buffer b = handle_data(rec.data, r.fds);
-                ++buffers_received_;
-                return b;
-            }
-            case wire::Type::unregister:
+            if (rec.type == wire::Type::segment) {
+                handle_segment(rec.segment, r.fds);
+            } else if (rec.type == wire::Type::wake) {
                 if (!r.fds.empty())
-                    fail(Status::protocol, "unexpected fd attached to an unregister record");
-                handle_unregister(rec.unregister.segment_id);
-                continue;
-            default:
+                    fail(Status::protocol, "unexpected fd attached to a wake record");
+            } else {
                 fail(Status::protocol, "unexpected record type " +
                                            std::to_string(static_cast<uint32_t>(rec.type)) +
-                                           " after the handshake");
+                                           " on the socket");
             }
         } catch (const Error &e) {
             close_all(r.fds);
@@ -355,6 +434,137 @@ Buffer Channel::recv(int64_t timeout_ns) {
                 drop(e.what());
             throw;
         }
+    }
+}
+
+Buffer Channel::make_buffer(const wire::Data &d) {
+    auto it = received_segments_.find(d.segment_id);
+    if (it == received_segments_.end()) {
+        pump_socket(); // its registration was sent before this record: it is on the socket
+        it = received_segments_.find(d.segment_id);
+        if (it == received_segments_.end())
+            fail(Status::protocol, "data for unknown segment id " + std::to_string(d.segment_id));
+    }
+    const Ref<Segment> &seg = it->second;
+    if (d.offset > seg->size() || d.len > seg->size() - d.offset)
+        fail(Status::protocol, "range [" + std::to_string(d.offset) + ", +" +
+                                   std::to_string(d.len) + ") exceeds segment length " +
+                                   std::to_string(seg->size()));
+    Ref<RefCounted> lease;
+    if (d.token)
+        lease = Ref<RefCounted>::adopt(new RemoteLease(outbox_, d.token));
+    return Buffer(seg, static_cast<size_t>(d.offset), static_cast<size_t>(d.len), d.meta,
+                  std::move(lease));
+}
+
+std::optional<Buffer> Channel::take_record() {
+    try {
+        long slot = data_in_.peek();
+        if (slot < 0)
+            return std::nullopt;
+        // Copy the entry out once; the peer may rewrite the shared one at any time.
+        uint8_t entry[data_entry_size];
+        std::memcpy(entry, control_of(*peer_control_)->data_entries[slot], sizeof entry);
+        data_in_.consume();
+        uint32_t len;
+        std::memcpy(&len, entry, sizeof len);
+        if (len > sizeof entry - sizeof len)
+            fail(Status::protocol, "ring entry of " + std::to_string(len) + " bytes");
+        wire::Record rec = wire::decode(entry + sizeof len, len);
+        if (rec.type == wire::Type::data) {
+            std::optional<Buffer> out(make_buffer(rec.data));
+            ++buffers_received_;
+            return out;
+        }
+        if (rec.type == wire::Type::unregister) {
+            if (received_segments_.erase(rec.unregister.segment_id) == 0)
+                fail(Status::protocol, "unregister of unknown segment id " +
+                                           std::to_string(rec.unregister.segment_id));
+            return take_record();
+        }
+        fail(Status::protocol, "unexpected record type " +
+                                   std::to_string(static_cast<uint32_t>(rec.type)) +
+                                   " in the ring");
+    } catch (const Error &e) {
+        if (e.status() == Status::protocol && dropped_.empty())
+            drop(e.what());
+        throw;
+    }
+}
+
+Buffer Channel::recv(int64_t timeout_ns) {
+    outbox_->flush();
+    std::lock_guard lock(recv_mutex_);
+    if (!dropped_.empty())
+        fail_dropped();
+    auto *cb = control_of(*peer_control_);
+    // We are in recv now: the sender need not ring the socket while we look at the ring.
+    if (cb->data_state.exchange(consumer_active, std::memory_order_seq_cst) ==
+        consumer_away_woken)
+        pump_socket(); // eat the wake record (and any registrations behind it)
+    struct Away {
+        ControlBlock *cb;
+        ~Away() { cb->data_state.store(consumer_away, std::memory_order_seq_cst); }
+    } away{cb};
+
+    const int64_t deadline = deadline_for(timeout_ns);
+    const int64_t spin = spin_ns_.load(std::memory_order_relaxed);
+    for (;;) {
+        if (auto b = take_record())
+            return std::move(*b);
+        if (peer_hung_up_) {
+            if (auto b = take_record()) // sent before the hang-up
+                return std::move(*b);
+            fail(Status::closed, "the peer closed the channel");
+        }
+        if (timeout_ns == 0) {
+            pump_socket(); // registrations, hang-up
+            if (auto b = take_record())
+                return std::move(*b);
+            if (peer_hung_up_)
+                fail(Status::closed, "the peer closed the channel");
+            fail(Status::would_block, "nothing to receive");
+        }
+        // Spin: the lowest latency while the sender is about to send.
+        int64_t start = now_ns();
+        int64_t spin_until = spin < 0 ? deadline : std::min(deadline, start + spin);
+        int64_t next_socket_check = start + 1'000'000;
+        while (data_in_.empty()) {
+            int64_t t = now_ns();
+            if (t >= spin_until)
+                break;
+            if (t >= next_socket_check) { // a spinning receiver still notices a hang-up
+                next_socket_check = t + 1'000'000;
+                pump_socket();
+                if (peer_hung_up_)
+                    break;
+            }
+            for (int i = 0; i < 32; ++i)
+                cpu_relax();
+        }
+        if (!data_in_.empty() || peer_hung_up_)
+            continue;
+        if (now_ns() >= deadline)
+            fail(Status::timeout,
+                 "nothing arrived within " + std::to_string(timeout_ns) + " ns");
+        // Sleep on the futex word; the sender wakes us after it publishes. The time slice
+        // bounds how long a dead sender's silence goes unnoticed.
+        uint32_t seen = cb->data_notify.load(std::memory_order_acquire);
+        cb->data_state.store(consumer_sleeping, std::memory_order_seq_cst);
+        if (data_in_.empty()) {
+            int64_t left = deadline == INT64_MAX ? INT64_MAX : deadline - now_ns();
+            if (left > 0)
+                futex_wait(&cb->data_notify, seen, std::min<int64_t>(left, 20'000'000));
+        }
+        cb->data_state.store(consumer_active, std::memory_order_seq_cst);
+        if (data_in_.empty()) {
+            pollfd p{sock_, POLLIN, 0};
+            if (::poll(&p, 1, 0) > 0)
+                pump_socket();
+        }
+        if (data_in_.empty() && !peer_hung_up_ && now_ns() >= deadline)
+            fail(Status::timeout,
+                 "nothing arrived within " + std::to_string(timeout_ns) + " ns");
     }
 }
 
@@ -369,7 +579,7 @@ ChannelStats Channel::stats() const {
         std::lock_guard lock(recv_mutex_);
         s.buffers_received = buffers_received_;
     }
-    inbox_->collect();
+    inbox_->collect(true);
     ReturnCounters c = inbox_->counters();
     s.slots_lent = c.lent;
     s.returns_accepted = c.accepted;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <ctime>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -11,7 +12,25 @@
 
 namespace px::ipc {
 
-ReturnInbox::ReturnInbox(int fd) : fd_(fd) {
+namespace {
+
+int64_t coarse_now_ns() noexcept {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+constexpr int64_t socket_check_interval_ns = 1'000'000;
+
+} // namespace
+
+// ---------------------------------------------------------------------------------------------
+// ReturnInbox: the lender's side.
+
+ReturnInbox::ReturnInbox(int fd, Ref<Segment> control)
+    : fd_(fd), control_(std::move(control)),
+      ring_(&control_of(*control_)->return_tail, &control_of(*control_)->return_head,
+            return_ring_entries) {
     register_return_source(this);
     registered_ = true;
 }
@@ -43,6 +62,11 @@ void ReturnInbox::channel_closed() noexcept {
     maybe_unregister_locked();
 }
 
+void ReturnInbox::set_waiting(bool waiting) noexcept {
+    control_of(*control_)->owner_waits_for_returns.store(waiting ? 1 : 0,
+                                                         std::memory_order_seq_cst);
+}
+
 void ReturnInbox::maybe_unregister_locked() noexcept {
     if (registered_ && (hung_up_ || (!channel_open_ && lent_.empty()))) {
         registered_ = false;
@@ -58,50 +82,76 @@ void ReturnInbox::reclaim_all_locked(std::vector<Ref<RefCounted>> &drop) noexcep
     counters_.lent = 0;
 }
 
-void ReturnInbox::collect() noexcept {
-    std::vector<Ref<RefCounted>> drop; // released after the lock: returning a slot may wake or
-                                       // free a pool
+void ReturnInbox::take_back_locked(uint64_t token, std::vector<Ref<RefCounted>> &drop) {
+    auto it = lent_.find(token);
+    if (it == lent_.end()) {
+        ++counters_.refused; // never lent, or already returned
+        return;
+    }
+    drop.push_back(std::move(it->second));
+    lent_.erase(it);
+    ++counters_.accepted;
+}
+
+void ReturnInbox::drain_socket_locked(std::vector<Ref<RefCounted>> &drop) noexcept {
+    while (!hung_up_) {
+        uint8_t buf[wire::max_record_size];
+        Received r;
+        try {
+            r = recv_message(fd_, buf, sizeof buf, 0, true);
+        } catch (const Error &e) {
+            if (e.status() == Status::would_block)
+                return;
+            // Garbage, fds, truncation: the peer is not speaking our protocol. Count it, and
+            // stop trusting this return path: everything lent comes back now.
+            ++counters_.refused;
+            hung_up_ = true;
+            return;
+        }
+        if (r.closed) {
+            hung_up_ = true;
+            return;
+        }
+        try {
+            wire::Record rec = wire::decode(buf, r.len);
+            if (rec.type == wire::Type::wake)
+                continue;
+            if (rec.type != wire::Type::returns)
+                fail(Status::protocol, "not a returns record");
+            for (uint64_t token : rec.returns.tokens)
+                take_back_locked(token, drop);
+        } catch (...) {
+            ++counters_.refused;
+            hung_up_ = true;
+        }
+    }
+}
+
+void ReturnInbox::collect(bool thorough) noexcept {
+    std::vector<Ref<RefCounted>> drop; // released after the lock: a returned slot may wake or
+                                       // free its pool
     Ref<ReturnInbox> self(this);       // unregistering may drop the registry's reference
     {
         std::lock_guard lock(mutex_);
-        while (!hung_up_) {
-            uint8_t buf[wire::max_record_size];
-            Received r;
+        if (!hung_up_) {
             try {
-                r = recv_message(fd_, buf, sizeof buf, 0, true);
-            } catch (const Error &e) {
-                if (e.status() == Status::would_block)
-                    break;
-                // Garbage, fds, truncation: the peer is not speaking our protocol. Count it,
-                // and stop trusting this return path: everything lent comes back now.
-                ++counters_.refused;
-                hung_up_ = true;
-                break;
-            }
-            if (r.closed) {
-                hung_up_ = true;
-                break;
-            }
-            try {
-                wire::Record rec = wire::decode(buf, r.len);
-                if (rec.type != wire::Type::returns)
-                    fail(Status::protocol, "not a returns record");
-                for (uint64_t token : rec.returns.tokens) {
-                    auto it = lent_.find(token);
-                    if (it == lent_.end()) {
-                        ++counters_.refused; // never lent, or already returned
-                        continue;
-                    }
-                    drop.push_back(std::move(it->second));
-                    lent_.erase(it);
-                    ++counters_.accepted;
+                auto *cb = control_of(*control_);
+                for (long i; (i = ring_.peek()) >= 0;) {
+                    uint64_t token = cb->return_entries[i].load(std::memory_order_relaxed);
+                    ring_.consume();
+                    take_back_locked(token, drop);
                 }
-                counters_.lent = lent_.size();
-            } catch (const Error &) {
-                ++counters_.refused;
+            } catch (...) {
+                ++counters_.refused; // the borrower published an impossible index
                 hung_up_ = true;
             }
         }
+        int64_t now = thorough ? 0 : coarse_now_ns();
+        if (thorough || now - last_socket_check_ns_ >= socket_check_interval_ns) {
+            last_socket_check_ns_ = thorough ? coarse_now_ns() : now;
+            drain_socket_locked(drop);
+        }
+        counters_.lent = lent_.size();
         if (hung_up_ && !lent_.empty())
             reclaim_all_locked(drop);
         maybe_unregister_locked();
@@ -113,7 +163,13 @@ ReturnCounters ReturnInbox::counters() const {
     return counters_;
 }
 
-ReturnOutbox::ReturnOutbox(int fd) : fd_(fd) {}
+// ---------------------------------------------------------------------------------------------
+// ReturnOutbox: the borrower's side.
+
+ReturnOutbox::ReturnOutbox(int fd, Ref<Segment> lender_control)
+    : fd_(fd), lender_control_(std::move(lender_control)),
+      ring_(&control_of(*lender_control_)->return_tail,
+            &control_of(*lender_control_)->return_head, return_ring_entries) {}
 
 ReturnOutbox::~ReturnOutbox() {
     flush();
@@ -124,6 +180,26 @@ void ReturnOutbox::give_back(uint64_t token) noexcept {
     std::lock_guard lock(mutex_);
     if (dead_)
         return;
+    auto *cb = control_of(*lender_control_);
+    if (ring_ok_ && pending_.empty()) {
+        long i = -1;
+        try {
+            i = ring_.reserve();
+        } catch (...) {
+            ring_ok_ = false; // the lender lies about its ring: use the socket only
+        }
+        if (i >= 0) {
+            cb->return_entries[i].store(token, std::memory_order_relaxed);
+            ring_.publish();
+            std::atomic_thread_fence(std::memory_order_seq_cst);
+            if (cb->owner_waits_for_returns.load(std::memory_order_relaxed)) {
+                auto wake = wire::encode_wake();
+                [[maybe_unused]] ssize_t n =
+                    ::send(fd_, wake.data, wake.size, MSG_DONTWAIT | MSG_NOSIGNAL);
+            }
+            return;
+        }
+    }
     try {
         pending_.push_back(token);
     } catch (...) {
@@ -142,15 +218,15 @@ void ReturnOutbox::flush() noexcept {
 void ReturnOutbox::flush_locked() noexcept {
     while (!pending_.empty() && !dead_) {
         size_t n = std::min(pending_.size(), wire::max_returns_per_record);
-        wire::Returns rec;
-        rec.tokens.assign(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(n));
         wire::Bytes bytes;
         try {
+            wire::Returns rec;
+            rec.tokens.assign(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(n));
             bytes = wire::encode(rec);
         } catch (...) {
             break;
         }
-        ssize_t rc = ::send(fd_, bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        ssize_t rc = ::send(fd_, bytes.data, bytes.size, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (rc < 0) {
             if (errno == EINTR)
                 continue;

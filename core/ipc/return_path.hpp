@@ -8,6 +8,9 @@
 //    the table is reclaimed. The lender stays the only authority on its pools.
 //  - ReturnOutbox (the borrower's side) sends tokens back. Every received buffer that is a
 //    loan holds a RemoteLease, whose last release queues its token there.
+// Tokens travel through the lender's return ring (ring.hpp) without a system call; when that
+// ring is full, as `returns` records on the return socket. The socket also carries `wake`
+// records for a lender asleep in loan_timeout, and its hang-up says the borrower is gone.
 #pragma once
 
 #include <atomic>
@@ -16,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/ipc/ring.hpp"
 #include "core/memory_pool.hpp"
 
 namespace px::ipc {
@@ -29,7 +33,8 @@ struct ReturnCounters {
 
 class ReturnInbox final : public ReturnSource {
 public:
-    explicit ReturnInbox(int fd); // takes the socket
+    // Takes the socket; `control` is this end's control block (its return ring).
+    ReturnInbox(int fd, Ref<Segment> control);
     ~ReturnInbox() override;
 
     // Records a loan; `lease` stays referenced until the peer returns `token` or goes away.
@@ -41,14 +46,21 @@ public:
     void channel_closed() noexcept;
 
     int wait_fd() const noexcept override { return fd_; }
-    void collect() noexcept override;
+    void collect(bool thorough) noexcept override;
+    void set_waiting(bool waiting) noexcept override;
     ReturnCounters counters() const;
 
 private:
     void reclaim_all_locked(std::vector<Ref<RefCounted>> &drop) noexcept;
     void maybe_unregister_locked() noexcept;
 
+    void take_back_locked(uint64_t token, std::vector<Ref<RefCounted>> &drop);
+    void drain_socket_locked(std::vector<Ref<RefCounted>> &drop) noexcept;
+
     int fd_;
+    Ref<Segment> control_;
+    RingConsumer ring_;
+    int64_t last_socket_check_ns_ = 0;
     mutable std::mutex mutex_;
     std::unordered_map<uint64_t, Ref<RefCounted>> lent_;
     ReturnCounters counters_;
@@ -59,8 +71,9 @@ private:
 
 class ReturnOutbox final : public RefCounted {
 public:
-    explicit ReturnOutbox(int fd); // takes the socket
-    ~ReturnOutbox() override;      // closing it tells the lender that nothing more comes back
+    // Takes the socket; `lender_control` is the lender's control block (its return ring).
+    ReturnOutbox(int fd, Ref<Segment> lender_control);
+    ~ReturnOutbox() override; // closing it tells the lender that nothing more comes back
 
     void give_back(uint64_t token) noexcept;
     // Sends what could not be sent before (the lender's socket was full).
@@ -70,6 +83,9 @@ private:
     void flush_locked() noexcept;
 
     int fd_;
+    Ref<Segment> lender_control_;
+    RingProducer ring_;
+    bool ring_ok_ = true; // false once the lender's indices were found lying
     std::mutex mutex_;
     std::vector<uint64_t> pending_;
     std::atomic<bool> has_pending_{false};

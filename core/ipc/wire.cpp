@@ -11,21 +11,22 @@ namespace {
 
 class Writer {
 public:
-    explicit Writer(Type t, size_t size) {
-        out_.reserve(size);
+    Writer(Type t, Bytes &out) : out_(out) {
+        out_.size = 0;
         u32(magic);
         u32(static_cast<uint32_t>(t));
     }
     void u32(uint32_t v) { raw(&v, sizeof v); }
     void u64(uint64_t v) { raw(&v, sizeof v); }
     void raw(const void *p, size_t n) {
-        auto b = static_cast<const uint8_t *>(p);
-        out_.insert(out_.end(), b, b + n);
+        if (n > sizeof out_.data - out_.size)
+            fail(Status::internal, "record larger than its buffer");
+        std::memcpy(out_.data + out_.size, p, n);
+        out_.size += n;
     }
-    Bytes take() { return std::move(out_); }
 
 private:
-    Bytes out_;
+    Bytes &out_;
 };
 
 class Reader {
@@ -35,7 +36,8 @@ public:
     uint64_t u64() { return get<uint64_t>(); }
     int64_t i64() { return get<int64_t>(); }
     void raw(void *dst, size_t n) {
-        need(n);
+        if (n > n_ - at_)
+            fail(Status::protocol, "record ends early");
         std::memcpy(dst, p_ + at_, n);
         at_ += n;
     }
@@ -45,10 +47,6 @@ private:
         T v;
         raw(&v, sizeof v);
         return v;
-    }
-    void need(size_t n) const {
-        if (n > n_ - at_)
-            fail(Status::protocol, "record ends early");
     }
     const uint8_t *p_;
     size_t n_;
@@ -93,58 +91,76 @@ Metadata get_metadata(Reader &r) {
 } // namespace
 
 Bytes encode(const Hello &m) {
-    Writer w(Type::hello, hello_size);
+    Bytes b;
+    Writer w(Type::hello, b);
     w.u32(m.version);
     w.u32(0);
     w.u64(m.pid);
-    return w.take();
+    return b;
+}
+
+Bytes encode(const SegmentInfo &m) {
+    Bytes b;
+    Writer w(Type::segment, b);
+    w.u32(m.segment_id);
+    w.u32(m.memory_type);
+    w.u64(m.size);
+    w.u64(m.page_size);
+    return b;
 }
 
 Bytes encode(const Data &m) {
-    Writer w(Type::data, data_size);
-    w.u32(m.flags);
+    Bytes b;
+    Writer w(Type::data, b);
     w.u32(m.segment_id);
+    w.u32(0);
     w.u64(m.offset);
     w.u64(m.len);
     w.u64(m.token);
-    w.u64(m.segment_size);
-    w.u64(m.page_size);
-    w.u32(m.memory_type);
-    w.u32(0);
     put_metadata(w, m.meta);
-    return w.take();
+    return b;
 }
 
 Bytes encode(const Unregister &m) {
-    Writer w(Type::unregister, unregister_size);
+    Bytes b;
+    Writer w(Type::unregister, b);
     w.u32(m.segment_id);
     w.u32(0);
-    return w.take();
+    return b;
 }
 
 Bytes encode(const Returns &m) {
-    if (m.tokens.size() > max_returns_per_record)
-        fail(Status::internal, "too many returns in one record");
-    Writer w(Type::returns, header_size + 8 + 8 * m.tokens.size());
+    if (m.tokens.empty() || m.tokens.size() > max_returns_per_record)
+        fail(Status::internal, "a returns record holds 1 to " +
+                                   std::to_string(max_returns_per_record) + " tokens");
+    Bytes b;
+    Writer w(Type::returns, b);
     w.u32(static_cast<uint32_t>(m.tokens.size()));
     w.u32(0);
     for (uint64_t t : m.tokens)
         w.u64(t);
-    return w.take();
+    return b;
+}
+
+Bytes encode_wake() {
+    Bytes b;
+    Writer w(Type::wake, b);
+    return b;
 }
 
 Record decode(const uint8_t *bytes, size_t n) {
     if (!bytes || n < header_size)
-        fail(Status::protocol, "record of " + std::to_string(n) + " bytes is shorter than a header");
+        fail(Status::protocol,
+             "record of " + std::to_string(n) + " bytes is shorter than a header");
     Reader r(bytes, n);
     uint32_t got_magic = r.u32();
     if (got_magic != magic)
-        fail(Status::protocol, "bad magic 0x" + std::to_string(got_magic) +
-                                   " (not a libparallax peer?)");
+        fail(Status::protocol, "bad magic " + std::to_string(got_magic) +
+                                   " (not a libparallax peer of this protocol?)");
     Record rec;
     uint32_t type = r.u32();
     switch (static_cast<Type>(type)) {
-    case Type::hello: {
+    case Type::hello:
         expect_size("hello", n, hello_size);
         rec.type = Type::hello;
         rec.hello.version = r.u32();
@@ -156,37 +172,42 @@ Record decode(const uint8_t *bytes, size_t n) {
                                        ", this library speaks " +
                                        std::to_string(protocol_version));
         return rec;
+    case Type::segment: {
+        expect_size("segment", n, segment_size);
+        rec.type = Type::segment;
+        SegmentInfo &s = rec.segment;
+        s.segment_id = r.u32();
+        s.memory_type = r.u32();
+        s.size = r.u64();
+        s.page_size = r.u64();
+        if (s.size == 0)
+            fail(Status::protocol, "segment of 0 bytes");
+        return rec;
     }
     case Type::data: {
         expect_size("data", n, data_size);
         rec.type = Type::data;
         Data &d = rec.data;
-        d.flags = r.u32();
         d.segment_id = r.u32();
+        if (r.u32() != 0)
+            fail(Status::protocol, "reserved bits set in a data record");
         d.offset = r.u64();
         d.len = r.u64();
         d.token = r.u64();
-        d.segment_size = r.u64();
-        d.page_size = r.u64();
-        d.memory_type = r.u32();
-        r.u32();
         d.meta = get_metadata(r);
-        if (d.flags & ~Data::new_segment)
-            fail(Status::protocol, "unknown data flags " + std::to_string(d.flags));
-        if (d.flags & Data::new_segment) {
-            if (d.segment_size == 0)
-                fail(Status::protocol, "new segment of 0 bytes");
-            if (d.offset > d.segment_size || d.len > d.segment_size - d.offset)
-                fail(Status::protocol, "range [" + std::to_string(d.offset) + ", +" +
-                                           std::to_string(d.len) + ") exceeds segment length " +
-                                           std::to_string(d.segment_size));
-        }
+        if (d.len > UINT64_MAX - d.offset)
+            fail(Status::protocol, "range [" + std::to_string(d.offset) + ", +" +
+                                       std::to_string(d.len) + ") overflows");
         return rec;
     }
     case Type::unregister:
         expect_size("unregister", n, unregister_size);
         rec.type = Type::unregister;
         rec.unregister.segment_id = r.u32();
+        return rec;
+    case Type::wake:
+        expect_size("wake", n, wake_size);
+        rec.type = Type::wake;
         return rec;
     case Type::returns: {
         if (n < header_size + 8)

@@ -1,10 +1,15 @@
 // The channel's wire format: fixed-size records, encoded and decoded field by field. The
 // decoder is the surface a hostile peer reaches first (and the fuzz target): it validates
 // everything that can be checked without channel state and throws Status::protocol otherwise.
-// Records are read from private memory (a recvmsg buffer) exactly once.
+// Records are decoded from private memory (a recvmsg buffer, or a ring entry copied out once).
+//
+// Where each record travels:
+//   main socket : hello (+ return socket, + control block fds), segment (+ its fd), wake
+//   data ring   : data, unregister            (see ring.hpp)
+//   return ring : bare 64-bit tokens; when it is full, `returns` records on the return socket,
+//                 which also carries `wake` records for a lender asleep in loan_timeout
 #pragma once
 
-#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -13,28 +18,39 @@
 
 namespace px::ipc::wire {
 
-constexpr uint32_t magic = 0x50585031;    // "PXP1"
-constexpr uint32_t protocol_version = 1;
+constexpr uint32_t magic = 0x50585032; // "PXP2"
+constexpr uint32_t protocol_version = 2;
 
-enum class Type : uint32_t { hello = 1, data = 2, unregister = 3, returns = 4 };
+enum class Type : uint32_t {
+    hello = 1,
+    data = 2,
+    unregister = 3,
+    returns = 4,
+    segment = 5,
+    wake = 6,
+};
 
-// Sent first by both ends, with one fd: the socket through which the peer returns slots.
+// Sent first by both ends, with two fds: the socket through which the peer returns slots, and
+// the sender's control block (rings).
 struct Hello {
     uint32_t version = protocol_version;
     uint64_t pid = 0;
 };
 
-// One buffer. With `new_segment`, the record carries the segment's fd and describes it.
+// A segment the sender will refer to by id; carries the segment's fd (read-only description).
+struct SegmentInfo {
+    uint32_t segment_id = 0;
+    uint32_t memory_type = 0;
+    uint64_t size = 0;
+    uint64_t page_size = 0;
+};
+
+// One buffer.
 struct Data {
-    static constexpr uint32_t new_segment = 1u;
-    uint32_t flags = 0;
     uint32_t segment_id = 0;
     uint64_t offset = 0;
     uint64_t len = 0;
     uint64_t token = 0; // non-zero: a loan the receiver must return when done
-    uint64_t segment_size = 0;
-    uint64_t page_size = 0;
-    uint32_t memory_type = 0;
     Metadata meta;
 };
 
@@ -43,7 +59,7 @@ struct Unregister {
     uint32_t segment_id = 0;
 };
 
-// Slot returns, receiver to sender, on the return socket.
+// Slot returns, receiver to sender, on the return socket when the return ring is full.
 constexpr size_t max_returns_per_record = 60;
 struct Returns {
     std::vector<uint64_t> tokens;
@@ -51,21 +67,30 @@ struct Returns {
 
 constexpr size_t header_size = 8;               // magic, type
 constexpr size_t hello_size = header_size + 16; // version, reserved, pid
-constexpr size_t data_size = header_size + 56 + sizeof(Metadata);
+constexpr size_t segment_size = header_size + 24;
+constexpr size_t data_size = header_size + 32 + sizeof(Metadata);
 constexpr size_t unregister_size = header_size + 8;
+constexpr size_t wake_size = header_size;
 constexpr size_t returns_size_max = header_size + 8 + 8 * max_returns_per_record;
 constexpr size_t max_record_size = returns_size_max > data_size ? returns_size_max : data_size;
 
-using Bytes = std::vector<uint8_t>;
+// An encoded record (no allocation on the hot path).
+struct Bytes {
+    uint8_t data[max_record_size];
+    size_t size = 0;
+};
 
 Bytes encode(const Hello &m);
+Bytes encode(const SegmentInfo &m);
 Bytes encode(const Data &m);
 Bytes encode(const Unregister &m);
 Bytes encode(const Returns &m);
+Bytes encode_wake();
 
 struct Record {
     Type type{};
     Hello hello;
+    SegmentInfo segment;
     Data data;
     Unregister unregister;
     Returns returns;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/ipc/fd_passing.hpp"
+#include "core/ipc/ring.hpp"
 #include "core/ipc/wire.hpp"
 #include "ipc_support.hpp"
 
@@ -20,12 +21,18 @@ namespace {
 
 std::string last() { return px_last_error_message(); }
 
-// An honest channel end (from the C API) connected to a forged one (raw socket).
+// An honest channel end (from the C API) connected to a forged one: a raw socket, a control
+// block of our own making, and the honest end's control block mapped read-write, as any peer
+// has it.
 struct Forged {
     px_channel_t *honest = nullptr;
     int evil = -1;
     int evil_return_in = -1;   // where the honest side's returns to us would arrive
     int return_to_honest = -1; // where we (claim to) return the honest side's slots
+    px::Ref<px::Segment> own_cb, honest_cb;
+    px::ipc::RingProducer out;        // our data ring, which the honest end consumes
+    px::ipc::RingConsumer honest_out; // the honest end's data ring, which we consume
+    px::ipc::RingProducer returns;    // the honest end's return ring, which we fill
 
     // Handshakes properly, then leaves the forged end to misbehave.
     Forged() {
@@ -35,16 +42,27 @@ struct Forged {
         int rp[2];
         REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, rp) == 0);
         evil_return_in = rp[0];
+        own_cb = px::ipc::create_control_block();
+        auto *cb = px::ipc::control_of(*own_cb);
+        out = px::ipc::RingProducer(&cb->data_tail, &cb->data_head, px::ipc::data_ring_entries);
         wire::Hello hello;
         hello.pid = static_cast<uint64_t>(getpid());
         auto bytes = wire::encode(hello);
-        px::ipc::send_message(evil, bytes.data(), bytes.size(), &rp[1], 1);
+        int fds[2] = {rp[1], own_cb->ipc_fd()};
+        px::ipc::send_message(evil, bytes.data, bytes.size, fds, 2);
         close(rp[1]);
         REQUIRE(px_channel_from_fd(sv[0], &honest) == PX_OK);
         uint8_t buf[wire::max_record_size];
-        auto r = px::ipc::recv_message(evil, buf, sizeof buf, 1, false);
-        REQUIRE(r.fds.size() == 1);
+        auto r = px::ipc::recv_message(evil, buf, sizeof buf, 2, false);
+        REQUIRE(r.fds.size() == 2);
         return_to_honest = r.fds[0];
+        honest_cb = px::ipc::map_peer_control_block(r.fds[1]);
+        close(r.fds[1]);
+        auto *hcb = px::ipc::control_of(*honest_cb);
+        honest_out = px::ipc::RingConsumer(&hcb->data_tail, &hcb->data_head,
+                                           px::ipc::data_ring_entries);
+        returns = px::ipc::RingProducer(&hcb->return_tail, &hcb->return_head,
+                                        px::ipc::return_ring_entries);
     }
     ~Forged() {
         px_channel_release(honest);
@@ -52,18 +70,48 @@ struct Forged {
         close(evil_return_in);
         close(return_to_honest);
     }
+    // A record on the socket.
     void send_raw(const void *p, size_t n, const int *fds = nullptr, size_t nfds = 0) {
         px::ipc::send_message(evil, p, n, fds, nfds);
     }
-    void send(const wire::Data &d, int fd = -1) {
-        auto bytes = wire::encode(d);
-        send_raw(bytes.data(), bytes.size(), fd >= 0 ? &fd : nullptr, fd >= 0 ? 1 : 0);
+    void register_segment(uint32_t id, uint64_t size, int fd) {
+        wire::SegmentInfo info;
+        info.segment_id = id;
+        info.size = size;
+        info.page_size = 4096;
+        info.memory_type = PX_MEMORY_SHARED;
+        auto bytes = wire::encode(info);
+        send_raw(bytes.data, bytes.size, &fd, 1);
     }
+    // An entry in our data ring: a length, then bytes.
+    void push_entry(uint32_t len, const void *bytes, size_t n) {
+        long slot = out.reserve();
+        REQUIRE(slot >= 0);
+        uint8_t *e = px::ipc::control_of(*own_cb)->data_entries[slot];
+        std::memcpy(e, &len, sizeof len);
+        std::memcpy(e + sizeof len, bytes, n);
+        out.publish();
+    }
+    void push(const wire::Bytes &rec) {
+        push_entry(static_cast<uint32_t>(rec.size), rec.data, rec.size);
+    }
+    void send(const wire::Data &d) { push(wire::encode(d)); }
     px_status_t recv() {
         px_buffer_t *b = nullptr;
         px_status_t rc = px_channel_recv(honest, 1'000'000'000, &b);
         px_buffer_release(b);
         return rc;
+    }
+    // The token of the next record the honest end sent us.
+    uint64_t next_token() {
+        long slot = honest_out.peek();
+        REQUIRE(slot >= 0);
+        uint8_t entry[px::ipc::data_entry_size];
+        std::memcpy(entry, px::ipc::control_of(*honest_cb)->data_entries[slot], sizeof entry);
+        honest_out.consume();
+        uint32_t len;
+        std::memcpy(&len, entry, sizeof len);
+        return wire::decode(entry + sizeof len, len).data.token;
     }
 };
 
@@ -74,13 +122,9 @@ int sealed_memfd(size_t size) {
     return fd;
 }
 
-wire::Data new_segment_record(uint32_t id, uint64_t size, uint64_t offset, uint64_t len) {
+wire::Data data_record(uint32_t id, uint64_t offset, uint64_t len) {
     wire::Data d;
-    d.flags = wire::Data::new_segment;
     d.segment_id = id;
-    d.segment_size = size;
-    d.page_size = 4096;
-    d.memory_type = PX_MEMORY_SHARED;
     d.offset = offset;
     d.len = len;
     return d;
@@ -99,9 +143,9 @@ TEST_CASE("a peer that answers the handshake with garbage gets PX_E_PROTOCOL") {
 
     REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
     auto hello = wire::encode(wire::Hello{});
-    REQUIRE(write(sv[1], hello.data(), hello.size()) == static_cast<ssize_t>(hello.size()));
+    REQUIRE(write(sv[1], hello.data, hello.size) == static_cast<ssize_t>(hello.size));
     CHECK(px_channel_from_fd(sv[0], &ch) == PX_E_PROTOCOL); // no return socket attached
-    CHECK(last().find("no return socket") != std::string::npos);
+    CHECK(last().find("carries 0 fds") != std::string::npos);
     close(sv[1]);
 
     REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
@@ -110,7 +154,7 @@ TEST_CASE("a peer that answers the handshake with garbage gets PX_E_PROTOCOL") {
     auto fb = wire::encode(future);
     int rp[2];
     REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, rp) == 0);
-    px::ipc::send_message(sv[1], fb.data(), fb.size(), &rp[1], 1);
+    px::ipc::send_message(sv[1], fb.data, fb.size, &rp[1], 1);
     CHECK(px_channel_from_fd(sv[0], &ch) == PX_E_PROTOCOL);
     CHECK(last().find("protocol version 99") != std::string::npos);
     close(sv[1]);
@@ -123,54 +167,63 @@ TEST_CASE("a peer that answers the handshake with garbage gets PX_E_PROTOCOL") {
 }
 
 TEST_CASE("hostile records are refused and drop the connection, not the process") {
-    SUBCASE("short record") {
+    SUBCASE("short record on the socket") {
         Forged f;
-        f.send_raw("PXP1", 4);
-        CHECK(f.recv() == PX_E_PROTOCOL);
+        f.send_raw("PXP2", 4);
+        px_buffer_t *b = nullptr;
+        CHECK(px_channel_recv(f.honest, 0, &b) == PX_E_PROTOCOL);
         CHECK(f.recv() == PX_E_PROTOCOL); // dropped for good
         CHECK(last().find("dropped") != std::string::npos);
     }
-    SUBCASE("garbage of the right size") {
+    SUBCASE("a ring entry that claims more bytes than an entry holds") {
+        Forged f;
+        f.push_entry(100000, "x", 1);
+        CHECK(f.recv() == PX_E_PROTOCOL);
+    }
+    SUBCASE("garbage of the right size in the ring") {
         Forged f;
         std::string junk(wire::data_size, '\xff');
-        f.send_raw(junk.data(), junk.size());
+        f.push_entry(static_cast<uint32_t>(junk.size()), junk.data(), junk.size());
         CHECK(f.recv() == PX_E_PROTOCOL);
+    }
+    SUBCASE("a ring index that lies") {
+        Forged f;
+        px::ipc::control_of(*f.own_cb)->data_tail.store(1u << 30);
+        CHECK(f.recv() == PX_E_PROTOCOL);
+        CHECK(last().find("impossible ring index") != std::string::npos);
     }
     SUBCASE("unknown segment id") {
         Forged f;
-        wire::Data d;
-        d.segment_id = 42;
-        d.len = 1;
-        f.send(d);
+        f.send(data_record(42, 0, 1));
         CHECK(f.recv() == PX_E_PROTOCOL);
         CHECK(last().find("unknown segment id 42") != std::string::npos);
     }
     SUBCASE("offset + len overflows") {
         Forged f;
         int fd = sealed_memfd(4096);
-        f.send(new_segment_record(1, 4096, 0, 16), fd);
+        f.register_segment(1, 4096, fd);
+        f.send(data_record(1, 0, 16));
         CHECK(f.recv() == PX_OK);
-        wire::Data d;
-        d.segment_id = 1;
-        d.offset = UINT64_MAX - 2;
-        d.len = 16;
-        f.send(d);
+        f.send(data_record(1, UINT64_MAX - 2, 16));
         CHECK(f.recv() == PX_E_PROTOCOL);
-        CHECK(last().find("exceeds segment length 4096") != std::string::npos);
+        CHECK(last().find("overflows") != std::string::npos);
         close(fd);
     }
     SUBCASE("range beyond the segment") {
         Forged f;
         int fd = sealed_memfd(4096);
-        f.send(new_segment_record(1, 4096, 4000, 200), fd);
+        f.register_segment(1, 4096, fd);
+        f.send(data_record(1, 4000, 200));
         CHECK(f.recv() == PX_E_PROTOCOL);
+        CHECK(last().find("exceeds segment length 4096") != std::string::npos);
         close(fd);
     }
     SUBCASE("unsealed fd") {
         Forged f;
         int fd = memfd_create("unsealed", MFD_CLOEXEC);
         REQUIRE(ftruncate(fd, 4096) == 0);
-        f.send(new_segment_record(1, 4096, 0, 16), fd);
+        f.register_segment(1, 4096, fd);
+        f.send(data_record(1, 0, 16));
         CHECK(f.recv() == PX_E_PROTOCOL);
         CHECK(last().find("F_SEAL_SHRINK") != std::string::npos);
         close(fd);
@@ -178,7 +231,8 @@ TEST_CASE("hostile records are refused and drop the connection, not the process"
     SUBCASE("fd smaller than claimed") {
         Forged f;
         int fd = sealed_memfd(4096);
-        f.send(new_segment_record(1, 1 << 20, 0, 16), fd);
+        f.register_segment(1, 1 << 20, fd);
+        f.send(data_record(1, 0, 16));
         CHECK(f.recv() == PX_E_PROTOCOL);
         CHECK(last().find("fewer than") != std::string::npos);
         close(fd);
@@ -187,18 +241,24 @@ TEST_CASE("hostile records are refused and drop the connection, not the process"
         Forged f;
         int p[2];
         REQUIRE(pipe(p) == 0);
-        f.send(new_segment_record(1, 4096, 0, 16), p[0]);
+        f.register_segment(1, 4096, p[0]);
+        f.send(data_record(1, 0, 16));
         CHECK(f.recv() == PX_E_PROTOCOL);
         close(p[0]);
         close(p[1]);
     }
-    SUBCASE("more fds than allowed, fds on plain records, and none of them leak") {
+    SUBCASE("more fds than allowed, fds where none belong, and none of them leak") {
         int before = count_open_fds();
         {
             Forged f;
             int fds[2] = {sealed_memfd(4096), sealed_memfd(4096)};
-            auto bytes = wire::encode(new_segment_record(1, 4096, 0, 16));
-            f.send_raw(bytes.data(), bytes.size(), fds, 2);
+            wire::SegmentInfo info;
+            info.segment_id = 1;
+            info.size = 4096;
+            info.memory_type = PX_MEMORY_SHARED;
+            auto bytes = wire::encode(info);
+            f.send_raw(bytes.data, bytes.size, fds, 2);
+            f.send(data_record(1, 0, 16));
             CHECK(f.recv() == PX_E_PROTOCOL);
             close(fds[0]);
             close(fds[1]);
@@ -206,13 +266,10 @@ TEST_CASE("hostile records are refused and drop the connection, not the process"
         {
             Forged f;
             int fd = sealed_memfd(4096);
-            f.send(new_segment_record(1, 4096, 0, 16), fd);
-            REQUIRE(f.recv() == PX_OK);
-            wire::Data d;
-            d.segment_id = 1;
-            d.len = 1;
-            f.send(d, fd); // an fd where none belongs
-            CHECK(f.recv() == PX_E_PROTOCOL);
+            auto wake = wire::encode_wake();
+            f.send_raw(wake.data, wake.size, &fd, 1); // an fd on a wake record
+            px_buffer_t *b = nullptr;
+            CHECK(px_channel_recv(f.honest, 0, &b) == PX_E_PROTOCOL);
             close(fd);
         }
         CHECK(count_open_fds() == before);
@@ -220,30 +277,31 @@ TEST_CASE("hostile records are refused and drop the connection, not the process"
     SUBCASE("a stale descriptor replayed after its segment was unregistered") {
         Forged f;
         int fd = sealed_memfd(4096);
-        f.send(new_segment_record(7, 4096, 0, 16), fd);
+        f.register_segment(7, 4096, fd);
+        f.send(data_record(7, 0, 16));
         REQUIRE(f.recv() == PX_OK);
-        auto un = wire::encode(wire::Unregister{7});
-        f.send_raw(un.data(), un.size());
-        wire::Data d;
-        d.segment_id = 7;
-        d.len = 16;
-        f.send(d);
+        f.push(wire::encode(wire::Unregister{7}));
+        f.send(data_record(7, 0, 16));
         CHECK(f.recv() == PX_E_PROTOCOL);
         close(fd);
     }
     SUBCASE("a segment id registered twice") {
         Forged f;
         int fd = sealed_memfd(4096);
-        f.send(new_segment_record(3, 4096, 0, 16), fd);
+        f.register_segment(3, 4096, fd);
+        f.send(data_record(3, 0, 16));
         REQUIRE(f.recv() == PX_OK);
-        f.send(new_segment_record(3, 4096, 0, 16), fd);
+        f.register_segment(3, 4096, fd);
+        f.send(data_record(9, 0, 16)); // makes the receiver read the socket
         CHECK(f.recv() == PX_E_PROTOCOL);
+        CHECK(last().find("registered twice") != std::string::npos);
         close(fd);
     }
     SUBCASE("a peer that tries to truncate a segment it shared is stopped by the seals") {
         Forged f;
         int fd = sealed_memfd(8192);
-        f.send(new_segment_record(1, 8192, 0, 8192), fd);
+        f.register_segment(1, 8192, fd);
+        f.send(data_record(1, 0, 8192));
         px_buffer_t *b = nullptr;
         REQUIRE(px_channel_recv(f.honest, 1'000'000'000, &b) == PX_OK);
         CHECK(ftruncate(fd, 0) == -1);
@@ -258,38 +316,60 @@ TEST_CASE("hostile records are refused and drop the connection, not the process"
 TEST_CASE("a hostile borrower: returns of slots never lent or returned twice are counted") {
     Forged f;
     px_pool_t *pool = shm_pool(4, 4096);
-    for (uint64_t k = 0; k < 2; ++k) {
+    for (uint64_t k = 0; k < 3; ++k) {
         px_buffer_t *frame = make_frame(pool, 8, k);
         REQUIRE(px_channel_send(f.honest, frame) == PX_OK);
         px_buffer_release(frame);
     }
-    uint8_t buf[wire::max_record_size];
-    px::ipc::recv_message(f.evil, buf, sizeof buf, 1, false); // first record (with the fd)
-    auto rec = wire::decode(buf, wire::data_size);
-    uint64_t token = rec.data.token;
-    REQUIRE(token != 0);
-    CHECK(px_pool_available(pool) == 2);
-    auto send_returns = [&](std::vector<uint64_t> tokens) {
+    uint64_t t0 = f.next_token(), t1 = f.next_token(), t2 = f.next_token();
+    REQUIRE(t0 != 0);
+    CHECK(px_pool_available(pool) == 1);
+    auto socket_returns = [&](std::vector<uint64_t> tokens) {
         wire::Returns r{std::move(tokens)};
         auto bytes = wire::encode(r);
-        REQUIRE(write(f.return_to_honest, bytes.data(), bytes.size()) ==
-                static_cast<ssize_t>(bytes.size()));
+        REQUIRE(write(f.return_to_honest, bytes.data, bytes.size) ==
+                static_cast<ssize_t>(bytes.size));
     };
-    send_returns({token + 1000}); // never lent
-    send_returns({token});        // honest return
-    send_returns({token});        // twice
+    auto ring_return = [&](uint64_t token) {
+        long slot = f.returns.reserve();
+        REQUIRE(slot >= 0);
+        px::ipc::control_of(*f.honest_cb)->return_entries[slot].store(token);
+        f.returns.publish();
+    };
+    ring_return(t0 + t1 + t2 + 1000); // never lent
+    ring_return(t0);                  // honest return, through the ring
+    ring_return(t0);                  // twice
+    socket_returns({t1});             // honest, through the socket
+    socket_returns({t1, 99999});      // twice, and never lent
     px_channel_stats_t st;
     CHECK(eventually([&] {
         px_channel_get_stats(f.honest, &st);
-        return st.returns_refused == 2 && st.returns_accepted == 1;
+        return st.returns_refused == 4 && st.returns_accepted == 2;
     }));
-    CHECK(px_pool_available(pool) == 3); // exactly one slot came back, nothing corrupted
+    CHECK(px_pool_available(pool) == 3); // exactly two slots came back, nothing corrupted
     CHECK(st.slots_lent == 1);
-    // Garbage on the return path: the borrower is not trusted any more; what it holds comes back.
-    REQUIRE(write(f.return_to_honest, "garbage!", 8) == 8);
+    // A return ring index that lies: the borrower is not trusted any more; what it holds comes
+    // back.
+    px::ipc::control_of(*f.honest_cb)->return_tail.store(1ull << 40);
     CHECK(eventually([&] { return px_pool_available(pool) == 4; }));
     px_channel_get_stats(f.honest, &st);
-    CHECK(st.returns_refused == 3);
+    CHECK(st.returns_refused == 5);
+    CHECK(st.slots_reclaimed == 1);
+    px_pool_release(pool);
+}
+
+TEST_CASE("garbage on the return socket: the borrower's loans are reclaimed") {
+    Forged f;
+    px_pool_t *pool = shm_pool(2, 4096);
+    px_buffer_t *frame = make_frame(pool, 8, 0);
+    REQUIRE(px_channel_send(f.honest, frame) == PX_OK);
+    px_buffer_release(frame);
+    CHECK(px_pool_available(pool) == 1);
+    REQUIRE(write(f.return_to_honest, "garbage!", 8) == 8);
+    CHECK(eventually([&] { return px_pool_available(pool) == 2; }));
+    px_channel_stats_t st;
+    px_channel_get_stats(f.honest, &st);
+    CHECK(st.returns_refused == 1);
     CHECK(st.slots_reclaimed == 1);
     px_pool_release(pool);
 }

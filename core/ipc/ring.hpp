@@ -1,0 +1,100 @@
+// Shared-memory control block of a channel end: the fast path of issue 7.
+//
+// Each end creates one control block (a sealed memfd) and hands it to its peer in the handshake.
+// It holds two single-producer/single-consumer rings:
+//   - the data ring: the owner produces descriptor records, the peer consumes them;
+//   - the return ring: the peer produces slot-return tokens, the owner consumes them.
+// Both processes map the block read-write, so either may scribble on it. Each side therefore
+// keeps its own index privately and only publishes it; every index read from the block is
+// checked (0 <= tail - head <= capacity), and every entry is copied out once into private memory
+// before it is decoded and validated. A violation is a protocol error, never a wild access.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "core/cpu_relax.hpp"
+#include "core/ref.hpp"
+#include "core/segment.hpp"
+
+namespace px::ipc {
+
+constexpr size_t data_ring_entries = 256;
+constexpr size_t data_entry_size = 192; // a 4-byte length, then the record
+constexpr size_t return_ring_entries = 1024;
+
+// States of the data ring's consumer, as seen by the producer deciding how to wake it.
+enum ConsumerState : uint32_t {
+    consumer_active = 0,    // inside recv, polling the ring: no wake needed
+    consumer_sleeping = 1,  // inside recv, asleep on the futex word: futex wake
+    consumer_away = 2,      // outside recv (maybe polling the socket): one wake record
+    consumer_away_woken = 3 // outside recv, a wake record is already on the socket
+};
+
+struct alignas(64) ControlBlock {
+    static constexpr uint64_t magic_value = 0x50584354524c3031ull; // "PXCTRL01"
+    uint64_t magic;
+    alignas(64) std::atomic<uint64_t> data_tail;
+    alignas(64) std::atomic<uint64_t> data_head;
+    alignas(64) std::atomic<uint32_t> data_state;  // ConsumerState
+    std::atomic<uint32_t> data_notify;             // futex word, bumped to wake a sleeper
+    alignas(64) std::atomic<uint64_t> return_tail;
+    alignas(64) std::atomic<uint64_t> return_head;
+    alignas(64) std::atomic<uint32_t> owner_waits_for_returns;
+    alignas(64) uint8_t data_entries[data_ring_entries][data_entry_size];
+    std::atomic<uint64_t> return_entries[return_ring_entries];
+};
+static_assert(std::atomic<uint64_t>::is_always_lock_free && std::atomic<uint32_t>::is_always_lock_free,
+              "rings in shared memory need address-free atomics");
+
+// Creates a sealed memfd segment holding an initialised ControlBlock.
+Ref<Segment> create_control_block();
+// Validates and maps a peer's control block fd (read-write); throws protocol when unfit.
+Ref<Segment> map_peer_control_block(int fd);
+inline ControlBlock *control_of(const Segment &s) {
+    return reinterpret_cast<ControlBlock *>(s.mutable_data());
+}
+
+// Producer side of an SPSC ring of `capacity` entries (indices free-running).
+class RingProducer {
+public:
+    RingProducer() = default;
+    RingProducer(std::atomic<uint64_t> *tail, std::atomic<uint64_t> *head, size_t capacity)
+        : tail_(tail), head_(head), capacity_(capacity) {}
+    // Slot index to write next, or -1 when full. Throws protocol if the consumer's index lies.
+    long reserve();
+    void publish() noexcept { tail_->store(++mine_, std::memory_order_release); }
+    bool drained() const noexcept; // the consumer has taken everything
+
+private:
+    std::atomic<uint64_t> *tail_ = nullptr;
+    std::atomic<uint64_t> *head_ = nullptr;
+    size_t capacity_ = 0;
+    uint64_t mine_ = 0; // the authoritative tail
+};
+
+// Consumer side.
+class RingConsumer {
+public:
+    RingConsumer() = default;
+    RingConsumer(std::atomic<uint64_t> *tail, std::atomic<uint64_t> *head, size_t capacity)
+        : tail_(tail), head_(head), capacity_(capacity) {}
+    // Slot index to read next, or -1 when empty. Throws protocol if the producer's index lies.
+    long peek();
+    void consume() noexcept { head_->store(++mine_, std::memory_order_release); }
+    bool empty() const noexcept { return tail_->load(std::memory_order_acquire) == mine_; }
+
+private:
+    std::atomic<uint64_t> *tail_ = nullptr;
+    std::atomic<uint64_t> *head_ = nullptr;
+    size_t capacity_ = 0;
+    uint64_t mine_ = 0; // the authoritative head
+};
+
+// Cross-process futex on a word in shared memory.
+void futex_wake_all(std::atomic<uint32_t> *word) noexcept;
+// Sleeps while *word == expected, at most timeout_ns (> 0). Spurious returns are fine.
+void futex_wait(std::atomic<uint32_t> *word, uint32_t expected, int64_t timeout_ns) noexcept;
+
+} // namespace px::ipc
