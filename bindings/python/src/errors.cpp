@@ -34,7 +34,10 @@ void raise_last(px_status_t status, const char *class_name) {
 }
 
 void raise_closed(const char *what) {
-    raise_error(PX_E_INVALID, std::string(what) + " is closed");
+    std::string w(what);
+    // Slots and buffers are released (like memoryview.release()); the rest are closed.
+    bool released = w == "slot" || w == "buffer";
+    raise_error(PX_E_INVALID, w + (released ? " was released" : " is closed"));
 }
 
 } // namespace pxpy

@@ -31,7 +31,8 @@ inline void check(px_status_t status, const char *class_name = nullptr) {
         raise_last(status, class_name);
 }
 
-// InvalidArgument "<what> is closed": every method of a closed object raises it.
+// InvalidArgument "<what> is closed" ("was released" for slots and buffers): every method
+// of a closed object raises it.
 [[noreturn]] void raise_closed(const char *what);
 
 } // namespace pxpy

@@ -16,6 +16,8 @@ enum class MemoryType : uint32_t {
     MAPPED_FILE = PX_MEMORY_MAPPED_FILE,
 };
 
+// Call as `st = px_...(&seg); adopt<T>(st, seg)`: never with the call as an argument, since
+// argument evaluation order would let `seg` be read before the call sets it.
 template <class T> std::unique_ptr<T> adopt(px_status_t st, px_segment_t *seg) {
     check(st);
     return std::make_unique<T>(seg);
@@ -196,7 +198,8 @@ A file mapped into memory. Use the create/open/open_readonly constructors.
             [](py::object path) {
                 std::string p = as_path(path);
                 px_segment_t *seg = nullptr;
-                return adopt<PyMappedFileSegment>(px_segment_file_open(p.c_str(), &seg), seg);
+                px_status_t st = px_segment_file_open(p.c_str(), &seg);
+                return adopt<PyMappedFileSegment>(st, seg);
             },
             py::arg("path"), "Maps an existing non-empty file read-write.")
         .def_static(
@@ -204,8 +207,8 @@ A file mapped into memory. Use the create/open/open_readonly constructors.
             [](py::object path) {
                 std::string p = as_path(path);
                 px_segment_t *seg = nullptr;
-                return adopt<PyMappedFileSegment>(px_segment_file_open_readonly(p.c_str(), &seg),
-                                                  seg);
+                px_status_t st = px_segment_file_open_readonly(p.c_str(), &seg);
+                return adopt<PyMappedFileSegment>(st, seg);
             },
             py::arg("path"), "Maps an existing non-empty file read-only.");
 }
