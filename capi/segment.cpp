@@ -73,6 +73,11 @@ px_status_t px_segment_flush(px_segment_t *seg) {
     return px_guard(__func__, [&] { from_handle(require(seg, "seg"))->flush(); });
 }
 
+px_status_t px_segment_read(const px_segment_t *seg, size_t offset, void *dst, size_t len) {
+    return px_guard(__func__,
+                    [&] { from_handle(require(seg, "seg"))->read_into(offset, dst, len); });
+}
+
 const void *px_segment_ptr(const px_segment_t *seg) {
     return seg ? from_handle(seg)->data() : nullptr;
 }

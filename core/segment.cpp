@@ -2,9 +2,11 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstring>
 #include <fcntl.h>
 #include <string>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/error.hpp"
@@ -12,8 +14,22 @@
 namespace px {
 
 namespace {
+
 std::atomic<uint64_t> next_serial{1};
+
+// Regular files cannot be sealed (F_GET_SEALS fails): they may always shrink.
+bool fd_may_shrink(int fd) noexcept {
+    if (fd < 0)
+        return false;
+    int seals = ::fcntl(fd, F_GET_SEALS);
+    return seals < 0 || !(seals & F_SEAL_SHRINK);
 }
+
+std::string range_text(size_t offset, size_t len) {
+    return "[" + std::to_string(offset) + ", +" + std::to_string(len) + ")";
+}
+
+} // namespace
 
 const char *memory_type_name(MemoryType type) noexcept {
     switch (type) {
@@ -30,7 +46,8 @@ const char *memory_type_name(MemoryType type) noexcept {
 }
 
 Segment::Segment(const Mapping &m) noexcept
-    : m_(m), serial_(next_serial.fetch_add(1, std::memory_order_relaxed)) {}
+    : m_(m), serial_(next_serial.fetch_add(1, std::memory_order_relaxed)),
+      may_shrink_(fd_may_shrink(m.fd)) {}
 
 Segment::~Segment() {
     if (m_.addr)
@@ -40,6 +57,40 @@ Segment::~Segment() {
 }
 
 void Segment::flush() const {}
+
+void Segment::read_into(size_t offset, void *dst, size_t len) const {
+    if (!dst)
+        fail(Status::invalid, "dst is NULL");
+    if (offset > m_.size || len > m_.size - offset)
+        fail(Status::invalid, "range " + range_text(offset, len) + " exceeds segment length " +
+                                  std::to_string(m_.size));
+    if (len == 0)
+        return;
+    if (!may_shrink_) {
+        std::memcpy(dst, data() + offset, len);
+        return;
+    }
+    // The page cache is shared by the mapping and the file, so pread sees exactly what the
+    // mapping holds, but past the end of a truncated file it answers 0 bytes instead of a SIGBUS.
+    auto *out = static_cast<std::byte *>(dst);
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = ::pread(m_.fd, out + done, len - done, static_cast<off_t>(offset + done));
+        if (n > 0) {
+            done += static_cast<size_t>(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            fail_errno("pread(" + range_text(offset + done, len - done) + ")", errno);
+        struct stat st {};
+        std::string now = ::fstat(m_.fd, &st) == 0 ? std::to_string(st.st_size) : "fewer";
+        fail(Status::io, "the file is now " + now + " bytes, shorter than the " +
+                             std::to_string(m_.size) + " mapped: another process truncated it, "
+                             "so " + range_text(offset, len) + " cannot be read");
+    }
+}
 
 int Segment::open_readonly_for_peer() const {
     if (m_.type != MemoryType::shared && m_.type != MemoryType::huge_pages)

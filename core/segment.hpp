@@ -43,6 +43,13 @@ public:
     // msync for file mappings; nothing to do for memory that has no backing file.
     virtual void flush() const;
 
+    // Copies [offset, offset + len) into dst (range checked, overflow-safe: invalid). When the
+    // backing file is not sealed against shrinking (a mapped file, an fd mapped with
+    // map_allow_unsealed), another process may have truncated it, and touching the mapping past
+    // the new end would be a SIGBUS; so the bytes are read through the fd (pread) instead, and
+    // a truncated file is Status::io naming its new size. Otherwise it is a memcpy.
+    void read_into(size_t offset, void *dst, size_t len) const;
+
     // A read-only file description of this segment's memfd, for a peer that must not write
     // (the caller owns the fd). Also seals the memfd against any new writable mapping
     // (F_SEAL_FUTURE_WRITE) so that no holder of the fd can reopen it writable. Throws
@@ -55,6 +62,7 @@ protected:
 private:
     Mapping m_;
     uint64_t serial_;
+    bool may_shrink_; // has an fd that is not sealed against shrinking (F_SEAL_SHRINK)
 };
 
 // Helpers shared by the backends.

@@ -112,7 +112,14 @@ PX_API px_status_t px_segment_shm_from_fd(int fd, size_t size, uint32_t flags, p
  * segment falls back to normal shared pages and reports PX_MEMORY_SHARED and page size 4096. */
 PX_API px_status_t px_segment_hugepage_new(uint32_t page_size, size_t size, uint32_t flags,
                                            px_segment_t **out);
-/* Creates a new file of `size` bytes (mode 0600) and maps it read-write. An existing path is
+/* Mapped files and truncation: a file cannot be sealed, so any process allowed to write it may
+ * truncate it while it is mapped here. Touching mapped pages that lie wholly beyond the file's
+ * new end then raises SIGBUS in this process (the part of the last page beyond the end reads as
+ * zeros); the library cannot turn that signal into an error for a raw pointer. Where the file
+ * is not under this process's sole control, read it with px_segment_read, which reports
+ * truncation as PX_E_IO. For the same reason channels refuse mapped-file segments.
+ *
+ * Creates a new file of `size` bytes (mode 0600) and maps it read-write. An existing path is
  * an error (PX_E_INVALID): it never truncates. */
 PX_API px_status_t px_segment_file_create(const char *path, size_t size, px_segment_t **out);
 /* Maps an existing non-empty file read-write. */
@@ -121,6 +128,13 @@ PX_API px_status_t px_segment_file_open(const char *path, px_segment_t **out);
 PX_API px_status_t px_segment_file_open_readonly(const char *path, px_segment_t **out);
 /* msync(MS_SYNC) of a mapped-file segment; a no-op PX_OK for other types. */
 PX_API px_status_t px_segment_flush(px_segment_t *seg);
+/* Copies bytes [offset, offset + len) of the segment into `dst` (len may be 0). For a segment
+ * whose file may shrink under it (a mapped file, or an fd mapped with PX_MAP_ALLOW_UNSEALED) it
+ * reads through the file (pread), so a file that another process truncated gives PX_E_IO with a
+ * message naming its new size, never a SIGBUS; for other segments it is a bounds-checked
+ * memcpy. A range beyond the segment's length, or a NULL seg or dst, is PX_E_INVALID. On
+ * failure the contents of `dst` are unspecified. Thread-safe; does not change the segment. */
+PX_API px_status_t px_segment_read(const px_segment_t *seg, size_t offset, void *dst, size_t len);
 
 PX_API const void *px_segment_ptr(const px_segment_t *seg);
 /* NULL when the segment is read-only (or seg is NULL). */
