@@ -297,16 +297,24 @@ struct Outputs {
         latency << "transport,mode,label,placement,payload,rep,rtt_p50_ns,rtt_p99_ns,samples,"
                    "error\n";
         frames.open(dir + "/ipc_frames.csv");
-        frames << "transport,mode,label,payload,consumer,rep,frames,seconds,error\n";
+        frames << "transport,mode,label,placement,payload,consumer,rep,frames,seconds,error\n";
         sweep.open(dir + "/ipc_sweep.csv");
         sweep << "transport,mode,label,kind,payload,rep,value,error\n";
         md.open(dir + "/ipc_summary.md");
     }
 };
 
-std::string csv_safe(std::string s) {
-    std::replace(s.begin(), s.end(), ',', ';');
-    return s;
+// A CSV field, quoted (RFC 4180) when it holds a comma or a quote.
+std::string csv_safe(const std::string &s) {
+    if (s.find_first_of(",\"\n") == std::string::npos)
+        return s;
+    std::string q = "\"";
+    for (char ch : s) {
+        if (ch == '"')
+            q += '"';
+        q += ch == '\n' ? ' ' : ch;
+    }
+    return q + "\"";
 }
 
 // ---- what is compared ------------------------------------------------------------------------
@@ -401,7 +409,7 @@ void section_latency(const Options &o, Outputs &out) {
                 c.follower_cpu = pl.follower;
                 c.seconds = o.latency_s;
                 Result r = run_case(c);
-                out.latency << row.transport << "," << row.mode << "," << row.label << ","
+                out.latency << row.transport << "," << row.mode << "," << csv_safe(row.label) << ","
                             << pl.key << "," << payload << "," << rep << "," << r.rtt_p50 << ","
                             << r.rtt_p99 << "," << r.samples << "," << csv_safe(r.error) << "\n";
                 if (!r.ok) {
@@ -544,93 +552,110 @@ std::vector<FrameRow> frame_rows() {
 void section_frames(const Options &o, Outputs &out) {
     const size_t payload = 8 * MiB;
     auto rows = frame_rows();
-    std::map<std::pair<size_t, int>, Stream> cells; // (row, read_all)
-    std::printf("== %s frames streamed to a consumer process (unpinned; 4 frames in flight; %d "
+    std::vector<Placement> places;
+    for (auto &p : placements(o))
+        if (p.key != "same") // two busy processes on one core say nothing about throughput
+            places.push_back(p);
+    std::map<std::tuple<size_t, int, size_t>, Stream> cells; // (row, read_all, placement)
+    std::printf("== %s frames streamed to a consumer process (%zu frames in flight; %d "
                 "repetitions of %.2f s, interleaved)\n   consumer reads 8 bytes of each frame "
                 "(\"touch\") or every byte (\"read all\");\n   the producer writes the frame's "
                 "sequence number (the frame itself was produced in place beforehand)\n",
-                size_name(payload).c_str(), o.reps, o.frames_s);
+                size_name(payload).c_str(), Case{}.slots, o.reps, o.frames_s);
     std::printf("   runs:");
     for (int rep = 0; rep < o.reps; ++rep) {
-        for (int read_all = 0; read_all < 2; ++read_all) {
-            for (size_t k = 0; k < rows.size(); ++k) {
-                size_t ri = (k + static_cast<size_t>(rep)) % rows.size();
-                Stream &cell = cells[{ri, read_all}];
-                if (!cell.error.empty())
-                    continue;
-                Case c;
-                c.kind = Kind::stream;
-                c.transport = rows[ri].transport;
-                c.mode = rows[ri].mode;
-                c.payload = payload;
-                c.read_all = read_all;
-                c.seconds = o.frames_s;
-                Result r = run_case(c);
-                out.frames << c.transport << "," << c.mode << "," << rows[ri].label << ","
-                           << payload << "," << (read_all ? "read_all" : "touch") << "," << rep
-                           << "," << r.frames << "," << r.elapsed_s << "," << csv_safe(r.error)
-                           << "\n";
-                if (!r.ok || r.elapsed_s <= 0) {
-                    cell.error = r.error;
-                    continue;
+        for (size_t pi = 0; pi < places.size(); ++pi)
+            for (int read_all = 0; read_all < 2; ++read_all)
+                for (size_t k = 0; k < rows.size(); ++k) {
+                    size_t ri = (k + static_cast<size_t>(rep)) % rows.size();
+                    Stream &cell = cells[{ri, read_all, pi}];
+                    if (!cell.error.empty())
+                        continue;
+                    Case c;
+                    c.kind = Kind::stream;
+                    c.transport = rows[ri].transport;
+                    c.mode = rows[ri].mode;
+                    c.payload = payload;
+                    c.read_all = read_all;
+                    c.leader_cpu = places[pi].leader;
+                    c.follower_cpu = places[pi].follower;
+                    c.seconds = o.frames_s;
+                    Result r = run_case(c);
+                    out.frames << c.transport << "," << c.mode << "," << csv_safe(rows[ri].label) << ","
+                               << places[pi].key << "," << payload << ","
+                               << (read_all ? "read_all" : "touch") << "," << rep << ","
+                               << r.frames << "," << r.elapsed_s << "," << csv_safe(r.error)
+                               << "\n";
+                    if (!r.ok || r.elapsed_s <= 0) {
+                        cell.error = r.error;
+                        continue;
+                    }
+                    cell.fps.push_back(static_cast<double>(r.frames) / r.elapsed_s);
                 }
-                cell.fps.push_back(static_cast<double>(r.frames) / r.elapsed_s);
-            }
-        }
         std::printf(" %d", rep + 1);
         std::fflush(stdout);
     }
-    std::printf("\n\n");
+    std::printf("\n");
     const size_t sock = rows.size() - 1;
-    std::printf("%s%s%s%s%s%s%s%s\n", pad("transport", 26).c_str(), lpad("touch frames/s", 16).c_str(),
-                lpad("per frame", 12).c_str(), lpad("vs socket", 11).c_str(),
-                lpad("read-all frames/s", 19).c_str(), lpad("GB/s", 8).c_str(),
-                lpad("per frame", 12).c_str(), lpad("vs socket", 11).c_str());
-    std::printf("%s\n", std::string(115, '-').c_str());
-    out.md << "### " << size_name(payload)
-           << " frames streamed to another process (median frames/s; ratio against the Unix "
-              "socket copy)\n\n| transport | consumer reads 8 bytes | per frame | vs socket | "
-              "consumer reads every byte | GB/s | per frame | vs socket |\n"
-              "|---|---:|---:|---:|---:|---:|---:|---:|\n";
     std::vector<std::string> errors;
-    for (size_t ri = 0; ri < rows.size(); ++ri) {
-        std::printf("%s", pad(rows[ri].label, 26).c_str());
-        out.md << "| " << rows[ri].label << " |";
-        for (int read_all = 0; read_all < 2; ++read_all) {
-            const Stream &cell = cells[{ri, read_all}];
-            const Stream &base = cells[{sock, read_all}];
-            if (cell.fps.empty()) {
-                std::string n = "n/a [" + std::to_string(errors.size() + 1) + "]";
-                errors.push_back(rows[ri].label + ": " + cell.error);
-                std::printf("%s%s%s%s", lpad(n, read_all ? 19 : 16).c_str(),
-                            read_all ? lpad("-", 8).c_str() : "", lpad("-", 12).c_str(),
-                            lpad("-", 11).c_str());
-                out.md << " " << n << " |" << (read_all ? " - |" : "") << " - | - |";
-                continue;
-            }
-            double fps = cell.rate();
-            std::string ratio = fmt_ratio(fps / base.rate());
-            char gbs[16];
-            std::snprintf(gbs, sizeof gbs, "%.1f", fps * static_cast<double>(payload) / 1e9);
-            std::printf("%s%s%s%s", lpad(fmt_rate(fps), read_all ? 19 : 16).c_str(),
-                        read_all ? lpad(gbs, 8).c_str() : "", lpad(fmt_time(1e9 / fps), 12).c_str(),
-                        lpad(ratio, 11).c_str());
-            out.md << " " << fmt_rate(fps) << " |" << (read_all ? std::string(" ") + gbs + " |" : "")
-                   << " " << fmt_time(1e9 / fps) << " | " << ratio << " |";
+    for (int read_all = 0; read_all < 2; ++read_all) {
+        const char *title = read_all ? "consumer reads every byte" : "consumer reads 8 bytes";
+        std::printf("\n-- %s\n%s", title, pad("transport", 26).c_str());
+        out.md << "### " << size_name(payload) << " frames streamed to another process, " << title
+               << " (median frames/s; ratio against the Unix socket copy)\n\n| transport |";
+        for (auto &pl : places) {
+            std::printf("%s%s%s%s", lpad(pl.label.substr(0, pl.label.find(' ')) + " frames/s", 22).c_str(),
+                        lpad("GB/s", 7).c_str(), lpad("per frame", 12).c_str(),
+                        lpad("vs socket", 11).c_str());
+            out.md << " " << pl.label << " frames/s | GB/s | per frame | vs socket |";
         }
-        std::printf("\n");
+        std::printf("\n%s\n", std::string(26 + 52 * places.size(), '-').c_str());
+        out.md << "\n|---|";
+        for (size_t i = 0; i < places.size(); ++i)
+            out.md << "---:|---:|---:|---:|";
+        out.md << "\n";
+        for (size_t ri = 0; ri < rows.size(); ++ri) {
+            std::printf("%s", pad(rows[ri].label, 26).c_str());
+            out.md << "| " << rows[ri].label << " |";
+            for (size_t pi = 0; pi < places.size(); ++pi) {
+                const Stream &cell = cells[{ri, read_all, pi}];
+                const Stream &base = cells[{sock, read_all, pi}];
+                if (cell.fps.empty()) {
+                    std::string n = "n/a [" + std::to_string(errors.size() + 1) + "]";
+                    errors.push_back(rows[ri].label + ", " + places[pi].label + ": " + cell.error);
+                    std::printf("%s%s%s%s", lpad(n, 22).c_str(), lpad("-", 7).c_str(),
+                                lpad("-", 12).c_str(), lpad("-", 11).c_str());
+                    out.md << " " << n << " | - | - | - |";
+                    continue;
+                }
+                double fps = cell.rate();
+                std::string ratio = fmt_ratio(fps / base.rate());
+                char gbs[16];
+                std::snprintf(gbs, sizeof gbs, "%.1f", fps * static_cast<double>(payload) / 1e9);
+                std::printf("%s%s%s%s", lpad(fmt_rate(fps), 22).c_str(), lpad(gbs, 7).c_str(),
+                            lpad(fmt_time(1e9 / fps), 12).c_str(), lpad(ratio, 11).c_str());
+                out.md << " " << fmt_rate(fps) << " | " << gbs << " | " << fmt_time(1e9 / fps)
+                       << " | " << ratio << " |";
+            }
+            std::printf("\n");
+            out.md << "\n";
+        }
         out.md << "\n";
     }
+    std::printf("(GB/s: frame bytes handed over per second; with \"touch\" the consumer reads 8 "
+                "of them)\n");
     for (size_t i = 0; i < errors.size(); ++i) {
         std::printf("[%zu] %s\n", i + 1, errors[i].c_str());
-        out.md << "\n[" << i + 1 << "] " << errors[i] << "  ";
+        out.md << "[" << i + 1 << "] " << errors[i] << "  \n";
     }
-    double ratio = cells[{0, 0}].rate() / cells[{sock, 0}].rate();
-    verdict("8 MiB frames, consumer touching the frame: parallax default >= 500x socket copy",
-            ratio, 500, false,
-            fmt_rate(cells[{0, 0}].rate()) + " vs " + fmt_rate(cells[{sock, 0}].rate()));
+    for (size_t pi = 0; pi < places.size(); ++pi) {
+        double ours = cells[{0, 0, pi}].rate(), base = cells[{sock, 0, pi}].rate();
+        verdict("8 MiB frames, consumer touching the frame: parallax default >= 500x socket "
+                "copy, " + places[pi].label,
+                ours / base, 500, false, fmt_rate(ours) + " vs " + fmt_rate(base));
+    }
     std::printf("\n");
-    out.md << "\n\n";
+    out.md << "\n";
 }
 
 // ---- section: payload sweep ------------------------------------------------------------------
@@ -643,7 +668,7 @@ void section_sweep(const Options &o, Outputs &out) {
         std::string label, transport, mode;
     };
     std::vector<SweepRow> rows = {{"parallax (default mode)", "parallax", "default"},
-                                  {"iceoryx (busy-poll)", "iceoryx", "busy"},
+                                  {"iceoryx (WaitSet)", "iceoryx", "waitset"},
                                   {"Unix socket copy", "socket", ""}};
     // (row, size, kind) -> values; kind 0 = stream frames/s, 1 = ping-pong round trip ns
     std::map<std::tuple<size_t, size_t, int>, std::vector<double>> vals;
@@ -671,7 +696,7 @@ void section_sweep(const Options &o, Outputs &out) {
                     double v = !r.ok ? NAN
                                : kind == 0 ? static_cast<double>(r.frames) / r.elapsed_s
                                            : r.rtt_p50;
-                    out.sweep << c.transport << "," << c.mode << "," << rows[ri].label << ","
+                    out.sweep << c.transport << "," << c.mode << "," << csv_safe(rows[ri].label) << ","
                               << (kind == 0 ? "stream_fps" : "pingpong_rtt_ns") << ","
                               << sizes[si] << "," << rep << "," << v << "," << csv_safe(r.error)
                               << "\n";
