@@ -72,9 +72,16 @@ void px_slot_release(px_slot_t *slot) {
     if (!slot)
         return;
     Slot *s = from_handle(slot);
+    uint32_t refs = s->ref_count();
+    // A slot handle is the loan's one reference (px_slot_into_buffer consumes it), so this is
+    // the common case: give the slot back without an atomic decrement.
+    if (refs == 1) [[likely]] {
+        s->release_sole_reference();
+        return;
+    }
     // Slot objects live as long as their pool, so a second release of the same loan can be seen
     // (while the pool lives) and ignored instead of corrupting the count.
-    if (s->ref_count() == 0) {
+    if (refs == 0) {
 #ifndef NDEBUG
         std::fprintf(stderr, "libparallax: px_slot_release: slot %zu released twice (ignored)\n",
                      s->index());

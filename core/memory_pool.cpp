@@ -67,10 +67,6 @@ void collect_all_returns(bool thorough) noexcept {
 
 // ----------------------------------------------------------------------------------------------
 
-std::byte *Slot::data() const noexcept {
-    return pool_->segment().mutable_data() + index_ * pool_->slot_size();
-}
-
 size_t Slot::size() const noexcept { return pool_->slot_size(); }
 
 void Slot::last_reference_dropped() noexcept { pool_->give_back(index_); }
@@ -99,6 +95,7 @@ MemoryPool::MemoryPool(Ref<Segment> segment, size_t slot_size, size_t capacity)
     for (size_t i = 0; i < capacity; ++i) {
         slots_[i].pool_ = this;
         slots_[i].index_ = i;
+        slots_[i].data_ = segment_->mutable_data() + i * slot_size;
         slots_[i].reset_refs(0);
     }
     wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE);
@@ -122,24 +119,9 @@ bool MemoryPool::owns(const std::byte *p, size_t len) const noexcept {
            static_cast<size_t>(p - base) <= capacity_ * slot_size_ - len;
 }
 
-Slot *MemoryPool::try_loan() noexcept {
-    size_t i = bitmap_.acquire();
-    if (i == AtomicBitmap::npos)
-        return nullptr;
-    add_ref(); // a loaned slot keeps its pool alive
-    slots_[i].reset_refs(1);
-    return &slots_[i];
-}
-
-void MemoryPool::give_back(size_t index) noexcept {
-    bitmap_.release(index);
-    // seq_cst pairs with the waiter's increment before its last try: either it sees the bit
-    // free, or we see it waiting and wake it.
-    if (waiters_.load(std::memory_order_seq_cst) > 0) {
-        uint64_t one = 1;
-        [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
-    }
-    release_ref(); // may delete this pool: nothing after it
+void MemoryPool::wake_waiter() noexcept {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
 }
 
 Slot *MemoryPool::loan(int64_t timeout_ns) {

@@ -23,14 +23,19 @@ class Slot final : public RefCounted {
 public:
     MemoryPool &pool() const noexcept { return *pool_; }
     size_t index() const noexcept { return index_; }
-    std::byte *data() const noexcept;
+    std::byte *data() const noexcept { return data_; }
     size_t size() const noexcept;
+    // release_ref() for a caller that holds the only reference (ref_count() == 1): a loan not
+    // turned into buffers. No one can take a reference without holding one, so the count
+    // cannot change under us and the atomic decrement is skipped.
+    inline void release_sole_reference() noexcept;
 
 private:
     friend class MemoryPool;
     Slot() = default;
     void last_reference_dropped() noexcept override;
     MemoryPool *pool_ = nullptr;
+    std::byte *data_ = nullptr; // set once: the pool's segment is writable and outlives it
     size_t index_ = 0;
 };
 
@@ -66,7 +71,7 @@ public:
     const Ref<Segment> &segment_ref() const noexcept { return segment_; }
 
     // A free slot with one reference, or nullptr when all are out. Lock-free.
-    Slot *try_loan() noexcept;
+    inline Slot *try_loan() noexcept;
     // Waits up to timeout_ns (< 0: forever; 0: poll) for a slot. Throws would_block/timeout.
     Slot *loan(int64_t timeout_ns);
     // Slot by index, for validating returns from peers (nullptr when out of range).
@@ -78,7 +83,8 @@ public:
 private:
     friend class Slot;
     MemoryPool(Ref<Segment> segment, size_t slot_size, size_t capacity);
-    void give_back(size_t index) noexcept;
+    inline void give_back(size_t index) noexcept;
+    void wake_waiter() noexcept;
 
     Ref<Segment> segment_;
     size_t slot_size_;
@@ -88,5 +94,31 @@ private:
     std::atomic<uint32_t> waiters_{0};
     int wake_fd_ = -1; // eventfd (semaphore mode): one count per slot released while waited on
 };
+
+// The loan and give-back fast paths are defined here so that the C entry points inline them
+// (bench/bench_pool.cpp, "loan+release").
+
+inline Slot *MemoryPool::try_loan() noexcept {
+    size_t i = bitmap_.acquire();
+    if (i == AtomicBitmap::npos)
+        return nullptr;
+    add_ref(); // a loaned slot keeps its pool alive
+    slots_[i].reset_refs(1);
+    return &slots_[i];
+}
+
+inline void MemoryPool::give_back(size_t index) noexcept {
+    bitmap_.release(index);
+    // seq_cst pairs with the waiter's increment before its last try: either it sees the bit
+    // free, or we see it waiting and wake it.
+    if (waiters_.load(std::memory_order_seq_cst) > 0) [[unlikely]]
+        wake_waiter();
+    release_ref(); // may delete this pool: nothing after it
+}
+
+inline void Slot::release_sole_reference() noexcept {
+    reset_refs(0);
+    pool_->give_back(index_);
+}
 
 } // namespace px
