@@ -1,5 +1,7 @@
 // px_buffer_* and px_metadata_*.
 #include <cstring>
+#include <new>
+#include <utility>
 
 #include "capi/guard.hpp"
 #include "capi/handles.hpp"
@@ -31,6 +33,101 @@ Metadata metadata_from_c(const px_metadata_t *meta) {
 
 } // namespace px::capi
 
+// ---------------------------------------------------------------------------------------------
+// Buffer handles are recycled. A clone is a new Buffer, and glibc's malloc+free of it were about
+// a quarter of a clone+release (bench/bench_pool.cpp, "buffer clone+release"), so each thread
+// keeps up to handle_cache_max released handles for its next clone, slice or new buffer.
+// A cached block is plain ::operator new(sizeof(Buffer)) memory, which is also what a
+// `new Buffer` anywhere else allocates (px_slot_into_buffer, px_channel_recv): any handle can be
+// released into the cache, and any block that leaves it could be given to `delete`.
+
+namespace {
+
+template <class T> constexpr bool has_own_operator_new = requires { T::operator new(sizeof(T)); };
+static_assert(!has_own_operator_new<Buffer>,
+              "Buffer has its own operator new: recycle handles through it, not here");
+
+struct FreeBlock {
+    FreeBlock *next;
+};
+static_assert(sizeof(FreeBlock) <= sizeof(Buffer) && alignof(FreeBlock) <= alignof(Buffer));
+
+constexpr uint32_t handle_cache_max = 64; // 64 * sizeof(Buffer) (152 bytes) per thread at most
+// AddressSanitizer must see a released handle freed, to catch its later use.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool recycle_handles = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool recycle_handles = false;
+#else
+constexpr bool recycle_handles = true;
+#endif
+#else
+constexpr bool recycle_handles = true;
+#endif
+
+// Trivially destructible, so it stays usable while its thread (or the process) tears down.
+struct HandleCache {
+    FreeBlock *head = nullptr;
+    uint32_t count = 0;
+    bool drain_registered = false;
+    bool closed = false; // the thread is exiting: free handles instead of caching them
+};
+thread_local HandleCache handle_cache;
+
+// Frees the cached blocks when the thread exits. Constructed (and so registered to run) on the
+// thread's first release into the cache.
+struct HandleCacheDrain {
+    HandleCacheDrain() = default;
+    HandleCacheDrain(const HandleCacheDrain &) = delete;
+    HandleCacheDrain &operator=(const HandleCacheDrain &) = delete;
+    ~HandleCacheDrain() {
+        HandleCache &c = handle_cache;
+        c.closed = true;
+        while (FreeBlock *b = c.head) {
+            c.head = b->next;
+            ::operator delete(b, sizeof(Buffer));
+        }
+        c.count = 0;
+    }
+};
+thread_local HandleCacheDrain handle_cache_drain;
+
+template <class... Args> Buffer *new_buffer(Args &&...args) {
+    HandleCache &c = handle_cache;
+    void *mem;
+    if (FreeBlock *b = c.head) {
+        c.head = b->next;
+        --c.count;
+        mem = b;
+    } else {
+        mem = ::operator new(sizeof(Buffer));
+    }
+    try {
+        return ::new (mem) Buffer(std::forward<Args>(args)...);
+    } catch (...) {
+        ::operator delete(mem, sizeof(Buffer));
+        throw;
+    }
+}
+
+void delete_buffer(Buffer *buf) noexcept {
+    buf->~Buffer();
+    HandleCache &c = handle_cache;
+    if (recycle_handles && c.count < handle_cache_max && !c.closed) [[likely]] {
+        if (!c.drain_registered) [[unlikely]] {
+            c.drain_registered = true;
+            [[maybe_unused]] HandleCacheDrain *d = &handle_cache_drain; // odr-use: registers it
+        }
+        c.head = ::new (static_cast<void *>(buf)) FreeBlock{c.head};
+        ++c.count;
+        return;
+    }
+    ::operator delete(static_cast<void *>(buf), sizeof(Buffer));
+}
+
+} // namespace
+
 extern "C" {
 
 void px_metadata_init(px_metadata_t *meta) {
@@ -45,7 +142,7 @@ px_status_t px_buffer_new(px_segment_t *seg, size_t offset, size_t len, const px
     return px_guard(__func__, [&] {
         require_out(out);
         Ref<Segment> s(from_handle(require(seg, "seg")));
-        *out = to_handle(new Buffer(std::move(s), offset, len, metadata_from_c(meta)));
+        *out = to_handle(new_buffer(std::move(s), offset, len, metadata_from_c(meta)));
     });
 }
 
@@ -55,14 +152,14 @@ px_status_t px_buffer_from_segment(px_segment_t *seg, const px_metadata_t *meta,
         require_out(out);
         Ref<Segment> s(from_handle(require(seg, "seg")));
         size_t len = s->size();
-        *out = to_handle(new Buffer(std::move(s), 0, len, metadata_from_c(meta)));
+        *out = to_handle(new_buffer(std::move(s), 0, len, metadata_from_c(meta)));
     });
 }
 
 px_status_t px_buffer_clone(const px_buffer_t *buf, px_buffer_t **out) {
     if (buf && out) { // fast path
         try {
-            *out = to_handle(new Buffer(*from_handle(buf)));
+            *out = to_handle(new_buffer(*from_handle(buf)));
             return PX_OK;
         } catch (...) {
             // fall through: the guard reports it
@@ -70,18 +167,21 @@ px_status_t px_buffer_clone(const px_buffer_t *buf, px_buffer_t **out) {
     }
     return px_guard(__func__, [&] {
         require_out(out);
-        *out = to_handle(new Buffer(from_handle(require(buf, "buf"))->clone()));
+        *out = to_handle(new_buffer(from_handle(require(buf, "buf"))->clone()));
     });
 }
 
 px_status_t px_buffer_slice(const px_buffer_t *buf, size_t offset, size_t len, px_buffer_t **out) {
     return px_guard(__func__, [&] {
         require_out(out);
-        *out = to_handle(new Buffer(from_handle(require(buf, "buf"))->slice(offset, len)));
+        *out = to_handle(new_buffer(from_handle(require(buf, "buf"))->slice(offset, len)));
     });
 }
 
-void px_buffer_release(px_buffer_t *buf) { delete from_handle(buf); }
+void px_buffer_release(px_buffer_t *buf) {
+    if (buf)
+        delete_buffer(from_handle(buf));
+}
 
 const void *px_buffer_ptr(const px_buffer_t *buf) {
     return buf ? from_handle(buf)->data() : nullptr;
