@@ -95,8 +95,8 @@ impl ParseCallbacks for ConstantTypes {
             custom("px_memory_type_t", false)
         } else if name.starts_with("PX_IPC_") {
             custom("px_ipc_kind_t", true)
-        } else if name == "PX_TIME_NONE" {
-            Some(IntKind::I64)
+        } else if name == "PX_TIME_NONE" || name.ends_with("_NS") {
+            Some(IntKind::I64) // times and durations are int64_t nanoseconds
         } else if name.starts_with("PX_") {
             // Versions, page sizes, flags, PX_METADATA_USER_MAX: all uint32_t parameters.
             Some(IntKind::U32)

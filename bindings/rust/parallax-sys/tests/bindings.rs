@@ -34,8 +34,9 @@ api_functions!(
     px_buffer_metadata, px_buffer_set_metadata,
     px_ipc_send_fd, px_ipc_recv_fd,
     px_channel_pair, px_channel_from_fd, px_listener_new, px_listener_accept, px_listener_fd,
-    px_listener_release, px_channel_connect, px_channel_send, px_channel_recv, px_channel_fd,
-    px_channel_release, px_channel_get_stats,
+    px_listener_release, px_channel_connect, px_channel_send, px_channel_send_timeout,
+    px_channel_recv, px_channel_fd, px_channel_set_spin_ns, px_channel_release,
+    px_channel_get_stats,
 );
 
 const FORBIDDEN: [&str; 4] =
@@ -137,6 +138,8 @@ fn constants_have_the_types_of_their_parameters() {
     assert_eq!(PX_METADATA_USER_MAX as usize, std::mem::size_of::<[u8; 64]>());
     assert_eq!(PX_HUGE_PAGE_2MB, 2 << 20);
     assert_eq!(PX_IPC_FD, 1);
+    let spin: i64 = PX_CHANNEL_DEFAULT_SPIN_NS; // passed to px_channel_set_spin_ns(int64_t)
+    assert!(spin > 0);
 }
 
 #[test]

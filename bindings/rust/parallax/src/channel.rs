@@ -96,6 +96,28 @@ impl Channel {
         check(unsafe { sys::px_channel_send(self.raw.as_ptr(), buffer.as_raw()) })
     }
 
+    /// As [`send`](Self::send), but waits at most `timeout` while the peer is too far behind
+    /// to take another descriptor: `None` waits forever, `Some(ZERO)` gives
+    /// [`Status::WouldBlock`] at once, otherwise [`Status::Timeout`] after that long.
+    pub fn send_timeout(&self, buffer: &Buffer, timeout: Option<Duration>) -> Result<()> {
+        let ns = timeout_ns(timeout);
+        // SAFETY: live handles.
+        check(unsafe { sys::px_channel_send_timeout(self.raw.as_ptr(), buffer.as_raw(), ns) })
+    }
+
+    /// How long [`recv`](Self::recv) busy-polls for the next buffer before it sleeps:
+    /// `Some(ZERO)` sleeps at once (no core spent waiting), `None` never sleeps (lowest
+    /// latency, one core busy while waiting), otherwise up to that long (the default is
+    /// [`DEFAULT_SPIN`](Self::DEFAULT_SPIN)).
+    pub fn set_spin(&self, spin: Option<Duration>) -> Result<()> {
+        let ns = timeout_ns(spin);
+        // SAFETY: live handle.
+        check(unsafe { sys::px_channel_set_spin_ns(self.raw.as_ptr(), ns) })
+    }
+
+    /// The default busy-poll budget of [`recv`](Self::recv).
+    pub const DEFAULT_SPIN: Duration = Duration::from_nanos(sys::PX_CHANNEL_DEFAULT_SPIN_NS as u64);
+
     /// Receives a buffer that points into the sender's memory (read-only), with its metadata.
     /// `None` waits forever; `Some(ZERO)` polls ([`Status::WouldBlock`]); otherwise
     /// [`Status::Timeout`]. A closed peer is [`Status::Closed`]; garbage from the peer is

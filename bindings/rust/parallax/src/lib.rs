@@ -78,6 +78,43 @@ pub(crate) fn timeout_ns(timeout: Option<Duration>) -> i64 {
     }
 }
 
+/// The borrow rules above, checked: each of these must fail to compile.
+///
+/// Writing a slot needs `&mut`:
+/// ```compile_fail,E0596
+/// fn f(s: &parallax::Slot) { s[0] = 1; }
+/// ```
+/// A slot is not `Clone` (so `s.clone()` is a `&Slot`):
+/// ```compile_fail,E0308
+/// fn f(s: &parallax::Slot) -> parallax::Slot { s.clone() }
+/// ```
+/// A buffer never writes:
+/// ```compile_fail,E0596
+/// fn f(b: &parallax::Buffer) { b[0] = 1; }
+/// ```
+/// Its metadata changes only through `&mut`:
+/// ```compile_fail,E0596
+/// fn f(b: &parallax::Buffer, m: &parallax::Metadata) { b.set_metadata(m).unwrap(); }
+/// ```
+/// A buffer over an arbitrary range of a segment is `unsafe`:
+/// ```compile_fail,E0133
+/// fn f(s: &parallax::Segment) -> parallax::Buffer {
+///     parallax::Buffer::from_segment(s, &parallax::Metadata::default()).unwrap()
+/// }
+/// ```
+/// And the same code with `&mut` / `unsafe` compiles:
+/// ```no_run
+/// fn f(s: &mut parallax::Slot, b: &mut parallax::Buffer, m: &parallax::Metadata) {
+///     s[0] = 1;
+///     b.set_metadata(m).unwrap();
+/// }
+/// fn g(s: &parallax::Segment) -> parallax::Buffer {
+///     unsafe { parallax::Buffer::from_segment(s, &parallax::Metadata::default()) }.unwrap()
+/// }
+/// ```
+#[allow(dead_code)]
+fn borrow_rules_checked_by_doctests() {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
