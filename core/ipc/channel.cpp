@@ -399,7 +399,8 @@ void Channel::handle_segment(const wire::SegmentInfo &info, std::vector<int> &fd
     received_segments_.emplace(info.segment_id, std::move(seg));
 }
 
-void Channel::pump_socket() {
+size_t Channel::pump_socket() {
+    size_t registered = 0;
     for (;;) {
         uint8_t buf[wire::max_record_size];
         Received r;
@@ -407,19 +408,20 @@ void Channel::pump_socket() {
             r = recv_message(sock_, buf, sizeof buf, 1, true);
         } catch (const Error &e) {
             if (e.status() == Status::would_block)
-                return;
+                return registered;
             if (e.status() == Status::protocol)
                 drop(e.what());
             throw;
         }
         if (r.closed) {
             peer_hung_up_ = true;
-            return;
+            return registered;
         }
         try {
             wire::Record rec = wire::decode(buf, r.len);
             if (rec.type == wire::Type::segment) {
                 handle_segment(rec.segment, r.fds);
+                ++registered;
             } else if (rec.type == wire::Type::wake) {
                 if (!r.fds.empty())
                     fail(Status::protocol, "unexpected fd attached to a wake record");
@@ -518,7 +520,13 @@ Buffer Channel::recv(int64_t timeout_ns) {
             fail(Status::closed, "the peer closed the channel");
         }
         if (timeout_ns == 0) {
-            pump_socket(); // registrations, hang-up
+            // A registration on the socket means its first record is being published right
+            // now: a poller woken by it should get that buffer, not PX_E_WOULD_BLOCK.
+            if (pump_socket() > 0) {
+                int64_t until = now_ns() + 10'000'000;
+                while (data_in_.empty() && now_ns() < until)
+                    cpu_relax();
+            }
             if (auto b = take_record())
                 return std::move(*b);
             if (peer_hung_up_)

@@ -80,7 +80,8 @@ private:
 
     // Receive side (recv_mutex_ held).
     std::optional<Buffer> take_record();
-    void pump_socket();
+    // Reads what the socket holds; returns how many segments were registered.
+    size_t pump_socket();
     void handle_segment(const wire::SegmentInfo &info, std::vector<int> &fds);
     Buffer make_buffer(const wire::Data &d);
     void drop(const std::string &why);

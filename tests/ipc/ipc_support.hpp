@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <dirent.h>
 #include <functional>
+#include <poll.h>
 #include <string>
 #include <sys/wait.h>
 #include <thread>
@@ -87,7 +88,11 @@ struct Signal {
         ::close(fds[1]);
     }
     void post(char c = 'x') { [[maybe_unused]] auto n = ::write(fds[1], &c, 1); }
+    // Waits up to 30 s (a test whose other side died must not hang); 0 on time-out.
     char wait() {
+        pollfd p{fds[0], POLLIN, 0};
+        if (::poll(&p, 1, 30000) != 1)
+            return 0;
         char c = 0;
         [[maybe_unused]] auto n = ::read(fds[0], &c, 1);
         return c;
