@@ -64,9 +64,15 @@ grep 'px_bench_ipc:' "$build.configure.log" | sed 's/^-- /run_ipc_benchmarks: /'
 cmake --build "$build" --target px_bench_ipc >"$build.build.log" 2>&1 ||
   { tail -50 "$build.build.log"; exit 1; }
 
-# 5. Run: every row beside its baselines, medians, ratios, targets.
+# 5. Run: every row beside its baselines, medians, ratios, targets. The label names the commit
+# measured ("+local changes" when the library's sources differ from it).
+label=$(git rev-parse --short HEAD 2>/dev/null || echo "unknown commit")
+if [ -n "$(git status --porcelain -- core capi include CMakeLists.txt 2>/dev/null)" ]; then
+  label="$label + local changes"
+fi
 mkdir -p "$results"
-"$build/bench/ipc/px_bench_ipc" --out "$results" "$@" | tee "$results/ipc_output.txt"
+"$build/bench/ipc/px_bench_ipc" --out "$results" --label "$label" "$@" |
+  tee "$results/ipc_output.txt"
 
 # 6. The chart.
 if "$python" -c 'import matplotlib' 2>/dev/null; then
