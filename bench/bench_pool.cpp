@@ -158,6 +158,14 @@ double view_clone_release(const FrameView *v, uint64_t iters) {
     return elapsed_ns(t0);
 }
 
+// Spin, then yield: on a loaded 2-core machine the other side may not be running at all.
+inline void wait_a_little(unsigned &spins) {
+    if (++spins < 256)
+        __builtin_ia32_pause();
+    else
+        std::this_thread::yield();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Two threads. Each thread times its own loop from a common start; a repetition lasts as long
 // as the slower thread, and the per-operation figure is that time over the operations one
@@ -168,8 +176,8 @@ template <class A, class B> double two_threads(A &&a, B &&b) {
     double ta = 0, tb = 0;
     auto run = [&ready](auto &body, double &out) {
         ready.fetch_add(1);
-        while (ready.load() < 2) {
-        }
+        for (unsigned spins = 0; ready.load() < 2;)
+            wait_a_little(spins);
         auto t0 = Clock::now();
         body();
         out = elapsed_ns(t0);
@@ -181,8 +189,6 @@ template <class A, class B> double two_threads(A &&a, B &&b) {
     return std::max(ta, tb);
 }
 
-inline void cpu_relax() { __builtin_ia32_pause(); }
-
 // Single producer, single consumer: the hand-off between two threads of a pipeline. Its cost is
 // the same on both sides of the comparison.
 struct HandoffRing {
@@ -193,15 +199,15 @@ struct HandoffRing {
 
     void push(void *p) {
         uint64_t t = tail.load(std::memory_order_relaxed);
-        while (t - head.load(std::memory_order_acquire) == size)
-            cpu_relax();
+        for (unsigned spins = 0; t - head.load(std::memory_order_acquire) == size;)
+            wait_a_little(spins);
         items[t % size] = p;
         tail.store(t + 1, std::memory_order_release);
     }
     void *pop() {
         uint64_t h = head.load(std::memory_order_relaxed);
-        while (tail.load(std::memory_order_acquire) == h)
-            cpu_relax();
+        for (unsigned spins = 0; tail.load(std::memory_order_acquire) == h;)
+            wait_a_little(spins);
         void *p = items[h % size];
         head.store(h + 1, std::memory_order_release);
         return p;
