@@ -7,6 +7,8 @@
 #include <ctime>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <string>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -81,9 +83,29 @@ std::pair<int, int> seqpacket_pair() {
 // ---------------------------------------------------------------------------------------------
 // Construction and handshake
 
-Channel::Channel(int socket_fd) : sock_(socket_fd) {}
+Channel::Channel(int socket_fd) : sock_(socket_fd) {
+    doorbell_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    poll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+    epoll_event on_socket{};
+    on_socket.events = EPOLLIN | EPOLLRDHUP;
+    on_socket.data.fd = sock_;
+    epoll_event on_doorbell{};
+    on_doorbell.events = EPOLLIN;
+    on_doorbell.data.fd = doorbell_;
+    if (doorbell_ < 0 || poll_fd_ < 0 || ::epoll_ctl(poll_fd_, EPOLL_CTL_ADD, sock_, &on_socket) < 0 ||
+        ::epoll_ctl(poll_fd_, EPOLL_CTL_ADD, doorbell_, &on_doorbell) < 0) {
+        int err = errno;
+        if (doorbell_ >= 0)
+            ::close(doorbell_);
+        if (poll_fd_ >= 0)
+            ::close(poll_fd_);
+        fail_errno("eventfd/epoll for px_channel_fd", err);
+    }
+}
 
 Channel::~Channel() {
+    ::close(poll_fd_);
+    ::close(doorbell_);
     if (inbox_)
         inbox_->channel_closed();
     ::close(sock_); // the peer's socket hangs up: PX_E_CLOSED once its ring is drained
@@ -504,10 +526,26 @@ Buffer Channel::recv(int64_t timeout_ns) {
     if (cb->data_state.exchange(consumer_active, std::memory_order_seq_cst) ==
         consumer_away_woken)
         pump_socket(); // eat the wake record (and any registrations behind it)
+    if (doorbell_rung_) {
+        uint64_t v;
+        [[maybe_unused]] ssize_t n = ::read(doorbell_, &v, sizeof v);
+        doorbell_rung_ = false;
+    }
+    // On the way out: from now on the sender rings the socket for new records; and records
+    // already waiting keep px_channel_fd readable through the doorbell. (Dekker with the
+    // sender's publish-fence-load: one of the two sees the other.)
     struct Away {
+        Channel &ch;
         ControlBlock *cb;
-        ~Away() { cb->data_state.store(consumer_away, std::memory_order_seq_cst); }
-    } away{cb};
+        ~Away() {
+            cb->data_state.store(consumer_away, std::memory_order_seq_cst);
+            if (!ch.doorbell_rung_ && !ch.data_in_.empty()) {
+                uint64_t one = 1;
+                [[maybe_unused]] ssize_t n = ::write(ch.doorbell_, &one, sizeof one);
+                ch.doorbell_rung_ = true;
+            }
+        }
+    } away{*this, cb};
 
     const int64_t deadline = deadline_for(timeout_ns);
     const int64_t spin = spin_ns_.load(std::memory_order_relaxed);

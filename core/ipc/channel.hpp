@@ -63,7 +63,8 @@ public:
     Buffer recv(int64_t timeout_ns);
     // recv's busy-poll budget before sleeping: 0 never spins, < 0 never sleeps.
     void set_spin_ns(int64_t ns) noexcept { spin_ns_.store(ns, std::memory_order_relaxed); }
-    int fd() const noexcept { return sock_; }
+    // Pollable: readable when recv may not block (an epoll set of the socket and a doorbell).
+    int fd() const noexcept { return poll_fd_; }
     ChannelStats stats() const;
 
     ~Channel() override;
@@ -88,6 +89,9 @@ private:
     [[noreturn]] void fail_dropped() const;
 
     int sock_;
+    int poll_fd_ = -1;  // epoll: the socket (wake records, registrations, hang-up) + doorbell
+    int doorbell_ = -1; // eventfd we ring ourselves when recv leaves records in the ring
+    bool doorbell_rung_ = false;
     Ref<Segment> own_control_;  // our rings: we produce data, we consume returns
     Ref<Segment> peer_control_; // the peer's: we consume its data, we produce returns
     Ref<ReturnInbox> inbox_;    // returns of what this end lends

@@ -118,3 +118,28 @@ TEST_CASE("a receiver that falls behind: send_timeout answers instead of waiting
     px_segment_release(seg);
     px_channel_release(a);
 }
+
+TEST_CASE("px_channel_fd stays readable while buffers wait, and goes quiet when none do") {
+    px_channel_t *a = nullptr, *b = nullptr;
+    REQUIRE(px_channel_pair(&a, &b) == PX_OK);
+    px_segment_t *seg = nullptr;
+    px_buffer_t *buf = shm_buffer(&seg);
+    for (int i = 0; i < 3; ++i)
+        REQUIRE(px_channel_send(a, buf) == PX_OK);
+    for (int i = 0; i < 3; ++i) {
+        pollfd p{px_channel_fd(b), POLLIN, 0};
+        REQUIRE(poll(&p, 1, 1000) == 1); // a poller never sleeps through a waiting buffer
+        px_buffer_t *got = nullptr;
+        REQUIRE(px_channel_recv(b, 0, &got) == PX_OK);
+        px_buffer_release(got);
+    }
+    pollfd p{px_channel_fd(b), POLLIN, 0};
+    CHECK(poll(&p, 1, 0) == 0);
+    px_channel_release(a); // hang-up: readable, and recv says so
+    REQUIRE(poll(&p, 1, 1000) == 1);
+    px_buffer_t *none = nullptr;
+    CHECK(px_channel_recv(b, 0, &none) == PX_E_CLOSED);
+    px_buffer_release(buf);
+    px_segment_release(seg);
+    px_channel_release(b);
+}
