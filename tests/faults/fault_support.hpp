@@ -89,6 +89,8 @@ inline void spin_for_us(uint64_t us) {
 inline std::string describe_fds() {
     std::string out;
     DIR *d = ::opendir("/proc/self/fd");
+    if (!d)
+        return " (cannot list /proc/self/fd)";
     while (dirent *e = ::readdir(d)) {
         if (e->d_name[0] == '.')
             continue;
@@ -105,6 +107,8 @@ inline std::string describe_fds() {
 // mapping would also count the allocator's, which a sanitizer's runtime grows as it likes.
 inline size_t count_shared_mappings() {
     FILE *f = std::fopen("/proc/self/maps", "r");
+    if (!f)
+        return SIZE_MAX;
     size_t n = 0;
     char line[512];
     while (std::fgets(line, sizeof line, f))
