@@ -61,8 +61,16 @@ void unregister_return_source(ReturnSource *source) noexcept {
 void collect_all_returns(bool thorough) noexcept {
     if (registry().count.load(std::memory_order_acquire) == 0)
         return;
-    for (auto &s : snapshot_sources())
+    // Reused per thread: a pool that runs dry on every frame allocates nothing here.
+    thread_local std::vector<Ref<ReturnSource>> sources;
+    {
+        auto &r = registry();
+        std::lock_guard lock(r.mutex);
+        sources = r.sources;
+    }
+    for (auto &s : sources)
         s->collect(thorough);
+    sources.clear();
 }
 
 // ----------------------------------------------------------------------------------------------
