@@ -16,6 +16,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/ipc/fd_passing.hpp"
 #include "core/shared_memory_segment.hpp"
@@ -23,26 +24,6 @@
 namespace px::ipc {
 
 namespace {
-
-int64_t now_ns() noexcept {
-    timespec ts{};
-    ::clock_gettime(CLOCK_MONOTONIC, &ts);
-    return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
-}
-
-int64_t coarse_now_ns() noexcept {
-    timespec ts{};
-    ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
-}
-
-// Absolute deadline for a timeout (INT64_MAX: none).
-int64_t deadline_for(int64_t timeout_ns) noexcept {
-    if (timeout_ns < 0)
-        return INT64_MAX;
-    int64_t now = now_ns();
-    return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
-}
 
 struct FdGuard {
     int fd;
@@ -201,15 +182,7 @@ Ref<Channel> Channel::from_fd(int socket_fd, int64_t handshake_timeout_ns) {
 }
 
 Ref<Channel> Channel::connect(const std::string &path, int64_t timeout_ns) {
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (path.empty())
-        fail(Status::invalid, "socket path is empty");
-    if (path.size() >= sizeof addr.sun_path)
-        fail(Status::invalid, "socket path is " + std::to_string(path.size()) +
-                                  " bytes; at most " + std::to_string(sizeof addr.sun_path - 1) +
-                                  " fit");
-    std::memcpy(addr.sun_path, path.data(), path.size());
+    sockaddr_un addr = unix_address(path);
     const int64_t deadline = deadline_for(timeout_ns);
     for (;;) {
         int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);

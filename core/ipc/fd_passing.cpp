@@ -11,6 +11,19 @@
 
 namespace px::ipc {
 
+sockaddr_un unix_address(const std::string &path) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.empty())
+        fail(Status::invalid, "socket path is empty");
+    if (path.size() >= sizeof addr.sun_path)
+        fail(Status::invalid, "socket path is " + std::to_string(path.size()) +
+                                  " bytes; at most " + std::to_string(sizeof addr.sun_path - 1) +
+                                  " fit");
+    std::memcpy(addr.sun_path, path.data(), path.size());
+    return addr;
+}
+
 void close_all(std::vector<int> &fds) noexcept {
     for (int fd : fds)
         ::close(fd);

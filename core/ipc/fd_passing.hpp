@@ -5,6 +5,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <sys/un.h>
 #include <vector>
 
 namespace px::ipc {
@@ -29,6 +31,9 @@ Received recv_message(int socket_fd, void *buf, size_t cap, size_t max_fds, bool
 // Waits until `fd` is readable (or hung up): true when ready, false on timeout.
 // timeout_ns < 0 waits forever.
 bool wait_readable(int fd, int64_t timeout_ns);
+
+// The address of a socket path; invalid when empty or longer than sun_path holds.
+sockaddr_un unix_address(const std::string &path);
 
 // Closes every fd in the list (and clears it).
 void close_all(std::vector<int> &fds) noexcept;

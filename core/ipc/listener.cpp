@@ -17,19 +17,6 @@ namespace px::ipc {
 
 namespace {
 
-sockaddr_un address_of(const std::string &path) {
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (path.empty())
-        fail(Status::invalid, "socket path is empty");
-    if (path.size() >= sizeof addr.sun_path)
-        fail(Status::invalid, "socket path is " + std::to_string(path.size()) +
-                                  " bytes; at most " + std::to_string(sizeof addr.sun_path - 1) +
-                                  " fit");
-    std::memcpy(addr.sun_path, path.data(), path.size());
-    return addr;
-}
-
 // Removes a socket file nobody listens on; refuses a live one or a file of another kind.
 void clear_stale(const std::string &path, const sockaddr_un &addr) {
     struct stat st {};
@@ -57,7 +44,7 @@ void clear_stale(const std::string &path, const sockaddr_un &addr) {
 } // namespace
 
 Ref<Listener> Listener::create(const std::string &path) {
-    sockaddr_un addr = address_of(path);
+    sockaddr_un addr = unix_address(path);
     clear_stale(path, addr);
     int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     if (fd < 0)

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/ipc/fd_passing.hpp"
 #include "core/ipc/wire.hpp"
@@ -13,12 +14,6 @@
 namespace px::ipc {
 
 namespace {
-
-int64_t coarse_now_ns() noexcept {
-    timespec ts{};
-    ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
-}
 
 constexpr int64_t socket_check_interval_ns = 1'000'000;
 

@@ -1,0 +1,30 @@
+// Monotonic time in nanoseconds, for deadlines and spin budgets.
+#pragma once
+
+#include <cstdint>
+#include <ctime>
+
+namespace px {
+
+inline int64_t now_ns() noexcept {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+// Cheaper and a few milliseconds coarse: for "at most once a millisecond" throttles.
+inline int64_t coarse_now_ns() noexcept {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+// The absolute deadline of a timeout as the API defines it (< 0: none, INT64_MAX).
+inline int64_t deadline_for(int64_t timeout_ns) noexcept {
+    if (timeout_ns < 0)
+        return INT64_MAX;
+    int64_t now = now_ns();
+    return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+}
+
+} // namespace px
