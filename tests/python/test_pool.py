@@ -251,3 +251,22 @@ def test_closed_pool_refuses_use():
     for call in (lambda: pool.loan(), lambda: pool.capacity, lambda: pool.loan(timeout=1)):
         with pytest.raises(px.InvalidArgument, match="pool is closed"):
             call()
+
+
+def test_slot_objects_are_recycled_only_when_nobody_holds_them():
+    pool = px.MemoryPool(px.HeapSegment(4096), 4096)
+    first = pool.loan()
+    first.release()
+    second = pool.loan()  # same slot index, but `first` is still referenced here
+    assert second is not first
+    assert first.released and not second.released
+    with pytest.raises(px.InvalidArgument, match="slot was released"):
+        len(first)
+    second.release()
+    first_id = id(first)
+    del first, second
+    third = pool.loan()  # an unreferenced released object may come back, fully live
+    assert not third.released and len(third) == 4096 and pool.available == 0
+    third.release()
+    assert pool.available == 1
+    del first_id

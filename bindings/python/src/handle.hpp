@@ -79,6 +79,13 @@ public:
         return p;
     }
 
+    // Re-arms a released handle with a new reference (object recycling, see PyPool).
+    bool can_reset() const noexcept { return !ptr_ && users_ == 0 && exports_ == 0; }
+    void reset(T *p) noexcept {
+        ptr_ = p;
+        closing_ = false;
+    }
+
     void add_export() noexcept { ++exports_; }
     void remove_export() noexcept { --exports_; }
     uint32_t exports() const noexcept { return exports_; }

@@ -6,7 +6,48 @@ namespace pxpy {
 
 namespace {
 
-std::unique_ptr<PySlot> loan(PyPool &p, py::handle timeout) {
+// Released Slot objects kept for reuse by later loans. Creating a pybind11 instance per loan
+// (allocation, instance registry) costs more than the loan itself, and `pool.loan()` ...
+// `slot.release()` is the hot loop. Only released objects are kept (a loaned slot must still
+// return to its pool when its object is garbage-collected), and one is reused only once
+// nothing else refers to it, so the reuse is invisible. Touched only with the GIL held;
+// leaked at exit on purpose (it holds only empty objects).
+struct FreeSlot {
+    py::object object;
+    PySlot *slot; // the C++ side of `object`, to skip a cast
+};
+std::vector<FreeSlot> &free_slots() {
+    static auto *list = new std::vector<FreeSlot>();
+    return *list;
+}
+constexpr size_t free_slots_max = 32;
+
+py::object slot_object(px_slot_t *slot) {
+    auto &list = free_slots();
+    for (size_t i = list.size(); i-- > 0;) {
+        FreeSlot &f = list[i];
+        if (Py_REFCNT(f.object.ptr()) == 1 && f.slot->handle.can_reset()) {
+            py::object reused = std::move(f.object);
+            f.slot->handle.reset(slot);
+            list.erase(list.begin() + static_cast<std::ptrdiff_t>(i));
+            return reused;
+        }
+    }
+    return py::cast(std::make_unique<PySlot>(slot));
+}
+
+void release_slot(py::object self) {
+    PySlot &s = self.cast<PySlot &>();
+    if (!s.handle.is_open())
+        return; // idempotent, and never listed twice
+    s.handle.close("slot");
+    auto &list = free_slots();
+    if (list.size() == free_slots_max) // full of objects still referenced: make room
+        list.erase(list.begin());
+    list.push_back({std::move(self), &s});
+}
+
+py::object loan(PyPool &p, py::handle timeout) {
     int64_t ns = as_timeout_ns(timeout);
     px_slot_t *slot = nullptr;
     if (ns == 0) {
@@ -14,7 +55,7 @@ std::unique_ptr<PySlot> loan(PyPool &p, py::handle timeout) {
         px_status_t st = px_pool_loan(p.get(), &slot);
         if (st != PX_OK)
             raise_last(st, st == PX_E_WOULD_BLOCK ? "PoolExhausted" : nullptr);
-        return std::make_unique<PySlot>(slot);
+        return slot_object(slot);
     }
     auto lease = p.handle.lease("pool");
     px_status_t st;
@@ -23,7 +64,7 @@ std::unique_ptr<PySlot> loan(PyPool &p, py::handle timeout) {
         st = px_pool_loan_timeout(lease.get(), ns, &slot);
     }
     check(st);
-    return std::make_unique<PySlot>(slot);
+    return slot_object(slot);
 }
 
 std::unique_ptr<PyBuffer> into_buffer(PySlot &s, py::handle length, py::handle metadata) {
@@ -99,7 +140,7 @@ at the end of a ``with`` block, or when the object is garbage-collected.
         .def("__len__", [](const PySlot &s) { return px_slot_len(s.get()); })
         .def_property_readonly("index", [](const PySlot &s) { return px_slot_index(s.get()); })
         .def_property_readonly("released", [](const PySlot &s) { return !s.handle.is_open(); })
-        .def("release", [](PySlot &s) { s.handle.close("slot"); },
+        .def("release", &release_slot,
              "Gives the slot back to its pool (idempotent).")
         .def("into_buffer", &into_buffer, py::arg("length") = py::none(),
              py::arg("metadata") = py::none(), R"doc(
@@ -108,7 +149,7 @@ Consumes the slot: it returns to the pool when the last buffer made from it, in 
 or any other, is released.
 )doc")
         .def("__enter__", [](py::object self) { return self; })
-        .def("__exit__", [](PySlot &s, py::args) { s.handle.close("slot"); })
+        .def("__exit__", [](py::object self, py::args) { release_slot(std::move(self)); })
         .def("__repr__", [](const PySlot &s) {
             if (!s.handle.is_open())
                 return std::string("<Slot released>");

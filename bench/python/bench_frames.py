@@ -1,0 +1,249 @@
+"""8 MiB numpy frames from one Python process to another: parallax against what a Python
+programmer would otherwise use, all measured in the same run.
+
+    python bench/python/bench_frames.py [--runs 5] [--frame-mib 8] [--quick]
+
+Methods (producer = this process, consumer = a forked child; per-frame time = wall time from
+the first send to the consumer's "done", divided by the frame count; medians over --runs):
+  parallax        loan a slot of a shared pool, write the frame in it, into_buffer, send; the
+                  consumer maps it read-only, reads it as numpy, releases it (slot comes back)
+  mp.Pipe         multiprocessing.Pipe().send(ndarray): pickled, copied through the pipe
+  mp.Queue        multiprocessing.Queue.put(ndarray): the same through a feeder thread
+  shared_memory   a new multiprocessing.shared_memory block per frame (create, write, send its
+                  name; the consumer attaches, reads, closes and unlinks it)
+
+Two workloads:
+  transport  the producer writes a frame header (sequence number) in place, the consumer
+             reads it and the frame's last byte: what it costs to move a frame
+  full       the producer writes every byte of the frame, the consumer sums a 1/64 stride of
+             it: frame production included (the same for every method)
+
+Also: MemoryPool.loan() + Slot.release() from Python, next to a bare method call.
+Targets (issue 5): parallax >= 20x mp.Pipe and >= 2x shared_memory per frame, loan+release
+<= 1.5 us.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import statistics
+import sys
+import time
+from multiprocessing import shared_memory
+
+import numpy as np
+
+import parallax as px
+
+CTX = mp.get_context("fork")
+SLOTS = 4
+
+
+def produce(frame: np.ndarray, k: int, full: bool) -> None:
+    if full:
+        frame.fill(k & 0xFF)
+    frame[:8] = np.frombuffer(np.uint64(k).tobytes(), np.uint8)
+
+
+def consume(frame: np.ndarray, k: int, full: bool) -> None:
+    seq = int(frame[:8].view(np.uint64)[0])
+    if seq != k:
+        raise SystemExit(f"frame {k}: header says {seq}")
+    if full:
+        frame[8::64].sum()
+    else:
+        frame[-1]
+
+
+# --- parallax ---------------------------------------------------------------------------------
+def _px_consumer(ch, other, frames, full, done):
+    other.close()
+    for k in range(frames):
+        buf = ch.recv(timeout=30)
+        consume(np.frombuffer(buf, np.uint8), k, full)
+        buf.release()
+    done.send(True)
+    try:
+        ch.recv(timeout=30)  # until the producer hangs up
+    except px.ChannelClosed:
+        pass
+
+
+def run_parallax(frames: int, size: int, full: bool) -> float:
+    pool = px.MemoryPool(px.SharedMemorySegment("bench", SLOTS * size), size)
+    warm = [pool.loan() for _ in range(SLOTS)]  # fault the pool in once, as a running
+    # producer would have
+    for s in warm:
+        np.asarray(s).fill(0)
+        s.release()
+    a, b = px.Channel.pair()
+    done_r, done_w = CTX.Pipe(duplex=False)
+    child = CTX.Process(target=_px_consumer, args=(b, a, frames, full, done_w))
+    child.start()
+    b.close()
+    t0 = time.perf_counter()
+    for k in range(frames):
+        slot = pool.loan(timeout=None)
+        produce(np.asarray(slot), k, full)  # the view dies here: into_buffer may proceed
+        buf = slot.into_buffer(metadata=px.Metadata(sequence=k))
+        a.send(buf)
+        buf.release()
+    done_r.recv()
+    elapsed = time.perf_counter() - t0
+    a.close()
+    child.join()
+    return elapsed / frames
+
+
+# --- multiprocessing.Pipe / Queue -------------------------------------------------------------
+def _pipe_consumer(conn, frames, full, done):
+    for k in range(frames):
+        consume(conn.recv(), k, full)
+    done.send(True)
+
+
+def run_pipe(frames: int, size: int, full: bool) -> float:
+    r, w = CTX.Pipe(duplex=False)
+    done_r, done_w = CTX.Pipe(duplex=False)
+    child = CTX.Process(target=_pipe_consumer, args=(r, frames, full, done_w))
+    child.start()
+    frame = np.zeros(size, np.uint8)
+    t0 = time.perf_counter()
+    for k in range(frames):
+        produce(frame, k, full)
+        w.send(frame)
+    done_r.recv()
+    elapsed = time.perf_counter() - t0
+    child.join()
+    return elapsed / frames
+
+
+def _queue_consumer(q, frames, full, done):
+    for k in range(frames):
+        consume(q.get(), k, full)
+    done.send(True)
+
+
+def run_queue(frames: int, size: int, full: bool) -> float:
+    q = CTX.Queue(maxsize=SLOTS)
+    done_r, done_w = CTX.Pipe(duplex=False)
+    child = CTX.Process(target=_queue_consumer, args=(q, frames, full, done_w))
+    child.start()
+    t0 = time.perf_counter()
+    for k in range(frames):
+        # A new array per frame: the queue pickles it later, in its feeder thread, so a
+        # reused array could change under it.
+        frame = np.empty(size, np.uint8)
+        produce(frame, k, full)
+        q.put(frame)
+    done_r.recv()
+    elapsed = time.perf_counter() - t0
+    child.join()
+    return elapsed / frames
+
+
+# --- multiprocessing.shared_memory, one block per frame ---------------------------------------
+def _shm_consumer(conn, frames, full, done):
+    for k in range(frames):
+        shm = shared_memory.SharedMemory(name=conn.recv())
+        frame = np.ndarray((shm.size,), np.uint8, shm.buf)
+        consume(frame, k, full)
+        del frame
+        shm.close()
+        shm.unlink()
+    done.send(True)
+
+
+def run_shared_memory(frames: int, size: int, full: bool) -> float:
+    r, w = CTX.Pipe(duplex=False)
+    done_r, done_w = CTX.Pipe(duplex=False)
+    child = CTX.Process(target=_shm_consumer, args=(r, frames, full, done_w))
+    child.start()
+    t0 = time.perf_counter()
+    for k in range(frames):
+        shm = shared_memory.SharedMemory(create=True, size=size)
+        frame = np.ndarray((size,), np.uint8, shm.buf)
+        produce(frame, k, full)
+        del frame
+        w.send(shm.name)
+        shm.close()  # the consumer unlinks it
+    done_r.recv()
+    elapsed = time.perf_counter() - t0
+    child.join()
+    return elapsed / frames
+
+
+# --- loan + release ---------------------------------------------------------------------------
+def loan_release_ns(n: int) -> tuple[float, float]:
+    pool = px.MemoryPool(px.HeapSegment(16 << 20), 1 << 20)
+    loan = pool.loan
+    t0 = time.perf_counter_ns()
+    for _ in range(n):
+        loan().release()
+    per_op = (time.perf_counter_ns() - t0) / n
+    slot = pool.loan()
+    index = type(slot).index.fget  # a bare call through the same binding, for scale
+    t0 = time.perf_counter_ns()
+    for _ in range(n):
+        index(slot)
+    floor = (time.perf_counter_ns() - t0) / n
+    slot.release()
+    return per_op, floor
+
+
+def median_of(runs: int, fn, *args) -> float:
+    fn(max(2, args[0] // 10), *args[1:])  # warm-up (imports, page cache, child start paths)
+    return statistics.median(fn(*args) for _ in range(runs))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--frame-mib", type=int, default=8)
+    ap.add_argument("--quick", action="store_true", help="fewer frames (a smoke run)")
+    args = ap.parse_args()
+    size = args.frame_mib << 20
+    scale = 0.2 if args.quick else 1.0
+    n = lambda count: max(3, int(count * scale))  # noqa: E731
+
+    print(f"parallax {px.__version__}, Python {sys.version.split()[0]}, numpy {np.__version__}")
+    print(f"{args.frame_mib} MiB frames, producer -> forked consumer; per-frame wall time, "
+          f"median of {args.runs} runs")
+    ok = True
+    for workload, full in (("transport", False), ("full", True)):
+        res = {
+            "parallax": median_of(args.runs, run_parallax, n(400 if not full else 60), size, full),
+            "mp.Pipe": median_of(args.runs, run_pipe, n(30), size, full),
+            "mp.Queue": median_of(args.runs, run_queue, n(30), size, full),
+            "shared_memory": median_of(args.runs, run_shared_memory, n(200 if not full else 40),
+                                       size, full),
+        }
+        print(f"\n[{workload}]")
+        for name, sec in res.items():
+            ratio = "" if name == "parallax" else f"   parallax is {sec / res['parallax']:7.1f}x faster"
+            print(f"  {name:<14} {sec * 1e6:10.1f} us/frame {size / sec / 1e9:8.2f} GB/s{ratio}")
+        if workload == "transport":
+            pipe_x = res["mp.Pipe"] / res["parallax"]
+            shm_x = res["shared_memory"] / res["parallax"]
+            met = pipe_x >= 20 and shm_x >= 2
+            ok &= met
+            print(f"  targets: >= 20x mp.Pipe ({pipe_x:.1f}x), >= 2x shared_memory ({shm_x:.1f}x): "
+                  f"{'met' if met else 'NOT met'}")
+
+    lr = []
+    floors = []
+    for _ in range(args.runs):
+        a, b = loan_release_ns(n(200_000))
+        lr.append(a)
+        floors.append(b)
+    per_op, floor = statistics.median(lr), statistics.median(floors)
+    met = per_op <= 1500
+    ok &= met
+    print(f"\n[loan + release from Python]\n  pool.loan().release() {per_op:8.0f} ns"
+          f"   (a bare binding call: {floor:.0f} ns)   target <= 1500 ns: {'met' if met else 'NOT met'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
