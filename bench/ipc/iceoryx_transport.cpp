@@ -144,13 +144,16 @@ Result iceoryx_leader(const Case &c) {
             };
             uint64_t seq = 0;
             const int64_t warm_end = now_ns() + static_cast<int64_t>(c.seconds * 0.1e9);
-            while (now_ns() < warm_end || seq < 2 * c.slots)
+            while (now_ns() < warm_end || seq < 2 * c.slots) {
                 ep.send(seq++, c.payload);
+                note_cpu();
+            }
             drain();
             const int64_t t0 = now_ns(), deadline = t0 + static_cast<int64_t>(c.seconds * 1e9);
             uint64_t n = 0;
             do {
                 ep.send(seq++, c.payload);
+                note_cpu();
                 ++n;
             } while (now_ns() < deadline);
             drain();
@@ -169,6 +172,7 @@ int iceoryx_follower(const Case &c, const std::vector<int> &) {
     volatile uint64_t sink = 0;
     for (;;) {
         const void *chunk = ep.take();
+        note_cpu();
         uint64_t seq = load_seq(chunk);
         if (seq == seq_stop) {
             ep.release(chunk);

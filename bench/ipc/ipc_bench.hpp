@@ -44,6 +44,9 @@ struct Result {
     // stream
     uint64_t frames = 0;
     double elapsed_s = 0;
+    // Where the two processes ran (see note_cpu): 1 = always on the same single CPU, 0 = never
+    // on a common one, < 0 = unknown.
+    double overlap = -1;
 };
 
 // ---- frames ----------------------------------------------------------------------------------
@@ -65,6 +68,16 @@ int64_t now_ns();
 // Pins the calling thread to `cpu` (-1: allowed on every CPU). Dies on failure.
 void pin_to(int cpu);
 inline void cpu_relax() { __builtin_ia32_pause(); }
+
+// ---- where the two processes ran --------------------------------------------------------------
+// Every 16th message each side notes the CPU it is on, in a tally that leader and follower share
+// (a memfd the follower inherits at fd 99), so that an unpinned result can say whether the
+// scheduler kept both processes on one core or spread them over two.
+constexpr int tally_fd_in_follower = 99;
+void tally_create();       // leader, before it spawns the follower
+void tally_attach(int fd); // follower
+void note_cpu();           // both sides, once per message
+double tally_overlap();    // leader, once the follower is done: sum over CPUs of min(shares)
 
 // ---- roles -----------------------------------------------------------------------------------
 // Command line of a role (leader/follower), and back. `fds` are passed to the child at 100+i.
@@ -113,14 +126,17 @@ template <class F> void time_round_trips(const Case &c, Result &r, F &&rt) {
     uint64_t seq = 1;
     // Warm-up: page faults, lazy mappings, first registrations, caches; at most 20 ms.
     const int64_t warm_end = now_ns() + 20'000'000;
-    for (int i = 0; i < 2000 && now_ns() < warm_end; ++i)
+    for (int i = 0; i < 2000 && now_ns() < warm_end; ++i) {
         rt(seq++);
+        note_cpu();
+    }
     std::vector<int64_t> rtts;
     rtts.reserve(1 << 16);
     const int64_t deadline = now_ns() + static_cast<int64_t>(c.seconds * 1e9);
     int64_t t0 = now_ns();
     while (t0 < deadline && rtts.size() < (1u << 22)) {
         rt(seq++);
+        note_cpu();
         int64_t t1 = now_ns();
         rtts.push_back(t1 - t0);
         t0 = t1;

@@ -50,10 +50,10 @@ std::string g_label;           // --label: which build of the library this is
 
 struct Options {
     int reps = 5;
-    int sweep_reps = 3;
+    int sweep_reps = 5;
     double latency_s = 0.15; // per repetition of one latency case
-    double frames_s = 0.3;   // per repetition of one 8 MiB case
-    double sweep_s = 0.2;
+    double frames_s = 0.25;  // per repetition of one 8 MiB case
+    double sweep_s = 0.12;
     std::vector<std::string> sections = {"latency", "frames", "sweep"};
     std::vector<std::string> placements = {"unpinned", "cross", "same"};
     std::string out = "ipc-results";
@@ -160,6 +160,8 @@ Result parse_result(const std::string &line) {
             r.frames = static_cast<uint64_t>(v);
         else if (k == "elapsed")
             r.elapsed_s = v;
+        else if (k == "overlap")
+            r.overlap = v;
     }
     return r;
 }
@@ -325,9 +327,10 @@ struct Outputs {
         mkdir(dir.c_str(), 0755);
         latency.open(dir + "/ipc_latency.csv");
         latency << "transport,mode,label,placement,payload,rep,rtt_p50_ns,rtt_p99_ns,samples,"
-                   "error\n";
+                   "cpu_overlap,error\n";
         frames.open(dir + "/ipc_frames.csv");
-        frames << "transport,mode,label,placement,payload,consumer,rep,frames,seconds,error\n";
+        frames << "transport,mode,label,placement,payload,consumer,rep,frames,seconds,"
+                  "cpu_overlap,error\n";
         sweep.open(dir + "/ipc_sweep.csv");
         sweep << "transport,mode,label,kind,payload,rep,value,error\n";
         md.open(dir + "/ipc_summary.md");
@@ -403,8 +406,20 @@ void verdict(const std::string &target, double ratio, double limit, bool at_most
 
 // ---- section: one-way latency ----------------------------------------------------------------
 
+// How the scheduler placed two unpinned processes, from the median overlap of their CPUs.
+std::string where(const std::vector<double> &overlaps) {
+    std::vector<double> known;
+    for (double o : overlaps)
+        if (o >= 0)
+            known.push_back(o);
+    if (known.empty())
+        return "";
+    double m = median(known);
+    return m >= 0.8 ? " [1 core]" : m <= 0.2 ? " [2 cores]" : " [mixed]";
+}
+
 struct LatencyCell {
-    std::vector<double> p50, p99;
+    std::vector<double> p50, p99, overlap;
     std::string error;
     double one_way() const { return median(p50) / 2; }
     double one_way_p99() const { return median(p99) / 2; }
@@ -441,13 +456,15 @@ void section_latency(const Options &o, Outputs &out) {
                 Result r = run_case(c);
                 out.latency << row.transport << "," << row.mode << "," << csv_safe(row.label) << ","
                             << pl.key << "," << payload << "," << rep << "," << r.rtt_p50 << ","
-                            << r.rtt_p99 << "," << r.samples << "," << csv_safe(r.error) << "\n";
+                            << r.rtt_p99 << "," << r.samples << "," << r.overlap << ","
+                            << csv_safe(r.error) << "\n";
                 if (!r.ok) {
                     cell.error = r.error;
                     continue;
                 }
                 cell.p50.push_back(r.rtt_p50);
                 cell.p99.push_back(r.rtt_p99);
+                cell.overlap.push_back(r.overlap);
             }
             std::printf(" %d", rep + 1);
             std::fflush(stdout);
@@ -456,7 +473,7 @@ void section_latency(const Options &o, Outputs &out) {
     }
 
     // The table: one column per placement, "median (p99)" of the one-way time.
-    const size_t w0 = 26, w = 27;
+    const size_t w0 = 26, w = 33;
     std::printf("\n%s", pad("transport", w0).c_str());
     for (auto &pl : places)
         std::printf("%s", lpad(pl.label + " p50 (p99)", w).c_str());
@@ -484,6 +501,8 @@ void section_latency(const Options &o, Outputs &out) {
                 s = fmt_time(cell.one_way()) + " (" + fmt_time(cell.one_way_p99()) + ")";
                 if (spread(cell.p50) > 50)
                     s += "~"; // repetitions disagree by more than 50%
+                if (places[pi].key == "unpinned")
+                    s += where(cell.overlap);
             }
             std::printf("%s", lpad(s, w).c_str());
             out.md << " " << s << " |";
@@ -491,7 +510,9 @@ void section_latency(const Options &o, Outputs &out) {
         std::printf("   %s\n", rows[ri].what.c_str());
         out.md << " " << rows[ri].what << " |\n";
     }
-    std::printf("(~: repetition medians differ by more than 50%% of their median: noisy)\n");
+    std::printf("(~: repetition medians differ by more than 50%% of their median: noisy; [1 core] / "
+                "[2 cores] / [mixed]:\n where the scheduler ran the two unpinned processes, from "
+                "the CPUs each noted every 16th message)\n");
     for (size_t i = 0; i < errors.size(); ++i)
         std::printf("[%zu] %s\n", i + 1, errors[i].c_str());
     out.md << "\n";
@@ -570,7 +591,7 @@ void section_latency(const Options &o, Outputs &out) {
 // ---- section: 8 MiB frames -------------------------------------------------------------------
 
 struct Stream {
-    std::vector<double> fps;
+    std::vector<double> fps, overlap;
     std::string error;
     double rate() const { return median(fps); }
 };
@@ -622,13 +643,14 @@ void section_frames(const Options &o, Outputs &out) {
                     out.frames << c.transport << "," << c.mode << "," << csv_safe(rows[ri].label) << ","
                                << places[pi].key << "," << payload << ","
                                << (read_all ? "read_all" : "touch") << "," << rep << ","
-                               << r.frames << "," << r.elapsed_s << "," << csv_safe(r.error)
-                               << "\n";
+                               << r.frames << "," << r.elapsed_s << "," << r.overlap << ","
+                               << csv_safe(r.error) << "\n";
                     if (!r.ok || r.elapsed_s <= 0) {
                         cell.error = r.error;
                         continue;
                     }
                     cell.fps.push_back(static_cast<double>(r.frames) / r.elapsed_s);
+                    cell.overlap.push_back(r.overlap);
                 }
         std::printf(" %d", rep + 1);
         std::fflush(stdout);
@@ -642,12 +664,12 @@ void section_frames(const Options &o, Outputs &out) {
         out.md << "### " << size_name(payload) << " frames streamed to another process, " << title
                << " (median frames/s; ratio against the Unix socket copy)\n\n| transport |";
         for (auto &pl : places) {
-            std::printf("%s%s%s%s", lpad(pl.label.substr(0, pl.label.find(' ')) + " frames/s", 22).c_str(),
+            std::printf("%s%s%s%s", lpad(pl.label.substr(0, pl.label.find(' ')) + " frames/s", 27).c_str(),
                         lpad("GB/s", 7).c_str(), lpad("per frame", 12).c_str(),
                         lpad("vs socket", 11).c_str());
             out.md << " " << pl.label << " frames/s | GB/s | per frame | vs socket |";
         }
-        std::printf("\n%s\n", std::string(26 + 52 * places.size(), '-').c_str());
+        std::printf("\n%s\n", std::string(26 + 57 * places.size(), '-').c_str());
         out.md << "\n|---|";
         for (size_t i = 0; i < places.size(); ++i)
             out.md << "---:|---:|---:|---:|";
@@ -657,11 +679,13 @@ void section_frames(const Options &o, Outputs &out) {
             out.md << "| " << rows[ri].label << " |";
             for (size_t pi = 0; pi < places.size(); ++pi) {
                 const Stream &cell = cells[{ri, read_all, pi}];
+                const std::string placed =
+                    places[pi].key == "unpinned" ? where(cell.overlap) : std::string();
                 const Stream &base = cells[{sock, read_all, pi}];
                 if (cell.fps.empty()) {
                     std::string n = "n/a [" + std::to_string(errors.size() + 1) + "]";
                     errors.push_back(rows[ri].label + ", " + places[pi].label + ": " + cell.error);
-                    std::printf("%s%s%s%s", lpad(n, 22).c_str(), lpad("-", 7).c_str(),
+                    std::printf("%s%s%s%s", lpad(n, 27).c_str(), lpad("-", 7).c_str(),
                                 lpad("-", 12).c_str(), lpad("-", 11).c_str());
                     out.md << " " << n << " | - | - | - |";
                     continue;
@@ -670,10 +694,11 @@ void section_frames(const Options &o, Outputs &out) {
                 std::string ratio = fmt_ratio(fps / base.rate());
                 char gbs[16];
                 std::snprintf(gbs, sizeof gbs, "%.1f", fps * static_cast<double>(payload) / 1e9);
-                std::printf("%s%s%s%s", lpad(fmt_rate(fps), 22).c_str(), lpad(gbs, 7).c_str(),
-                            lpad(fmt_time(1e9 / fps), 12).c_str(), lpad(ratio, 11).c_str());
-                out.md << " " << fmt_rate(fps) << " | " << gbs << " | " << fmt_time(1e9 / fps)
-                       << " | " << ratio << " |";
+                std::printf("%s%s%s%s", lpad(fmt_rate(fps) + placed, 27).c_str(),
+                            lpad(gbs, 7).c_str(), lpad(fmt_time(1e9 / fps), 12).c_str(),
+                            lpad(ratio, 11).c_str());
+                out.md << " " << fmt_rate(fps) << placed << " | " << gbs << " | "
+                       << fmt_time(1e9 / fps) << " | " << ratio << " |";
             }
             std::printf("\n");
             out.md << "\n";
@@ -909,9 +934,11 @@ int main(int argc, char **argv) {
         if (role == "leader") {
             g_is_leader = true;
             pin_to(c.leader_cpu);
+            tally_create();
             Result r = c.transport == "parallax" ? parallax_leader(c)
                        : c.transport == "iceoryx" ? iceoryx_leader(c)
                                                   : posix_leader(c);
+            r.overlap = tally_overlap(); // every leader has reaped its follower by now
             report(r);
             return 0;
         }
@@ -920,6 +947,7 @@ int main(int argc, char **argv) {
             for (auto &f : split(args[i + 1]))
                 fds.push_back(std::atoi(f.c_str()));
         pin_to(c.follower_cpu);
+        tally_attach(tally_fd_in_follower);
         return c.transport == "parallax" ? parallax_follower(c, fds)
                : c.transport == "iceoryx" ? iceoryx_follower(c, fds)
                                           : posix_follower(c, fds);

@@ -108,13 +108,16 @@ Result parallax_leader(const Case &c) {
             };
             uint64_t seq = 0;
             const int64_t warm_end = now_ns() + static_cast<int64_t>(c.seconds * 0.1e9);
-            while (now_ns() < warm_end || seq < 2 * c.slots)
+            while (now_ns() < warm_end || seq < 2 * c.slots) {
                 p.send(seq++);
+                note_cpu();
+            }
             drain();
             const int64_t t0 = now_ns(), deadline = t0 + static_cast<int64_t>(c.seconds * 1e9);
             uint64_t n = 0;
             do {
                 p.send(seq++);
+                note_cpu();
                 ++n;
             } while (now_ns() < deadline);
             drain();
@@ -145,6 +148,7 @@ int parallax_follower(const Case &c, const std::vector<int> &fds) {
         if (st == PX_E_CLOSED)
             break;
         check(st, "px_channel_recv");
+        note_cpu();
         px_metadata_t meta;
         check(px_buffer_metadata(buf, &meta), "px_buffer_metadata");
         const uint64_t seq = meta.sequence;

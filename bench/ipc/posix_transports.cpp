@@ -115,6 +115,7 @@ Result copy_leader(const Case &c) {
         while (now_ns() < warm_end || seq < 2) {
             store_seq(frame.data(), seq++);
             write_all(me.wr, frame.data(), frame.size());
+            note_cpu();
         }
         drain();
         const int64_t t0 = now_ns(), deadline = t0 + static_cast<int64_t>(c.seconds * 1e9);
@@ -122,6 +123,7 @@ Result copy_leader(const Case &c) {
         do {
             store_seq(frame.data(), seq++);
             write_all(me.wr, frame.data(), frame.size());
+            note_cpu();
             ++n;
         } while (now_ns() < deadline);
         drain();
@@ -141,6 +143,7 @@ int copy_follower(const Case &c, const std::vector<int> &fds) {
     std::vector<unsigned char> frame(c.payload); // the consumer's own buffer, allocated once
     volatile uint64_t sink = 0;
     while (read_all(me.rd, frame.data(), frame.size())) {
+        note_cpu();
         uint64_t seq = load_seq(frame.data());
         if (c.kind == Kind::pingpong) {
             write_all(me.wr, frame.data(), frame.size()); // echo: copied back the same way
@@ -224,6 +227,7 @@ int words_follower(const Case &c, const std::vector<int> &fds) {
         last = await_change(&w->ping, last, spin);
         if (last == word_stop)
             return 0;
+        note_cpu();
         w->pong.store(last, std::memory_order_release);
         if (!spin)
             futex_wake(&w->pong);
@@ -255,6 +259,7 @@ int eventfd_follower(const Case &, const std::vector<int> &fds) {
         uint64_t v = 0, one = 1;
         if (!read_all(ab, &v, sizeof v) || v >= eventfd_stop)
             return 0;
+        note_cpu();
         write_all(ba, &one, sizeof one);
     }
 }

@@ -1,6 +1,7 @@
 // Shared by every role: frames, clocks, pinning, the command line of a role, spawning and
 // reaping the follower, and the leader's one-line report.
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
@@ -10,6 +11,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,6 +21,60 @@
 namespace pxipc {
 
 bool g_is_leader = false; // set by main() for the leader role: die() reports on fd 3
+
+namespace {
+constexpr int tally_cpus = 64;
+struct Tally {
+    std::atomic<uint64_t> leader[tally_cpus];
+    std::atomic<uint64_t> follower[tally_cpus];
+};
+Tally *g_tally = nullptr;
+int g_tally_fd = -1;
+
+void map_tally(int fd) {
+    void *p = mmap(nullptr, sizeof(Tally), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p != MAP_FAILED)
+        g_tally = static_cast<Tally *>(p);
+}
+} // namespace
+
+void tally_create() {
+    g_tally_fd = memfd_create("px_bench_tally", MFD_CLOEXEC);
+    if (g_tally_fd >= 0 && ftruncate(g_tally_fd, sizeof(Tally)) == 0)
+        map_tally(g_tally_fd); // zero-filled: all counts 0
+}
+
+void tally_attach(int fd) {
+    if (fcntl(fd, F_GETFD) >= 0)
+        map_tally(fd);
+}
+
+void note_cpu() {
+    static uint64_t calls = 0;
+    if (!g_tally || calls++ % 16 != 0)
+        return;
+    int cpu = sched_getcpu();
+    if (cpu < 0 || cpu >= tally_cpus)
+        return;
+    (g_is_leader ? g_tally->leader : g_tally->follower)[cpu].fetch_add(
+        1, std::memory_order_relaxed);
+}
+
+double tally_overlap() {
+    if (!g_tally)
+        return -1;
+    double l = 0, f = 0, overlap = 0;
+    for (int i = 0; i < tally_cpus; ++i) {
+        l += static_cast<double>(g_tally->leader[i].load());
+        f += static_cast<double>(g_tally->follower[i].load());
+    }
+    if (l == 0 || f == 0)
+        return -1;
+    for (int i = 0; i < tally_cpus; ++i)
+        overlap += std::min(static_cast<double>(g_tally->leader[i].load()) / l,
+                            static_cast<double>(g_tally->follower[i].load()) / f);
+    return overlap;
+}
 
 void fill_frame(void *p, size_t n) {
     auto *b = static_cast<unsigned char *>(p);
@@ -139,6 +195,8 @@ int spawn_follower(const Case &c, const std::vector<int> &fds) {
         for (size_t i = 0; i < high.size(); ++i)
             if (high[i] < 0 || dup2(high[i], static_cast<int>(100 + i)) < 0)
                 _exit(126);
+        if (g_tally_fd >= 0)
+            dup2(g_tally_fd, tally_fd_in_follower);
         close(3); // the leader's result pipe is not the follower's business
         execv("/proc/self/exe", argv.data());
         _exit(127);
@@ -169,8 +227,9 @@ void report(const Result &r) {
     if (r.ok)
         std::snprintf(line, sizeof line,
                       "ok samples=%" PRIu64 " p50=%.1f p99=%.1f min=%.1f frames=%" PRIu64
-                      " elapsed=%.6f\n",
-                      r.samples, r.rtt_p50, r.rtt_p99, r.rtt_min, r.frames, r.elapsed_s);
+                      " elapsed=%.6f overlap=%.3f\n",
+                      r.samples, r.rtt_p50, r.rtt_p99, r.rtt_min, r.frames, r.elapsed_s,
+                      r.overlap);
     else {
         std::string e = r.error;
         std::replace(e.begin(), e.end(), '\n', ' ');
