@@ -295,3 +295,27 @@ def test_stats_repr(pair):
     a, _ = pair
     text = repr(a.stats())
     assert text.startswith("ChannelStats(") and "peer_pid=" in text
+
+
+def test_send_timeout_and_spin_settings(pair, shm_pool):
+    a, b = pair
+    a.set_spin(0)  # sleep at once
+    b.set_spin(None)  # never sleep
+    b.set_spin(px.SPIN_DEFAULT)
+    assert px.SPIN_DEFAULT == pytest.approx(20e-6)
+    with pytest.raises(px.InvalidArgument, match="NaN"):
+        b.set_spin(float("nan"))
+    buf = shm_pool.loan().into_buffer(8, px.Metadata(sequence=1))
+    a.send(buf, timeout=5)
+    a.send(buf, timeout=0)  # room in the ring: no wait needed
+    assert b.recv(timeout=5).metadata.sequence == 1
+    assert b.recv(timeout=5).metadata.sequence == 1
+
+
+def test_send_to_a_peer_that_never_reads_times_out(pair):
+    a, _ = pair
+    seg = px.SharedMemorySegment("flood", 4096)
+    buf = px.Buffer(seg, 0, 1)
+    with pytest.raises((px.Timeout, px.WouldBlock)):
+        for _ in range(1_000_000):  # bounded: the ring fills long before this
+            a.send(buf, timeout=0.01)

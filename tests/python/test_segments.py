@@ -195,3 +195,33 @@ def test_closed_segment_refuses_use_and_close_is_idempotent():
         with pytest.raises(px.InvalidArgument, match="segment is closed"):
             call()
     assert "closed" in repr(seg)
+
+
+def test_read_and_readinto_copy_out_bounds_checked():
+    seg = px.SharedMemorySegment("read", 4096)
+    np.asarray(seg)[:] = np.arange(4096) & 0xFF
+    assert seg.read(10, 3) == bytes([10, 11, 12])
+    assert seg.read(4090) == bytes(range(250, 256))
+    assert len(seg.read()) == 4096
+    assert seg.read(4096, 0) == b""
+    dst = bytearray(5)
+    assert seg.readinto(dst, 100) == 5 and dst == bytes(range(100, 105))
+    with pytest.raises(px.InvalidArgument, match="exceeds"):
+        seg.read(4000, 100)
+    with pytest.raises(px.InvalidArgument, match="exceeds"):
+        seg.read(2**64 - 1, 2)
+    with pytest.raises(px.InvalidArgument, match="exceeds"):
+        seg.readinto(bytearray(10), 4090)
+    with pytest.raises(BufferError, match="not writable"):
+        seg.readinto(b"read-only bytes")
+
+
+def test_read_of_a_truncated_file_is_an_error_not_a_crash(tmp_path):
+    path = tmp_path / "shrinks"
+    seg = px.MappedFileSegment.create(path, 3 * 4096)
+    np.asarray(seg)[:] = 1
+    seg.flush()
+    os.truncate(path, 4096)  # another process could do this at any time
+    assert seg.read(0, 10) == b"\x01" * 10
+    with pytest.raises(px.IOFailure, match="4096"):
+        seg.read(2 * 4096, 10)

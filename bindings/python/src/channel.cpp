@@ -19,16 +19,21 @@ std::unique_ptr<PyBuffer> recv(PyChannel &c, py::handle timeout) {
     return std::make_unique<PyBuffer>(buf);
 }
 
-void send(PyChannel &c, PyBuffer &b) {
+void send(PyChannel &c, PyBuffer &b, py::handle timeout) {
+    int64_t ns = as_timeout_ns(timeout);
     // Both leases: another thread may close either object while the GIL is released.
     auto ch = c.handle.lease("channel");
     auto buf = b.handle.lease("buffer");
     px_status_t st;
     {
         py::gil_scoped_release nogil;
-        st = px_channel_send(ch.get(), buf.get());
+        st = px_channel_send_timeout(ch.get(), buf.get(), ns);
     }
     check(st);
+}
+
+void set_spin(PyChannel &c, py::handle seconds) {
+    check(px_channel_set_spin_ns(c.get(), as_timeout_ns(seconds, "seconds")));
 }
 
 px_channel_stats_t stats(const PyChannel &c) {
@@ -130,9 +135,16 @@ Iterating over a channel yields received buffers until the peer closes it.
         .def_static("from_fd", &from_fd, py::arg("fd"),
                     "Adopts a connected AF_UNIX SOCK_SEQPACKET socket fd (takes ownership, "
                     "also on failure) and runs the handshake.")
-        .def("send", &send, py::arg("buffer"),
-             "Sends a buffer of a shared-memory segment zero-copy; the sender keeps its "
-             "reference. Unsupported for heap and mapped-file segments.")
+        .def("send", &send, py::arg("buffer"), py::arg("timeout") = py::none(), R"doc(
+Sends a buffer of a shared-memory segment zero-copy; the sender keeps its reference.
+Unsupported for heap and mapped-file segments. Waits up to ``timeout`` (None: forever) while
+the peer is too far behind to take another buffer (then Timeout / WouldBlock).
+)doc")
+        .def("set_spin", &set_spin, py::arg("seconds"), R"doc(
+How long recv() busy-polls before it sleeps: 0 sleeps at once (no core spent waiting), None or
+a negative value never sleeps (lowest latency, one core busy while waiting), a positive value
+polls that long (the default is SPIN_DEFAULT, 20 us).
+)doc")
         .def("recv", &recv, py::arg("timeout") = py::none())
         .def("fileno",
              [](const PyChannel &c) { return px_channel_fd(c.get()); },

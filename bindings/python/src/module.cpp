@@ -15,6 +15,8 @@ PYBIND11_MODULE(_parallax, m) {
                                               PX_VERSION_PATCH);
     m.attr("TIME_NONE") = PX_TIME_NONE;
     m.attr("METADATA_USER_MAX") = PX_METADATA_USER_MAX;
+    m.attr("SPIN_DEFAULT") = PX_CHANNEL_DEFAULT_SPIN_NS / 1e9; // seconds, as Channel.set_spin
+
     m.def("status_string", [](int32_t status) { return px_status_string(status); },
           py::arg("status"), "Name of a status code, e.g. 'PX_E_INVALID'.");
 

@@ -32,6 +32,47 @@ std::string repr(const PySegment &s, const char *cls) {
            (px_segment_is_readonly(seg) ? " readonly" : "") + ">";
 }
 
+// px_segment_read: pread for files (a truncated file is IOFailure, never SIGBUS), memcpy
+// otherwise. The GIL is released: a file read may wait for the disk.
+void read_segment(PySegment &s, size_t offset, void *dst, size_t len) {
+    auto lease = s.handle.lease("segment");
+    px_status_t st;
+    {
+        py::gil_scoped_release nogil;
+        st = px_segment_read(lease.get(), offset, dst, len);
+    }
+    check(st);
+}
+
+py::bytes read(PySegment &s, py::handle offset, py::handle length) {
+    size_t off = as_size(offset, "offset");
+    size_t total = px_segment_len(s.get());
+    size_t len = length.is_none() ? (off <= total ? total - off : 1) : as_size(length, "length");
+    if (len > static_cast<size_t>(PY_SSIZE_T_MAX))
+        raise_error(PX_E_INVALID, "length " + std::to_string(len) + " is too large");
+    if (off > total || len > total - off) // checked before allocating `len` bytes
+        raise_error(PX_E_INVALID, "Segment.read: range [" + std::to_string(off) + ", +" +
+                                      std::to_string(len) + ") exceeds segment length " +
+                                      std::to_string(total));
+    py::bytes out(nullptr, static_cast<Py_ssize_t>(len));
+    read_segment(s, off, PyBytes_AS_STRING(out.ptr()), len);
+    return out;
+}
+
+size_t readinto(PySegment &s, py::buffer dst, py::handle offset) {
+    size_t off = as_size(offset, "offset");
+    Py_buffer view;
+    if (PyObject_GetBuffer(dst.ptr(), &view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) != 0)
+        throw py::error_already_set();
+    struct Release {
+        Py_buffer *v;
+        ~Release() { PyBuffer_Release(v); }
+    } release{&view};
+    size_t len = static_cast<size_t>(view.len);
+    read_segment(s, off, view.buf, len);
+    return len;
+}
+
 px_ipc_handle_t ipc_handle(const PySegment &s) {
     px_ipc_handle_t h{};
     check(px_segment_ipc_handle(s.get(), &h));
@@ -113,6 +154,15 @@ segment keep the memory alive on their own.
                 check(st);
             },
             "msync the file behind a MappedFileSegment; a no-op for other segments.")
+        .def("read", &read, py::arg("offset") = 0, py::arg("length") = py::none(), R"doc(
+Copies [offset, offset + length) (default: to the end) into new bytes. For a mapped file (or
+an unsealed fd) it reads through the file, so a file another process truncated raises
+IOFailure instead of crashing with SIGBUS, which touching the mapping (memoryview, numpy)
+would do. Use it for files not under this process's sole control.
+)doc")
+        .def("readinto", &readinto, py::arg("buffer"), py::arg("offset") = 0,
+             "Fills a writable buffer with len(buffer) bytes from ``offset``, as read(); "
+             "returns the byte count.")
         .def("close", [](PySegment &s) { s.handle.close("segment"); })
         .def("__enter__", [](py::object self) { return self; })
         .def("__exit__", [](PySegment &s, py::args) { s.handle.close("segment"); })
