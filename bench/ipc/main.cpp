@@ -56,6 +56,7 @@ struct Options {
     double sweep_s = 0.12;
     std::vector<std::string> sections = {"latency", "frames", "sweep"};
     std::vector<std::string> placements = {"unpinned", "cross", "same"};
+    std::string sweep_placement = "unpinned";
     std::string out = "ipc-results";
     bool iceoryx = true;
     bool check = false;
@@ -82,6 +83,7 @@ bool has(const std::vector<std::string> &v, const std::string &x) {
         "  --reps N              repetitions of every latency and 8 MiB case (default 5)\n"
         "  --sections LIST       latency,frames,sweep (default: all)\n"
         "  --placements LIST     unpinned,cross,same (default: all; latency section only)\n"
+        "  --sweep-placement P   unpinned (default), cross or same for the payload sweep\n"
         "  --out DIR             where the CSV files and the markdown summary go\n"
         "  --no-iceoryx          skip the iceoryx rows (they then say so)\n"
         "  --nice N              run leaders and followers at nice N (e.g. -10 on a machine\n"
@@ -118,6 +120,11 @@ Options parse_options(int argc, char **argv) {
             o.iceoryx = false;
         } else if (a == "--check") {
             o.check = true;
+        } else if (a == "--sweep-placement") {
+            o.sweep_placement = value();
+            if (o.sweep_placement != "unpinned" && o.sweep_placement != "cross" &&
+                o.sweep_placement != "same")
+                usage(2);
         } else if (a == "--label") {
             g_label = value();
         } else if (a == "--nice") {
@@ -332,7 +339,7 @@ struct Outputs {
         frames << "transport,mode,label,placement,payload,consumer,rep,frames,seconds,"
                   "cpu_overlap,error\n";
         sweep.open(dir + "/ipc_sweep.csv");
-        sweep << "transport,mode,label,kind,payload,rep,value,error\n";
+        sweep << "transport,mode,label,kind,payload,rep,value,cpu_overlap,error\n";
         md.open(dir + "/ipc_summary.md");
     }
 };
@@ -736,12 +743,17 @@ void section_sweep(const Options &o, Outputs &out) {
     // (row, size, kind) -> values; kind 0 = stream frames/s, 1 = ping-pong round trip ns
     std::map<std::tuple<size_t, size_t, int>, std::vector<double>> vals;
     std::map<std::tuple<size_t, size_t, int>, std::string> errs;
-    std::printf("== Payload sweep %s .. %s (unpinned; %d repetition(s) of %.2f s per point)\n"
+    std::map<std::pair<size_t, int>, std::vector<int>> placed; // (row, kind) -> 0/1/2 per case
+    Placement pl{"unpinned", "unpinned", -1, -1};
+    for (auto &p : placements(Options{}))
+        if (p.key == o.sweep_placement)
+            pl = p;
+    std::printf("== Payload sweep %s .. %s (%s; %d repetition(s) of %.2f s per point)\n"
                 "   cost per frame = 1 / frames per second of a stream whose consumer reads 8 "
                 "bytes of each frame;\n   latency = half the round trip of a ping-pong of that "
                 "frame\n   sizes:",
-                size_name(sizes.front()).c_str(), size_name(sizes.back()).c_str(), o.sweep_reps,
-                o.sweep_s);
+                size_name(sizes.front()).c_str(), size_name(sizes.back()).c_str(),
+                pl.label.c_str(), o.sweep_reps, o.sweep_s);
     for (size_t si = 0; si < sizes.size(); ++si) {
         for (int rep = 0; rep < o.sweep_reps; ++rep)
             for (size_t ri = 0; ri < rows.size(); ++ri)
@@ -755,14 +767,18 @@ void section_sweep(const Options &o, Outputs &out) {
                     c.mode = rows[ri].mode;
                     c.payload = sizes[si];
                     c.seconds = o.sweep_s;
+                    c.leader_cpu = pl.leader;
+                    c.follower_cpu = pl.follower;
                     Result r = run_case(c);
+                    if (r.ok && r.overlap >= 0)
+                        placed[{ri, kind}].push_back(r.overlap >= 0.8 ? 1 : r.overlap <= 0.2 ? 2 : 0);
                     double v = !r.ok ? NAN
                                : kind == 0 ? static_cast<double>(r.frames) / r.elapsed_s
                                            : r.rtt_p50;
                     out.sweep << c.transport << "," << c.mode << "," << csv_safe(rows[ri].label) << ","
                               << (kind == 0 ? "stream_fps" : "pingpong_rtt_ns") << ","
-                              << sizes[si] << "," << rep << "," << v << "," << csv_safe(r.error)
-                              << "\n";
+                              << sizes[si] << "," << rep << "," << v << "," << r.overlap << ","
+                              << csv_safe(r.error) << "\n";
                     if (!r.ok)
                         errs[key] = r.error;
                     else
@@ -827,6 +843,24 @@ void section_sweep(const Options &o, Outputs &out) {
     for (size_t i = 0; i < errors.size(); ++i) {
         std::printf("[%zu] %s\n", i + 1, errors[i].c_str());
         out.md << "\n[" << i + 1 << "] " << errors[i] << "  ";
+    }
+    if (pl.key == "unpinned") {
+        std::printf("where the scheduler ran the two processes (cases on 1 core / 2 cores / "
+                    "mixed):\n");
+        out.md << "Where the scheduler ran the two processes (cases on 1 core / 2 cores / "
+                  "mixed):";
+        for (size_t ri = 0; ri < rows.size(); ++ri)
+            for (int kind = 0; kind < 2; ++kind) {
+                int n[3] = {0, 0, 0};
+                for (int k : placed[{ri, kind}])
+                    ++n[k];
+                char line[160];
+                std::snprintf(line, sizeof line, "%s, %s: %d / %d / %d", rows[ri].label.c_str(),
+                              kind == 0 ? "stream" : "ping-pong", n[1], n[2], n[0]);
+                std::printf("  %s\n", line);
+                out.md << (ri || kind ? "; " : " ") << line;
+            }
+        out.md << ".\n\n";
     }
     double c_small = 1e9 / median(vals[{0, 0, 0}]);
     double c_big = 1e9 / median(vals[{0, sizes.size() - 1, 0}]);
