@@ -1,0 +1,530 @@
+/*
+ * libparallax — header-only C++17 RAII wrapper over the C API (parallax.h). Nothing here
+ * reaches past the C functions: it only manages references and turns failures into exceptions.
+ *
+ *   parallax::Segment seg = parallax::Segment::shm(1 << 20, "frames");
+ *   parallax::Pool pool(seg, 64 << 10);
+ *   parallax::Slot slot = pool.loan();
+ *   std::memcpy(slot.data(), "hello", 5);
+ *   parallax::Buffer frame = std::move(slot).into_buffer(5, parallax::Metadata(1));
+ *
+ * Ownership: Segment, Pool and Buffer are refcounted handles. Copying a Segment or Pool adds a
+ * reference; copying a Buffer is px_buffer_clone (O(1), same memory, its own metadata). Slot,
+ * Channel and Listener are move-only. A moved-from object is empty (`!obj`); calling anything
+ * but destruction, assignment or `operator bool` on an empty object is a programming error
+ * (the C API answers NULL/0 or PX_E_INVALID, which throws).
+ *
+ * Errors: every failing call throws parallax::Error, carrying the status code and the
+ * library's message (which names the function and what was wrong).
+ *
+ * Threads: every call may be made from any thread, as in the C API; a Slot has one writer at a
+ * time, and Buffer::set_metadata must not race with other use of the same Buffer object.
+ */
+#ifndef PARALLAX_HPP
+#define PARALLAX_HPP
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "parallax/parallax.h"
+
+namespace parallax {
+
+/* ------------------------------------------------------------------------------------------ */
+/* Errors                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+/// The PX_E_* codes as a scoped enum (values are the C codes).
+enum class Status : px_status_t {
+    ok = PX_OK,
+    invalid = PX_E_INVALID,
+    nomem = PX_E_NOMEM,
+    unsupported = PX_E_UNSUPPORTED,
+    io = PX_E_IO,
+    would_block = PX_E_WOULD_BLOCK,
+    timeout = PX_E_TIMEOUT,
+    closed = PX_E_CLOSED,
+    protocol = PX_E_PROTOCOL,
+    permission = PX_E_PERMISSION,
+    busy = PX_E_BUSY,
+    internal = PX_E_INTERNAL,
+};
+
+/// The library's name of a status, e.g. "PX_E_TIMEOUT".
+inline const char *status_name(Status s) noexcept {
+    return px_status_string(static_cast<px_status_t>(s));
+}
+
+/// A failed call: the status and the library's message. what() is "<message> (<PX_E_NAME>)".
+class Error : public std::runtime_error {
+public:
+    Error(px_status_t code, std::string message)
+        : std::runtime_error(message + " (" + px_status_string(code) + ")"), code_(code),
+          message_(std::move(message)) {}
+    Status status() const noexcept { return static_cast<Status>(code_); }
+    px_status_t code() const noexcept { return code_; }
+    const std::string &message() const noexcept { return message_; }
+
+private:
+    px_status_t code_;
+    std::string message_;
+};
+
+namespace detail {
+/// Throws the error a C call just reported on this thread.
+inline void check(px_status_t rc) {
+    if (rc != PX_OK)
+        throw Error(rc, px_last_error_message());
+}
+
+inline int64_t to_ns(std::chrono::nanoseconds d) noexcept {
+    return d.count() < 0 ? -1 : static_cast<int64_t>(d.count());
+}
+} // namespace detail
+
+/* ------------------------------------------------------------------------------------------ */
+/* Version and timeouts                                                                       */
+/* ------------------------------------------------------------------------------------------ */
+
+/// (major << 16) | (minor << 8) | patch of the loaded library (compare with PX_VERSION).
+inline uint32_t version() noexcept { return px_version(); }
+inline const char *version_string() noexcept { return px_version_string(); }
+
+/// Timeouts take std::chrono durations: any negative value waits forever, zero polls
+/// (Status::would_block if nothing is ready), a positive value waits up to that long
+/// (Status::timeout).
+inline constexpr std::chrono::nanoseconds wait_forever{-1};
+inline constexpr std::chrono::nanoseconds no_wait{0};
+
+/* ------------------------------------------------------------------------------------------ */
+/* Metadata                                                                                   */
+/* ------------------------------------------------------------------------------------------ */
+
+/// px_metadata_t with px_metadata_init defaults (times PX_TIME_NONE, the rest zero); its
+/// fields are public, as in C.
+struct Metadata : px_metadata_t {
+    Metadata() noexcept : px_metadata_t{} { px_metadata_init(this); }
+    explicit Metadata(uint64_t seq) noexcept : Metadata() { sequence = seq; }
+    Metadata(const px_metadata_t &m) noexcept : px_metadata_t(m) {} // NOLINT: implicit on purpose
+
+    static constexpr bool is_time(int64_t t) noexcept { return t != PX_TIME_NONE; }
+    bool has_pts() const noexcept { return is_time(pts_ns); }
+    bool has_dts() const noexcept { return is_time(dts_ns); }
+    bool has_duration() const noexcept { return is_time(duration_ns); }
+
+    /// The user bytes in use.
+    std::string_view user_data() const noexcept {
+        return {reinterpret_cast<const char *>(user),
+                std::min<size_t>(user_len, PX_METADATA_USER_MAX)};
+    }
+    /// Sets the user bytes; more than PX_METADATA_USER_MAX (64) throws Status::invalid and
+    /// changes nothing.
+    void set_user_data(std::string_view bytes) {
+        if (bytes.size() > PX_METADATA_USER_MAX)
+            throw Error(PX_E_INVALID, "Metadata::set_user_data: " + std::to_string(bytes.size()) +
+                                          " bytes exceed the " +
+                                          std::to_string(PX_METADATA_USER_MAX) + " available");
+        std::memset(user, 0, sizeof user);
+        if (!bytes.empty())
+            std::memcpy(user, bytes.data(), bytes.size());
+        user_len = static_cast<uint32_t>(bytes.size());
+    }
+};
+
+/* ------------------------------------------------------------------------------------------ */
+/* Segments                                                                                   */
+/* ------------------------------------------------------------------------------------------ */
+
+/// A refcounted mapped region (px_segment_t). Copies share the mapping.
+class Segment {
+public:
+    Segment() noexcept = default;
+    /// Adopts one reference to `seg` (as returned by a px_segment_* constructor).
+    explicit Segment(px_segment_t *seg) noexcept : h_(seg) {}
+    /// A new reference to a segment borrowed from C (e.g. px_buffer_segment).
+    static Segment retain(px_segment_t *seg) noexcept { return Segment(px_segment_retain(seg)); }
+
+    /// Private, zero-filled memory (not shareable).
+    static Segment heap(size_t size) {
+        px_segment_t *s = nullptr;
+        detail::check(px_segment_heap_new(size, &s));
+        return Segment(s);
+    }
+    /// memfd shared memory, sealed against resizing; `name` is a debugging label.
+    static Segment shm(size_t size, const std::string &name = {}) {
+        px_segment_t *s = nullptr;
+        detail::check(px_segment_shm_new(name.empty() ? nullptr : name.c_str(), size, &s));
+        return Segment(s);
+    }
+    /// Maps `size` bytes of a shared-memory fd from another process; the caller keeps `fd`.
+    /// `flags`: PX_MAP_READONLY, PX_MAP_ALLOW_UNSEALED.
+    static Segment from_fd(int fd, size_t size, uint32_t flags = 0) {
+        px_segment_t *s = nullptr;
+        detail::check(px_segment_shm_from_fd(fd, size, flags, &s));
+        return Segment(s);
+    }
+    /// Huge pages (PX_HUGE_PAGE_2MB / PX_HUGE_PAGE_1GB); with `fallback`, normal shared pages
+    /// when none are reserved (then memory_type() is PX_MEMORY_SHARED).
+    static Segment hugepage(uint32_t page_size, size_t size, bool fallback) {
+        px_segment_t *s = nullptr;
+        detail::check(
+            px_segment_hugepage_new(page_size, size, fallback ? PX_HUGEPAGE_FALLBACK : 0u, &s));
+        return Segment(s);
+    }
+    /// A new file (mode 0600) mapped read-write; an existing path is an error.
+    static Segment file_create(const std::string &path, size_t size) {
+        px_segment_t *s = nullptr;
+        detail::check(px_segment_file_create(path.c_str(), size, &s));
+        return Segment(s);
+    }
+    static Segment file_open(const std::string &path) {
+        px_segment_t *s = nullptr;
+        detail::check(px_segment_file_open(path.c_str(), &s));
+        return Segment(s);
+    }
+    static Segment file_open_readonly(const std::string &path) {
+        px_segment_t *s = nullptr;
+        detail::check(px_segment_file_open_readonly(path.c_str(), &s));
+        return Segment(s);
+    }
+
+    Segment(const Segment &o) noexcept : h_(px_segment_retain(o.h_)) {}
+    Segment(Segment &&o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+    Segment &operator=(Segment o) noexcept {
+        std::swap(h_, o.h_);
+        return *this;
+    }
+    ~Segment() { px_segment_release(h_); }
+
+    const std::byte *data() const noexcept {
+        return static_cast<const std::byte *>(px_segment_ptr(h_));
+    }
+    /// nullptr when the mapping is read-only.
+    std::byte *mutable_data() const noexcept {
+        return static_cast<std::byte *>(px_segment_mut_ptr(h_));
+    }
+    size_t size() const noexcept { return px_segment_len(h_); }
+    bool is_readonly() const noexcept { return px_segment_is_readonly(h_) != 0; }
+    px_memory_type_t memory_type() const noexcept { return px_segment_memory_type(h_); }
+    size_t page_size() const noexcept { return px_segment_page_size(h_); }
+    /// fd and size to share the segment (the fd stays owned by the segment).
+    px_ipc_handle_t ipc_handle() const {
+        px_ipc_handle_t h{};
+        detail::check(px_segment_ipc_handle(h_, &h));
+        return h;
+    }
+    void flush() const { detail::check(px_segment_flush(h_)); }
+
+    px_segment_t *get() const noexcept { return h_; }
+    /// Gives up this reference to the caller (release it with px_segment_release).
+    px_segment_t *release() noexcept { return std::exchange(h_, nullptr); }
+    explicit operator bool() const noexcept { return h_ != nullptr; }
+
+private:
+    px_segment_t *h_ = nullptr;
+};
+
+/* ------------------------------------------------------------------------------------------ */
+/* Buffers                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+/// A range of a segment plus metadata (px_buffer_t). Copying is px_buffer_clone: O(1), same
+/// memory, its own metadata.
+class Buffer {
+public:
+    Buffer() noexcept = default;
+    /// Adopts a px_buffer_t the caller owns.
+    explicit Buffer(px_buffer_t *buf) noexcept : h_(buf) {}
+    /// [offset, offset + len) of `seg` (checked, overflow-safe); keeps the segment alive.
+    Buffer(const Segment &seg, size_t offset, size_t len, const Metadata &meta = Metadata()) {
+        detail::check(px_buffer_new(seg.get(), offset, len, &meta, &h_));
+    }
+    /// The whole segment.
+    static Buffer from_segment(const Segment &seg, const Metadata &meta = Metadata()) {
+        px_buffer_t *b = nullptr;
+        detail::check(px_buffer_from_segment(seg.get(), &meta, &b));
+        return Buffer(b);
+    }
+
+    Buffer(const Buffer &o) : h_(nullptr) {
+        if (o.h_)
+            detail::check(px_buffer_clone(o.h_, &h_));
+    }
+    Buffer(Buffer &&o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+    Buffer &operator=(const Buffer &o) {
+        if (this != &o)
+            *this = Buffer(o);
+        return *this;
+    }
+    Buffer &operator=(Buffer &&o) noexcept {
+        std::swap(h_, o.h_);
+        return *this;
+    }
+    ~Buffer() { px_buffer_release(h_); }
+
+    /// [offset, offset + len) of this buffer: same memory, same metadata.
+    Buffer slice(size_t offset, size_t len) const {
+        px_buffer_t *b = nullptr;
+        detail::check(px_buffer_slice(h_, offset, len, &b));
+        return Buffer(b);
+    }
+
+    const std::byte *data() const noexcept {
+        return static_cast<const std::byte *>(px_buffer_ptr(h_));
+    }
+    /// nullptr when the memory is read-only (e.g. received from a channel).
+    std::byte *mutable_data() noexcept { return static_cast<std::byte *>(px_buffer_mut_ptr(h_)); }
+    bool is_readonly() const noexcept { return px_buffer_mut_ptr(h_) == nullptr; }
+    size_t size() const noexcept { return px_buffer_len(h_); }
+    bool empty() const noexcept { return size() == 0; }
+    /// Offset of the first byte within the segment.
+    size_t offset() const noexcept { return px_buffer_offset(h_); }
+    Segment segment() const noexcept { return Segment::retain(px_buffer_segment(h_)); }
+    std::string_view view() const noexcept {
+        return {static_cast<const char *>(px_buffer_ptr(h_)), size()};
+    }
+
+    Metadata metadata() const {
+        Metadata m;
+        detail::check(px_buffer_metadata(h_, &m));
+        return m;
+    }
+    void set_metadata(const Metadata &m) { detail::check(px_buffer_set_metadata(h_, &m)); }
+
+    px_buffer_t *get() const noexcept { return h_; }
+    px_buffer_t *release() noexcept { return std::exchange(h_, nullptr); }
+    explicit operator bool() const noexcept { return h_ != nullptr; }
+
+private:
+    px_buffer_t *h_ = nullptr;
+};
+
+/* ------------------------------------------------------------------------------------------ */
+/* Pools and slots                                                                            */
+/* ------------------------------------------------------------------------------------------ */
+
+/// A slot on loan (px_slot_t): move-only; the destructor gives it back to its pool.
+class Slot {
+public:
+    Slot() noexcept = default;
+    explicit Slot(px_slot_t *slot) noexcept : h_(slot) {}
+    Slot(const Slot &) = delete;
+    Slot &operator=(const Slot &) = delete;
+    Slot(Slot &&o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+    Slot &operator=(Slot &&o) noexcept {
+        Slot(std::move(o)).swap(*this);
+        return *this;
+    }
+    ~Slot() { px_slot_release(h_); }
+
+    std::byte *data() noexcept { return static_cast<std::byte *>(px_slot_data(h_)); }
+    size_t size() const noexcept { return px_slot_len(h_); }
+    size_t index() const noexcept { return px_slot_index(h_); }
+
+    /// Turns the slot into a buffer of its first `len` bytes (1 <= len <= size()). The slot is
+    /// consumed whatever the result: on error it is back in its pool and this object is empty.
+    Buffer into_buffer(size_t len, const Metadata &meta = Metadata()) && {
+        px_buffer_t *b = nullptr;
+        detail::check(px_slot_into_buffer(std::exchange(h_, nullptr), len, &meta, &b));
+        return Buffer(b);
+    }
+    /// Gives the slot back now.
+    void reset() noexcept { px_slot_release(std::exchange(h_, nullptr)); }
+
+    px_slot_t *get() const noexcept { return h_; }
+    explicit operator bool() const noexcept { return h_ != nullptr; }
+    void swap(Slot &o) noexcept { std::swap(h_, o.h_); }
+
+private:
+    px_slot_t *h_ = nullptr;
+};
+
+/// Fixed-size slots over a segment (px_pool_t). Copies share the pool.
+class Pool {
+public:
+    Pool() noexcept = default;
+    explicit Pool(px_pool_t *pool) noexcept : h_(pool) {}
+    /// Slots of `slot_size` bytes over `seg` (which the pool keeps alive).
+    Pool(const Segment &seg, size_t slot_size) {
+        detail::check(px_pool_new(seg.get(), slot_size, &h_));
+    }
+    Pool(const Pool &o) noexcept : h_(px_pool_retain(o.h_)) {}
+    Pool(Pool &&o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+    Pool &operator=(Pool o) noexcept {
+        std::swap(h_, o.h_);
+        return *this;
+    }
+    ~Pool() { px_pool_release(h_); }
+
+    size_t capacity() const noexcept { return px_pool_capacity(h_); }
+    size_t available() const noexcept { return px_pool_available(h_); }
+    size_t slot_size() const noexcept { return px_pool_slot_size(h_); }
+    Segment segment() const noexcept { return Segment::retain(px_pool_segment(h_)); }
+
+    /// A free slot, without waiting: throws Status::would_block when every slot is out.
+    Slot loan() {
+        px_slot_t *s = nullptr;
+        detail::check(px_pool_loan(h_, &s));
+        return Slot(s);
+    }
+    /// Waits up to `timeout` (wait_forever, no_wait, or a duration) for a slot.
+    Slot loan(std::chrono::nanoseconds timeout) {
+        px_slot_t *s = nullptr;
+        detail::check(px_pool_loan_timeout(h_, detail::to_ns(timeout), &s));
+        return Slot(s);
+    }
+    /// A free slot, or nullopt when every slot is out (other errors throw).
+    std::optional<Slot> try_loan() {
+        px_slot_t *s = nullptr;
+        px_status_t rc = px_pool_loan(h_, &s);
+        if (rc == PX_E_WOULD_BLOCK)
+            return std::nullopt;
+        detail::check(rc);
+        return Slot(s);
+    }
+
+    px_pool_t *get() const noexcept { return h_; }
+    explicit operator bool() const noexcept { return h_ != nullptr; }
+
+private:
+    px_pool_t *h_ = nullptr;
+};
+
+/* ------------------------------------------------------------------------------------------ */
+/* IPC                                                                                        */
+/* ------------------------------------------------------------------------------------------ */
+
+/// Sends one fd over a connected AF_UNIX socket (SCM_RIGHTS); the caller keeps `fd`.
+inline void send_fd(int socket_fd, int fd) { detail::check(px_ipc_send_fd(socket_fd, fd)); }
+/// Receives one fd (close-on-exec); the caller owns it.
+inline int recv_fd(int socket_fd, std::chrono::nanoseconds timeout = wait_forever) {
+    int fd = -1;
+    detail::check(px_ipc_recv_fd(socket_fd, detail::to_ns(timeout), &fd));
+    return fd;
+}
+
+/// One end of a connection that carries buffers zero-copy (px_channel_t). Move-only; the
+/// destructor closes this end (the peer then sees Status::closed). Received buffers are
+/// read-only views of the sender's memory and outlive the channel.
+class Channel {
+public:
+    Channel() noexcept = default;
+    explicit Channel(px_channel_t *ch) noexcept : h_(ch) {}
+    Channel(const Channel &) = delete;
+    Channel &operator=(const Channel &) = delete;
+    Channel(Channel &&o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+    Channel &operator=(Channel &&o) noexcept {
+        Channel(std::move(o)).swap(*this);
+        return *this;
+    }
+    ~Channel() { px_channel_release(h_); }
+
+    /// Two connected ends, made for fork(): each process then keeps one and destroys the other.
+    static std::pair<Channel, Channel> pair() {
+        px_channel_t *a = nullptr, *b = nullptr;
+        detail::check(px_channel_pair(&a, &b));
+        return {Channel(a), Channel(b)};
+    }
+    /// Connects to a Listener's path.
+    static Channel connect(const std::string &path,
+                           std::chrono::nanoseconds timeout = wait_forever) {
+        px_channel_t *c = nullptr;
+        detail::check(px_channel_connect(path.c_str(), detail::to_ns(timeout), &c));
+        return Channel(c);
+    }
+    /// Adopts a connected AF_UNIX SOCK_SEQPACKET socket (owns it from now on, also on error)
+    /// and runs the handshake.
+    static Channel from_fd(int socket_fd) {
+        px_channel_t *c = nullptr;
+        detail::check(px_channel_from_fd(socket_fd, &c));
+        return Channel(c);
+    }
+
+    /// Sends zero-copy; the caller keeps its buffer. Heap and mapped-file memory throw
+    /// Status::unsupported.
+    void send(const Buffer &buf) { detail::check(px_channel_send(h_, buf.get())); }
+    /// As send, waiting at most `timeout` while the peer is too far behind.
+    void send(const Buffer &buf, std::chrono::nanoseconds timeout) {
+        detail::check(px_channel_send_timeout(h_, buf.get(), detail::to_ns(timeout)));
+    }
+    /// The next buffer (read-only, metadata intact).
+    Buffer recv(std::chrono::nanoseconds timeout = wait_forever) {
+        px_buffer_t *b = nullptr;
+        detail::check(px_channel_recv(h_, detail::to_ns(timeout), &b));
+        return Buffer(b);
+    }
+    /// The next buffer if one is ready now, else nullopt (closed peers etc. throw).
+    std::optional<Buffer> try_recv() {
+        px_buffer_t *b = nullptr;
+        px_status_t rc = px_channel_recv(h_, 0, &b);
+        if (rc == PX_E_WOULD_BLOCK)
+            return std::nullopt;
+        detail::check(rc);
+        return Buffer(b);
+    }
+    /// How long recv busy-polls before sleeping: 0 sleeps at once, negative never sleeps,
+    /// default PX_CHANNEL_DEFAULT_SPIN_NS.
+    void set_spin(std::chrono::nanoseconds spin) {
+        detail::check(px_channel_set_spin_ns(h_, spin.count()));
+    }
+    px_channel_stats_t stats() const {
+        px_channel_stats_t s{};
+        detail::check(px_channel_get_stats(h_, &s));
+        return s;
+    }
+    /// Pollable: readable when recv may not block. Owned by the channel.
+    int fd() const noexcept { return px_channel_fd(h_); }
+
+    px_channel_t *get() const noexcept { return h_; }
+    explicit operator bool() const noexcept { return h_ != nullptr; }
+    void swap(Channel &o) noexcept { std::swap(h_, o.h_); }
+
+private:
+    px_channel_t *h_ = nullptr;
+};
+
+/// Accepts channels on a socket path (px_listener_t). Move-only; the destructor closes it and
+/// removes the socket file.
+class Listener {
+public:
+    Listener() noexcept = default;
+    /// Listens on `path` (mode 0600): a stale socket is replaced, a live one is Status::busy.
+    explicit Listener(const std::string &path) {
+        detail::check(px_listener_new(path.c_str(), &h_));
+    }
+    Listener(const Listener &) = delete;
+    Listener &operator=(const Listener &) = delete;
+    Listener(Listener &&o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+    Listener &operator=(Listener &&o) noexcept {
+        Listener(std::move(o)).swap(*this);
+        return *this;
+    }
+    ~Listener() { px_listener_release(h_); }
+
+    Channel accept(std::chrono::nanoseconds timeout = wait_forever) {
+        px_channel_t *c = nullptr;
+        detail::check(px_listener_accept(h_, detail::to_ns(timeout), &c));
+        return Channel(c);
+    }
+    /// Pollable: readable when accept may not block.
+    int fd() const noexcept { return px_listener_fd(h_); }
+
+    px_listener_t *get() const noexcept { return h_; }
+    explicit operator bool() const noexcept { return h_ != nullptr; }
+    void swap(Listener &o) noexcept { std::swap(h_, o.h_); }
+
+private:
+    px_listener_t *h_ = nullptr;
+};
+
+} // namespace parallax
+
+#endif /* PARALLAX_HPP */
