@@ -9,7 +9,7 @@
 // dry.
 #include <string>
 #include <thread>
-#include <unordered_set>
+#include <vector>
 #include <unistd.h>
 
 #include "iceoryx_posh/popo/untyped_publisher.hpp"
@@ -41,6 +41,26 @@ public:
         } else if (c.mode != "busy") {
             die("unknown iceoryx mode " + c.mode);
         }
+    }
+
+    // Fills every chunk of the frames' mempool once (the leader, before its follower exists):
+    // the frames are produced in place beforehand, as for the other transports, and later
+    // only their sequence number is written. The mempools hold 8 chunks per frame size (see
+    // roudi.cpp), as many as a publisher may hold at once.
+    void prefill(size_t bytes) {
+        std::vector<void *> held;
+        for (int i = 0; i < 64; ++i) {
+            auto chunk = pub_.loan(static_cast<uint32_t>(bytes));
+            if (chunk.has_error())
+                break;
+            fill_frame(chunk.value(), bytes);
+            held.push_back(chunk.value());
+        }
+        for (void *p : held)
+            pub_.release(p);
+    }
+
+    void wait_for_peer() {
         const int64_t give_up = now_ns() + 10'000'000'000;
         while (!pub_.hasSubscribers() ||
                sub_.getSubscriptionState() != iox::SubscribeState::SUBSCRIBED) {
@@ -56,11 +76,6 @@ public:
         for (;;) {
             auto chunk = pub_.loan(static_cast<uint32_t>(bytes));
             if (!chunk.has_error()) {
-                // A chunk is filled the first time this publisher sees it (the frame is
-                // produced in place once, as in the other transports); later only its
-                // sequence number is written.
-                if (filled_.insert(chunk.value()).second)
-                    fill_frame(chunk.value(), bytes);
                 store_seq(chunk.value(), seq);
                 pub_.publish(chunk.value());
                 return;
@@ -113,7 +128,6 @@ private:
     iox::popo::UntypedPublisher pub_;
     iox::popo::UntypedSubscriber sub_;
     iox::cxx::optional<iox::popo::WaitSet<>> waitset_;
-    std::unordered_set<const void *> filled_;
 };
 
 } // namespace
@@ -122,10 +136,13 @@ std::string iceoryx_build_problem() { return {}; }
 std::string iceoryx_version() { return ICEORYX_LATEST_RELEASE_VERSION; }
 
 Result iceoryx_leader(const Case &c) {
-    int pid = spawn_follower(c, {});
     Result r;
+    int pid = -1;
     {
         Endpoint ep(c, "leader", getpid(), "ping", "pong");
+        ep.prefill(c.payload);
+        pid = spawn_follower(c, {});
+        ep.wait_for_peer();
         if (c.kind == Kind::pingpong) {
             time_round_trips(c, r, [&](uint64_t seq) {
                 ep.send(seq, c.payload);
@@ -169,6 +186,7 @@ Result iceoryx_leader(const Case &c) {
 
 int iceoryx_follower(const Case &c, const std::vector<int> &) {
     Endpoint ep(c, "follower", getppid(), "pong", "ping");
+    ep.wait_for_peer();
     volatile uint64_t sink = 0;
     for (;;) {
         const void *chunk = ep.take();

@@ -49,9 +49,10 @@ std::string g_label;           // --label: which build of the library this is
 // ---- options -----------------------------------------------------------------------------------
 
 struct Options {
-    int reps = 5;
+    int reps = 5;         // 8 MiB cases
+    int latency_reps = 9; // many short repetitions: the host moves this VM's vCPUs around
     int sweep_reps = 5;
-    double latency_s = 0.15; // per repetition of one latency case
+    double latency_s = 0.08; // per repetition of one latency case
     double frames_s = 0.25;  // per repetition of one 8 MiB case
     double sweep_s = 0.12;
     std::vector<std::string> sections = {"latency", "frames", "sweep"};
@@ -80,7 +81,7 @@ bool has(const std::vector<std::string> &v, const std::string &x) {
     std::printf(
         "usage: px_bench_ipc [options]\n"
         "  --quick               fewer and shorter repetitions (a smoke test, ~1 minute)\n"
-        "  --reps N              repetitions of every latency and 8 MiB case (default 5)\n"
+        "  --reps N              repetitions of every case (default: latency 9, others 5)\n"
         "  --sections LIST       latency,frames,sweep (default: all)\n"
         "  --placements LIST     unpinned,cross,same (default: all; latency section only)\n"
         "  --sweep-placement P   unpinned (default), cross or same for the payload sweep\n"
@@ -104,12 +105,13 @@ Options parse_options(int argc, char **argv) {
         };
         if (a == "--quick") {
             o.reps = 3;
+            o.latency_reps = 3;
             o.sweep_reps = 1;
             o.latency_s = 0.05;
             o.frames_s = 0.1;
             o.sweep_s = 0.08;
         } else if (a == "--reps") {
-            o.reps = std::max(1, std::atoi(value().c_str()));
+            o.reps = o.latency_reps = o.sweep_reps = std::max(1, std::atoi(value().c_str()));
         } else if (a == "--sections") {
             o.sections = split(value());
         } else if (a == "--placements") {
@@ -440,12 +442,12 @@ void section_latency(const Options &o, Outputs &out) {
     std::printf("== One-way latency of a %s frame: half the round trip of a ping-pong between two "
                 "processes\n   (leader sends, follower echoes; %d repetitions of %.2f s per cell, "
                 "interleaved; median of repetition medians)\n",
-                size_name(payload).c_str(), o.reps, o.latency_s);
+                size_name(payload).c_str(), o.latency_reps, o.latency_s);
     for (size_t pi = 0; pi < places.size(); ++pi) {
         const Placement &pl = places[pi];
         std::printf("   %s:", pl.label.c_str());
         std::fflush(stdout);
-        for (int rep = 0; rep < o.reps; ++rep) {
+        for (int rep = 0; rep < o.latency_reps; ++rep) {
             for (size_t k = 0; k < rows.size(); ++k) {
                 size_t ri = (k + static_cast<size_t>(rep)) % rows.size(); // rotate the order
                 const Row &row = rows[ri];

@@ -59,15 +59,16 @@ void sleep_ms(int ms) {
 int roudi_start(const std::string &workdir, const std::vector<size_t> &frame_sizes,
                 std::string &why) {
     // One mempool per frame size (chunks of that many payload bytes; iceoryx adds its chunk
-    // header itself) plus small chunks for acks; enough chunks for a queue of frames in flight.
+    // header itself) plus small chunks for acks. 8 chunks per frame size: enough for a queue of
+    // 4 frames in flight plus those held by either side, and no more than one publisher may
+    // loan at once, so that the leader can fill them all before measuring.
     std::string config = workdir + "/roudi_config.toml";
     {
         std::ofstream out(config);
         out << "# written by px_bench_ipc\n[general]\nversion = 1\n\n[[segment]]\n\n"
             << "[[segment.mempool]]\nsize = 128\ncount = 1000\n\n";
         for (size_t s : frame_sizes)
-            out << "[[segment.mempool]]\nsize = " << s << "\ncount = "
-                << (s <= (size_t{1} << 20) ? 64 : s <= (size_t{16} << 20) ? 10 : 7) << "\n\n";
+            out << "[[segment.mempool]]\nsize = " << s << "\ncount = 8\n\n";
         if (!out) {
             why = "cannot write " + config;
             return -1;
