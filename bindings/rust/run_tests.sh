@@ -95,6 +95,7 @@ fi
 
 # --- across languages: Rust producer, C consumer ------------------------------------------------
 echo "--- px_rust_producer -> px_consumer (C)"
+(cd "$here" && cargo build --locked --quiet -p parallax-examples --bins)
 consumer=$build/examples/c/px_consumer
 producer=$here/target/debug/px_rust_producer
 if [ ! -x "$consumer" ]; then

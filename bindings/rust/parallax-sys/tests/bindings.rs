@@ -22,7 +22,7 @@ api_functions!(
     px_last_error_message, px_status_string, px_version, px_version_string,
     px_segment_heap_new, px_segment_shm_new, px_segment_shm_from_fd, px_segment_hugepage_new,
     px_segment_file_create, px_segment_file_open, px_segment_file_open_readonly,
-    px_segment_flush, px_segment_ptr, px_segment_mut_ptr, px_segment_len,
+    px_segment_flush, px_segment_read, px_segment_ptr, px_segment_mut_ptr, px_segment_len,
     px_segment_is_readonly, px_segment_memory_type, px_segment_page_size,
     px_segment_ipc_handle, px_segment_retain, px_segment_release,
     px_metadata_init,

@@ -33,7 +33,8 @@ impl Buffer {
     /// Rust code will read the range through `&[u8]` for as long as this buffer or a clone or
     /// slice of it lives, so nothing may write it during that time: it must not overlap a slot
     /// loaned from a pool over the same segment, nor memory written through
-    /// [`Segment::as_mut_slice`], C code or another process.
+    /// [`Segment::as_mut_slice`], C code or another process. Nor may it shrink: a mapped file
+    /// that another process truncates raises SIGBUS when the lost pages are read.
     pub unsafe fn new(segment: &Segment, offset: usize, len: usize, meta: &Metadata) -> Result<Buffer> {
         let meta = meta.to_c();
         make(|out| sys::px_buffer_new(segment.as_raw(), offset, len, &meta, out)).map(|raw| Buffer { raw })

@@ -2,11 +2,10 @@
 //! buffers and channels that pass buffers between processes without copying the payload.
 //!
 //! ```no_run
-//! use parallax::{Metadata, Pool, Segment};
+//! use parallax::{Metadata, Pool};
 //!
 //! # fn main() -> Result<(), parallax::Error> {
-//! let segment = Segment::shm(Some("frames"), 1 << 20)?;
-//! let pool = Pool::new(&segment, 64 << 10)?;
+//! let pool = Pool::shm(Some("frames"), 16, 64 << 10)?; // 16 slots of 64 KiB, shareable
 //! let mut slot = pool.loan()?;
 //! slot[..5].copy_from_slice(b"hello");
 //! let frame = slot.into_buffer(5, &Metadata::with_sequence(1))?;
@@ -22,9 +21,11 @@
 //! - a [`Buffer`] only reads (`Deref<Target = [u8]>`). A slot comes back to its pool, to be
 //!   written again, only when the last buffer referring to it is gone, in this process or any
 //!   other;
-//! - a [`Segment`]'s memory is reachable only through raw pointers or `unsafe` accessors, and
-//!   [`Buffer::new`] over an arbitrary range is `unsafe`, because nothing stops such a range
-//!   from overlapping a slot that someone is writing.
+//! - a [`Segment`]'s memory is reachable only through raw pointers or `unsafe` accessors;
+//!   [`Buffer::new`] over an arbitrary range and [`Pool::new`] over an existing segment are
+//!   `unsafe`, because nothing stops such a range from overlapping a slot that someone is
+//!   writing (two pools over one segment would lend the same bytes twice). [`Pool::heap`],
+//!   [`Pool::shm`] and [`Pool::hugepage`] make their own segment and are safe.
 //!
 //! A received buffer maps another process's memory read-only. The protocol keeps the sender
 //! from reusing that slot while the buffer lives, but a sender that writes it anyway (through
@@ -95,6 +96,10 @@ pub(crate) fn timeout_ns(timeout: Option<Duration>) -> i64 {
 /// Its metadata changes only through `&mut`:
 /// ```compile_fail,E0596
 /// fn f(b: &parallax::Buffer, m: &parallax::Metadata) { b.set_metadata(m).unwrap(); }
+/// ```
+/// So is a pool over an existing segment:
+/// ```compile_fail,E0133
+/// fn f(s: &parallax::Segment) -> parallax::Pool { parallax::Pool::new(s, 64).unwrap() }
 /// ```
 /// A buffer over an arbitrary range of a segment is `unsafe`:
 /// ```compile_fail,E0133

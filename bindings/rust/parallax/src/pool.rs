@@ -8,8 +8,15 @@ use parallax_sys as sys;
 use crate::buffer::Buffer;
 use crate::error::Result;
 use crate::metadata::Metadata;
-use crate::segment::{make, Segment};
+use crate::error::{Error, Status};
+use crate::segment::{make, HugePageSize, Segment};
 use crate::timeout_ns;
+
+fn bytes_for(slots: usize, slot_size: usize) -> Result<usize> {
+    slots.checked_mul(slot_size).ok_or_else(|| {
+        Error::new(Status::Invalid, format!("{slots} slots of {slot_size} bytes overflow usize"))
+    })
+}
 
 /// Fixed-size slots over a segment (`px_pool_t`): slot `i` is at `i * slot_size`. `Clone`
 /// adds a reference; the pool lives while any handle, slot or buffer of it is out.
@@ -23,11 +30,43 @@ unsafe impl Send for Pool {}
 unsafe impl Sync for Pool {}
 
 impl Pool {
-    /// Slots of `slot_size` bytes (0 < `slot_size` <= segment length) over `segment`, which
-    /// the pool keeps alive. Read-only segments are refused.
-    pub fn new(segment: &Segment, slot_size: usize) -> Result<Pool> {
-        // SAFETY: live segment; valid out-pointer.
-        make(|out| unsafe { sys::px_pool_new(segment.as_raw(), slot_size, out) }).map(|raw| Pool { raw })
+    /// A pool of `slots` slots of `slot_size` bytes in fresh private memory.
+    pub fn heap(slots: usize, slot_size: usize) -> Result<Pool> {
+        Pool::over_fresh(Segment::heap(bytes_for(slots, slot_size)?)?, slot_size)
+    }
+
+    /// A pool of `slots` slots of `slot_size` bytes in fresh shared memory (memfd), whose
+    /// buffers can be sent over a [`Channel`](crate::Channel). `name` is a debugging label.
+    pub fn shm(name: Option<&str>, slots: usize, slot_size: usize) -> Result<Pool> {
+        Pool::over_fresh(Segment::shm(name, bytes_for(slots, slot_size)?)?, slot_size)
+    }
+
+    /// A pool in fresh huge-page memory (the size rounded up to whole pages, so there may be
+    /// more than `slots` slots); see [`Segment::hugepage`] for `fallback`.
+    pub fn hugepage(page_size: HugePageSize, slots: usize, slot_size: usize, fallback: bool) -> Result<Pool> {
+        Pool::over_fresh(Segment::hugepage(page_size, bytes_for(slots, slot_size)?, fallback)?, slot_size)
+    }
+
+    fn over_fresh(segment: Segment, slot_size: usize) -> Result<Pool> {
+        // SAFETY: the segment was just made and no other handle to it exists: only this pool
+        // will hand out its memory. Its memory cannot shrink (heap or sealed memfd).
+        unsafe { Pool::new(&segment, slot_size) }
+    }
+
+    /// Slots of `slot_size` bytes (0 < `slot_size` <= segment length) over an existing
+    /// `segment`, which the pool keeps alive. Read-only segments are refused.
+    ///
+    /// # Safety
+    /// A [`Slot`] hands out `&mut [u8]` of its memory, so nothing else may use the part of the
+    /// segment the slots cover while the pool lives: no other pool over the same segment (each
+    /// pool lends every slot once, independently), no [`Buffer::new`] over it, no slices from
+    /// [`Segment::as_slice`]/[`as_mut_slice`](Segment::as_mut_slice) or [`Segment::read`], no
+    /// other process writing it. Its memory must also not shrink while mapped: a mapped file
+    /// (or an fd mapped with [`MapFlags::ALLOW_UNSEALED`](crate::MapFlags)) that another
+    /// process truncates makes touching the lost pages raise SIGBUS. [`Pool::heap`],
+    /// [`Pool::shm`] and [`Pool::hugepage`] meet all this by construction.
+    pub unsafe fn new(segment: &Segment, slot_size: usize) -> Result<Pool> {
+        make(|out| sys::px_pool_new(segment.as_raw(), slot_size, out)).map(|raw| Pool { raw })
     }
 
     /// Number of slots.
@@ -48,7 +87,8 @@ impl Pool {
         unsafe { sys::px_pool_slot_size(self.raw.as_ptr()) }
     }
 
-    /// The segment the slots live in.
+    /// The segment the slots live in (its bytes are reached only through `unsafe` methods, or
+    /// through this pool's slots).
     pub fn segment(&self) -> Segment {
         // SAFETY: live handle; a pool always has its segment, and from_borrowed_raw retains it.
         unsafe { Segment::from_borrowed_raw(sys::px_pool_segment(self.raw.as_ptr())) }

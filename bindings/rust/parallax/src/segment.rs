@@ -98,10 +98,14 @@ pub struct IpcHandle<'a> {
 /// A refcounted handle on a mapped region (`px_segment_t`). `Clone` adds a reference; the
 /// memory stays mapped while any segment handle, pool, slot or buffer uses it.
 ///
-/// Memory is reached through raw pointers or the `unsafe` slice accessors: a segment's bytes
-/// may be written at the same time through slots of a pool over it, through C, or by another
-/// process, so no safe `&[u8]` of the whole segment can be handed out. Safe writing goes
-/// through [`Pool`](crate::Pool) slots; safe reading through [`Buffer`](crate::Buffer)s.
+/// Memory is reached through raw pointers or `unsafe` accessors: a segment's bytes may be
+/// written at the same time through slots of a pool over it, through C, or by another process,
+/// so no safe `&[u8]` of the whole segment can be handed out. Safe writing goes through
+/// [`Pool`](crate::Pool) slots; safe reading through [`Buffer`](crate::Buffer)s.
+///
+/// Mapped files cannot be sealed: if another process truncates the file, touching pages past
+/// its new end raises SIGBUS. Read such files with [`Segment::read`], which reports truncation
+/// as an error.
 pub struct Segment {
     raw: NonNull<sys::px_segment_t>,
 }
@@ -228,6 +232,19 @@ impl Segment {
         // SAFETY: the library owns this open fd for as long as the segment lives.
         let fd = unsafe { BorrowedFd::borrow_raw(h.fd) };
         Ok(IpcHandle { fd, size: h.size })
+    }
+
+    /// Copies `[offset, offset + dst.len())` of the segment into `dst`. For memory that may
+    /// shrink under this process (a mapped file, an fd mapped with
+    /// [`MapFlags::ALLOW_UNSEALED`]) it reads through the file, so a file that another process
+    /// truncated gives [`Status::Io`](crate::Status) instead of a SIGBUS. A range beyond the
+    /// segment is [`Status::Invalid`](crate::Status).
+    ///
+    /// # Safety
+    /// Nothing in this process may write the range during the call (a slot of a pool over the
+    /// segment, [`as_mut_slice`](Self::as_mut_slice), C code): that would be a data race.
+    pub unsafe fn read(&self, offset: usize, dst: &mut [u8]) -> Result<()> {
+        check(sys::px_segment_read(self.raw.as_ptr(), offset, dst.as_mut_ptr().cast(), dst.len()))
     }
 
     /// First byte of the mapping.

@@ -17,7 +17,7 @@ use parallax::{recv_fd, send_fd, Buffer, Channel, Listener, MapFlags, Metadata, 
 const WAIT: Option<Duration> = Some(Duration::from_secs(10));
 
 fn shm_pool(slots: usize, slot_size: usize) -> Pool {
-    Pool::new(&Segment::shm(Some("rust-channel"), slots * slot_size).unwrap(), slot_size).unwrap()
+    Pool::shm(Some("rust-channel"), slots, slot_size).unwrap()
 }
 
 /// A frame of `len` bytes with the examples' pattern for `seq`.
@@ -136,7 +136,7 @@ fn recv_polls_and_times_out() {
 #[test]
 fn heap_and_file_memory_cannot_be_sent() {
     let (a, _b) = Channel::pair().unwrap();
-    let heap = Pool::new(&Segment::heap(4096).unwrap(), 4096).unwrap();
+    let heap = Pool::heap(1, 4096).unwrap();
     let buf = heap.loan().unwrap().into_buffer(10, &Metadata::default()).unwrap();
     assert_err(a.send(&buf), Status::Unsupported, "");
     let dir = TempDir::new("send-file");

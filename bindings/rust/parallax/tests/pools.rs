@@ -6,10 +6,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{assert_err, TempDir};
-use parallax::{Metadata, Pool, Segment, Status};
+use parallax::{HugePageSize, MemoryType, Metadata, Pool, Segment, Status};
 
 fn pool(seg_size: usize, slot_size: usize) -> Pool {
-    Pool::new(&Segment::heap(seg_size).unwrap(), slot_size).unwrap()
+    Pool::heap(seg_size / slot_size, slot_size).unwrap()
 }
 
 #[test]
@@ -89,27 +89,54 @@ fn into_buffer_with_a_bad_length_still_consumes_the_slot() {
 
 #[test]
 fn pool_bad_input() {
+    assert_err(Pool::heap(4, 0), Status::Invalid, "");
+    assert_err(Pool::heap(0, 64), Status::Invalid, "");
+    assert_err(Pool::shm(None, usize::MAX, 2), Status::Invalid, "overflow");
+    assert_err(Pool::shm(Some("a\0b"), 1, 64), Status::Invalid, "NUL");
     let seg = Segment::heap(4096).unwrap();
-    assert_err(Pool::new(&seg, 0), Status::Invalid, "slot_size is 0");
-    assert_err(Pool::new(&seg, 4097), Status::Invalid, "");
-    assert_err(Pool::new(&seg, usize::MAX), Status::Invalid, "");
+    // SAFETY (all below): these pools are refused, or the only users of their segment.
+    assert_err(unsafe { Pool::new(&seg, 0) }, Status::Invalid, "slot_size is 0");
+    assert_err(unsafe { Pool::new(&seg, 4097) }, Status::Invalid, "");
+    assert_err(unsafe { Pool::new(&seg, usize::MAX) }, Status::Invalid, "");
     let dir = TempDir::new("pool");
     let path = dir.file("ro");
     std::fs::write(&path, [0u8; 4096]).unwrap();
     let ro = Segment::file_open_readonly(&path).unwrap();
-    assert_err(Pool::new(&ro, 64), Status::Unsupported, "");
+    assert_err(unsafe { Pool::new(&ro, 64) }, Status::Unsupported, "read-only");
+    // Over a file this process alone controls, a pool is fine.
+    let rw = Segment::file_open(&path).unwrap();
+    let file_pool = unsafe { Pool::new(&rw, 1024) }.unwrap();
+    let mut slot = file_pool.loan().unwrap();
+    slot[..4].copy_from_slice(b"disk");
+    drop(slot);
+    drop(file_pool);
+    rw.flush().unwrap();
+    assert_eq!(&std::fs::read(&path).unwrap()[..4], b"disk");
+}
+
+#[test]
+fn safe_constructors_make_their_own_memory() {
+    let heap = Pool::heap(3, 100).unwrap();
+    assert_eq!((heap.capacity(), heap.slot_size()), (3, 100));
+    assert_eq!(heap.segment().memory_type(), MemoryType::Heap);
+    let shm = Pool::shm(Some("frames"), 4, 4096).unwrap();
+    assert_eq!(shm.segment().memory_type(), MemoryType::Shared);
+    assert!(shm.capacity() >= 1 && shm.capacity() <= 4);
+    let huge = Pool::hugepage(HugePageSize::Size2MiB, 2, 4096, true).unwrap();
+    assert!(huge.capacity() >= 2, "rounded up to whole pages: {}", huge.capacity());
+    assert_ne!(heap.segment().as_ptr(), shm.segment().as_ptr());
 }
 
 #[test]
 fn pool_keeps_its_segment_and_slots_keep_the_pool() {
-    let seg = Segment::shm(Some("keep"), 8192).unwrap();
-    let pool = Pool::new(&seg, 4096).unwrap();
-    drop(seg);
+    let pool = Pool::shm(Some("keep"), 2, 4096).unwrap();
+    let seg = pool.segment();
     let mut slot = pool.loan().unwrap();
     let other = pool.clone();
     drop(pool);
-    assert_eq!(other.available(), 1);
+    assert_eq!(other.available(), other.capacity() - 1);
     drop(other);
+    drop(seg);
     slot[4095] = 1; // pool and segment are alive while the slot is out
     let buf = slot.into_buffer(4096, &Metadata::default()).unwrap();
     assert_eq!(buf[4095], 1);

@@ -185,3 +185,29 @@ fn mapped_files_create_open_flush_and_refuse() {
     assert_err(Segment::file_create(dir.file("a\0b"), 16), Status::Invalid, "NUL");
     assert_err(Segment::file_open("/nonexistent/dir/x"), Status::Io, "");
 }
+
+#[test]
+fn read_copies_and_reports_truncated_files_instead_of_sigbus() {
+    let seg = Segment::shm(None, 4096).unwrap();
+    // SAFETY: single-threaded; nothing else writes the segment.
+    unsafe { seg.as_mut_slice().unwrap()[10..14].copy_from_slice(b"read") };
+    let mut dst = [0u8; 4];
+    // SAFETY (all reads below): nothing in this process writes these segments meanwhile.
+    unsafe { seg.read(10, &mut dst) }.unwrap();
+    assert_eq!(&dst, b"read");
+    unsafe { seg.read(4096, &mut []) }.unwrap();
+    assert_err(unsafe { seg.read(4094, &mut dst) }, Status::Invalid, "");
+    assert_err(unsafe { seg.read(usize::MAX, &mut dst) }, Status::Invalid, "");
+
+    let dir = TempDir::new("truncate");
+    let path = dir.file("shrinks");
+    std::fs::write(&path, vec![7u8; 3 * 4096]).unwrap();
+    let file = Segment::file_open_readonly(&path).unwrap();
+    let mut page = vec![0u8; 4096];
+    unsafe { file.read(2 * 4096, &mut page) }.unwrap();
+    assert!(page.iter().all(|&b| b == 7));
+    // Another party truncates the file under the mapping: reading the lost page is an error.
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(4096).unwrap();
+    assert_err(unsafe { file.read(2 * 4096, &mut page) }, Status::Io, "");
+    unsafe { file.read(0, &mut page) }.unwrap();
+}

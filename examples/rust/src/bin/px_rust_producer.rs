@@ -8,14 +8,13 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use parallax::{Listener, Metadata, Pool, Segment, Status};
+use parallax::{Listener, Metadata, Pool, Status};
 use parallax_examples::{fill_pattern, now_ns, positive_arg};
 
 const SLOTS: usize = 4;
 
 fn run(path: &str, frames: u64, bytes: usize) -> Result<(), parallax::Error> {
-    let segment = Segment::shm(Some("px_rust_producer"), SLOTS * bytes)?;
-    let pool = Pool::new(&segment, bytes)?;
+    let pool = Pool::shm(Some("px_rust_producer"), SLOTS, bytes)?;
     let listener = Listener::bind(path)?;
     let channel = listener.accept(Some(Duration::from_secs(30)))?;
     for k in 0..frames {
