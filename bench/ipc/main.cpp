@@ -440,8 +440,8 @@ void section_latency(const Options &o, Outputs &out) {
     auto places = placements(o);
     std::map<std::pair<size_t, size_t>, LatencyCell> cells; // (row, placement)
     std::printf("== One-way latency of a %s frame: half the round trip of a ping-pong between two "
-                "processes\n   (leader sends, follower echoes; %d repetitions of %.2f s per cell, "
-                "interleaved; median of repetition medians)\n",
+                "processes\n   (leader sends, follower answers with a frame of its own; %d "
+                "repetitions of %.2f s per cell,\n   interleaved; median of repetition medians)\n",
                 size_name(payload).c_str(), o.latency_reps, o.latency_s);
     for (size_t pi = 0; pi < places.size(); ++pi) {
         const Placement &pl = places[pi];
