@@ -56,28 +56,28 @@ std::string size_name(size_t n) {
 // Single thread: one allocation at a time, and bursts of 64 outstanding.
 
 double pool_single(px_pool_t *pool, size_t size, uint64_t iters) {
-    auto t0 = Clock::now();
+    ThreadCpuTimer timer;
     for (uint64_t i = 0; i < iters; ++i) {
         px_slot_t *s = loan(pool);
         touch_pages(px_slot_data(s), size);
         px_slot_release(s);
     }
-    return elapsed_ns(t0);
+    return timer.elapsed_ns();
 }
 
 double malloc_single(size_t size, uint64_t iters) {
-    auto t0 = Clock::now();
+    ThreadCpuTimer timer;
     for (uint64_t i = 0; i < iters; ++i) {
         void *p = std::malloc(size);
         touch_pages(p, size);
         std::free(p);
     }
-    return elapsed_ns(t0);
+    return timer.elapsed_ns();
 }
 
 double pool_burst(px_pool_t *pool, size_t size, uint64_t iters) {
     px_slot_t *held[burst];
-    auto t0 = Clock::now();
+    ThreadCpuTimer timer;
     for (uint64_t i = 0; i < iters; i += burst) {
         for (size_t k = 0; k < burst; ++k) {
             held[k] = loan(pool);
@@ -86,12 +86,12 @@ double pool_burst(px_pool_t *pool, size_t size, uint64_t iters) {
         for (size_t k = 0; k < burst; ++k)
             px_slot_release(held[k]);
     }
-    return elapsed_ns(t0);
+    return timer.elapsed_ns();
 }
 
 double malloc_burst(size_t size, uint64_t iters) {
     void *held[burst];
-    auto t0 = Clock::now();
+    ThreadCpuTimer timer;
     for (uint64_t i = 0; i < iters; i += burst) {
         for (size_t k = 0; k < burst; ++k) {
             held[k] = std::malloc(size);
@@ -100,7 +100,7 @@ double malloc_burst(size_t size, uint64_t iters) {
         for (size_t k = 0; k < burst; ++k)
             std::free(held[k]);
     }
-    return elapsed_ns(t0);
+    return timer.elapsed_ns();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -136,7 +136,7 @@ __attribute__((noinline)) void view_release(FrameView *v) {
 }
 
 double buffer_clone_release(px_buffer_t *buf, uint64_t iters) {
-    auto t0 = Clock::now();
+    ThreadCpuTimer timer;
     for (uint64_t i = 0; i < iters; ++i) {
         px_buffer_t *c = nullptr;
         px_status_t st = px_buffer_clone(buf, &c);
@@ -145,17 +145,17 @@ double buffer_clone_release(px_buffer_t *buf, uint64_t iters) {
         escape(c);
         px_buffer_release(c);
     }
-    return elapsed_ns(t0);
+    return timer.elapsed_ns();
 }
 
 double view_clone_release(const FrameView *v, uint64_t iters) {
-    auto t0 = Clock::now();
+    ThreadCpuTimer timer;
     for (uint64_t i = 0; i < iters; ++i) {
         FrameView *c = view_clone(v);
         escape(c);
         view_release(c);
     }
-    return elapsed_ns(t0);
+    return timer.elapsed_ns();
 }
 
 // Spin, then yield: on a loaded 2-core machine the other side may not be running at all.
@@ -238,6 +238,8 @@ void print_context() {
     std::printf("%s, %u hardware threads; transparent huge pages: %s\n", cpu_model().c_str(),
                 std::thread::hardware_concurrency(),
                 first_line("/sys/kernel/mm/transparent_hugepage/enabled").c_str());
+    // Other work on the machine slows both sides and widens the spread: say how much there was.
+    std::printf("load average at start: %s\n", first_line("/proc/loadavg").c_str());
 #if !defined(__OPTIMIZE__) || !defined(NDEBUG)
     std::printf("WARNING: this is not an optimised (Release) build; the figures mean little.\n");
 #endif
@@ -245,7 +247,9 @@ void print_context() {
                 "at its defaults:\nsizes >= M_MMAP_THRESHOLD (128 KiB, raised up to 32 MiB "
                 "after an mmapped chunk is freed) are\nmmapped and unmapped on free, and a heap "
                 "top beyond M_TRIM_THRESHOLD is given back; that is the\nbaseline a user gets. "
-                "base/ours > 1 means parallax is faster.\n\n");
+                "base/ours > 1 means parallax is faster.\n"
+                "One-thread rows time the thread's CPU time (descheduled time is not counted); "
+                "2-thread rows\ntime the wall clock.\n\n");
 }
 
 } // namespace

@@ -90,18 +90,18 @@ struct Build {
     }
 
     double single(uint64_t iters) {
-        auto t0 = Clock::now();
+        ThreadCpuTimer timer;
         for (uint64_t i = 0; i < iters; ++i) {
             px_slot_t *s = loan();
             touch_pages(slot_data(s), page_bytes);
             slot_release(s);
         }
-        return elapsed_ns(t0);
+        return timer.elapsed_ns();
     }
 
     double burst(uint64_t iters) {
         px_slot_t *held[64];
-        auto t0 = Clock::now();
+        ThreadCpuTimer timer;
         for (uint64_t i = 0; i < iters; i += 64) {
             for (auto &s : held) {
                 s = loan();
@@ -110,11 +110,11 @@ struct Build {
             for (auto *s : held)
                 slot_release(s);
         }
-        return elapsed_ns(t0);
+        return timer.elapsed_ns();
     }
 
     double clone(uint64_t iters) {
-        auto t0 = Clock::now();
+        ThreadCpuTimer timer;
         for (uint64_t i = 0; i < iters; ++i) {
             px_buffer_t *c = nullptr;
             if (buffer_clone(buf, &c) != PX_OK) [[unlikely]]
@@ -122,7 +122,7 @@ struct Build {
             escape(c);
             buffer_release(c);
         }
-        return elapsed_ns(t0);
+        return timer.elapsed_ns();
     }
 };
 

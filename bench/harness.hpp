@@ -16,6 +16,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <ctime>
 #include <sys/resource.h>
 #include <vector>
 
@@ -33,6 +34,23 @@ inline double minor_faults() {
 inline double elapsed_ns(Clock::time_point since) {
     return std::chrono::duration<double, std::nano>(Clock::now() - since).count();
 }
+
+// CPU time of the calling thread (user + system, so page faults count). One-thread rows use it
+// rather than the wall clock: time the thread spends descheduled on a busy machine is not the
+// cost of the operation, and on a 2-core VM shared with builds it can be most of the wall time.
+class ThreadCpuTimer {
+public:
+    ThreadCpuTimer() noexcept : start_(now()) {}
+    double elapsed_ns() const noexcept { return now() - start_; }
+
+private:
+    static double now() noexcept {
+        timespec ts{};
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
+    }
+    double start_;
+};
 
 // Makes the compiler believe `p` (and whatever it points to) is read and may be modified:
 // allocations cannot be elided and stores into them are not dead.
