@@ -387,8 +387,8 @@ struct Placement {
 
 std::vector<Placement> placements(const Options &o) {
     std::vector<Placement> all = {{"unpinned", "unpinned", -1, -1},
-                                  {"cross", "cross-core (0|1)", 0, 1},
-                                  {"same", "same core (0|0)", 0, 0}};
+                                  {"cross", "cross-core (CPUs 0, 1)", 0, 1},
+                                  {"same", "same core (CPU 0)", 0, 0}};
     std::vector<Placement> v;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     for (auto &p : all)
@@ -849,7 +849,7 @@ void section_sweep(const Options &o, Outputs &out) {
     if (pl.key == "unpinned") {
         std::printf("where the scheduler ran the two processes (cases on 1 core / 2 cores / "
                     "mixed):\n");
-        out.md << "Where the scheduler ran the two processes (cases on 1 core / 2 cores / "
+        out.md << "\nWhere the scheduler ran the two processes (cases on 1 core / 2 cores / "
                   "mixed):";
         for (size_t ri = 0; ri < rows.size(); ++ri)
             for (int kind = 0; kind < 2; ++kind) {
