@@ -222,6 +222,12 @@ public:
         return h;
     }
     void flush() const { detail::check(px_segment_flush(h_)); }
+    /// Copies [offset, offset + len) into `dst`. For a mapped file (or an unsealed fd) it reads
+    /// through the file, so a file truncated by another process throws Status::io instead of
+    /// raising SIGBUS; out of range throws Status::invalid.
+    void read(size_t offset, void *dst, size_t len) const {
+        detail::check(px_segment_read(h_, offset, dst, len));
+    }
 
     px_segment_t *get() const noexcept { return h_; }
     /// Gives up this reference to the caller (release it with px_segment_release).

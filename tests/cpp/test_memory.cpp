@@ -163,6 +163,20 @@ TEST_CASE("C++: mapped files") {
     expect_error([&] { px::Pool(ro, 64); }, px::Status::unsupported);
     px::Segment rw = px::Segment::file_open(path);
     CHECK(!rw.is_readonly());
+
+    // A file truncated under the mapping: read() reports it instead of a SIGBUS.
+    std::string shrinking = dir.file("shrinking");
+    px::Segment big = px::Segment::file_create(shrinking, 3 * 4096);
+    std::memset(big.mutable_data(), 7, 3 * 4096);
+    big.flush();
+    char page[4096];
+    big.read(2 * 4096, page, sizeof page);
+    CHECK(page[4095] == 7);
+    REQUIRE(truncate(shrinking.c_str(), 4096) == 0);
+    expect_error([&] { big.read(2 * 4096, page, sizeof page); }, px::Status::io);
+    big.read(0, page, sizeof page);
+    CHECK(page[0] == 7);
+    expect_error([&] { big.read(3 * 4096 - 1, page, 2); }, px::Status::invalid);
 }
 
 TEST_CASE("C++: the seed's pool: 16 slots, exhaustion, RAII return") {
