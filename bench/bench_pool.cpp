@@ -239,7 +239,11 @@ void print_context() {
                 std::thread::hardware_concurrency(),
                 first_line("/sys/kernel/mm/transparent_hugepage/enabled").c_str());
     // Other work on the machine slows both sides and widens the spread: say how much there was.
-    std::printf("load average at start: %s\n", first_line("/proc/loadavg").c_str());
+    std::string load = first_line("/proc/loadavg");
+    std::printf("load average at start: %s\n", load.c_str());
+    if (std::atof(load.c_str()) >= 0.5 * std::thread::hardware_concurrency())
+        std::printf("WARNING: the machine is busy; the 2-thread rows (wall clock) are unreliable "
+                    "and every row is\nslower and noisier than on an idle machine.\n");
 #if !defined(__OPTIMIZE__) || !defined(NDEBUG)
     std::printf("WARNING: this is not an optimised (Release) build; the figures mean little.\n");
 #endif
