@@ -49,8 +49,16 @@ fn main() {
     // For this crate's own tests; dependents read DEP_PARALLAX_LIB_DIR.
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", loc.lib_dir.display());
     println!("cargo:lib_dir={}", loc.lib_dir.display());
-    println!("cargo:include={}", env::join_paths(&loc.include_dirs).unwrap().to_string_lossy());
-    println!("cargo:warning=parallax-sys: using libparallax from {}", loc.how);
+    println!(
+        "cargo:include={}",
+        env::join_paths(&loc.include_dirs)
+            .unwrap()
+            .to_string_lossy()
+    );
+    println!(
+        "cargo:warning=parallax-sys: using libparallax from {}",
+        loc.how
+    );
 
     let mut builder = bindgen::Builder::default()
         .header(loc.header.to_string_lossy())
@@ -110,12 +118,17 @@ fn locate() -> Result<Location, String> {
     if let Some(dir) = env::var_os("PARALLAX_BUILD_DIR") {
         return from_build_dir(Path::new(&dir));
     }
-    match (env::var_os("PARALLAX_LIB_DIR"), env::var_os("PARALLAX_INCLUDE_DIR")) {
+    match (
+        env::var_os("PARALLAX_LIB_DIR"),
+        env::var_os("PARALLAX_INCLUDE_DIR"),
+    ) {
         (Some(lib), Some(inc)) => return from_lib_and_include(lib.into(), inc.into()),
         (Some(_), None) | (None, Some(_)) => {
-            return Err("parallax-sys: PARALLAX_LIB_DIR and PARALLAX_INCLUDE_DIR must be set \
+            return Err(
+                "parallax-sys: PARALLAX_LIB_DIR and PARALLAX_INCLUDE_DIR must be set \
                         together"
-                .into())
+                    .into(),
+            )
         }
         (None, None) => {}
     }
@@ -170,7 +183,10 @@ fn source_dir_of(build: &Path) -> Result<PathBuf, String> {
     let cache = fs::read_to_string(&cache_path)
         .map_err(|e| format!("parallax-sys: cannot read {}: {e}", cache_path.display()))?;
     println!("cargo:rerun-if-changed={}", cache_path.display());
-    for key in ["parallax_SOURCE_DIR:STATIC=", "CMAKE_HOME_DIRECTORY:INTERNAL="] {
+    for key in [
+        "parallax_SOURCE_DIR:STATIC=",
+        "CMAKE_HOME_DIRECTORY:INTERNAL=",
+    ] {
         if let Some(line) = cache.lines().find(|l| l.starts_with(key)) {
             let src = PathBuf::from(&line[key.len()..]);
             if src.join("include/parallax/parallax.h").exists() {
@@ -209,7 +225,7 @@ fn from_lib_and_include(lib_dir: PathBuf, include_dir: PathBuf) -> Result<Locati
 fn from_pkg_config() -> Result<Location, String> {
     let var = |name: &str| -> Result<PathBuf, String> {
         let out = Command::new("pkg-config")
-            .args(["--variable", name, "parallax"])
+            .args(["--print-errors", "--variable", name, "parallax"])
             .output()
             .map_err(|e| format!("cannot run pkg-config: {e}"))?;
         if !out.status.success() {
@@ -222,5 +238,8 @@ fn from_pkg_config() -> Result<Location, String> {
         Ok(PathBuf::from(value))
     };
     let loc = from_lib_and_include(var("libdir")?, var("includedir")?)?;
-    Ok(Location { how: format!("pkg-config ({})", loc.lib_dir.display()), ..loc })
+    Ok(Location {
+        how: format!("pkg-config ({})", loc.lib_dir.display()),
+        ..loc
+    })
 }

@@ -14,16 +14,25 @@ pub fn fill_pattern(frame: &mut [u8], k: u64) {
 
 /// Index of the first byte of `frame` that breaks the pattern of frame `k`.
 pub fn first_bad_byte(frame: &[u8], k: u64) -> Option<usize> {
-    frame.iter().enumerate().position(|(j, &b)| b != pattern(k, j))
+    frame
+        .iter()
+        .enumerate()
+        .position(|(j, &b)| b != pattern(k, j))
 }
 
 /// CLOCK_MONOTONIC in nanoseconds: the clock the C examples stamp `pts_ns` with, so latencies
 /// compare across processes and languages.
 pub fn now_ns() -> i64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: valid timespec; CLOCK_MONOTONIC always exists on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
+    #[allow(clippy::useless_conversion)] // time_t and c_long are 32-bit on some targets
+    i64::from(ts.tv_sec)
+        * 1_000_000_000
+        + i64::from(ts.tv_nsec)
 }
 
 /// Parses a positive number argument, or exits with usage status 2 and a message.

@@ -35,9 +35,15 @@ impl Buffer {
     /// loaned from a pool over the same segment, nor memory written through
     /// [`Segment::as_mut_slice`], C code or another process. Nor may it shrink: a mapped file
     /// that another process truncates raises SIGBUS when the lost pages are read.
-    pub unsafe fn new(segment: &Segment, offset: usize, len: usize, meta: &Metadata) -> Result<Buffer> {
+    pub unsafe fn new(
+        segment: &Segment,
+        offset: usize,
+        len: usize,
+        meta: &Metadata,
+    ) -> Result<Buffer> {
         let meta = meta.to_c();
-        make(|out| sys::px_buffer_new(segment.as_raw(), offset, len, &meta, out)).map(|raw| Buffer { raw })
+        make(|out| sys::px_buffer_new(segment.as_raw(), offset, len, &meta, out))
+            .map(|raw| Buffer { raw })
     }
 
     /// A buffer over the whole segment.
@@ -46,7 +52,8 @@ impl Buffer {
     /// As for [`Buffer::new`].
     pub unsafe fn from_segment(segment: &Segment, meta: &Metadata) -> Result<Buffer> {
         let meta = meta.to_c();
-        make(|out| sys::px_buffer_from_segment(segment.as_raw(), &meta, out)).map(|raw| Buffer { raw })
+        make(|out| sys::px_buffer_from_segment(segment.as_raw(), &meta, out))
+            .map(|raw| Buffer { raw })
     }
 
     /// Takes ownership of a C buffer handle.
@@ -61,14 +68,16 @@ impl Buffer {
     /// A clone that reports failure (out of memory) instead of panicking.
     pub fn try_clone(&self) -> Result<Buffer> {
         // SAFETY: live handle; valid out-pointer.
-        make(|out| unsafe { sys::px_buffer_clone(self.raw.as_ptr(), out) }).map(|raw| Buffer { raw })
+        make(|out| unsafe { sys::px_buffer_clone(self.raw.as_ptr(), out) })
+            .map(|raw| Buffer { raw })
     }
 
     /// `[offset, offset + len)` of this buffer: same memory, same metadata. Out of range is
     /// [`Status::Invalid`].
     pub fn slice(&self, offset: usize, len: usize) -> Result<Buffer> {
         // SAFETY: live handle; valid out-pointer.
-        make(|out| unsafe { sys::px_buffer_slice(self.raw.as_ptr(), offset, len, out) }).map(|raw| Buffer { raw })
+        make(|out| unsafe { sys::px_buffer_slice(self.raw.as_ptr(), offset, len, out) })
+            .map(|raw| Buffer { raw })
     }
 
     /// Offset of the first byte within the segment.
@@ -127,7 +136,11 @@ impl Deref for Buffer {
         // (the contract of every constructor).
         unsafe {
             let len = sys::px_buffer_len(self.raw.as_ptr());
-            match NonNull::new(sys::px_buffer_ptr(self.raw.as_ptr()).cast_mut().cast::<u8>()) {
+            match NonNull::new(
+                sys::px_buffer_ptr(self.raw.as_ptr())
+                    .cast_mut()
+                    .cast::<u8>(),
+            ) {
                 Some(p) => std::slice::from_raw_parts(p.as_ptr(), len),
                 None => &[],
             }
@@ -169,4 +182,3 @@ impl std::fmt::Debug for Buffer {
             .finish()
     }
 }
-

@@ -67,7 +67,10 @@ impl Channel {
                     sys::px_channel_release(a.map_or(std::ptr::null_mut(), |p| p.as_ptr()));
                     sys::px_channel_release(b.map_or(std::ptr::null_mut(), |p| p.as_ptr()));
                 }
-                Err(Error::new(Status::Internal, "px_channel_pair reported success without two ends"))
+                Err(Error::new(
+                    Status::Internal,
+                    "px_channel_pair reported success without two ends",
+                ))
             }
         }
     }
@@ -77,7 +80,8 @@ impl Channel {
         let path = c_path(path.as_ref())?;
         let ns = timeout_ns(timeout);
         // SAFETY: live C string; valid out-pointer.
-        make(|out| unsafe { sys::px_channel_connect(path.as_ptr(), ns, out) }).map(|raw| Channel { raw })
+        make(|out| unsafe { sys::px_channel_connect(path.as_ptr(), ns, out) })
+            .map(|raw| Channel { raw })
     }
 
     /// Adopts a connected `AF_UNIX` `SOCK_SEQPACKET` socket (e.g. inherited from a parent) and
@@ -189,7 +193,9 @@ impl Drop for Channel {
 
 impl std::fmt::Debug for Channel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Channel").field("fd", &self.as_raw_fd()).finish()
+        f.debug_struct("Channel")
+            .field("fd", &self.as_raw_fd())
+            .finish()
     }
 }
 
@@ -218,7 +224,8 @@ impl Listener {
     pub fn accept(&self, timeout: Option<Duration>) -> Result<Channel> {
         let ns = timeout_ns(timeout);
         // SAFETY: live handle; valid out-pointer.
-        make(|out| unsafe { sys::px_listener_accept(self.raw.as_ptr(), ns, out) }).map(|raw| Channel { raw })
+        make(|out| unsafe { sys::px_listener_accept(self.raw.as_ptr(), ns, out) })
+            .map(|raw| Channel { raw })
     }
 
     /// The C handle, still owned by `self`.
@@ -253,7 +260,9 @@ impl Drop for Listener {
 
 impl std::fmt::Debug for Listener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Listener").field("fd", &self.as_raw_fd()).finish()
+        f.debug_struct("Listener")
+            .field("fd", &self.as_raw_fd())
+            .finish()
     }
 }
 
@@ -271,7 +280,10 @@ pub fn recv_fd(socket: BorrowedFd<'_>, timeout: Option<Duration>) -> Result<Owne
     // SAFETY: socket is open for the call; valid out-pointer.
     check(unsafe { sys::px_ipc_recv_fd(socket.as_raw_fd(), timeout_ns(timeout), &mut fd) })?;
     if fd < 0 {
-        return Err(Error::new(Status::Internal, "px_ipc_recv_fd reported success without an fd"));
+        return Err(Error::new(
+            Status::Internal,
+            "px_ipc_recv_fd reported success without an fd",
+        ));
     }
     // SAFETY: the library hands us a new fd that we now own.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })

@@ -76,7 +76,9 @@ impl Status {
     /// The library's name for the code, e.g. `"PX_E_INVALID"`.
     pub fn name(self) -> &'static str {
         // SAFETY: px_status_string never returns NULL and its strings are static.
-        unsafe { CStr::from_ptr(sys::px_status_string(self.code())) }.to_str().unwrap_or("PX_E_UNKNOWN")
+        unsafe { CStr::from_ptr(sys::px_status_string(self.code())) }
+            .to_str()
+            .unwrap_or("PX_E_UNKNOWN")
     }
 }
 
@@ -100,13 +102,18 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// An error detected on the Rust side of the boundary.
     pub(crate) fn new(status: Status, message: impl Into<String>) -> Error {
-        Error { status, message: message.into() }
+        Error {
+            status,
+            message: message.into(),
+        }
     }
 
     /// The error of a call that just returned `code` on this thread.
     pub(crate) fn last(code: sys::px_status_t) -> Error {
         // SAFETY: never NULL; valid until the next failing call on this thread, and copied now.
-        let message = unsafe { CStr::from_ptr(sys::px_last_error_message()) }.to_string_lossy().into_owned();
+        let message = unsafe { CStr::from_ptr(sys::px_last_error_message()) }
+            .to_string_lossy()
+            .into_owned();
         let status = Status::from_code(code).unwrap_or(Status::Internal);
         Error { status, message }
     }

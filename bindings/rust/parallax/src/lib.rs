@@ -62,12 +62,17 @@ pub fn version() -> (u32, u32, u32) {
 /// `"major.minor.patch"` of the loaded libparallax.
 pub fn version_string() -> &'static str {
     // SAFETY: the library returns a static NUL-terminated string.
-    unsafe { CStr::from_ptr(sys::px_version_string()) }.to_str().unwrap_or("")
+    unsafe { CStr::from_ptr(sys::px_version_string()) }
+        .to_str()
+        .unwrap_or("")
 }
 
 /// The version of the header these bindings were generated from; compare with [`version`].
-pub const HEADER_VERSION: (u32, u32, u32) =
-    (sys::PX_VERSION_MAJOR, sys::PX_VERSION_MINOR, sys::PX_VERSION_PATCH);
+pub const HEADER_VERSION: (u32, u32, u32) = (
+    sys::PX_VERSION_MAJOR,
+    sys::PX_VERSION_MINOR,
+    sys::PX_VERSION_PATCH,
+);
 
 /// A timeout as the C API takes it: `None` waits forever, `Some(Duration::ZERO)` polls
 /// ([`Status::WouldBlock`] if nothing is ready), anything else waits up to that long

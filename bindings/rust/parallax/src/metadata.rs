@@ -52,7 +52,10 @@ fn time_from_c(t: i64) -> Option<i64> {
 impl Metadata {
     /// Default metadata with this sequence number.
     pub fn with_sequence(sequence: u64) -> Self {
-        Metadata { sequence, ..Metadata::default() }
+        Metadata {
+            sequence,
+            ..Metadata::default()
+        }
     }
 
     /// The user bytes in use (at most 64).
@@ -65,7 +68,10 @@ impl Metadata {
         if bytes.len() > USER_MAX {
             return Err(Error::new(
                 Status::Invalid,
-                format!("Metadata::set_user: {} bytes exceed the {USER_MAX} available", bytes.len()),
+                format!(
+                    "Metadata::set_user: {} bytes exceed the {USER_MAX} available",
+                    bytes.len()
+                ),
             ));
         }
         self.user = [0; USER_MAX];
@@ -161,7 +167,10 @@ mod tests {
 
     #[test]
     fn time_none_sentinel() {
-        let m = Metadata { pts_ns: Some(i64::MIN), ..Metadata::default() };
+        let m = Metadata {
+            pts_ns: Some(i64::MIN),
+            ..Metadata::default()
+        };
         assert_eq!(Metadata::from_c(&m.to_c()).pts_ns, None);
     }
 }

@@ -7,14 +7,17 @@ use parallax_sys as sys;
 
 use crate::buffer::Buffer;
 use crate::error::Result;
-use crate::metadata::Metadata;
 use crate::error::{Error, Status};
+use crate::metadata::Metadata;
 use crate::segment::{make, HugePageSize, Segment};
 use crate::timeout_ns;
 
 fn bytes_for(slots: usize, slot_size: usize) -> Result<usize> {
     slots.checked_mul(slot_size).ok_or_else(|| {
-        Error::new(Status::Invalid, format!("{slots} slots of {slot_size} bytes overflow usize"))
+        Error::new(
+            Status::Invalid,
+            format!("{slots} slots of {slot_size} bytes overflow usize"),
+        )
     })
 }
 
@@ -43,8 +46,16 @@ impl Pool {
 
     /// A pool in fresh huge-page memory (the size rounded up to whole pages, so there may be
     /// more than `slots` slots); see [`Segment::hugepage`] for `fallback`.
-    pub fn hugepage(page_size: HugePageSize, slots: usize, slot_size: usize, fallback: bool) -> Result<Pool> {
-        Pool::over_fresh(Segment::hugepage(page_size, bytes_for(slots, slot_size)?, fallback)?, slot_size)
+    pub fn hugepage(
+        page_size: HugePageSize,
+        slots: usize,
+        slot_size: usize,
+        fallback: bool,
+    ) -> Result<Pool> {
+        Pool::over_fresh(
+            Segment::hugepage(page_size, bytes_for(slots, slot_size)?, fallback)?,
+            slot_size,
+        )
     }
 
     fn over_fresh(segment: Segment, slot_size: usize) -> Result<Pool> {
@@ -159,11 +170,20 @@ unsafe impl Sync for Slot {}
 impl Slot {
     fn new(raw: NonNull<sys::px_slot_t>) -> Slot {
         // SAFETY: live slot handle.
-        let (data, len) = unsafe { (sys::px_slot_data(raw.as_ptr()), sys::px_slot_len(raw.as_ptr())) };
+        let (data, len) = unsafe {
+            (
+                sys::px_slot_data(raw.as_ptr()),
+                sys::px_slot_len(raw.as_ptr()),
+            )
+        };
         // Pools refuse read-only segments, so data is never NULL; if it were, expose nothing.
         match NonNull::new(data.cast::<u8>()) {
             Some(data) => Slot { raw, data, len },
-            None => Slot { raw, data: NonNull::dangling(), len: 0 },
+            None => Slot {
+                raw,
+                data: NonNull::dangling(),
+                len: 0,
+            },
         }
     }
 
@@ -215,6 +235,9 @@ impl Drop for Slot {
 
 impl std::fmt::Debug for Slot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Slot").field("index", &self.index()).field("len", &self.len).finish()
+        f.debug_struct("Slot")
+            .field("index", &self.index())
+            .field("len", &self.len)
+            .finish()
     }
 }

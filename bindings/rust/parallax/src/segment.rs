@@ -120,8 +120,12 @@ unsafe impl Sync for Segment {}
 pub(crate) fn make<T>(ctor: impl FnOnce(*mut *mut T) -> sys::px_status_t) -> Result<NonNull<T>> {
     let mut out: *mut T = std::ptr::null_mut();
     check(ctor(&mut out))?;
-    NonNull::new(out)
-        .ok_or_else(|| Error::new(Status::Internal, "libparallax reported success without a handle"))
+    NonNull::new(out).ok_or_else(|| {
+        Error::new(
+            Status::Internal,
+            "libparallax reported success without a handle",
+        )
+    })
 }
 
 fn c_path(path: &Path) -> Result<std::ffi::CString> {
@@ -141,7 +145,8 @@ impl Segment {
         let name = name.map(|n| c_string("name", n.as_bytes())).transpose()?;
         let name_ptr = name.as_ref().map_or(std::ptr::null(), |n| n.as_ptr());
         // SAFETY: name_ptr is NULL or a live C string; valid out-pointer.
-        make(|out| unsafe { sys::px_segment_shm_new(name_ptr, size, out) }).map(|raw| Segment { raw })
+        make(|out| unsafe { sys::px_segment_shm_new(name_ptr, size, out) })
+            .map(|raw| Segment { raw })
     }
 
     /// Maps `size` bytes of a shared-memory fd received from another process. The caller
@@ -159,10 +164,16 @@ impl Segment {
     /// says how to reserve them), unless `fallback`: then it uses normal shared pages and
     /// reports [`MemoryType::Shared`] with a 4096-byte page size.
     pub fn hugepage(page_size: HugePageSize, size: usize, fallback: bool) -> Result<Segment> {
-        let flags = if fallback { sys::PX_HUGEPAGE_FALLBACK } else { 0 };
+        let flags = if fallback {
+            sys::PX_HUGEPAGE_FALLBACK
+        } else {
+            0
+        };
         // SAFETY: valid out-pointer.
-        make(|out| unsafe { sys::px_segment_hugepage_new(page_size.bytes() as u32, size, flags, out) })
-            .map(|raw| Segment { raw })
+        make(|out| unsafe {
+            sys::px_segment_hugepage_new(page_size.bytes() as u32, size, flags, out)
+        })
+        .map(|raw| Segment { raw })
     }
 
     /// Creates a new file of `size` bytes (mode 0600) and maps it read-write. An existing
@@ -170,14 +181,16 @@ impl Segment {
     pub fn file_create(path: impl AsRef<Path>, size: usize) -> Result<Segment> {
         let path = c_path(path.as_ref())?;
         // SAFETY: live C string; valid out-pointer.
-        make(|out| unsafe { sys::px_segment_file_create(path.as_ptr(), size, out) }).map(|raw| Segment { raw })
+        make(|out| unsafe { sys::px_segment_file_create(path.as_ptr(), size, out) })
+            .map(|raw| Segment { raw })
     }
 
     /// Maps an existing non-empty file read-write.
     pub fn file_open(path: impl AsRef<Path>) -> Result<Segment> {
         let path = c_path(path.as_ref())?;
         // SAFETY: live C string; valid out-pointer.
-        make(|out| unsafe { sys::px_segment_file_open(path.as_ptr(), out) }).map(|raw| Segment { raw })
+        make(|out| unsafe { sys::px_segment_file_open(path.as_ptr(), out) })
+            .map(|raw| Segment { raw })
     }
 
     /// Maps an existing non-empty file read-only.
@@ -244,7 +257,12 @@ impl Segment {
     /// Nothing in this process may write the range during the call (a slot of a pool over the
     /// segment, [`as_mut_slice`](Self::as_mut_slice), C code): that would be a data race.
     pub unsafe fn read(&self, offset: usize, dst: &mut [u8]) -> Result<()> {
-        check(sys::px_segment_read(self.raw.as_ptr(), offset, dst.as_mut_ptr().cast(), dst.len()))
+        check(sys::px_segment_read(
+            self.raw.as_ptr(),
+            offset,
+            dst.as_mut_ptr().cast(),
+            dst.len(),
+        ))
     }
 
     /// First byte of the mapping.
@@ -277,7 +295,8 @@ impl Segment {
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn as_mut_slice(&self) -> Option<&mut [u8]> {
         let len = self.len();
-        self.as_mut_ptr().map(|p| std::slice::from_raw_parts_mut(p.as_ptr(), len))
+        self.as_mut_ptr()
+            .map(|p| std::slice::from_raw_parts_mut(p.as_ptr(), len))
     }
 
     /// The C handle, still owned by `self`.

@@ -19,10 +19,25 @@ fn buffer_new_checks_the_range_and_names_it() {
     let seg = Segment::heap(4096).unwrap();
     let meta = Metadata::default();
     // SAFETY (all below): nothing writes this segment while the buffers live.
-    let e = assert_err(unsafe { Buffer::new(&seg, 4090, 16, &meta) }, Status::Invalid, "");
-    assert_eq!(e.message(), "px_buffer_new: range [4090, +16) exceeds segment length 4096");
-    assert_err(unsafe { Buffer::new(&seg, usize::MAX, 2, &meta) }, Status::Invalid, "");
-    assert_err(unsafe { Buffer::new(&seg, 2, usize::MAX, &meta) }, Status::Invalid, "");
+    let e = assert_err(
+        unsafe { Buffer::new(&seg, 4090, 16, &meta) },
+        Status::Invalid,
+        "",
+    );
+    assert_eq!(
+        e.message(),
+        "px_buffer_new: range [4090, +16) exceeds segment length 4096"
+    );
+    assert_err(
+        unsafe { Buffer::new(&seg, usize::MAX, 2, &meta) },
+        Status::Invalid,
+        "",
+    );
+    assert_err(
+        unsafe { Buffer::new(&seg, 2, usize::MAX, &meta) },
+        Status::Invalid,
+        "",
+    );
     let empty = unsafe { Buffer::new(&seg, 4096, 0, &meta) }.unwrap();
     assert_eq!(empty.len(), 0);
     assert!(empty.is_empty());
@@ -58,14 +73,25 @@ fn clone_and_slice_alias_memory_and_metadata_is_per_buffer() {
     assert_eq!(sub.offset(), 110);
     assert_eq!(sub[0], 110);
     let e = assert_err(slice.slice(10, 41), Status::Invalid, "");
-    assert_eq!(e.message(), "px_buffer_slice: range [10, +41) exceeds buffer length 50");
+    assert_eq!(
+        e.message(),
+        "px_buffer_slice: range [10, +41) exceeds buffer length 50"
+    );
     assert_err(slice.slice(usize::MAX, 1), Status::Invalid, "");
 
     let mut clone = whole.clone();
-    assert_eq!(clone.as_ptr(), whole.as_ptr(), "a clone is the same memory, no copy");
+    assert_eq!(
+        clone.as_ptr(),
+        whole.as_ptr(),
+        "a clone is the same memory, no copy"
+    );
     clone.set_metadata(&Metadata::with_sequence(99)).unwrap();
     assert_eq!(clone.metadata().sequence, 99);
-    assert_eq!(whole.metadata().sequence, 1, "the original keeps its metadata");
+    assert_eq!(
+        whole.metadata().sequence,
+        1,
+        "the original keeps its metadata"
+    );
     assert_eq!(whole.metadata().user(), b"abc");
     assert_eq!(whole.metadata().pts_ns, Some(1000));
     let tried = whole.try_clone().unwrap();
@@ -73,7 +99,11 @@ fn clone_and_slice_alias_memory_and_metadata_is_per_buffer() {
     drop(whole);
     drop(clone);
     drop(tried);
-    assert_eq!(&sub[..3], &[110, 111, 112], "slices outlive the buffer they came from");
+    assert_eq!(
+        &sub[..3],
+        &[110, 111, 112],
+        "slices outlive the buffer they came from"
+    );
     assert_eq!(sub.segment().len(), 8192);
     assert!(format!("{sub:?}").contains("offset: 110"));
 }
@@ -98,7 +128,10 @@ fn raw_handles_round_trip() {
     let raw = buf.into_raw();
     // SAFETY: we got ownership from into_raw and give it back.
     let back = unsafe { Buffer::from_raw(raw) };
-    assert_eq!((back.offset(), back.len(), back.metadata().sequence), (8, 8, 3));
+    assert_eq!(
+        (back.offset(), back.len(), back.metadata().sequence),
+        (8, 8, 3)
+    );
     assert_eq!(back.as_raw(), raw.as_ptr());
 }
 
@@ -106,7 +139,8 @@ fn raw_handles_round_trip() {
 fn buffers_move_and_are_shared_between_threads() {
     let seg = filled_shm(4096);
     // SAFETY: nothing writes the segment any more.
-    let buf = std::sync::Arc::new(unsafe { Buffer::from_segment(&seg, &Metadata::default()) }.unwrap());
+    let buf =
+        std::sync::Arc::new(unsafe { Buffer::from_segment(&seg, &Metadata::default()) }.unwrap());
     let handles: Vec<_> = (0..4)
         .map(|_| {
             let buf = buf.clone();

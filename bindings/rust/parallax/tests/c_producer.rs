@@ -23,7 +23,10 @@ fn producer() -> Result<PathBuf, String> {
     if exe.is_file() {
         Ok(exe)
     } else {
-        Err(format!("{} does not exist (examples/c/producer.c not built)", exe.display()))
+        Err(format!(
+            "{} does not exist (examples/c/producer.c not built)",
+            exe.display()
+        ))
     }
 }
 
@@ -69,9 +72,14 @@ fn rust_receives_frames_from_the_c_producer() {
             Ok(ch) => break ch,
             Err(e) => {
                 if let Some(status) = child.0.try_wait().unwrap() {
-                    panic!("px_producer exited ({status}) before accepting: last connect error {e}");
+                    panic!(
+                        "px_producer exited ({status}) before accepting: last connect error {e}"
+                    );
                 }
-                assert!(Instant::now() < deadline, "could not connect to px_producer: {e}");
+                assert!(
+                    Instant::now() < deadline,
+                    "could not connect to px_producer: {e}"
+                );
                 thread::sleep(Duration::from_millis(20));
             }
         }
@@ -80,19 +88,31 @@ fn rust_receives_frames_from_the_c_producer() {
     let mut previous_pts = None;
     for seq in 0..FRAMES {
         let buf = ch.recv(Some(Duration::from_secs(10))).unwrap();
-        assert!(buf.is_readonly(), "frames from another process are mapped read-only");
+        assert!(
+            buf.is_readonly(),
+            "frames from another process are mapped read-only"
+        );
         assert_eq!(buf.len(), FRAME_BYTES);
         let meta = buf.metadata();
         assert_eq!(meta.sequence, seq);
         let pts = meta.pts_ns.expect("the producer stamps pts_ns");
-        assert!(previous_pts.map_or(true, |p| pts >= p), "pts went backwards");
+        assert!(previous_pts.is_none_or(|p| pts >= p), "pts went backwards");
         previous_pts = Some(pts);
         if let Some(j) = (0..FRAME_BYTES).find(|&j| buf[j] != pattern(seq, j)) {
-            panic!("frame {seq}: byte {j} is {} instead of {}", buf[j], pattern(seq, j));
+            panic!(
+                "frame {seq}: byte {j} is {} instead of {}",
+                buf[j],
+                pattern(seq, j)
+            );
         }
     }
     // Nothing more: the producer waits for us to hang up.
-    assert_eq!(ch.recv(Some(Duration::from_millis(100))).unwrap_err().status(), Status::Timeout);
+    assert_eq!(
+        ch.recv(Some(Duration::from_millis(100)))
+            .unwrap_err()
+            .status(),
+        Status::Timeout
+    );
     drop(ch);
 
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -100,7 +120,10 @@ fn rust_receives_frames_from_the_c_producer() {
         if let Some(status) = child.0.try_wait().unwrap() {
             break status;
         }
-        assert!(Instant::now() < deadline, "px_producer did not exit after the consumer hung up");
+        assert!(
+            Instant::now() < deadline,
+            "px_producer did not exit after the consumer hung up"
+        );
         thread::sleep(Duration::from_millis(10));
     };
     let mut err = String::new();

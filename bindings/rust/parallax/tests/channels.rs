@@ -12,7 +12,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{assert_err, pattern, TempDir};
-use parallax::{recv_fd, send_fd, Buffer, Channel, Listener, MapFlags, Metadata, Pool, Segment, Status};
+use parallax::{
+    recv_fd, send_fd, Buffer, Channel, Listener, MapFlags, Metadata, Pool, Segment, Status,
+};
 
 const WAIT: Option<Duration> = Some(Duration::from_secs(10));
 
@@ -43,7 +45,11 @@ fn assert_frame(buf: &Buffer, seq: u64, len: usize) {
     assert_eq!(m.flags, 0x5);
     assert_eq!(m.user(), format!("frame {seq}").as_bytes());
     if let Some(j) = (0..len).find(|&j| buf[j] != pattern(seq, j)) {
-        panic!("frame {seq}: byte {j} is {} instead of {}", buf[j], pattern(seq, j));
+        panic!(
+            "frame {seq}: byte {j} is {} instead of {}",
+            buf[j],
+            pattern(seq, j)
+        );
     }
 }
 
@@ -52,14 +58,22 @@ fn assert_frame(buf: &Buffer, seq: u64, len: usize) {
 fn wait_available(pool: &Pool, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while pool.available() != n {
-        assert!(Instant::now() < deadline, "pool has {} free slots, expected {n}", pool.available());
+        assert!(
+            Instant::now() < deadline,
+            "pool has {} free slots, expected {n}",
+            pool.available()
+        );
         thread::sleep(Duration::from_millis(2));
     }
 }
 
 /// poll(2) for readability with a timeout in milliseconds.
 fn readable(fd: &impl AsRawFd, timeout_ms: i32) -> bool {
-    let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
     // SAFETY: one valid pollfd.
     let n = unsafe { libc::poll(&mut p, 1, timeout_ms) };
     n == 1 && (p.revents & libc::POLLIN) != 0
@@ -68,7 +82,14 @@ fn readable(fd: &impl AsRawFd, timeout_ms: i32) -> bool {
 fn seqpacket_pair() -> (OwnedFd, OwnedFd) {
     let mut fds = [0; 2];
     // SAFETY: valid array of two ints; the fds are ours afterwards.
-    let rc = unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) };
+    let rc = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
     assert_eq!(rc, 0, "socketpair failed");
     // SAFETY: fresh fds.
     unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
@@ -83,7 +104,10 @@ fn a_pair_carries_buffers_zero_copy_read_only_with_metadata() {
     let got = b.recv(WAIT).unwrap();
     assert_frame(&got, 7, 3000);
     assert!(got.is_readonly(), "received memory must be read-only");
-    assert!(!sent.is_readonly(), "the sender keeps its writable reference");
+    assert!(
+        !sent.is_readonly(),
+        "the sender keeps its writable reference"
+    );
     assert_frame(&sent, 7, 3000);
 
     let (sa, sb) = (a.stats().unwrap(), b.stats().unwrap());
@@ -123,11 +147,18 @@ fn recv_polls_and_times_out() {
     assert!(b.try_recv().unwrap().is_none());
     let t0 = Instant::now();
     assert_err(b.recv(Some(Duration::from_millis(30))), Status::Timeout, "");
-    assert!(t0.elapsed() >= Duration::from_millis(25), "{:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() >= Duration::from_millis(25),
+        "{:?}",
+        t0.elapsed()
+    );
     assert!(!readable(&b, 0));
     let pool = shm_pool(1, 64);
     a.send(&frame(&pool, 1, 64)).unwrap();
-    assert!(readable(&b, 5000), "the channel fd is readable once a buffer is waiting");
+    assert!(
+        readable(&b, 5000),
+        "the channel fd is readable once a buffer is waiting"
+    );
     assert_frame(&b.try_recv().unwrap().expect("a buffer was ready"), 1, 64);
     assert!(b.as_fd().as_raw_fd() >= 0);
     assert!(format!("{b:?}").contains("fd"));
@@ -137,7 +168,11 @@ fn recv_polls_and_times_out() {
 fn heap_and_file_memory_cannot_be_sent() {
     let (a, _b) = Channel::pair().unwrap();
     let heap = Pool::heap(1, 4096).unwrap();
-    let buf = heap.loan().unwrap().into_buffer(10, &Metadata::default()).unwrap();
+    let buf = heap
+        .loan()
+        .unwrap()
+        .into_buffer(10, &Metadata::default())
+        .unwrap();
     assert_err(a.send(&buf), Status::Unsupported, "");
     let dir = TempDir::new("send-file");
     let file = Segment::file_create(dir.file("f"), 4096).unwrap();
@@ -198,10 +233,19 @@ fn listener_accepts_connections_on_a_socket_path() {
     let dir = TempDir::new("listen");
     let path = dir.file("px.sock");
     let listener = Listener::bind(&path).unwrap();
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600);
-    assert_err(listener.accept(Some(Duration::ZERO)), Status::WouldBlock, "");
-    assert_err(listener.accept(Some(Duration::from_millis(20))), Status::Timeout, "");
+    assert_err(
+        listener.accept(Some(Duration::ZERO)),
+        Status::WouldBlock,
+        "",
+    );
+    assert_err(
+        listener.accept(Some(Duration::from_millis(20))),
+        Status::Timeout,
+        "",
+    );
     assert!(!readable(&listener, 0));
 
     let client = {
@@ -231,17 +275,28 @@ fn listener_accepts_connections_on_a_socket_path() {
 fn listener_and_connect_bad_input() {
     let dir = TempDir::new("listen-bad");
     assert_err(Listener::bind(dir.file("a\0b")), Status::Invalid, "NUL");
-    assert_err(Channel::connect(dir.file("a\0b"), WAIT), Status::Invalid, "NUL");
+    assert_err(
+        Channel::connect(dir.file("a\0b"), WAIT),
+        Status::Invalid,
+        "NUL",
+    );
     let regular = dir.file("regular");
     std::fs::write(&regular, b"not a socket").unwrap();
     assert_err(Listener::bind(&regular), Status::Invalid, "");
-    assert_eq!(std::fs::read(&regular).unwrap(), b"not a socket", "never removed a regular file");
+    assert_eq!(
+        std::fs::read(&regular).unwrap(),
+        b"not a socket",
+        "never removed a regular file"
+    );
     let long = dir.file(&"x".repeat(200));
     assert_err(Listener::bind(&long), Status::Invalid, "");
     assert!(Listener::bind(dir.file("missing-dir/px.sock")).is_err());
     let e = Channel::connect(dir.file("nobody.sock"), Some(Duration::from_millis(50))).unwrap_err();
     assert!(!e.message().is_empty());
-    assert!(matches!(e.status(), Status::Io | Status::Timeout | Status::Closed), "{e}");
+    assert!(
+        matches!(e.status(), Status::Io | Status::Timeout | Status::Closed),
+        "{e}"
+    );
 }
 
 #[test]
@@ -290,7 +345,10 @@ fn from_fd_refuses_garbage_and_non_sockets() {
     let (x, y) = seqpacket_pair();
     drop(y);
     let e = Channel::from_fd(x).unwrap_err();
-    assert!(matches!(e.status(), Status::Closed | Status::Protocol), "{e}");
+    assert!(
+        matches!(e.status(), Status::Closed | Status::Protocol),
+        "{e}"
+    );
 
     // Not a seqpacket socket.
     let (s, _t) = UnixStream::pair().unwrap();
@@ -307,12 +365,19 @@ fn fds_pass_over_a_plain_unix_socket() {
     // SAFETY: nothing else uses the segment yet.
     unsafe { seg.as_mut_slice().unwrap()[..4].copy_from_slice(b"fdok") };
     let handle = seg.ipc_handle().unwrap();
-    assert_err(recv_fd(t.as_fd(), Some(Duration::ZERO)), Status::WouldBlock, "");
+    assert_err(
+        recv_fd(t.as_fd(), Some(Duration::ZERO)),
+        Status::WouldBlock,
+        "",
+    );
     send_fd(s.as_fd(), handle.fd).unwrap();
     let fd = recv_fd(t.as_fd(), WAIT).unwrap();
     // SAFETY: valid fd.
     let fdflags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) };
-    assert!(fdflags & libc::FD_CLOEXEC != 0, "received fds are close-on-exec");
+    assert!(
+        fdflags & libc::FD_CLOEXEC != 0,
+        "received fds are close-on-exec"
+    );
     let peer = Segment::from_fd(fd.as_fd(), handle.size as usize, MapFlags::READONLY).unwrap();
     assert_eq!(unsafe { &peer.as_slice()[..4] }, b"fdok");
 
@@ -322,7 +387,10 @@ fn fds_pass_over_a_plain_unix_socket() {
     drop(s);
     assert_err(recv_fd(t.as_fd(), WAIT), Status::Closed, "");
     let (r, _w) = std::io::pipe().unwrap();
-    assert!(send_fd(r.as_fd(), handle.fd).is_err(), "a pipe is not a socket");
+    assert!(
+        send_fd(r.as_fd(), handle.fd).is_err(),
+        "a pipe is not a socket"
+    );
 }
 
 // ---- Between processes: this test binary re-runs itself as the peer. ----
@@ -345,13 +413,21 @@ impl Drop for ChildGuard {
 }
 
 fn spawn_child(role: &str, socket: &Path) -> ChildGuard {
-    ChildGuard(Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_process_peer", "--ignored", "--nocapture", "--test-threads=1"])
-        .env(ROLE, role)
-        .env(SOCKET, socket)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap())
+    ChildGuard(
+        Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "child_process_peer",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(ROLE, role)
+            .env(SOCKET, socket)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 /// Reads the child's stdout until it prints `marker` (libtest prints its own text too, even
@@ -495,7 +571,11 @@ fn send_timeout_applies_backpressure_when_the_peer_is_behind() {
     assert_eq!(full.status(), Status::WouldBlock, "{full}");
     assert!(sent > 0);
     let t0 = Instant::now();
-    assert_err(a.send_timeout(&buf, Some(Duration::from_millis(30))), Status::Timeout, "");
+    assert_err(
+        a.send_timeout(&buf, Some(Duration::from_millis(30))),
+        Status::Timeout,
+        "",
+    );
     assert!(t0.elapsed() >= Duration::from_millis(25));
     // Taking one makes room again; everything sent arrives intact and in order.
     assert_eq!(b.recv(WAIT).unwrap().metadata().sequence, 1);
@@ -512,9 +592,14 @@ fn the_spin_budget_of_recv_can_be_set() {
     assert_eq!(Channel::DEFAULT_SPIN, Duration::from_micros(20));
     let pool = shm_pool(2, 64);
     let (a, b) = Channel::pair().unwrap();
-    for (i, spin) in [Some(Duration::ZERO), None, Some(Duration::from_micros(50)), Some(Channel::DEFAULT_SPIN)]
-        .into_iter()
-        .enumerate()
+    for (i, spin) in [
+        Some(Duration::ZERO),
+        None,
+        Some(Duration::from_micros(50)),
+        Some(Channel::DEFAULT_SPIN),
+    ]
+    .into_iter()
+    .enumerate()
     {
         b.set_spin(spin).unwrap();
         let sender = {

@@ -30,10 +30,22 @@ fn the_seeds_pool_has_16_slots_and_slots_go_back_on_drop() {
     assert_eq!(pool.available(), 0);
     let e = assert_err(pool.loan(), Status::WouldBlock, "16 slots is out");
     assert!(e.message().starts_with("px_pool_loan"));
-    assert_err(pool.loan_timeout(Some(Duration::ZERO)), Status::WouldBlock, "");
+    assert_err(
+        pool.loan_timeout(Some(Duration::ZERO)),
+        Status::WouldBlock,
+        "",
+    );
     let t0 = Instant::now();
-    assert_err(pool.loan_timeout(Some(Duration::from_millis(20))), Status::Timeout, "");
-    assert!(t0.elapsed() >= Duration::from_millis(15), "timed out too early: {:?}", t0.elapsed());
+    assert_err(
+        pool.loan_timeout(Some(Duration::from_millis(20))),
+        Status::Timeout,
+        "",
+    );
+    assert!(
+        t0.elapsed() >= Duration::from_millis(15),
+        "timed out too early: {:?}",
+        t0.elapsed()
+    );
     slots.pop();
     assert_eq!(pool.available(), 1);
     drop(slots);
@@ -80,10 +92,18 @@ fn into_buffer_carries_the_bytes_and_returns_the_slot_with_the_last_buffer() {
 fn into_buffer_with_a_bad_length_still_consumes_the_slot() {
     let pool = pool(4096, 1024);
     let slot = pool.loan().unwrap();
-    assert_err(slot.into_buffer(0, &Metadata::default()), Status::Invalid, "");
+    assert_err(
+        slot.into_buffer(0, &Metadata::default()),
+        Status::Invalid,
+        "",
+    );
     assert_eq!(pool.available(), 4, "the refused slot went back");
     let slot = pool.loan().unwrap();
-    assert_err(slot.into_buffer(1025, &Metadata::default()), Status::Invalid, "");
+    assert_err(
+        slot.into_buffer(1025, &Metadata::default()),
+        Status::Invalid,
+        "",
+    );
     assert_eq!(pool.available(), 4);
 }
 
@@ -95,14 +115,22 @@ fn pool_bad_input() {
     assert_err(Pool::shm(Some("a\0b"), 1, 64), Status::Invalid, "NUL");
     let seg = Segment::heap(4096).unwrap();
     // SAFETY (all below): these pools are refused, or the only users of their segment.
-    assert_err(unsafe { Pool::new(&seg, 0) }, Status::Invalid, "slot_size is 0");
+    assert_err(
+        unsafe { Pool::new(&seg, 0) },
+        Status::Invalid,
+        "slot_size is 0",
+    );
     assert_err(unsafe { Pool::new(&seg, 4097) }, Status::Invalid, "");
     assert_err(unsafe { Pool::new(&seg, usize::MAX) }, Status::Invalid, "");
     let dir = TempDir::new("pool");
     let path = dir.file("ro");
     std::fs::write(&path, [0u8; 4096]).unwrap();
     let ro = Segment::file_open_readonly(&path).unwrap();
-    assert_err(unsafe { Pool::new(&ro, 64) }, Status::Unsupported, "read-only");
+    assert_err(
+        unsafe { Pool::new(&ro, 64) },
+        Status::Unsupported,
+        "read-only",
+    );
     // Over a file this process alone controls, a pool is fine.
     let rw = Segment::file_open(&path).unwrap();
     let file_pool = unsafe { Pool::new(&rw, 1024) }.unwrap();
@@ -123,7 +151,11 @@ fn safe_constructors_make_their_own_memory() {
     assert_eq!(shm.segment().memory_type(), MemoryType::Shared);
     assert!(shm.capacity() >= 1 && shm.capacity() <= 4);
     let huge = Pool::hugepage(HugePageSize::Size2MiB, 2, 4096, true).unwrap();
-    assert!(huge.capacity() >= 2, "rounded up to whole pages: {}", huge.capacity());
+    assert!(
+        huge.capacity() >= 2,
+        "rounded up to whole pages: {}",
+        huge.capacity()
+    );
     assert_ne!(heap.segment().as_ptr(), shm.segment().as_ptr());
 }
 
@@ -182,7 +214,9 @@ fn threads_loan_and_return_without_losing_slots() {
                     s.fill(t);
                     assert!(s.iter().all(|&x| x == t), "another thread wrote my slot");
                     if i % 3 == 0 {
-                        let b = s.into_buffer(256, &Metadata::with_sequence(u64::from(i))).unwrap();
+                        let b = s
+                            .into_buffer(256, &Metadata::with_sequence(u64::from(i)))
+                            .unwrap();
                         assert!(b.iter().all(|&x| x == t));
                     }
                 }

@@ -15,7 +15,14 @@ fn memfd(size: usize, seal: bool) -> OwnedFd {
         assert!(fd >= 0, "memfd_create failed");
         assert_eq!(libc::ftruncate(fd, size as libc::off_t), 0);
         if seal {
-            assert_eq!(libc::fcntl(fd, libc::F_ADD_SEALS, libc::F_SEAL_SHRINK | libc::F_SEAL_GROW), 0);
+            assert_eq!(
+                libc::fcntl(
+                    fd,
+                    libc::F_ADD_SEALS,
+                    libc::F_SEAL_SHRINK | libc::F_SEAL_GROW
+                ),
+                0
+            );
         }
         OwnedFd::from_raw_fd(fd)
     }
@@ -28,7 +35,10 @@ fn heap_segment_is_private_zeroed_and_writable() {
     assert!(!seg.is_empty());
     assert_eq!(seg.memory_type(), MemoryType::Heap);
     assert!(!seg.is_readonly());
-    assert_eq!(seg.as_mut_ptr().unwrap().as_ptr().cast_const(), seg.as_ptr());
+    assert_eq!(
+        seg.as_mut_ptr().unwrap().as_ptr().cast_const(),
+        seg.as_ptr()
+    );
     // SAFETY: nothing else uses this segment.
     unsafe {
         assert!(seg.as_slice().iter().all(|&b| b == 0));
@@ -89,29 +99,63 @@ fn shared_segment_maps_again_from_its_fd() {
 #[test]
 fn from_fd_refuses_what_it_cannot_trust() {
     let (r, _w) = std::io::pipe().unwrap();
-    assert_err(Segment::from_fd(r.as_fd(), 16, MapFlags::NONE), Status::Invalid, "pipe");
+    assert_err(
+        Segment::from_fd(r.as_fd(), 16, MapFlags::NONE),
+        Status::Invalid,
+        "pipe",
+    );
 
     let unsealed = memfd(4096, false);
-    assert_err(Segment::from_fd(unsealed.as_fd(), 4096, MapFlags::NONE), Status::Permission, "F_SEAL_SHRINK");
+    assert_err(
+        Segment::from_fd(unsealed.as_fd(), 4096, MapFlags::NONE),
+        Status::Permission,
+        "F_SEAL_SHRINK",
+    );
     assert_err(
         Segment::from_fd(unsealed.as_fd(), 8192, MapFlags::ALLOW_UNSEALED),
         Status::Invalid,
         "fewer than the 8192 claimed",
     );
-    let ok = Segment::from_fd(unsealed.as_fd(), 4096, MapFlags::ALLOW_UNSEALED | MapFlags::READONLY).unwrap();
+    let ok = Segment::from_fd(
+        unsealed.as_fd(),
+        4096,
+        MapFlags::ALLOW_UNSEALED | MapFlags::READONLY,
+    )
+    .unwrap();
     assert!(ok.is_readonly());
-    assert_err(Segment::from_fd(unsealed.as_fd(), 4096, MapFlags::from_bits(0x80)), Status::Invalid, "");
+    assert_err(
+        Segment::from_fd(unsealed.as_fd(), 4096, MapFlags::from_bits(0x80)),
+        Status::Invalid,
+        "",
+    );
 
     let sealed = memfd(4096, true);
-    assert_err(Segment::from_fd(sealed.as_fd(), 0, MapFlags::NONE), Status::Invalid, "");
-    assert_err(Segment::from_fd(sealed.as_fd(), usize::MAX, MapFlags::NONE), Status::Invalid, "");
-    assert_eq!(Segment::from_fd(sealed.as_fd(), 4096, MapFlags::NONE).unwrap().len(), 4096);
+    assert_err(
+        Segment::from_fd(sealed.as_fd(), 0, MapFlags::NONE),
+        Status::Invalid,
+        "",
+    );
+    assert_err(
+        Segment::from_fd(sealed.as_fd(), usize::MAX, MapFlags::NONE),
+        Status::Invalid,
+        "",
+    );
+    assert_eq!(
+        Segment::from_fd(sealed.as_fd(), 4096, MapFlags::NONE)
+            .unwrap()
+            .len(),
+        4096
+    );
 }
 
 #[test]
 fn bad_sizes_and_labels_are_errors_with_messages() {
     let e = assert_err(Segment::heap(0), Status::Invalid, "size is 0");
-    assert!(e.message().starts_with("px_segment_heap_new"), "{}", e.message());
+    assert!(
+        e.message().starts_with("px_segment_heap_new"),
+        "{}",
+        e.message()
+    );
     assert!(e.to_string().ends_with("(PX_E_INVALID)"));
     assert_err(Segment::heap(usize::MAX), Status::Invalid, "overflows");
     assert_err(Segment::shm(None, 0), Status::Invalid, "");
@@ -145,7 +189,11 @@ fn huge_pages_fall_back_or_explain() {
         Ok(s) => assert_eq!(s.page_size(), 1 << 30),
         Err(e) => assert_eq!(e.status(), Status::Unsupported, "{}", e.message()),
     }
-    assert_err(Segment::hugepage(HugePageSize::Size2MiB, 0, true), Status::Invalid, "");
+    assert_err(
+        Segment::hugepage(HugePageSize::Size2MiB, 0, true),
+        Status::Invalid,
+        "",
+    );
     assert_eq!(HugePageSize::Size1GiB.bytes(), 1 << 30);
 }
 
@@ -161,11 +209,20 @@ fn mapped_files_create_open_flush_and_refuse() {
     seg.flush().unwrap();
     drop(seg);
     assert_eq!(&std::fs::read(&path).unwrap()[..5], b"saved");
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600);
 
-    assert_err(Segment::file_create(&path, 1), Status::Invalid, "already exists");
-    assert_eq!(std::fs::metadata(&path).unwrap().len(), 12345, "never truncated");
+    assert_err(
+        Segment::file_create(&path, 1),
+        Status::Invalid,
+        "already exists",
+    );
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        12345,
+        "never truncated"
+    );
 
     let rw = Segment::file_open(&path).unwrap();
     assert!(!rw.is_readonly());
@@ -174,15 +231,39 @@ fn mapped_files_create_open_flush_and_refuse() {
     assert!(ro.as_mut_ptr().is_none());
     assert_eq!(unsafe { &ro.as_slice()[..5] }, b"saved");
     ro.flush().unwrap();
-    assert_eq!(ro.ipc_handle().unwrap().size, 12345, "a file has an fd too (channels refuse it)");
+    assert_eq!(
+        ro.ipc_handle().unwrap().size,
+        12345,
+        "a file has an fd too (channels refuse it)"
+    );
 
     File::create(dir.file("empty")).unwrap();
-    assert_err(Segment::file_open(dir.file("empty")), Status::Invalid, "is empty");
-    assert_err(Segment::file_open(dir.file("missing")), Status::Io, "No such file");
-    assert_err(Segment::file_open_readonly(dir.file("missing")), Status::Io, "");
+    assert_err(
+        Segment::file_open(dir.file("empty")),
+        Status::Invalid,
+        "is empty",
+    );
+    assert_err(
+        Segment::file_open(dir.file("missing")),
+        Status::Io,
+        "No such file",
+    );
+    assert_err(
+        Segment::file_open_readonly(dir.file("missing")),
+        Status::Io,
+        "",
+    );
     assert_err(Segment::file_open(dir.path()), Status::Invalid, "directory");
-    assert_err(Segment::file_create(dir.file("zero"), 0), Status::Invalid, "");
-    assert_err(Segment::file_create(dir.file("a\0b"), 16), Status::Invalid, "NUL");
+    assert_err(
+        Segment::file_create(dir.file("zero"), 0),
+        Status::Invalid,
+        "",
+    );
+    assert_err(
+        Segment::file_create(dir.file("a\0b"), 16),
+        Status::Invalid,
+        "NUL",
+    );
     assert_err(Segment::file_open("/nonexistent/dir/x"), Status::Io, "");
 }
 
@@ -197,7 +278,11 @@ fn read_copies_and_reports_truncated_files_instead_of_sigbus() {
     assert_eq!(&dst, b"read");
     unsafe { seg.read(4096, &mut []) }.unwrap();
     assert_err(unsafe { seg.read(4094, &mut dst) }, Status::Invalid, "");
-    assert_err(unsafe { seg.read(usize::MAX, &mut dst) }, Status::Invalid, "");
+    assert_err(
+        unsafe { seg.read(usize::MAX, &mut dst) },
+        Status::Invalid,
+        "",
+    );
 
     let dir = TempDir::new("truncate");
     let path = dir.file("shrinks");
@@ -207,7 +292,12 @@ fn read_copies_and_reports_truncated_files_instead_of_sigbus() {
     unsafe { file.read(2 * 4096, &mut page) }.unwrap();
     assert!(page.iter().all(|&b| b == 7));
     // Another party truncates the file under the mapping: reading the lost page is an error.
-    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(4096).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(4096)
+        .unwrap();
     assert_err(unsafe { file.read(2 * 4096, &mut page) }, Status::Io, "");
     unsafe { file.read(0, &mut page) }.unwrap();
 }

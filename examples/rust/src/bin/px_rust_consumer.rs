@@ -25,7 +25,9 @@ fn run(path: &str, frames: u64) -> Result<(), String> {
     let mut bytes = 0;
     let t0 = Instant::now();
     for k in 0..frames {
-        let frame = channel.recv(Some(Duration::from_secs(10))).map_err(|e| format!("frame {k}: {e}"))?;
+        let frame = channel
+            .recv(Some(Duration::from_secs(10)))
+            .map_err(|e| format!("frame {k}: {e}"))?;
         let meta = frame.metadata();
         if let Some(pts) = meta.pts_ns {
             latencies.push(now_ns() - pts);
@@ -34,7 +36,11 @@ fn run(path: &str, frames: u64) -> Result<(), String> {
             bytes = frame.len();
         }
         if meta.sequence != k || frame.len() != bytes {
-            return Err(format!("frame {k}: sequence {} and {} bytes", meta.sequence, frame.len()));
+            return Err(format!(
+                "frame {k}: sequence {} and {} bytes",
+                meta.sequence,
+                frame.len()
+            ));
         }
         if let Some(j) = first_bad_byte(&frame, k) {
             return Err(format!("frame {k} is not intact at byte {j}"));
@@ -42,7 +48,11 @@ fn run(path: &str, frames: u64) -> Result<(), String> {
     }
     let secs = t0.elapsed().as_secs_f64();
     latencies.sort_unstable();
-    let pct = |p: usize| latencies.get(latencies.len() * p / 100).map_or(f64::NAN, |&ns| ns as f64 / 1e3);
+    let pct = |p: usize| {
+        latencies
+            .get(latencies.len() * p / 100)
+            .map_or(f64::NAN, |&ns| ns as f64 / 1e3)
+    };
     println!(
         "parallax-rust frames={frames} bytes={bytes} seconds={secs:.4} frames_per_s={:.1} \
          GB_per_s={:.3} p50_latency_us={:.1} p99_latency_us={:.1} verified=all",

@@ -34,12 +34,20 @@ impl Drop for TempDir {
 
 /// Asserts that `result` failed with `status` and a message containing `needle`.
 #[track_caller]
-pub fn assert_err<T: std::fmt::Debug>(result: Result<T, Error>, status: Status, needle: &str) -> Error {
+pub fn assert_err<T: std::fmt::Debug>(
+    result: Result<T, Error>,
+    status: Status,
+    needle: &str,
+) -> Error {
     match result {
         Ok(v) => panic!("expected {status} ({needle:?}), got Ok({v:?})"),
         Err(e) => {
             assert_eq!(e.status(), status, "wrong status; message: {}", e.message());
-            assert!(e.message().contains(needle), "message {:?} lacks {needle:?}", e.message());
+            assert!(
+                e.message().contains(needle),
+                "message {:?} lacks {needle:?}",
+                e.message()
+            );
             e
         }
     }
