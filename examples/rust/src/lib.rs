@@ -22,6 +22,7 @@ pub fn first_bad_byte(frame: &[u8], k: u64) -> Option<usize> {
 
 /// CLOCK_MONOTONIC in nanoseconds: the clock the C examples stamp `pts_ns` with, so latencies
 /// compare across processes and languages.
+#[allow(clippy::useless_conversion)] // time_t and c_long are 32-bit on some targets
 pub fn now_ns() -> i64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -29,10 +30,7 @@ pub fn now_ns() -> i64 {
     };
     // SAFETY: valid timespec; CLOCK_MONOTONIC always exists on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    #[allow(clippy::useless_conversion)] // time_t and c_long are 32-bit on some targets
-    i64::from(ts.tv_sec)
-        * 1_000_000_000
-        + i64::from(ts.tv_nsec)
+    i64::from(ts.tv_sec) * 1_000_000_000 + i64::from(ts.tv_nsec)
 }
 
 /// Parses a positive number argument, or exits with usage status 2 and a message.
