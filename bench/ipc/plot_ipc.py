@@ -50,6 +50,12 @@ def colour(transport, mode):
     return COLOURS.get(transport, "#333333")
 
 
+def headroom(ax):
+    """Room above the bars of a log axis for the legend."""
+    low, high = ax.get_ylim()
+    ax.set_ylim(low, high * 30)
+
+
 def latency_panel(ax, rows):
     # (label, placement) -> one-way medians in us
     cells = defaultdict(list)
@@ -77,8 +83,10 @@ def latency_panel(ax, rows):
     ax.set_xticks(range(len(labels)))
     ax.set_xticklabels(labels, rotation=35, ha="right", fontsize=7)
     ax.set_ylabel("one-way latency, us (log)")
-    ax.set_title("4 KiB frame, one-way latency (half a ping-pong round trip)", fontsize=9)
-    ax.legend(fontsize=7, title="placement", title_fontsize=7)
+    ax.set_title("4 KiB frame, one-way latency (half a ping-pong round trip; lower is better)",
+                 fontsize=9)
+    headroom(ax)
+    ax.legend(fontsize=7, title="placement", title_fontsize=7, ncol=3, loc="upper center")
     ax.grid(axis="y", which="both", alpha=0.3)
 
 
@@ -113,8 +121,9 @@ def frames_panel(ax, rows):
     ax.set_xticks(range(len(labels)))
     ax.set_xticklabels(labels, rotation=35, ha="right", fontsize=7)
     ax.set_ylabel("frames per second (log)")
-    ax.set_title("8 MiB frames streamed to another process", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.set_title("8 MiB frames streamed to another process (higher is better)", fontsize=9)
+    headroom(ax)
+    ax.legend(fontsize=7, ncol=2, loc="upper center")
     ax.grid(axis="y", which="both", alpha=0.3)
 
 
@@ -149,9 +158,11 @@ def sweep_panels(ax_lat, ax_fps, rows):
         ax.grid(which="both", alpha=0.3)
         ax.legend(fontsize=7)
     ax_lat.set_ylabel("one-way latency, us (log)")
-    ax_lat.set_title("latency vs payload (half a ping-pong round trip)", fontsize=9)
+    ax_lat.set_title("one-way latency vs payload (half a ping-pong round trip; lower is better)",
+                     fontsize=9)
     ax_fps.set_ylabel("frames per second (log)")
-    ax_fps.set_title("throughput vs payload (consumer reads 8 bytes per frame)", fontsize=9)
+    ax_fps.set_title("throughput vs payload (consumer reads 8 bytes per frame; higher is better)",
+                     fontsize=9)
 
 
 def main():
