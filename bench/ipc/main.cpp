@@ -45,6 +45,24 @@ std::string g_iceoryx_problem; // non-empty: why the iceoryx rows are not measur
 std::string g_case_log;        // stdout and stderr of every leader and follower
 int g_nice = 0;                // --nice
 std::string g_label;           // --label: which build of the library this is
+volatile sig_atomic_t g_case_group = 0; // process group of the case running now
+volatile sig_atomic_t g_roudi = 0;      // iox-roudi's pid while it runs
+
+// Ctrl-C or kill: take the running case and iox-roudi down too (they run in process groups of
+// their own), so that no busy-polling follower or daemon outlives the benchmark.
+extern "C" void on_signal(int sig) {
+    if (g_case_group > 0)
+        kill(-g_case_group, SIGKILL);
+    if (g_roudi > 0) {
+        kill(g_roudi, SIGTERM); // it removes its shared memory on SIGTERM
+        for (int i = 0; i < 300 && waitpid(g_roudi, nullptr, WNOHANG) == 0; ++i) {
+            timespec ten_ms{0, 10'000'000};
+            nanosleep(&ten_ms, nullptr);
+        }
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
 
 // ---- options -----------------------------------------------------------------------------------
 
@@ -214,6 +232,7 @@ Result run_case(const Case &c) {
         _exit(127);
     }
     setpgid(pid, pid);
+    g_case_group = pid;
     close(res[1]);
     std::string line;
     // Budget: warm-up, measurement, setup of big pools, iceoryx registration; then give up.
@@ -243,6 +262,7 @@ Result run_case(const Case &c) {
     kill(-pid, SIGKILL); // whatever is left of the group (normally nothing)
     int status = 0;
     waitpid(pid, &status, 0);
+    g_case_group = 0;
     if (line.empty())
         line = WIFSIGNALED(status) ? "error leader killed by signal " +
                                          std::to_string(WTERMSIG(status))
@@ -312,6 +332,17 @@ std::string pad(const std::string &s, size_t w) {
 
 std::string lpad(const std::string &s, size_t w) {
     return s.size() >= w ? s : std::string(w - s.size(), ' ') + s;
+}
+
+// Footnote number (1-based) of "transport: error" in `notes`, added if new: one note per reason.
+size_t note_index(std::vector<std::string> &notes, const std::string &transport,
+                  const std::string &error) {
+    std::string note = transport + ": " + error;
+    for (size_t i = 0; i < notes.size(); ++i)
+        if (notes[i] == note)
+            return i + 1;
+    notes.push_back(note);
+    return notes.size();
 }
 
 // Prints `text` in lines of at most 100 columns, each indented by `indent` spaces.
@@ -504,8 +535,8 @@ void section_latency(const Options &o, Outputs &out) {
             const LatencyCell &cell = cells[{ri, pi}];
             std::string s;
             if (!cell.error.empty() && cell.p50.empty()) {
-                s = "n/a [" + std::to_string(errors.size() + 1) + "]";
-                errors.push_back(rows[ri].label + ", " + places[pi].label + ": " + cell.error);
+                s = "n/a [" + std::to_string(note_index(errors, rows[ri].transport, cell.error)) +
+                    "]";
             } else {
                 s = fmt_time(cell.one_way()) + " (" + fmt_time(cell.one_way_p99()) + ")";
                 if (spread(cell.p50) > 50)
@@ -692,8 +723,9 @@ void section_frames(const Options &o, Outputs &out) {
                     places[pi].key == "unpinned" ? where(cell.overlap) : std::string();
                 const Stream &base = cells[{sock, read_all, pi}];
                 if (cell.fps.empty()) {
-                    std::string n = "n/a [" + std::to_string(errors.size() + 1) + "]";
-                    errors.push_back(rows[ri].label + ", " + places[pi].label + ": " + cell.error);
+                    std::string n =
+                        "n/a [" + std::to_string(note_index(errors, rows[ri].transport, cell.error)) +
+                        "]";
                     std::printf("%s%s%s%s", lpad(n, 27).c_str(), lpad("-", 7).c_str(),
                                 lpad("-", 12).c_str(), lpad("-", 11).c_str());
                     out.md << " " << n << " | - | - | - |";
@@ -918,6 +950,7 @@ int orchestrate(const Options &o) {
         std::sort(sizes.begin(), sizes.end());
         std::string why;
         roudi = roudi_start(o.out, sizes, why);
+        g_roudi = roudi > 0 ? roudi : 0;
         if (roudi < 0)
             g_iceoryx_problem = "iox-roudi could not start: " + why;
     }
@@ -938,6 +971,7 @@ int orchestrate(const Options &o) {
         section_frames(o, out);
     if (has(o.sections, "sweep"))
         section_sweep(o, out);
+    g_roudi = 0;
     roudi_stop(roudi);
 
     std::printf("== Targets\n");
@@ -989,5 +1023,7 @@ int main(int argc, char **argv) {
                                           : posix_follower(c, fds);
     }
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP})
+        signal(sig, on_signal);
     return orchestrate(parse_options(argc, argv));
 }
