@@ -148,15 +148,17 @@ Slot *MemoryPool::loan(int64_t timeout_ns) {
         // Spin briefly first: a slot lent to a busy peer usually comes back within
         // microseconds, far sooner than a sleep and a wake-up take.
         auto sources = snapshot_sources();
-        const auto spin_end = clock::now() + std::chrono::microseconds(50);
+        const auto spin_start = clock::now();
+        const auto spin_end = spin_start + std::chrono::microseconds(50);
         const auto spin_until = timeout_ns > 0 ? std::min(deadline, spin_end) : spin_end;
         do {
             for (auto &src : sources)
                 src->collect(false);
             if (Slot *s = try_loan())
                 return s;
-            for (int i = 0; i < 32; ++i)
-                cpu_relax();
+            spin_step(std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() -
+                                                                           spin_start)
+                          .count());
         } while (clock::now() < spin_until);
     }
     waiters_.fetch_add(1, std::memory_order_seq_cst);

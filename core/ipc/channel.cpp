@@ -210,6 +210,21 @@ Ref<Channel> Channel::connect(const std::string &path, int64_t timeout_ns) {
     }
 }
 
+int Channel::fd() noexcept {
+    if (!peer_control_)
+        return poll_fd_;
+    control_of(*peer_control_)->consumer_polls_fd.store(1, std::memory_order_seq_cst);
+    // Records the sender published before it saw the flag rang nothing: ring our own doorbell.
+    // (If recv is running, it does so on its way out.)
+    std::unique_lock lock(recv_mutex_, std::try_to_lock);
+    if (lock.owns_lock() && !doorbell_rung_ && !data_in_.empty()) {
+        uint64_t one = 1;
+        [[maybe_unused]] ssize_t n = ::write(doorbell_, &one, sizeof one);
+        doorbell_rung_ = true;
+    }
+    return poll_fd_;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Send side
 
@@ -220,9 +235,10 @@ void Channel::wake_consumer() noexcept {
     if (state == consumer_sleeping) {
         cb->data_notify.fetch_add(1, std::memory_order_seq_cst);
         futex_wake_all(&cb->data_notify);
-    } else if (state == consumer_away &&
+    } else if (state == consumer_away && cb->consumer_polls_fd.load(std::memory_order_relaxed) &&
                cb->data_state.compare_exchange_strong(state, consumer_away_woken)) {
-        // The receiver may be polling px_channel_fd: make the socket readable.
+        // The receiver polls px_channel_fd: make the socket readable. (A receiver that only
+        // calls recv looks at the ring when it comes back: no system call for it.)
         auto wake = wire::encode_wake();
         [[maybe_unused]] ssize_t n = ::send(sock_, wake.data, wake.size, MSG_DONTWAIT | MSG_NOSIGNAL);
     }
@@ -558,8 +574,7 @@ Buffer Channel::recv(int64_t timeout_ns) {
                 if (peer_hung_up_)
                     break;
             }
-            for (int i = 0; i < 32; ++i)
-                cpu_relax();
+            spin_step(t - start);
         }
         if (!data_in_.empty() || peer_hung_up_)
             continue;

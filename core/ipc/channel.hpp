@@ -64,7 +64,8 @@ public:
     // recv's busy-poll budget before sleeping: 0 never spins, < 0 never sleeps.
     void set_spin_ns(int64_t ns) noexcept { spin_ns_.store(ns, std::memory_order_relaxed); }
     // Pollable: readable when recv may not block (an epoll set of the socket and a doorbell).
-    int fd() const noexcept { return poll_fd_; }
+    // From the first call on, the sender rings the socket for a receiver outside recv.
+    int fd() noexcept;
     ChannelStats stats() const;
 
     ~Channel() override;

@@ -28,7 +28,7 @@ constexpr size_t return_ring_entries = 1024;
 enum ConsumerState : uint32_t {
     consumer_active = 0,    // inside recv, polling the ring: no wake needed
     consumer_sleeping = 1,  // inside recv, asleep on the futex word: futex wake
-    consumer_away = 2,      // outside recv (maybe polling the socket): one wake record
+    consumer_away = 2,      // outside recv: one wake record, if it polls px_channel_fd
     consumer_away_woken = 3 // outside recv, a wake record is already on the socket
 };
 
@@ -39,6 +39,7 @@ struct alignas(64) ControlBlock {
     alignas(64) std::atomic<uint64_t> data_head;
     alignas(64) std::atomic<uint32_t> data_state;  // ConsumerState
     std::atomic<uint32_t> data_notify;             // futex word, bumped to wake a sleeper
+    std::atomic<uint32_t> consumer_polls_fd;       // the consumer asked for px_channel_fd
     alignas(64) std::atomic<uint64_t> return_tail;
     alignas(64) std::atomic<uint64_t> return_head;
     alignas(64) std::atomic<uint32_t> owner_waits_for_returns;
