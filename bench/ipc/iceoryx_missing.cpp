@@ -9,10 +9,16 @@ std::string iceoryx_build_problem() {
            "libiceoryx-posh-dev iceoryx), reconfigure after installing it";
 }
 
-std::string iceoryx_version() { return {}; }
+std::string iceoryx_version() {
+    return {};
+}
 
-Result iceoryx_leader(const Case &) { die(iceoryx_build_problem()); }
+Result iceoryx_leader(const Case &) {
+    die(iceoryx_build_problem());
+}
 
-int iceoryx_follower(const Case &, const std::vector<int> &) { die(iceoryx_build_problem()); }
+int iceoryx_follower(const Case &, const std::vector<int> &) {
+    die(iceoryx_build_problem());
+}
 
 } // namespace pxipc

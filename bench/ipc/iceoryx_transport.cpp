@@ -9,8 +9,8 @@
 // dry.
 #include <string>
 #include <thread>
-#include <vector>
 #include <unistd.h>
+#include <vector>
 
 #include "iceoryx_posh/popo/untyped_publisher.hpp"
 #include "iceoryx_posh/popo/untyped_subscriber.hpp"
@@ -29,7 +29,7 @@ iox::capro::ServiceDescription service(pid_t leader, const char *event) {
 }
 
 class Endpoint {
-public:
+  public:
     Endpoint(const Case &c, const std::string &role, pid_t leader, const char *out_event,
              const char *in_event)
         : c_(c), runtime_(init(role)), pub_(service(leader, out_event), publisher_options(c)),
@@ -102,7 +102,7 @@ public:
 
     void release(const void *chunk) { sub_.release(chunk); }
 
-private:
+  private:
     static iox::popo::PublisherOptions publisher_options(const Case &c) {
         iox::popo::PublisherOptions o;
         if (c.kind == Kind::stream)
@@ -132,8 +132,12 @@ private:
 
 } // namespace
 
-std::string iceoryx_build_problem() { return {}; }
-std::string iceoryx_version() { return ICEORYX_LATEST_RELEASE_VERSION; }
+std::string iceoryx_build_problem() {
+    return {};
+}
+std::string iceoryx_version() {
+    return ICEORYX_LATEST_RELEASE_VERSION;
+}
 
 Result iceoryx_leader(const Case &c) {
     Result r;

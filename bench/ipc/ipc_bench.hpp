@@ -67,7 +67,9 @@ void store_seq(void *p, uint64_t seq);
 int64_t now_ns();
 // Pins the calling thread to `cpu` (-1: allowed on every CPU). Dies on failure.
 void pin_to(int cpu);
-inline void cpu_relax() { __builtin_ia32_pause(); }
+inline void cpu_relax() {
+    __builtin_ia32_pause();
+}
 
 // ---- where the two processes ran --------------------------------------------------------------
 // Every 16th message each side notes the CPU it is on, in a tally that leader and follower share

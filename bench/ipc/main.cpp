@@ -41,10 +41,10 @@ namespace {
 
 constexpr size_t KiB = 1024, MiB = 1024 * KiB;
 
-std::string g_iceoryx_problem; // non-empty: why the iceoryx rows are not measured
-std::string g_case_log;        // stdout and stderr of every leader and follower
-int g_nice = 0;                // --nice
-std::string g_label;           // --label: which build of the library this is
+std::string g_iceoryx_problem;          // non-empty: why the iceoryx rows are not measured
+std::string g_case_log;                 // stdout and stderr of every leader and follower
+int g_nice = 0;                         // --nice
+std::string g_label;                    // --label: which build of the library this is
 volatile sig_atomic_t g_case_group = 0; // process group of the case running now
 volatile sig_atomic_t g_roudi = 0;      // iox-roudi's pid while it runs
 
@@ -101,7 +101,7 @@ bool has(const std::vector<std::string> &v, const std::string &x) {
         "  --quick               fewer and shorter repetitions (a smoke test, ~1 minute)\n"
         "  --reps N              repetitions of every case (default: latency 9, others 5)\n"
         "  --sections LIST       latency,frames,sweep (default: all)\n"
-        "  --placements LIST     unpinned,cross,same (default: all; latency section only)\n"
+        "  --placements LIST     unpinned,cross,same (default: all; 8 MiB frames skip same)\n"
         "  --sweep-placement P   unpinned (default), cross or same for the payload sweep\n"
         "  --out DIR             where the CSV files and the markdown summary go\n"
         "  --no-iceoryx          skip the iceoryx rows (they then say so)\n"
@@ -157,7 +157,6 @@ Options parse_options(int argc, char **argv) {
 }
 
 // ---- running one case --------------------------------------------------------------------------
-
 
 Result parse_result(const std::string &line) {
     Result r;
@@ -264,9 +263,9 @@ Result run_case(const Case &c) {
     waitpid(pid, &status, 0);
     g_case_group = 0;
     if (line.empty())
-        line = WIFSIGNALED(status) ? "error leader killed by signal " +
-                                         std::to_string(WTERMSIG(status))
-                                   : "error leader exited without a result";
+        line = WIFSIGNALED(status)
+                   ? "error leader killed by signal " + std::to_string(WTERMSIG(status))
+                   : "error leader exited without a result";
     return parse_result(line);
 }
 
@@ -550,9 +549,10 @@ void section_latency(const Options &o, Outputs &out) {
         std::printf("   %s\n", rows[ri].what.c_str());
         out.md << " " << rows[ri].what << " |\n";
     }
-    std::printf("(~: repetition medians differ by more than 50%% of their median: noisy; [1 core] / "
-                "[2 cores] / [mixed]:\n where the scheduler ran the two unpinned processes, from "
-                "the CPUs each noted every 16th message)\n");
+    std::printf(
+        "(~: repetition medians differ by more than 50%% of their median: noisy; [1 core] / "
+        "[2 cores] / [mixed]:\n where the scheduler ran the two unpinned processes, from "
+        "the CPUs each noted every 16th message)\n");
     for (size_t i = 0; i < errors.size(); ++i)
         std::printf("[%zu] %s\n", i + 1, errors[i].c_str());
     out.md << "\n";
@@ -605,14 +605,13 @@ void section_latency(const Options &o, Outputs &out) {
             std::string s = fmt_ratio(ratio);
             if (!std::isnan(ratio) && !std::isnan(ck.limit))
                 s += judged ? (ratio <= ck.limit ? " met" : " MISSED") : " (info)";
-            std::printf("%s", lpad(places[pi].label.substr(0, places[pi].label.find(' ')) + ": " +
-                                       s,
-                                   28)
-                                  .c_str());
+            std::printf("%s",
+                        lpad(places[pi].label.substr(0, places[pi].label.find(' ')) + ": " + s, 28)
+                            .c_str());
             out.md << " " << s << " |";
             if (judged)
-                verdict("one-way latency, " + ck.name + " " + tgt + ", " + places[pi].label,
-                        ratio, ck.limit, true, fmt_time(a) + " vs " + fmt_time(b));
+                verdict("one-way latency, " + ck.name + " " + tgt + ", " + places[pi].label, ratio,
+                        ck.limit, true, fmt_time(a) + " vs " + fmt_time(b));
         }
         std::printf("\n");
         out.md << "\n";
@@ -680,11 +679,11 @@ void section_frames(const Options &o, Outputs &out) {
                     c.follower_cpu = places[pi].follower;
                     c.seconds = o.frames_s;
                     Result r = run_case(c);
-                    out.frames << c.transport << "," << c.mode << "," << csv_safe(rows[ri].label) << ","
-                               << places[pi].key << "," << payload << ","
-                               << (read_all ? "read_all" : "touch") << "," << rep << ","
-                               << r.frames << "," << r.elapsed_s << "," << r.overlap << ","
-                               << csv_safe(r.error) << "\n";
+                    out.frames << c.transport << "," << c.mode << "," << csv_safe(rows[ri].label)
+                               << "," << places[pi].key << "," << payload << ","
+                               << (read_all ? "read_all" : "touch") << "," << rep << "," << r.frames
+                               << "," << r.elapsed_s << "," << r.overlap << "," << csv_safe(r.error)
+                               << "\n";
                     if (!r.ok || r.elapsed_s <= 0) {
                         cell.error = r.error;
                         continue;
@@ -704,7 +703,8 @@ void section_frames(const Options &o, Outputs &out) {
         out.md << "### " << size_name(payload) << " frames streamed to another process, " << title
                << " (median frames/s; ratio against the Unix socket copy)\n\n| transport |";
         for (auto &pl : places) {
-            std::printf("%s%s%s%s", lpad(pl.label.substr(0, pl.label.find(' ')) + " frames/s", 27).c_str(),
+            std::printf("%s%s%s%s",
+                        lpad(pl.label.substr(0, pl.label.find(' ')) + " frames/s", 27).c_str(),
                         lpad("GB/s", 7).c_str(), lpad("per frame", 12).c_str(),
                         lpad("vs socket", 11).c_str());
             out.md << " " << pl.label << " frames/s | GB/s | per frame | vs socket |";
@@ -724,8 +724,8 @@ void section_frames(const Options &o, Outputs &out) {
                 const Stream &base = cells[{sock, read_all, pi}];
                 if (cell.fps.empty()) {
                     std::string n =
-                        "n/a [" + std::to_string(note_index(errors, rows[ri].transport, cell.error)) +
-                        "]";
+                        "n/a [" +
+                        std::to_string(note_index(errors, rows[ri].transport, cell.error)) + "]";
                     std::printf("%s%s%s%s", lpad(n, 27).c_str(), lpad("-", 7).c_str(),
                                 lpad("-", 12).c_str(), lpad("-", 11).c_str());
                     out.md << " " << n << " | - | - | - |";
@@ -755,7 +755,8 @@ void section_frames(const Options &o, Outputs &out) {
     for (size_t pi = 0; pi < places.size(); ++pi) {
         double ours = cells[{0, 0, pi}].rate(), base = cells[{sock, 0, pi}].rate();
         verdict("8 MiB frames, consumer touching the frame: parallax default >= 500x socket "
-                "copy, " + places[pi].label,
+                "copy, " +
+                    places[pi].label,
                 ours / base, 500, false, fmt_rate(ours) + " vs " + fmt_rate(base));
     }
     std::printf("\n");
@@ -786,8 +787,8 @@ void section_sweep(const Options &o, Outputs &out) {
                 "   cost per frame = 1 / frames per second of a stream whose consumer reads 8 "
                 "bytes of each frame;\n   latency = half the round trip of a ping-pong of that "
                 "frame\n   sizes:",
-                size_name(sizes.front()).c_str(), size_name(sizes.back()).c_str(),
-                pl.label.c_str(), o.sweep_reps, o.sweep_s);
+                size_name(sizes.front()).c_str(), size_name(sizes.back()).c_str(), pl.label.c_str(),
+                o.sweep_reps, o.sweep_s);
     for (size_t si = 0; si < sizes.size(); ++si) {
         for (int rep = 0; rep < o.sweep_reps; ++rep)
             for (size_t ri = 0; ri < rows.size(); ++ri)
@@ -805,12 +806,14 @@ void section_sweep(const Options &o, Outputs &out) {
                     c.follower_cpu = pl.follower;
                     Result r = run_case(c);
                     if (r.ok && r.overlap >= 0)
-                        placed[{ri, kind}].push_back(r.overlap >= 0.8 ? 1 : r.overlap <= 0.2 ? 2 : 0);
-                    double v = !r.ok ? NAN
+                        placed[{ri, kind}].push_back(r.overlap >= 0.8   ? 1
+                                                     : r.overlap <= 0.2 ? 2
+                                                                        : 0);
+                    double v = !r.ok       ? NAN
                                : kind == 0 ? static_cast<double>(r.frames) / r.elapsed_s
                                            : r.rtt_p50;
-                    out.sweep << c.transport << "," << c.mode << "," << csv_safe(rows[ri].label) << ","
-                              << (kind == 0 ? "stream_fps" : "pingpong_rtt_ns") << ","
+                    out.sweep << c.transport << "," << c.mode << "," << csv_safe(rows[ri].label)
+                              << "," << (kind == 0 ? "stream_fps" : "pingpong_rtt_ns") << ","
                               << sizes[si] << "," << rep << "," << v << "," << r.overlap << ","
                               << csv_safe(r.error) << "\n";
                     if (!r.ok)
@@ -918,14 +921,13 @@ std::string context_line() {
     utsname u{};
     uname(&u);
     char b[512];
-    std::snprintf(b, sizeof b,
-                  "%s, %ld CPUs, Linux %s; libparallax %s%s; iceoryx %s; load average %s%s",
-                  first_line_of("/proc/cpuinfo", "model name").c_str(),
-                  sysconf(_SC_NPROCESSORS_ONLN), u.release, px_version_string(),
-                  g_label.empty() ? "" : (" (" + g_label + ")").c_str(),
-                  g_iceoryx_problem.empty() ? iceoryx_version().c_str() : "not measured",
-                  first_line_of("/proc/loadavg").substr(0, 14).c_str(),
-                  g_nice ? ("; processes at nice " + std::to_string(g_nice)).c_str() : "");
+    std::snprintf(
+        b, sizeof b, "%s, %ld CPUs, Linux %s; libparallax %s%s; iceoryx %s; load average %s%s",
+        first_line_of("/proc/cpuinfo", "model name").c_str(), sysconf(_SC_NPROCESSORS_ONLN),
+        u.release, px_version_string(), g_label.empty() ? "" : (" (" + g_label + ")").c_str(),
+        g_iceoryx_problem.empty() ? iceoryx_version().c_str() : "not measured",
+        first_line_of("/proc/loadavg").substr(0, 14).c_str(),
+        g_nice ? ("; processes at nice " + std::to_string(g_nice)).c_str() : "");
     return b;
 }
 
@@ -984,8 +986,8 @@ int orchestrate(const Options &o) {
                << " |\n";
         missed += !v.met;
     }
-    std::printf("\n%zu targets, %d missed; %.0f s; load average at the end %s\n",
-                g_verdicts.size(), missed, static_cast<double>(now_ns() - t0) / 1e9,
+    std::printf("\n%zu targets, %d missed; %.0f s; load average at the end %s\n", g_verdicts.size(),
+                missed, static_cast<double>(now_ns() - t0) / 1e9,
                 first_line_of("/proc/loadavg").substr(0, 14).c_str());
     std::printf("results: %s/ipc_{latency,frames,sweep}.csv, %s/ipc_summary.md (processes' own "
                 "output: %s)\n",
@@ -1005,7 +1007,7 @@ int main(int argc, char **argv) {
             g_is_leader = true;
             pin_to(c.leader_cpu);
             tally_create();
-            Result r = c.transport == "parallax" ? parallax_leader(c)
+            Result r = c.transport == "parallax"  ? parallax_leader(c)
                        : c.transport == "iceoryx" ? iceoryx_leader(c)
                                                   : posix_leader(c);
             r.overlap = tally_overlap(); // every leader has reaped its follower by now
@@ -1018,7 +1020,7 @@ int main(int argc, char **argv) {
                 fds.push_back(std::atoi(f.c_str()));
         pin_to(c.follower_cpu);
         tally_attach(tally_fd_in_follower);
-        return c.transport == "parallax" ? parallax_follower(c, fds)
+        return c.transport == "parallax"  ? parallax_follower(c, fds)
                : c.transport == "iceoryx" ? iceoryx_follower(c, fds)
                                           : posix_follower(c, fds);
     }

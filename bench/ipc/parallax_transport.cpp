@@ -4,8 +4,8 @@
 // and releases it, which hands the slot back to the producer's pool.
 //
 // Ping-pong: the follower answers each frame with a frame of the same size from its own pool
-// (zero-copy both ways); the leader times loan -> send -> receive the answer -> release. Stream: the producer sends as fast as its
-// pool lets it (slots come back when the consumer releases them).
+// (zero-copy both ways); the leader times loan -> send -> receive the answer -> release. Stream:
+// the producer sends as fast as its pool lets it (slots come back when the consumer releases them).
 //
 // Modes (px_channel_set_spin_ns on both ends): spin (< 0: recv never sleeps), blocking (0: recv
 // sleeps at once), default (not set: PX_CHANNEL_DEFAULT_SPIN_NS of spinning, then sleep).
@@ -22,8 +22,7 @@ constexpr int64_t patience_ns = 10'000'000'000; // a step that takes longer is a
 
 void check(px_status_t st, const char *what) {
     if (st != PX_OK)
-        die(std::string(what) + ": " + px_status_string(st) + " (" + px_last_error_message() +
-            ")");
+        die(std::string(what) + ": " + px_status_string(st) + " (" + px_last_error_message() + ")");
 }
 
 void apply_mode(px_channel_t *ch, const std::string &mode) {

@@ -9,8 +9,8 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
-#include <new>
 #include <linux/futex.h>
+#include <new>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -24,7 +24,9 @@
 namespace pxipc {
 namespace {
 
-std::string err(const char *what) { return std::string(what) + ": " + std::strerror(errno); }
+std::string err(const char *what) {
+    return std::string(what) + ": " + std::strerror(errno);
+}
 
 void write_all(int fd, const void *p, size_t n) {
     const char *c = static_cast<const char *>(p);

@@ -56,8 +56,8 @@ void note_cpu() {
     int cpu = sched_getcpu();
     if (cpu < 0 || cpu >= tally_cpus)
         return;
-    (g_is_leader ? g_tally->leader : g_tally->follower)[cpu].fetch_add(
-        1, std::memory_order_relaxed);
+    (g_is_leader ? g_tally->leader : g_tally->follower)[cpu].fetch_add(1,
+                                                                       std::memory_order_relaxed);
 }
 
 double tally_overlap() {
@@ -105,7 +105,9 @@ uint64_t load_seq(const void *p) {
     return s;
 }
 
-void store_seq(void *p, uint64_t seq) { std::memcpy(p, &seq, sizeof seq); }
+void store_seq(void *p, uint64_t seq) {
+    std::memcpy(p, &seq, sizeof seq);
+}
 
 int64_t now_ns() {
     timespec ts{};
@@ -228,8 +230,7 @@ void report(const Result &r) {
         std::snprintf(line, sizeof line,
                       "ok samples=%" PRIu64 " p50=%.1f p99=%.1f min=%.1f frames=%" PRIu64
                       " elapsed=%.6f overlap=%.3f\n",
-                      r.samples, r.rtt_p50, r.rtt_p99, r.rtt_min, r.frames, r.elapsed_s,
-                      r.overlap);
+                      r.samples, r.rtt_p50, r.rtt_p99, r.rtt_min, r.frames, r.elapsed_s, r.overlap);
     else {
         std::string e = r.error;
         std::replace(e.begin(), e.end(), '\n', ' ');
@@ -257,7 +258,8 @@ void record_round_trips(Result &r, std::vector<int64_t> &rtts) {
         die("no round trip completed within the budget");
     std::sort(rtts.begin(), rtts.end());
     auto at = [&](double q) {
-        return static_cast<double>(rtts[static_cast<size_t>(q * static_cast<double>(rtts.size() - 1))]);
+        return static_cast<double>(
+            rtts[static_cast<size_t>(q * static_cast<double>(rtts.size() - 1))]);
     };
     r.ok = true;
     r.samples = rtts.size();

@@ -43,8 +43,8 @@ std::string last_lines(const std::string &text, int n) {
             lines.push_back(clean);
     }
     std::string out;
-    for (size_t i = lines.size() > static_cast<size_t>(n) ? lines.size() - n : 0;
-         i < lines.size(); ++i)
+    for (size_t i = lines.size() > static_cast<size_t>(n) ? lines.size() - n : 0; i < lines.size();
+         ++i)
         out += (out.empty() ? "" : " | ") + lines[i];
     return out.empty() ? "(no output)" : out;
 }
