@@ -30,7 +30,7 @@ import multiprocessing as mp
 import statistics
 import sys
 import time
-from multiprocessing import shared_memory
+from multiprocessing import resource_tracker, shared_memory
 
 import numpy as np
 
@@ -145,6 +145,10 @@ def run_queue(frames: int, size: int, full: bool) -> float:
 
 # --- multiprocessing.shared_memory, one block per frame ---------------------------------------
 def _shm_consumer(conn, frames, full, done):
+    # The producer does the resource-tracker bookkeeping (register, unregister); this process
+    # stays out of it, as track=False does on Python >= 3.13 (3.11 registers on attach, and
+    # messages from two processes can reach the tracker out of order: false "leaked" warnings).
+    resource_tracker.register = resource_tracker.unregister = lambda *args: None
     for k in range(frames):
         shm = shared_memory.SharedMemory(name=conn.recv())
         frame = np.ndarray((shm.size,), np.uint8, shm.buf)
@@ -163,6 +167,7 @@ def run_shared_memory(frames: int, size: int, full: bool) -> float:
     t0 = time.perf_counter()
     for k in range(frames):
         shm = shared_memory.SharedMemory(create=True, size=size)
+        resource_tracker.unregister(shm._name, "shared_memory")  # the consumer unlinks it
         frame = np.ndarray((size,), np.uint8, shm.buf)
         produce(frame, k, full)
         del frame
@@ -222,7 +227,8 @@ def main() -> int:
         print(f"\n[{workload}]")
         for name, sec in res.items():
             ratio = "" if name == "parallax" else f"   parallax is {sec / res['parallax']:7.1f}x faster"
-            print(f"  {name:<14} {sec * 1e6:10.1f} us/frame {size / sec / 1e9:8.2f} GB/s{ratio}")
+            rate = f"{1 / sec:9.0f} frames/s" if not full else f"{size / sec / 1e9:6.2f} GB/s written"
+            print(f"  {name:<14} {sec * 1e6:10.1f} us/frame {rate}{ratio}")
         if workload == "transport":
             pipe_x = res["mp.Pipe"] / res["parallax"]
             shm_x = res["shared_memory"] / res["parallax"]
