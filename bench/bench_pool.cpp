@@ -233,8 +233,8 @@ std::string first_line(const char *path) {
 }
 
 void print_context() {
-    std::printf("libparallax %s (C API, shared library) vs glibc %s malloc\n",
-                px_version_string(), gnu_get_libc_version());
+    std::printf("libparallax %s (C API, shared library) vs glibc %s malloc\n", px_version_string(),
+                gnu_get_libc_version());
     std::printf("%s, %u hardware threads; transparent huge pages: %s\n", cpu_model().c_str(),
                 std::thread::hardware_concurrency(),
                 first_line("/sys/kernel/mm/transparent_hugepage/enabled").c_str());

@@ -13,10 +13,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <functional>
 #include <limits>
 #include <string>
-#include <ctime>
 #include <sys/resource.h>
 #include <vector>
 
@@ -39,11 +39,11 @@ inline double elapsed_ns(Clock::time_point since) {
 // rather than the wall clock: time the thread spends descheduled on a busy machine is not the
 // cost of the operation, and on a 2-core VM shared with builds it can be most of the wall time.
 class ThreadCpuTimer {
-public:
+  public:
     ThreadCpuTimer() noexcept : start_(now()) {}
     double elapsed_ns() const noexcept { return now() - start_; }
 
-private:
+  private:
     static double now() noexcept {
         timespec ts{};
         clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
@@ -54,7 +54,9 @@ private:
 
 // Makes the compiler believe `p` (and whatever it points to) is read and may be modified:
 // allocations cannot be elided and stores into them are not dead.
-inline void escape(const void *p) { asm volatile("" : : "g"(p) : "memory"); }
+inline void escape(const void *p) {
+    asm volatile("" : : "g"(p) : "memory");
+}
 
 constexpr size_t page_bytes = 4096;
 
@@ -78,10 +80,10 @@ struct Target {
 };
 
 struct Options {
-    int reps = 15;         // repetitions per side (medians are taken over these)
-    double rep_ms = 20;    // target duration of one repetition of one side
-    std::string filter;    // substring of the row name; empty = all
-    bool check = false;    // exit status 1 when a target is missed
+    int reps = 15;      // repetitions per side (medians are taken over these)
+    double rep_ms = 20; // target duration of one repetition of one side
+    std::string filter; // substring of the row name; empty = all
+    bool check = false; // exit status 1 when a target is missed
 };
 
 struct Row {
@@ -114,7 +116,7 @@ inline double quantile(std::vector<double> v, double q) {
 }
 
 class Runner {
-public:
+  public:
     explicit Runner(Options o) : opt_(std::move(o)) {}
 
     bool selected(const std::string &name) const {
@@ -174,7 +176,7 @@ public:
 
     const Options &options() const { return opt_; }
 
-private:
+  private:
     // Smallest multiple of `granule` that makes one repetition last about rep_ms.
     uint64_t calibrate(const Side &side, uint64_t granule) const {
         uint64_t n = granule;
@@ -183,8 +185,8 @@ private:
             double ns = side(n);
             if (ns >= opt_.rep_ms * 1e6 / 8 || n >= (uint64_t{1} << 40)) {
                 double want = static_cast<double>(n) * opt_.rep_ms * 1e6 / std::max(ns, 1.0);
-                uint64_t m = std::max<uint64_t>(granule, static_cast<uint64_t>(want) / granule *
-                                                             granule);
+                uint64_t m =
+                    std::max<uint64_t>(granule, static_cast<uint64_t>(want) / granule * granule);
                 return m;
             }
             n *= 4;
@@ -209,9 +211,8 @@ private:
         std::snprintf(ratio, sizeof ratio, "%.2fx", r.base_ns / r.ours_ns);
         std::printf("%-44s %12s %12s %10s  %s\n", r.name.c_str(), format_ns(r.ours_ns).c_str(),
                     format_ns(r.base_ns).c_str(), ratio, target.c_str());
-        std::printf("%-44s %11.0f%% %11.0f%%             baseline: %s\n",
-                    "  spread (IQR/median)", r.ours_spread * 100, r.base_spread * 100,
-                    r.baseline.c_str());
+        std::printf("%-44s %11.0f%% %11.0f%%             baseline: %s\n", "  spread (IQR/median)",
+                    r.ours_spread * 100, r.base_spread * 100, r.baseline.c_str());
         if (r.ours_faults >= 0.01 || r.base_faults >= 0.01)
             std::printf("%-44s %12.2f %12.2f\n", "  page faults per operation", r.ours_faults,
                         r.base_faults);

@@ -43,7 +43,9 @@ Metadata metadata_from_c(const px_metadata_t *meta) {
 
 namespace {
 
-template <class T> constexpr bool has_own_operator_new = requires { T::operator new(sizeof(T)); };
+template <class T> constexpr bool has_own_operator_new = requires {
+    T::operator new(sizeof(T));
+};
 static_assert(!has_own_operator_new<Buffer>,
               "Buffer has its own operator new: recycle handles through it, not here");
 
