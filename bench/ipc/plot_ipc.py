@@ -157,12 +157,15 @@ def sweep_panels(ax_lat, ax_fps, rows):
         ax.set_xlabel("payload per frame")
         ax.grid(which="both", alpha=0.3)
         ax.legend(fontsize=7)
+    where = {"same": "both on one core", "cross": "one core each", "unpinned": "unpinned"}
+    placement = where.get(rows[0].get("placement", ""), "")
+    suffix = f", {placement}" if placement else ""
     ax_lat.set_ylabel("one-way latency, us (log)")
-    ax_lat.set_title("one-way latency vs payload (half a ping-pong round trip; lower is better)",
-                     fontsize=9)
+    ax_lat.set_title("one-way latency vs payload (half a ping-pong round trip; lower is "
+                     f"better{suffix})", fontsize=9)
     ax_fps.set_ylabel("frames per second (log)")
-    ax_fps.set_title("throughput vs payload (consumer reads 8 bytes per frame; higher is better)",
-                     fontsize=9)
+    ax_fps.set_title("throughput vs payload (consumer reads 8 bytes per frame; higher is "
+                     f"better{suffix})", fontsize=9)
 
 
 def main():
