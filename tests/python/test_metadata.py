@@ -86,3 +86,16 @@ def test_equality_copy_pickle_repr():
     assert "sequence=4" in repr(m) and "pts_ns=100" in repr(m) and "dts_ns=None" in repr(m)
     with pytest.raises(TypeError):
         hash(m)
+
+
+def test_constructor_arguments_positional_and_keyword():
+    m = px.Metadata(1, 2, 3, 4, 5, 6, 7, b"8")
+    assert (m.sequence, m.pts_ns, m.dts_ns, m.duration_ns) == (1, 2, 3, 4)
+    assert (m.offset, m.offset_end, m.flags, m.user) == (5, 6, 7, b"8")
+    assert px.Metadata(9, flags=1) == px.Metadata(sequence=9, flags=1)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'seq'"):
+        px.Metadata(seq=1)
+    with pytest.raises(TypeError, match="multiple values for argument 'sequence'"):
+        px.Metadata(1, sequence=2)
+    with pytest.raises(TypeError, match="at most 8 arguments"):
+        px.Metadata(1, 2, 3, 4, 5, 6, 7, b"", 9)

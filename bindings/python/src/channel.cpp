@@ -6,25 +6,34 @@ namespace pxpy {
 
 namespace {
 
+// Receives with the GIL released only when it has to wait: a poll first (a buffer is often
+// already there in a streaming consumer), then the blocking call.
+px_status_t recv_buffer(PyChannel &c, int64_t ns, px_buffer_t **buf) {
+    px_status_t st = px_channel_recv(c.get(), 0, buf);
+    if (st != PX_E_WOULD_BLOCK || ns == 0)
+        return st;
+    auto lease = c.handle.lease("channel");
+    py::gil_scoped_release nogil;
+    return px_channel_recv(lease.get(), ns, buf);
+}
+
 std::unique_ptr<PyBuffer> recv(PyChannel &c, py::handle timeout) {
     int64_t ns = as_timeout_ns(timeout);
-    auto lease = c.handle.lease("channel");
     px_buffer_t *buf = nullptr;
-    px_status_t st;
-    {
-        py::gil_scoped_release nogil;
-        st = px_channel_recv(lease.get(), ns, &buf);
-    }
-    check(st);
+    check(recv_buffer(c, ns, &buf));
     return std::make_unique<PyBuffer>(buf);
 }
 
 void send(PyChannel &c, PyBuffer &b, py::handle timeout) {
     int64_t ns = as_timeout_ns(timeout);
-    // Both leases: another thread may close either object while the GIL is released.
+    // First without waiting, GIL held (the ring usually has room); then, if the peer is
+    // behind and the caller may wait, with the GIL released and both objects leased (another
+    // thread may close either meanwhile).
+    px_status_t st = px_channel_send_timeout(c.get(), b.get(), 0);
+    if (st != PX_E_WOULD_BLOCK || ns == 0)
+        return check(st);
     auto ch = c.handle.lease("channel");
     auto buf = b.handle.lease("buffer");
-    px_status_t st;
     {
         py::gil_scoped_release nogil;
         st = px_channel_send_timeout(ch.get(), buf.get(), ns);
@@ -158,13 +167,8 @@ polls that long (the default is SPIN_DEFAULT, 20 us).
         .def("__iter__", [](py::object self) { return self; })
         .def("__next__",
              [](PyChannel &c) {
-                 auto lease = c.handle.lease("channel");
                  px_buffer_t *buf = nullptr;
-                 px_status_t st;
-                 {
-                     py::gil_scoped_release nogil;
-                     st = px_channel_recv(lease.get(), -1, &buf);
-                 }
+                 px_status_t st = recv_buffer(c, -1, &buf);
                  if (st == PX_E_CLOSED)
                      throw py::stop_iteration();
                  check(st);

@@ -64,6 +64,57 @@ PyMetadata make(py::handle sequence, py::handle pts, py::handle dts, py::handle 
     return md;
 }
 
+// Metadata(...) is built once per frame in a typical producer loop, and pybind11's generic
+// keyword matching (a dictionary lookup with a fresh string per declared parameter) costs more
+// than everything else in it; this parses *args/**kwargs directly, with the same rules.
+constexpr const char *field_names[] = {"sequence", "pts_ns",     "dts_ns", "duration_ns",
+                                       "offset",   "offset_end", "flags",  "user"};
+constexpr size_t field_count = sizeof field_names / sizeof field_names[0];
+
+PyMetadata make_from_args(const py::args &args, const py::kwargs &kwargs) {
+    if (args.size() > field_count)
+        throw py::type_error("Metadata() takes at most 8 arguments (" +
+                             std::to_string(args.size()) + " given)");
+    PyObject *values[field_count] = {};
+    for (size_t i = 0; i < args.size(); ++i)
+        values[i] = args[i].ptr();
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(kwargs.ptr(), &pos, &key, &value)) {
+        const char *name = PyUnicode_AsUTF8(key);
+        if (!name)
+            throw py::error_already_set();
+        size_t i = 0;
+        while (i < field_count && std::strcmp(name, field_names[i]) != 0)
+            ++i;
+        if (i == field_count)
+            throw py::type_error(std::string("Metadata() got an unexpected keyword argument '") +
+                                 name + "'");
+        if (values[i])
+            throw py::type_error(std::string("Metadata() got multiple values for argument '") +
+                                 name + "'");
+        values[i] = value;
+    }
+    PyMetadata md;
+    if (values[0])
+        md.m.sequence = as_u64(values[0], "sequence", UINT64_MAX);
+    if (values[1])
+        md.m.pts_ns = time_arg(values[1], "pts_ns");
+    if (values[2])
+        md.m.dts_ns = time_arg(values[2], "dts_ns");
+    if (values[3])
+        md.m.duration_ns = time_arg(values[3], "duration_ns");
+    if (values[4])
+        md.m.offset = as_u64(values[4], "offset", UINT64_MAX);
+    if (values[5])
+        md.m.offset_end = as_u64(values[5], "offset_end", UINT64_MAX);
+    if (values[6])
+        md.m.flags = static_cast<uint32_t>(as_u64(values[6], "flags", UINT32_MAX));
+    if (values[7])
+        set_user(md.m, values[7]);
+    return md;
+}
+
 } // namespace
 
 const px_metadata_t *metadata_arg(py::handle value, px_metadata_t &storage) {
@@ -84,10 +135,9 @@ Times (``pts_ns``, ``dts_ns``, ``duration_ns``) are nanoseconds or ``None`` when
 ``user`` is up to 64 bytes of application data. ``Buffer.metadata`` returns a copy: change
 the copy, then assign it back (``buf.metadata = md``).
 )doc")
-        .def(py::init(&make), py::arg("sequence") = 0, py::arg("pts_ns") = py::none(),
-             py::arg("dts_ns") = py::none(), py::arg("duration_ns") = py::none(),
-             py::arg("offset") = 0, py::arg("offset_end") = 0, py::arg("flags") = 0,
-             py::arg("user") = py::bytes())
+        .def(py::init(&make_from_args),
+             "Metadata(sequence=0, pts_ns=None, dts_ns=None, duration_ns=None, offset=0, "
+             "offset_end=0, flags=0, user=b'')")
         .def_property(
             "sequence", [](const PyMetadata &s) { return s.m.sequence; },
             [](PyMetadata &s, py::handle v) { s.m.sequence = as_u64(v, "sequence", UINT64_MAX); })

@@ -50,15 +50,14 @@ void release_slot(py::object self) {
 py::object loan(PyPool &p, py::handle timeout) {
     int64_t ns = as_timeout_ns(timeout);
     px_slot_t *slot = nullptr;
-    if (ns == 0) {
-        // The hot path: lock-free and never blocks, so the GIL stays held.
-        px_status_t st = px_pool_loan(p.get(), &slot);
-        if (st != PX_OK)
-            raise_last(st, st == PX_E_WOULD_BLOCK ? "PoolExhausted" : nullptr);
+    // The hot path, whatever the timeout: a lock-free loan that never blocks, so the GIL stays
+    // held. Only when every slot is out and the caller may wait is the GIL released.
+    px_status_t st = px_pool_loan(p.get(), &slot);
+    if (st == PX_OK)
         return slot_object(slot);
-    }
+    if (ns == 0 || st != PX_E_WOULD_BLOCK)
+        raise_last(st, st == PX_E_WOULD_BLOCK ? "PoolExhausted" : nullptr);
     auto lease = p.handle.lease("pool");
-    px_status_t st;
     {
         py::gil_scoped_release nogil;
         st = px_pool_loan_timeout(lease.get(), ns, &slot);
