@@ -114,8 +114,11 @@ int main(int argc, char **argv) {
         return 2;
     }
     lat = calloc(frames, sizeof *lat);
-    if (copy)
-        return run_socket_copy(argv[1], frames, verify, lat);
+    if (copy) {
+        int rc = run_socket_copy(argv[1], frames, verify, lat);
+        free(lat);
+        return rc;
+    }
 
     if (px_channel_connect(argv[1], 10000000000LL, &ch)) {
         fprintf(stderr, "px_consumer: %s\n", px_last_error_message());

@@ -190,7 +190,8 @@ PX_API size_t px_pool_slot_size(const px_pool_t *pool);
 PX_API px_segment_t *px_pool_segment(const px_pool_t *pool);
 /* Lock-free loan of a free slot; PX_E_WOULD_BLOCK when every slot is out. */
 PX_API px_status_t px_pool_loan(px_pool_t *pool, px_slot_t **out);
-/* Waits (sleeping, not spinning) until a slot comes back from any thread or process. */
+/* Waits until a slot comes back from any thread or process: it spins for at most 50 us
+ * (yielding the core after the first 2 us), then sleeps until a release or a return wakes it. */
 PX_API px_status_t px_pool_loan_timeout(px_pool_t *pool, int64_t timeout_ns, px_slot_t **out);
 PX_API px_pool_t *px_pool_retain(px_pool_t *pool);
 PX_API void px_pool_release(px_pool_t *pool);
