@@ -212,6 +212,7 @@ TEST_CASE("a ring full of unregister records does not grow the receiver's stack"
             ++next;
     int status = wait_child_for(pid, 5000ms);
     CHECK_MESSAGE(status == 0, "the receiver ended with "
-                                   << status << " (139: its stack overflowed) after " << next - 1
+                                   << status << " (over 128: killed by signal " << status - 128
+                                   << ", its stack overflowed) after " << next - 1
                                    << " unregister records");
 }
