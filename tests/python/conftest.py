@@ -7,6 +7,8 @@ from a directory where the source tree's python/ folder is not importable).
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -51,11 +53,11 @@ def shm_pool():
 
 @pytest.fixture
 def sock_path(tmp_path):
-    # Unix socket paths are limited to 107 bytes; pytest's tmp_path can be long.
+    # Unix socket paths are limited to 107 bytes; pytest's tmp_path can be longer.
     path = tmp_path / "px.sock"
-    if len(os.fsencode(path)) > 100:
-        import tempfile
-
-        d = tempfile.mkdtemp(prefix="pxs")
-        path = Path(d) / "px.sock"
-    return path
+    if len(os.fsencode(path)) <= 100:
+        yield path
+        return
+    short = Path(tempfile.mkdtemp(prefix="pxs"))
+    yield short / "px.sock"
+    shutil.rmtree(short, ignore_errors=True)
