@@ -18,20 +18,38 @@ targets=${PX_FUZZ_TARGETS:-"wire_decode received_fd channel"}
 jobs=${PX_FUZZ_JOBS:-1}
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-
-# clang with libFuzzer's runtime, cmake and ninja: installed if missing (Debian/Ubuntu).
+apt_install() {
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"
+}
+probe_dir=$(mktemp -d /tmp/px-fuzz-probe.XXXXXX)
+trap 'rm -rf "$probe_dir"' EXIT
+# clang++ that can link a libFuzzer target with ASan + UBSan (the runtime is a separate package
+# on Debian, libclang-rt-<N>-dev, only recommended by clang).
+have_libfuzzer() {
+  command -v clang++ >/dev/null &&
+    printf 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char *, unsigned long) { return 0; }\n' |
+    clang++ -x c++ -fsanitize=fuzzer,address,undefined - -o "$probe_dir/probe" >/dev/null 2>&1
+}
 need=()
-command -v clang++ >/dev/null || need+=(clang)
 command -v cmake >/dev/null || need+=(cmake)
 command -v ninja >/dev/null || need+=(ninja-build)
+have_libfuzzer || need+=(clang)
 if [ ${#need[@]} -gt 0 ]; then
   echo "fuzz: installing ${need[*]}"
-  as_root apt-get update -q && as_root env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y -q --no-install-recommends "${need[@]}" || {
+  as_root apt-get update -q && apt_install "${need[@]}" || {
     echo "fuzz: could not install ${need[*]}" >&2
     exit 1
   }
+  if ! have_libfuzzer; then
+    major=$(clang++ --version | sed -n 's/.*clang version \([0-9]*\).*/\1/p' | head -n 1)
+    apt_install "libclang-rt-$major-dev" >/dev/null 2>&1 || true
+  fi
+  if ! have_libfuzzer; then
+    echo "fuzz: clang++ cannot link -fsanitize=fuzzer,address,undefined (libFuzzer missing)" >&2
+    exit 1
+  fi
 fi
+rm -rf "$probe_dir"
 
 echo "fuzz: building in $build"
 if ! { cmake -S fuzz -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -44,7 +62,7 @@ fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:handle_abort=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 work=$(mktemp -d /tmp/px-fuzz.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+trap 'rm -rf "$work" "$probe_dir"' EXIT
 
 passed=0
 failed=0
