@@ -102,3 +102,39 @@ def test_interpreter_exit_with_live_views_is_clean():
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["done", "atexit sum 65536 7"]
     assert "Error" not in out.stderr and "Warning" not in out.stderr, out.stderr
+
+
+def test_no_leak_across_many_frames_and_errors():
+    import gc
+
+    def rss() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096
+
+    pool = px.MemoryPool(px.SharedMemorySegment("leak", 1 << 20), 4096)
+    a, b = px.Channel.pair()
+
+    def batch(n):
+        for i in range(n):
+            slot = pool.loan()
+            np.asarray(slot)[0] = 1
+            buf = slot.into_buffer(100, px.Metadata(sequence=i, user=b"x" * 10))
+            clone = buf.clone()
+            part = clone.slice(1, 10)
+            part.metadata = part.metadata
+            a.send(buf)
+            got = b.recv(timeout=5)
+            for obj in (got, buf, clone, part):
+                obj.release()
+            with pytest.raises(px.InvalidArgument):
+                px.HeapSegment(0)
+
+    batch(5000)  # warm-up: allocator pools, caches
+    gc.collect()
+    before = rss()
+    batch(20000)
+    gc.collect()
+    assert rss() - before < (1 << 20)
+    assert pool.available == pool.capacity
+    a.close()
+    b.close()
