@@ -12,6 +12,8 @@ import pytest
 
 import parallax as px
 
+from conftest import wait_until
+
 
 def test_segment_close_with_a_view_raises_and_the_view_stays_valid():
     seg = px.SharedMemorySegment("v", 4096)
@@ -135,6 +137,6 @@ def test_no_leak_across_many_frames_and_errors():
     batch(20000)
     gc.collect()
     assert rss() - before < (1 << 20)
-    assert pool.available == pool.capacity
+    assert wait_until(lambda: pool.available == pool.capacity)
     a.close()
     b.close()
