@@ -178,7 +178,7 @@ int spawn_follower(const Case &c, const std::vector<int> &fds) {
         args.push_back(a);
     std::string list;
     for (size_t i = 0; i < fds.size(); ++i)
-        list += (i ? "," : "") + std::to_string(100 + i);
+        list.append(i ? "," : "").append(std::to_string(100 + i));
     args.push_back("--fds");
     args.push_back(list.empty() ? "-" : list);
     std::vector<char *> argv;
