@@ -280,6 +280,7 @@ void Channel::push_record(const wire::Bytes &rec, int64_t deadline_ns, int64_t t
             fail(Status::timeout, "the receiver took no buffer within " +
                                       std::to_string(timeout_ns) + " ns");
         wake_consumer();
+        collect_all_returns(false); // our receiver may wait for a loan we hold
         if (spins < 64)
             std::this_thread::yield();
         else
@@ -340,6 +341,9 @@ uint32_t Channel::register_segment(const Buffer &buf) {
 
 void Channel::send(const Buffer &buf, int64_t timeout_ns) {
     outbox_->flush();
+    // Take back what the peer returned. Pools collect when they run dry, but a loan that is
+    // not a pool slot (a received buffer sent on: a relay) has no pool to ask for it.
+    inbox_->collect(false);
     std::lock_guard lock(send_mutex_);
     if (!send_broken_.empty())
         fail(Status::protocol, "the channel was dropped after a protocol error: " + send_broken_);
@@ -507,13 +511,17 @@ std::optional<Buffer> Channel::take_record() {
 
 Buffer Channel::recv(int64_t timeout_ns) {
     outbox_->flush();
+    inbox_->collect(false); // see send()
     std::lock_guard lock(recv_mutex_);
     if (!dropped_.empty())
         fail_dropped();
     auto *cb = control_of(*peer_control_);
-    // We are in recv now: the sender need not ring the socket while we look at the ring.
-    if (cb->data_state.exchange(consumer_active, std::memory_order_seq_cst) ==
-        consumer_away_woken)
+    // A receiver that polls px_channel_fd tells the sender when it is inside recv (no socket
+    // wake needed) and when it leaves. One that never asked for the fd writes nothing here:
+    // that cache line is one the sender reads on every send.
+    const bool polls = cb->consumer_polls_fd.load(std::memory_order_relaxed) != 0;
+    if (polls && cb->data_state.exchange(consumer_active, std::memory_order_seq_cst) ==
+                     consumer_away_woken)
         pump_socket(); // eat the wake record (and any registrations behind it)
     if (doorbell_rung_) {
         uint64_t v;
@@ -526,7 +534,10 @@ Buffer Channel::recv(int64_t timeout_ns) {
     struct Away {
         Channel &ch;
         ControlBlock *cb;
+        bool polls;
         ~Away() {
+            if (!polls)
+                return;
             cb->data_state.store(consumer_away, std::memory_order_seq_cst);
             if (!ch.doorbell_rung_ && !ch.data_in_.empty()) {
                 uint64_t one = 1;
@@ -534,7 +545,7 @@ Buffer Channel::recv(int64_t timeout_ns) {
                 ch.doorbell_rung_ = true;
             }
         }
-    } away{*this, cb};
+    } away{*this, cb, polls};
 
     const int64_t deadline = deadline_for(timeout_ns);
     const int64_t spin = spin_ns_.load(std::memory_order_relaxed);
@@ -570,6 +581,7 @@ Buffer Channel::recv(int64_t timeout_ns) {
                 break;
             if (t >= next_socket_check) { // a spinning receiver still notices a hang-up
                 next_socket_check = t + 1'000'000;
+                collect_all_returns(false); // a relay waiting here still hands back loans
                 pump_socket();
                 if (peer_hung_up_)
                     break;
@@ -590,6 +602,9 @@ Buffer Channel::recv(int64_t timeout_ns) {
             if (left > 0)
                 futex_wait(&cb->data_notify, seen, std::min<int64_t>(left, 20'000'000));
         }
+        // A relay asleep here hands back, at least once a time slice, what its own peers
+        // returned of the buffers it sent on.
+        collect_all_returns(false);
         cb->data_state.store(consumer_active, std::memory_order_seq_cst);
         if (data_in_.empty()) {
             pollfd p{sock_, POLLIN, 0};

@@ -34,12 +34,17 @@ Ref<Segment> map_peer_control_block(int fd) {
 }
 
 long RingProducer::reserve() {
-    uint64_t head = head_->load(std::memory_order_acquire);
-    uint64_t used = mine_ - head;
-    if (used > capacity_)
-        fail(Status::protocol, "the peer published an impossible ring index");
-    if (used == capacity_)
-        return -1;
+    // The consumer's index lives on a cache line it keeps writing: read it only when the last
+    // value seen says the ring is full.
+    if (mine_ - seen_head_ >= capacity_) {
+        uint64_t head = head_->load(std::memory_order_acquire);
+        uint64_t used = mine_ - head;
+        if (used > capacity_)
+            fail(Status::protocol, "the peer published an impossible ring index");
+        seen_head_ = head;
+        if (used == capacity_)
+            return -1;
+    }
     return static_cast<long>(mine_ % capacity_);
 }
 
@@ -48,12 +53,17 @@ bool RingProducer::drained() const noexcept {
 }
 
 long RingConsumer::peek() {
-    uint64_t tail = tail_->load(std::memory_order_acquire);
-    uint64_t avail = tail - mine_;
-    if (avail > capacity_)
-        fail(Status::protocol, "the peer published an impossible ring index");
-    if (avail == 0)
-        return -1;
+    // Entries up to the tail seen last are published (that load was an acquire): read the
+    // producer's index again only when they are used up.
+    if (seen_tail_ == mine_) {
+        uint64_t tail = tail_->load(std::memory_order_acquire);
+        uint64_t avail = tail - mine_;
+        if (avail > capacity_)
+            fail(Status::protocol, "the peer published an impossible ring index");
+        seen_tail_ = tail;
+        if (avail == 0)
+            return -1;
+    }
     return static_cast<long>(mine_ % capacity_);
 }
 

@@ -72,7 +72,8 @@ private:
     std::atomic<uint64_t> *tail_ = nullptr;
     std::atomic<uint64_t> *head_ = nullptr;
     size_t capacity_ = 0;
-    uint64_t mine_ = 0; // the authoritative tail
+    uint64_t mine_ = 0;      // the authoritative tail
+    uint64_t seen_head_ = 0; // the consumer's index as last read (and checked)
 };
 
 // Consumer side.
@@ -90,7 +91,8 @@ private:
     std::atomic<uint64_t> *tail_ = nullptr;
     std::atomic<uint64_t> *head_ = nullptr;
     size_t capacity_ = 0;
-    uint64_t mine_ = 0; // the authoritative head
+    uint64_t mine_ = 0;      // the authoritative head
+    uint64_t seen_tail_ = 0; // the producer's index as last read (and checked)
 };
 
 // Cross-process futex on a word in shared memory.

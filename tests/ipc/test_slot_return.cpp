@@ -134,3 +134,87 @@ TEST_CASE("frames sent on, from the receiver to a third process, still return to
     CHECK(eventually([&] { return px_pool_available(pool) == 2; }));
     px_pool_release(pool);
 }
+
+TEST_CASE("a buffer sent back to its owner over the same channel returns its slot") {
+    px_pool_t *pool = shm_pool(2, 4096);
+    px_channel_t *a = nullptr, *b = nullptr;
+    REQUIRE(px_channel_pair(&a, &b) == PX_OK);
+    pid_t echo = fork_child([&] {
+        px_channel_release(a);
+        for (int i = 0; i < 50; ++i) {
+            px_buffer_t *x = nullptr;
+            if (px_channel_recv(b, 10'000'000'000, &x) != PX_OK)
+                return 1;
+            if (px_channel_send(b, x) != PX_OK) // the owner's own memory, back to it
+                return 2;
+            px_buffer_release(x);
+        }
+        px_buffer_t *end = nullptr;
+        return px_channel_recv(b, 10'000'000'000, &end) == PX_E_CLOSED ? 0 : 3;
+    });
+    px_channel_release(b);
+    for (uint64_t k = 0; k < 50; ++k) { // 50 frames through 2 slots
+        px_buffer_t *f = make_frame(pool, 16, k);
+        REQUIRE(f);
+        REQUIRE(px_channel_send(a, f) == PX_OK);
+        px_buffer_release(f);
+        px_buffer_t *back = nullptr;
+        REQUIRE(px_channel_recv(a, 10'000'000'000, &back) == PX_OK);
+        CHECK(frame_ok(back, 16, k));
+        px_buffer_release(back);
+    }
+    px_channel_release(a);
+    CHECK(wait_child(echo) == 0);
+    CHECK(eventually([&] { return px_pool_available(pool) == 2; }));
+    px_pool_release(pool);
+}
+
+TEST_CASE("a relay asleep in recv still hands back what it sent on") {
+    px_pool_t *pool = shm_pool(2, 4096);
+    px_channel_t *a = nullptr, *b = nullptr, *c = nullptr, *d = nullptr;
+    REQUIRE(px_channel_pair(&a, &b) == PX_OK);
+    REQUIRE(px_channel_pair(&c, &d) == PX_OK);
+    pid_t relay = fork_child([&] {
+        px_channel_release(a);
+        px_channel_release(d);
+        px_channel_set_spin_ns(b, 0); // sleeps in recv between frames
+        for (;;) {
+            px_buffer_t *x = nullptr;
+            px_status_t rc = px_channel_recv(b, 20'000'000'000, &x);
+            if (rc == PX_E_CLOSED)
+                return 0;
+            if (rc != PX_OK || px_channel_send(c, x) != PX_OK)
+                return 1;
+            px_buffer_release(x);
+        }
+    });
+    pid_t sink = fork_child([&] {
+        px_channel_release(a);
+        px_channel_release(b);
+        px_channel_release(c);
+        for (uint64_t k = 0; k < 20; ++k) {
+            px_buffer_t *x = nullptr;
+            if (px_channel_recv(d, 20'000'000'000, &x) != PX_OK)
+                return 1;
+            bool ok = frame_ok(x, 16, k);
+            px_buffer_release(x);
+            if (!ok)
+                return 2;
+        }
+        return 0;
+    });
+    px_channel_release(b);
+    px_channel_release(c);
+    px_channel_release(d);
+    for (uint64_t k = 0; k < 20; ++k) { // 20 frames through 2 slots, via the relay
+        px_buffer_t *f = make_frame(pool, 16, k);
+        REQUIRE(f);
+        REQUIRE(px_channel_send(a, f) == PX_OK);
+        px_buffer_release(f);
+    }
+    CHECK(wait_child(sink) == 0);
+    px_channel_release(a);
+    CHECK(wait_child(relay) == 0);
+    CHECK(eventually([&] { return px_pool_available(pool) == 2; }));
+    px_pool_release(pool);
+}
