@@ -54,6 +54,8 @@ px_status_t px_ipc_recv_fd(int socket_fd, int64_t timeout_ns, int *out_fd) {
                  "no fd arrived in time");
         char bytes[256]; // the payload is ignored; it only carries the fd
         ipc::Received r = ipc::recv_message(socket_fd, bytes, sizeof bytes, 1, true);
+        if (r.would_block) // another reader took it between the poll and the read
+            fail(timeout_ns == 0 ? Status::would_block : Status::timeout, "no fd arrived in time");
         if (r.closed)
             fail(Status::closed, "the peer closed the socket");
         if (r.fds.empty())

@@ -422,12 +422,12 @@ size_t Channel::pump_socket() {
         try {
             r = recv_message(sock_, buf, sizeof buf, 1, true);
         } catch (const Error &e) {
-            if (e.status() == Status::would_block)
-                return registered;
             if (e.status() == Status::protocol)
                 drop(e.what());
             throw;
         }
+        if (r.would_block)
+            return registered;
         if (r.closed) {
             peer_hung_up_ = true;
             return registered;
@@ -476,32 +476,33 @@ Buffer Channel::make_buffer(const wire::Data &d) {
 
 std::optional<Buffer> Channel::take_record() {
     try {
-        long slot = data_in_.peek();
-        if (slot < 0)
-            return std::nullopt;
-        // Copy the entry out once; the peer may rewrite the shared one at any time.
-        uint8_t entry[data_entry_size];
-        std::memcpy(entry, control_of(*peer_control_)->data_entries[slot], sizeof entry);
-        data_in_.consume();
-        uint32_t len;
-        std::memcpy(&len, entry, sizeof len);
-        if (len > sizeof entry - sizeof len)
-            fail(Status::protocol, "ring entry of " + std::to_string(len) + " bytes");
-        wire::Record rec = wire::decode(entry + sizeof len, len);
-        if (rec.type == wire::Type::data) {
-            std::optional<Buffer> out(make_buffer(rec.data));
-            ++buffers_received_;
-            return out;
-        }
-        if (rec.type == wire::Type::unregister) {
+        // A loop, not recursion: a peer may put any number of unregister records in a row.
+        for (;;) {
+            long slot = data_in_.peek();
+            if (slot < 0)
+                return std::nullopt;
+            // Copy the entry out once; the peer may rewrite the shared one at any time.
+            uint8_t entry[data_entry_size];
+            std::memcpy(entry, control_of(*peer_control_)->data_entries[slot], sizeof entry);
+            data_in_.consume();
+            uint32_t len;
+            std::memcpy(&len, entry, sizeof len);
+            if (len > sizeof entry - sizeof len)
+                fail(Status::protocol, "ring entry of " + std::to_string(len) + " bytes");
+            wire::Record rec = wire::decode(entry + sizeof len, len);
+            if (rec.type == wire::Type::data) {
+                std::optional<Buffer> out(make_buffer(rec.data));
+                ++buffers_received_;
+                return out;
+            }
+            if (rec.type != wire::Type::unregister)
+                fail(Status::protocol, "unexpected record type " +
+                                           std::to_string(static_cast<uint32_t>(rec.type)) +
+                                           " in the ring");
             if (received_segments_.erase(rec.unregister.segment_id) == 0)
                 fail(Status::protocol, "unregister of unknown segment id " +
                                            std::to_string(rec.unregister.segment_id));
-            return take_record();
         }
-        fail(Status::protocol, "unexpected record type " +
-                                   std::to_string(static_cast<uint32_t>(rec.type)) +
-                                   " in the ring");
     } catch (const Error &e) {
         if (e.status() == Status::protocol && dropped_.empty())
             drop(e.what());

@@ -87,10 +87,13 @@ Received recv_message(int socket_fd, void *buf, size_t cap, size_t max_fds, bool
     }
     if (n < 0) {
         int err = errno;
-        if (err == EAGAIN || err == EWOULDBLOCK)
-            fail(Status::would_block, "nothing to receive");
+        if (err == EAGAIN || err == EWOULDBLOCK) {
+            Received none;
+            none.would_block = true;
+            return none;
+        }
         if (err == ECONNRESET)
-            return Received{0, true, {}};
+            return Received{0, true, false, {}};
         if (err == EBADF || err == ENOTSOCK)
             fail(Status::invalid, "socket fd " + std::to_string(socket_fd) +
                                       " is not an open socket");

@@ -18,14 +18,15 @@ constexpr size_t max_fds_per_message = 4;
 void send_message(int socket_fd, const void *data, size_t len, const int *fds, size_t nfds);
 
 struct Received {
-    size_t len = 0;          // bytes received (0 with closed = true at end of stream)
-    bool closed = false;     // the peer has gone
+    size_t len = 0;           // bytes received (0 with closed = true at end of stream)
+    bool closed = false;      // the peer has gone
+    bool would_block = false; // with `dontwait`: nothing was there (not an error: no throw)
     std::vector<int> fds;    // owned by the caller
 };
 
 // Receives one message into `buf`. Refuses (Status::protocol, fds closed) truncated data or
-// control, more than `max_fds` fds, and anything that is not SCM_RIGHTS. With `dontwait` it
-// throws would_block when nothing is there.
+// control, more than `max_fds` fds, and anything that is not SCM_RIGHTS. With `dontwait` and
+// nothing there, it answers would_block = true.
 Received recv_message(int socket_fd, void *buf, size_t cap, size_t max_fds, bool dontwait);
 
 // Waits until `fd` is readable (or hung up): true when ready, false on timeout.

@@ -94,15 +94,15 @@ void ReturnInbox::drain_socket_locked(std::vector<Ref<RefCounted>> &drop) noexce
         Received r;
         try {
             r = recv_message(fd_, buf, sizeof buf, 0, true);
-        } catch (const Error &e) {
-            if (e.status() == Status::would_block)
-                return;
+        } catch (const Error &) {
             // Garbage, fds, truncation: the peer is not speaking our protocol. Count it, and
             // stop trusting this return path: everything lent comes back now.
             ++counters_.refused;
             hung_up_ = true;
             return;
         }
+        if (r.would_block)
+            return;
         if (r.closed) {
             hung_up_ = true;
             return;
@@ -123,9 +123,22 @@ void ReturnInbox::drain_socket_locked(std::vector<Ref<RefCounted>> &drop) noexce
 }
 
 void ReturnInbox::collect(bool thorough) noexcept {
-    std::vector<Ref<RefCounted>> drop; // released after the lock: a returned slot may wake or
-                                       // free its pool
-    Ref<ReturnInbox> self(this);       // unregistering may drop the registry's reference
+    // The common case on every send and recv: nothing new in the ring, and the socket was
+    // looked at less than a millisecond ago. Answer it without the lock.
+    int64_t now = coarse_now_ns();
+    if (!thorough &&
+        control_of(*control_)->return_tail.load(std::memory_order_acquire) ==
+            taken_.load(std::memory_order_relaxed) &&
+        now - last_socket_check_ns_.load(std::memory_order_relaxed) < socket_check_interval_ns)
+        return;
+    // Released after the lock (a returned slot may wake or free its pool); reused per thread,
+    // so that taking back a frame allocates nothing.
+    thread_local std::vector<Ref<RefCounted>> drop;
+    struct Release {
+        std::vector<Ref<RefCounted>> &d;
+        ~Release() { d.clear(); }
+    } release{drop};
+    Ref<ReturnInbox> self(this); // unregistering may drop the registry's reference
     {
         std::lock_guard lock(mutex_);
         if (!hung_up_) {
@@ -134,6 +147,7 @@ void ReturnInbox::collect(bool thorough) noexcept {
                 for (long i; (i = ring_.peek()) >= 0;) {
                     uint64_t token = cb->return_entries[i].load(std::memory_order_relaxed);
                     ring_.consume();
+                    taken_.fetch_add(1, std::memory_order_relaxed);
                     take_back_locked(token, drop);
                 }
             } catch (...) {
@@ -141,9 +155,9 @@ void ReturnInbox::collect(bool thorough) noexcept {
                 hung_up_ = true;
             }
         }
-        int64_t now = thorough ? 0 : coarse_now_ns();
-        if (thorough || now - last_socket_check_ns_ >= socket_check_interval_ns) {
-            last_socket_check_ns_ = thorough ? coarse_now_ns() : now;
+        if (thorough || now - last_socket_check_ns_.load(std::memory_order_relaxed) >=
+                            socket_check_interval_ns) {
+            last_socket_check_ns_.store(now, std::memory_order_relaxed);
             drain_socket_locked(drop);
         }
         counters_.lent = lent_.size();

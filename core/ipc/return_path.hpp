@@ -60,7 +60,8 @@ private:
     int fd_;
     Ref<Segment> control_;
     RingConsumer ring_;
-    int64_t last_socket_check_ns_ = 0;
+    std::atomic<int64_t> last_socket_check_ns_{0};
+    std::atomic<uint64_t> taken_{0}; // return-ring entries consumed so far (mirror of ring_)
     mutable std::mutex mutex_;
     std::unordered_map<uint64_t, Ref<RefCounted>> lent_;
     ReturnCounters counters_;
