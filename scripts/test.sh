@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds and runs every test of libparallax: C++ core, C API, C header and programs, IPC with
-# real processes, install consumers, C++ wrapper, sanitizer builds (ASan+UBSan and TSan) of the
-# core, C API and IPC suites, Python (pip install . + pytest) and Rust (bindgen + cargo test).
+# real processes, the fault suite (kill -9, hostile peers), install consumers, C++ wrapper,
+# sanitizer builds (ASan+UBSan and TSan) of the core, C API and IPC suites, libFuzzer targets
+# for a bounded time, Python (pip install . + pytest) and Rust (bindgen + cargo test).
 # Installs what it needs if missing. Usage: scripts/test.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -52,6 +53,7 @@ step "ASan + UBSan: core, C API, IPC" \
   env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   sanitized asan-ubsan
 step "TSan: core, C API, IPC" env TSAN_OPTIONS=halt_on_error=1 sanitized tsan
+step "Fuzz: wire decoder, received-fd validation, channel (30 s each)" bash fuzz/run_fuzzers.sh 30
 step "Python: pip install . and pytest" bash tests/python/run.sh "$root/build/release"
 step "Rust: bindgen, parallax-sys, parallax" bash bindings/rust/run_tests.sh "$root/build/release"
 
