@@ -31,52 +31,21 @@
 
 #include <fuzzer/FuzzedDataProvider.h>
 
+#include "fuzz_support.hpp"
+
 #include "core/error.hpp"
 #include "core/ipc/fd_passing.hpp"
 #include "core/shared_memory_segment.hpp"
 
 namespace shm = px::SharedMemorySegment;
 
+const char *const px_fuzz::target_name = "fuzz_received_fd";
+
 namespace {
 
-[[noreturn]] void broken(const char *what) {
-    std::fprintf(stderr, "fuzz_received_fd: %s\n", what);
-    std::abort();
-}
-
-void check(bool cond, const char *what) {
-    if (!cond)
-        broken(what);
-}
-
-// Which fds are open, as a mask of the first 256 (what an input opens lands there: the
-// kernel hands out the lowest free numbers). Equal masks before and after: nothing leaked.
-struct FdMask {
-    uint64_t bits[4] = {};
-    static FdMask now() {
-        FdMask m;
-        for (int fd = 0; fd < 256; ++fd)
-            if (::fcntl(fd, F_GETFD) >= 0)
-                m.bits[fd / 64] |= uint64_t{1} << (fd % 64);
-        return m;
-    }
-    // Names the first fd open now that was not before, if any.
-    bool same_as(const FdMask &before) const {
-        for (int fd = 0; fd < 256; ++fd) {
-            uint64_t bit = uint64_t{1} << (fd % 64);
-            if ((bits[fd / 64] & bit) == (before.bits[fd / 64] & bit))
-                continue;
-            char target[256] = {};
-            std::string link = "/proc/self/fd/" + std::to_string(fd);
-            ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
-            std::fprintf(stderr, "fd %d was %s, is %s (%s)\n", fd,
-                         before.bits[fd / 64] & bit ? "open" : "closed",
-                         bits[fd / 64] & bit ? "open" : "closed", n > 0 ? target : "?");
-            return false;
-        }
-        return true;
-    }
-};
+using px_fuzz::broken;
+using px_fuzz::check;
+using px_fuzz::FdMask;
 
 int memfd(size_t size, unsigned flags, unsigned seal_mask) {
     int fd = ::memfd_create("fuzz", MFD_CLOEXEC | flags);

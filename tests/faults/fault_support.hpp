@@ -129,20 +129,7 @@ inline bool frame_intact(const px_buffer_t *buf, uint64_t seq) {
     return buf && px_buffer_len(buf) > 0 && px_test::frame_ok(buf, px_buffer_len(buf), seq);
 }
 
-// Writes frame `seq` into `p` (the bytes and metadata px_test::make_frame would give it).
-inline px_metadata_t fill_frame(void *p, size_t len, uint64_t seq) {
-    auto *bytes = static_cast<unsigned char *>(p);
-    for (size_t i = 0; i < len; ++i)
-        bytes[i] = static_cast<unsigned char>((seq + i) & 0xff);
-    px_metadata_t meta;
-    px_metadata_init(&meta);
-    meta.sequence = seq;
-    meta.pts_ns = static_cast<int64_t>(seq * 1000);
-    meta.user_len = 4;
-    meta.user[0] = 'f';
-    meta.user[3] = static_cast<uint8_t>(seq);
-    return meta;
-}
+using px_test::fill_frame;
 
 // A child that must never outlive a hung test: SIGALRM kills it.
 inline void limit_child_lifetime(unsigned seconds) { ::alarm(seconds); }

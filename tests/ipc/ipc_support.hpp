@@ -110,14 +110,12 @@ inline px_pool_t *shm_pool(size_t slots, size_t slot_size) {
     return pool;
 }
 
-// Loans a slot, fills it with (seq + i) & 0xff, and makes a buffer with metadata.sequence = seq.
-inline px_buffer_t *make_frame(px_pool_t *pool, size_t len, uint64_t seq) {
-    px_slot_t *slot = nullptr;
-    if (px_pool_loan_timeout(pool, 5'000'000'000, &slot) != PX_OK)
-        return nullptr;
-    auto *p = static_cast<unsigned char *>(px_slot_data(slot));
+// Writes frame `seq` into `p`: bytes (seq + i) & 0xff; returns its metadata (sequence = seq,
+// pts = seq us, 4 user bytes).
+inline px_metadata_t fill_frame(void *p, size_t len, uint64_t seq) {
+    auto *bytes = static_cast<unsigned char *>(p);
     for (size_t i = 0; i < len; ++i)
-        p[i] = static_cast<unsigned char>((seq + i) & 0xff);
+        bytes[i] = static_cast<unsigned char>((seq + i) & 0xff);
     px_metadata_t meta;
     px_metadata_init(&meta);
     meta.sequence = seq;
@@ -125,6 +123,15 @@ inline px_buffer_t *make_frame(px_pool_t *pool, size_t len, uint64_t seq) {
     meta.user_len = 4;
     meta.user[0] = 'f';
     meta.user[3] = static_cast<uint8_t>(seq);
+    return meta;
+}
+
+// Loans a slot and makes frame `seq` of `len` bytes in it (fill_frame).
+inline px_buffer_t *make_frame(px_pool_t *pool, size_t len, uint64_t seq) {
+    px_slot_t *slot = nullptr;
+    if (px_pool_loan_timeout(pool, 5'000'000'000, &slot) != PX_OK)
+        return nullptr;
+    px_metadata_t meta = fill_frame(px_slot_data(slot), len, seq);
     px_buffer_t *buf = nullptr;
     if (px_slot_into_buffer(slot, len, &meta, &buf) != PX_OK)
         return nullptr;
