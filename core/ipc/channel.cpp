@@ -416,7 +416,9 @@ void Channel::handle_segment(const wire::SegmentInfo &info, std::vector<int> &fd
 
 size_t Channel::pump_socket() {
     size_t registered = 0;
-    for (;;) {
+    // Bounded: a peer flooding the socket is read in portions, between which the caller
+    // checks its deadline. (Registrations precede their first record, so 256 is plenty.)
+    for (int n = 0; n < 256; ++n) {
         uint8_t buf[wire::max_record_size];
         Received r;
         try {
@@ -452,6 +454,7 @@ size_t Channel::pump_socket() {
             throw;
         }
     }
+    return registered;
 }
 
 Buffer Channel::make_buffer(const wire::Data &d) {

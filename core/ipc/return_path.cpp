@@ -89,7 +89,8 @@ void ReturnInbox::take_back_locked(uint64_t token, std::vector<Ref<RefCounted>> 
 }
 
 void ReturnInbox::drain_socket_locked(std::vector<Ref<RefCounted>> &drop) noexcept {
-    while (!hung_up_) {
+    // Bounded for the same reason as the ring: a flood is read in portions.
+    for (int n = 0; n < 256 && !hung_up_; ++n) {
         uint8_t buf[wire::max_record_size];
         Received r;
         try {
@@ -144,7 +145,10 @@ void ReturnInbox::collect(bool thorough) noexcept {
         if (!hung_up_) {
             try {
                 auto *cb = control_of(*control_);
-                for (long i; (i = ring_.peek()) >= 0;) {
+                // At most one ring's worth per call: a borrower that refills the ring as fast
+                // as we take it must not keep the caller (a loan with a deadline) here.
+                long i;
+                for (size_t n = 0; n < return_ring_entries && (i = ring_.peek()) >= 0; ++n) {
                     uint64_t token = cb->return_entries[i].load(std::memory_order_relaxed);
                     ring_.consume();
                     taken_.fetch_add(1, std::memory_order_relaxed);
