@@ -4,7 +4,7 @@
 # Usage: scripts/demo.sh [frames] [frame_bytes]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-frames=${1:-2000}
+frames=${1:-200000}
 bytes=${2:-8388608}
 runs=3
 
@@ -23,7 +23,7 @@ run() { # mode frames -> the consumer's report line
   wait $producer
 }
 
-copy_frames=$(( frames / 8 > 50 ? frames / 8 : 50 )) # the copy is slower: fewer frames, same time
+copy_frames=300 # a copy takes milliseconds per frame: fewer frames, about the same time
 echo "libparallax demo: $frames frames of $bytes bytes, producer -> consumer (two processes)"
 echo "(each mode runs $runs times; medians below)"
 : > "$dir/results"
