@@ -9,9 +9,11 @@ bytes=${2:-8388608}
 runs=3
 
 bash scripts/deps.sh build
-cmake --preset release -DPX_BUILD_TESTS=OFF -DPX_BUILD_BENCH=OFF >/dev/null
-cmake --build build/release --target px_producer px_consumer >/dev/null
-bin=build/release/examples/c
+# A build dir of its own: the test command's build/release keeps its tests.
+cmake -S . -B build/demo -G Ninja -DCMAKE_BUILD_TYPE=Release -DPX_BUILD_TESTS=OFF \
+  -DPX_BUILD_BENCH=OFF -DPX_BUILD_EXAMPLES=ON >/dev/null
+cmake --build build/demo --target px_producer px_consumer >/dev/null
+bin=build/demo/examples/c
 dir=$(mktemp -d /tmp/px-demo-XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 
