@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/error.hpp"
+#include "core/fd_guard.hpp"
 
 namespace px::SharedMemorySegment {
 
@@ -29,14 +30,6 @@ const char *file_kind(mode_t mode) {
     return "not a regular file";
 }
 
-struct FdCloser {
-    int fd;
-    ~FdCloser() {
-        if (fd >= 0)
-            ::close(fd);
-    }
-    int release() { return std::exchange(fd, -1); }
-};
 
 } // namespace
 
@@ -45,7 +38,7 @@ int create_sealed_memfd(const char *name, size_t size, unsigned extra_flags) {
                             MFD_CLOEXEC | MFD_ALLOW_SEALING | extra_flags);
     if (fd < 0)
         fail_errno("memfd_create", errno);
-    FdCloser guard{fd};
+    FdGuard guard{fd};
     if (size > static_cast<size_t>(INT64_MAX))
         fail(Status::invalid, "size " + std::to_string(size) + " is larger than a file can be");
     if (::ftruncate(fd, static_cast<off_t>(size)) < 0)
@@ -57,7 +50,7 @@ int create_sealed_memfd(const char *name, size_t size, unsigned extra_flags) {
 
 Ref<Segment> map_owned_fd(int fd, size_t size, size_t map_len, MemoryType type, size_t page_size,
                           bool populate) {
-    FdCloser guard{fd};
+    FdGuard guard{fd};
     int flags = MAP_SHARED | (populate ? MAP_POPULATE : 0);
     void *addr = ::mmap(nullptr, map_len, PROT_READ | PROT_WRITE, flags, fd, 0);
     if (addr == MAP_FAILED)
@@ -136,7 +129,7 @@ Ref<Segment> from_fd(int fd, size_t size, uint32_t flags) {
     int own = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
     if (own < 0)
         fail_errno("fcntl(F_DUPFD_CLOEXEC)", errno);
-    FdCloser guard{own};
+    FdGuard guard{own};
     int prot = readonly ? PROT_READ : PROT_READ | PROT_WRITE;
     void *addr = ::mmap(nullptr, map_len, prot, MAP_SHARED, own, 0);
     if (addr == MAP_FAILED)

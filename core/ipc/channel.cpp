@@ -18,21 +18,13 @@
 
 #include "core/clock.hpp"
 #include "core/error.hpp"
+#include "core/fd_guard.hpp"
 #include "core/ipc/fd_passing.hpp"
 #include "core/shared_memory_segment.hpp"
 
 namespace px::ipc {
 
 namespace {
-
-struct FdGuard {
-    int fd;
-    ~FdGuard() {
-        if (fd >= 0)
-            ::close(fd);
-    }
-    int release() { return std::exchange(fd, -1); }
-};
 
 void check_seqpacket_unix(int fd) {
     int type = 0, domain = 0;

@@ -48,10 +48,6 @@ long RingProducer::reserve() {
     return static_cast<long>(mine_ % capacity_);
 }
 
-bool RingProducer::drained() const noexcept {
-    return head_->load(std::memory_order_acquire) == mine_;
-}
-
 long RingConsumer::peek() {
     // Entries up to the tail seen last are published (that load was an acquire): read the
     // producer's index again only when they are used up.

@@ -66,7 +66,6 @@ public:
     // Slot index to write next, or -1 when full. Throws protocol if the consumer's index lies.
     long reserve();
     void publish() noexcept { tail_->store(++mine_, std::memory_order_release); }
-    bool drained() const noexcept; // the consumer has taken everything
 
 private:
     std::atomic<uint64_t> *tail_ = nullptr;
