@@ -5,25 +5,54 @@
 namespace px {
 
 AtomicBitmap::AtomicBitmap(size_t size)
-    : size_(size), words_((size + 63) / 64), bits_(new std::atomic<uint64_t>[words_ ? words_ : 1]) {
+    : size_(size), words_((size + indices_per_word - 1) / indices_per_word),
+      padding_(size % indices_per_word ? index_mask & (index_mask << (size % indices_per_word))
+                                       : 0),
+      bits_(new std::atomic<uint64_t>[words_ ? words_ : 1]) {
     for (size_t w = 0; w < words_; ++w)
         bits_[w].store(0, std::memory_order_relaxed);
-    if (size % 64)
-        bits_[words_ - 1].store(~uint64_t{0} << (size % 64), std::memory_order_relaxed);
+    if (words_)
+        bits_[words_ - 1].store(padding_, std::memory_order_relaxed);
+}
+
+bool AtomicBitmap::waker_done(size_t index) noexcept {
+    uint64_t old = bits_[index / indices_per_word].fetch_sub(waker_one, std::memory_order_acq_rel);
+    return (old & flag_closed) != 0;
+}
+
+void AtomicBitmap::set_waiting(bool waiting) noexcept {
+    for (size_t w = 0; w < words_; ++w) {
+        if (waiting)
+            bits_[w].fetch_or(flag_waiting, std::memory_order_acq_rel);
+        else
+            bits_[w].fetch_and(~flag_waiting, std::memory_order_acq_rel);
+    }
+}
+
+size_t AtomicBitmap::close() noexcept {
+    size_t out = 0;
+    for (size_t w = 0; w < words_; ++w) {
+        uint64_t old = bits_[w].fetch_or(flag_closed, std::memory_order_acq_rel);
+        uint64_t claimed = old & index_mask & ~(w + 1 == words_ ? padding_ : 0);
+        out += static_cast<size_t>(std::popcount(claimed)) +
+               static_cast<size_t>((old & waker_mask) / waker_one);
+    }
+    return out;
 }
 
 bool AtomicBitmap::is_set(size_t index) const noexcept {
     if (index >= size_)
         return false;
-    return bits_[index / 64].load(std::memory_order_acquire) & (uint64_t{1} << (index % 64));
+    return bits_[index / indices_per_word].load(std::memory_order_acquire) &
+           (uint64_t{1} << (index % indices_per_word));
 }
 
 size_t AtomicBitmap::count_free() const noexcept {
-    size_t used = 0;
+    size_t free = 0;
     for (size_t w = 0; w < words_; ++w)
-        used += static_cast<size_t>(std::popcount(bits_[w].load(std::memory_order_relaxed)));
-    size_t total = words_ * 64;
-    return total - used;
+        free += static_cast<size_t>(
+            std::popcount(~bits_[w].load(std::memory_order_relaxed) & index_mask));
+    return free;
 }
 
 } // namespace px

@@ -1,6 +1,14 @@
 // AtomicBitmap: lock-free set of slot indices. A set bit is a slot in use. Acquire finds a zero
 // bit with tzcnt starting from a rotating hint and claims it with CAS; release clears it with
-// fetch_and. Bits past `size` are set for good, so they are never handed out.
+// one CAS. Index bits past `size` are set for good, so they are never handed out.
+//
+// Each 64-bit word holds 56 indices; its top 8 bits are flags of the owner's protocol (see
+// MemoryPool), so that one atomic step both frees an index and tells the releaser what it must
+// still do:
+//   waiting   someone sleeps until an index is freed: the releaser becomes a "waker", counted
+//             in the word's waker field until it calls waker_done();
+//   closed    the owner is gone: whoever frees an index (or finishes waking) reports it, and
+//             the last report ends the owner's life.
 // acquire() and release() are defined in this header: they are most of a pool loan and of a
 // slot release, and the C entry points that call them live in another translation unit
 // (bench/bench_pool.cpp measures the difference).
@@ -12,26 +20,60 @@
 #include <cstdint>
 #include <memory>
 
+#include "core/cpu_relax.hpp"
+
 namespace px {
 
 class AtomicBitmap {
 public:
     static constexpr size_t npos = SIZE_MAX;
+    static constexpr size_t indices_per_word = 56;
 
     explicit AtomicBitmap(size_t size);
 
     // Claims a free index, or npos when every one is taken. Never returns an index that is
     // already claimed; never returns npos when an index is free and no one else is claiming.
     size_t acquire() noexcept;
-    // Frees `index`; false when it was not claimed (a double release, which changes nothing).
-    bool release(size_t index) noexcept;
+
+    struct Released {
+        bool freed = false;  // false: the index was not claimed (a double release; no change)
+        bool waker = false;  // the word was marked waiting: wake, then call waker_done()
+        bool closed = false; // the word was closed: this release is one the closer counted
+    };
+    // Frees `index` in one atomic step and reports the word's flags as they were.
+    Released release(size_t index) noexcept;
+    // The same, given where the index lives (word_of, mask_of), for callers that keep them.
+    static Released release_in(std::atomic<uint64_t> &word, uint64_t mask) noexcept;
+    std::atomic<uint64_t> &word_of(size_t index) const noexcept {
+        return bits_[index / indices_per_word];
+    }
+    static uint64_t mask_of(size_t index) noexcept {
+        return uint64_t{1} << (index % indices_per_word);
+    }
+    // Ends a wake-up started by release(); true when the word was closed meanwhile (the waker
+    // was counted by close()).
+    bool waker_done(size_t index) noexcept;
+    // Marks every word waiting, or clears the mark. Callers serialize these (a mutex).
+    void set_waiting(bool waiting) noexcept;
+    // Marks every word closed; returns how many indices were claimed and wakers active in each
+    // word at the instant it was closed, summed: the releases and waker_done() calls that will
+    // report `closed`.
+    size_t close() noexcept;
+
     bool is_set(size_t index) const noexcept;
     size_t size() const noexcept { return size_; }
     size_t count_free() const noexcept;
 
 private:
+    static constexpr uint64_t index_mask = (uint64_t{1} << indices_per_word) - 1;
+    static constexpr uint64_t waker_one = uint64_t{1} << indices_per_word;
+    static constexpr uint64_t waker_mask = uint64_t{63} << indices_per_word;
+    static constexpr uint64_t flag_closed = uint64_t{1} << 62;
+    static constexpr uint64_t flag_waiting = uint64_t{1} << 63;
+
     size_t size_;
     size_t words_;
+    uint64_t padding_; // index bits of the last word past `size` (set for good)
     std::unique_ptr<std::atomic<uint64_t>[]> bits_;
     std::atomic<size_t> hint_{0};
 };
@@ -43,27 +85,54 @@ inline size_t AtomicBitmap::acquire() noexcept {
     for (size_t n = 0; n < words_; ++n) {
         size_t w = start + n < words_ ? start + n : start + n - words_;
         uint64_t word = bits_[w].load(std::memory_order_relaxed);
-        while (~word != 0) {
-            unsigned bit = static_cast<unsigned>(std::countr_zero(~word));
+        while ((~word & index_mask) != 0) {
+            unsigned bit = static_cast<unsigned>(std::countr_zero(~word & index_mask));
             uint64_t mask = uint64_t{1} << bit;
             // acq_rel: the slot's previous owner's writes happen-before our use of it.
             if (bits_[w].compare_exchange_weak(word, word | mask, std::memory_order_acq_rel,
                                                std::memory_order_relaxed)) {
                 if (w != start)
                     hint_.store(w, std::memory_order_relaxed);
-                return w * 64 + bit;
+                return w * indices_per_word + bit;
             }
         }
     }
     return npos;
 }
 
-inline bool AtomicBitmap::release(size_t index) noexcept {
+inline AtomicBitmap::Released AtomicBitmap::release(size_t index) noexcept {
     if (index >= size_)
-        return false;
-    uint64_t mask = uint64_t{1} << (index % 64);
-    uint64_t old = bits_[index / 64].fetch_and(~mask, std::memory_order_seq_cst);
-    return (old & mask) != 0;
+        return Released{};
+    return release_in(word_of(index), mask_of(index));
+}
+
+inline AtomicBitmap::Released AtomicBitmap::release_in(std::atomic<uint64_t> &word,
+                                                       uint64_t mask) noexcept {
+    Released r;
+    uint64_t old = word.load(std::memory_order_relaxed);
+    for (;;) {
+        if (!(old & mask))
+            return r;
+        uint64_t next = old & ~mask;
+        const bool wake = (old & (flag_waiting | flag_closed)) == flag_waiting;
+        if (wake) {
+            if ((old & waker_mask) == waker_mask) [[unlikely]] {
+                cpu_relax(); // 63 wakers at work in this word: wait for room
+                old = word.load(std::memory_order_relaxed);
+                continue;
+            }
+            next += waker_one;
+        }
+        // acq_rel: our writes to the slot happen-before its next owner's use; acquire, so that
+        // a closed word's last report sees everything the closer did.
+        if (word.compare_exchange_weak(old, next, std::memory_order_acq_rel,
+                                       std::memory_order_relaxed))
+            break;
+    }
+    r.freed = true;
+    r.waker = (old & (flag_waiting | flag_closed)) == flag_waiting; // nobody waits once closed
+    r.closed = (old & flag_closed) != 0;
+    return r;
 }
 
 } // namespace px

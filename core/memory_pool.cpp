@@ -77,7 +77,7 @@ void collect_all_returns(bool thorough) noexcept {
 
 size_t Slot::size() const noexcept { return pool_->slot_size(); }
 
-void Slot::last_reference_dropped() noexcept { pool_->give_back(index_); }
+void Slot::last_reference_dropped() noexcept { MemoryPool::give_back(*this); }
 
 Ref<MemoryPool> MemoryPool::create(Ref<Segment> segment, size_t slot_size) {
     if (!segment)
@@ -104,6 +104,8 @@ MemoryPool::MemoryPool(Ref<Segment> segment, size_t slot_size, size_t capacity)
         slots_[i].pool_ = this;
         slots_[i].index_ = i;
         slots_[i].data_ = segment_->mutable_data() + i * slot_size;
+        slots_[i].word_ = &bitmap_.word_of(i);
+        slots_[i].mask_ = AtomicBitmap::mask_of(i);
         slots_[i].reset_refs(0);
     }
     wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE);
@@ -130,6 +132,41 @@ bool MemoryPool::owns(const std::byte *p, size_t len) const noexcept {
 void MemoryPool::wake_waiter() noexcept {
     uint64_t one = 1;
     [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+}
+
+void MemoryPool::give_back_slow(size_t index, AtomicBitmap::Released r) noexcept {
+    if (r.waker) {
+        wake_waiter();
+        if (bitmap_.waker_done(index))
+            report_done(); // the owner left while we were waking
+    } else if (r.closed) {
+        report_done();
+    }
+}
+
+void MemoryPool::report_done() noexcept {
+    if (outstanding_.fetch_sub(1, std::memory_order_acq_rel) == 1)
+        delete this;
+}
+
+void MemoryPool::last_reference_dropped() noexcept {
+    // No owner can loan any more; count what is still out, then take the bias away.
+    auto counted = static_cast<int64_t>(bitmap_.close());
+    if (outstanding_.fetch_add(counted - open_bias, std::memory_order_acq_rel) ==
+        open_bias - counted)
+        delete this;
+}
+
+void MemoryPool::start_waiting() {
+    std::lock_guard lock(wait_mutex_);
+    if (waiters_++ == 0)
+        bitmap_.set_waiting(true);
+}
+
+void MemoryPool::stop_waiting() noexcept {
+    std::lock_guard lock(wait_mutex_);
+    if (--waiters_ == 0)
+        bitmap_.set_waiting(false);
 }
 
 Slot *MemoryPool::loan(int64_t timeout_ns) {
@@ -161,11 +198,13 @@ Slot *MemoryPool::loan(int64_t timeout_ns) {
                           .count());
         } while (clock::now() < spin_until);
     }
-    waiters_.fetch_add(1, std::memory_order_seq_cst);
+    // From here on every release in the pool wakes us (see AtomicBitmap): mark the words, then
+    // look once more (below), so that a release made in between is not slept through.
+    start_waiting();
     struct Leave {
-        std::atomic<uint32_t> &w;
-        ~Leave() { w.fetch_sub(1, std::memory_order_seq_cst); }
-    } leave{waiters_};
+        MemoryPool &pool;
+        ~Leave() { pool.stop_waiting(); }
+    } leave{*this};
 
     std::vector<pollfd> fds;
     std::vector<Ref<ReturnSource>> sources;

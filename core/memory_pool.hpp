@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "core/atomic_bitmap.hpp"
@@ -36,6 +37,8 @@ private:
     void last_reference_dropped() noexcept override;
     MemoryPool *pool_ = nullptr;
     std::byte *data_ = nullptr; // set once: the pool's segment is writable and outlives it
+    std::atomic<uint64_t> *word_ = nullptr; // its bitmap word and bit: a release touches only
+    uint64_t mask_ = 0;                     // these until the bitmap says otherwise
     size_t index_ = 0;
 };
 
@@ -58,6 +61,12 @@ void unregister_return_source(ReturnSource *source) noexcept;
 // Runs collect() on every registered source (cheap when there are none).
 void collect_all_returns(bool thorough = false) noexcept;
 
+// Lifetime: the pool's reference count counts its owners (handles, Ref<MemoryPool>), not its
+// loans, so that a loan and a release are one atomic step each on the bitmap. When the last
+// owner goes, the pool closes its bitmap (AtomicBitmap::close), which counts, atomically per
+// word, the slots still out and the releasers still waking a waiter; each of those reports once
+// when done, and the last report deletes the pool. A releaser therefore never touches a pool
+// after its bit is free unless the bitmap told it, in the same atomic step, that it may.
 class MemoryPool final : public RefCounted {
 public:
     // slot_size > 0 and <= segment size; the segment must be writable.
@@ -83,15 +92,27 @@ public:
 private:
     friend class Slot;
     MemoryPool(Ref<Segment> segment, size_t slot_size, size_t capacity);
-    inline void give_back(size_t index) noexcept;
+    static inline void give_back(Slot &slot) noexcept;
+    // The rare paths of give_back: a waiter to wake, or a closed pool to report to.
+    void give_back_slow(size_t index, AtomicBitmap::Released r) noexcept;
     void wake_waiter() noexcept;
+    void report_done() noexcept; // one of the releases close() counted is over
+    void last_reference_dropped() noexcept override; // the last owner is gone: close
+    void start_waiting();
+    void stop_waiting() noexcept;
+
+    // Outstanding work after close: starts at `open_bias`, so that it cannot reach 0 before
+    // close() has added what it counted and taken the bias away.
+    static constexpr int64_t open_bias = int64_t{1} << 62;
 
     Ref<Segment> segment_;
     size_t slot_size_;
     size_t capacity_;
     AtomicBitmap bitmap_;
     std::unique_ptr<Slot[]> slots_;
-    std::atomic<uint32_t> waiters_{0};
+    std::atomic<int64_t> outstanding_{open_bias};
+    std::mutex wait_mutex_; // serializes waiters' arrival and departure (the waiting flag)
+    uint32_t waiters_ = 0;
     int wake_fd_ = -1; // eventfd (semaphore mode): one count per slot released while waited on
 };
 
@@ -102,23 +123,23 @@ inline Slot *MemoryPool::try_loan() noexcept {
     size_t i = bitmap_.acquire();
     if (i == AtomicBitmap::npos)
         return nullptr;
-    add_ref(); // a loaned slot keeps its pool alive
     slots_[i].reset_refs(1);
     return &slots_[i];
 }
 
-inline void MemoryPool::give_back(size_t index) noexcept {
-    bitmap_.release(index);
-    // seq_cst pairs with the waiter's increment before its last try: either it sees the bit
-    // free, or we see it waiting and wake it.
-    if (waiters_.load(std::memory_order_seq_cst) > 0) [[unlikely]]
-        wake_waiter();
-    release_ref(); // may delete this pool: nothing after it
+inline void MemoryPool::give_back(Slot &slot) noexcept {
+    MemoryPool *pool = slot.pool_;
+    size_t index = slot.index_;
+    AtomicBitmap::Released r = AtomicBitmap::release_in(*slot.word_, slot.mask_);
+    // Past this point the pool (and the slot) may be gone, unless r says that a waiter or a
+    // closed pool awaits us.
+    if ((r.waker || r.closed)) [[unlikely]]
+        pool->give_back_slow(index, r);
 }
 
 inline void Slot::release_sole_reference() noexcept {
     reset_refs(0);
-    pool_->give_back(index_);
+    MemoryPool::give_back(*this);
 }
 
 } // namespace px

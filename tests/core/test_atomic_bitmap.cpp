@@ -10,7 +10,7 @@
 using px::AtomicBitmap;
 
 TEST_CASE("bitmap hands out every index once, then reports exhaustion") {
-    for (size_t n : {1u, 63u, 64u, 65u, 130u}) {
+    for (size_t n : {1u, 55u, 56u, 57u, 63u, 64u, 65u, 130u}) {
         AtomicBitmap b(n);
         std::set<size_t> seen;
         for (size_t i = 0; i < n; ++i) {
@@ -20,9 +20,9 @@ TEST_CASE("bitmap hands out every index once, then reports exhaustion") {
         }
         CHECK(b.acquire() == AtomicBitmap::npos);
         CHECK(b.count_free() == 0);
-        CHECK(b.release(n - 1));
-        CHECK_FALSE(b.release(n - 1)); // double release is seen and changes nothing
-        CHECK_FALSE(b.release(n));     // out of range
+        CHECK(b.release(n - 1).freed);
+        CHECK_FALSE(b.release(n - 1).freed); // double release is seen and changes nothing
+        CHECK_FALSE(b.release(n).freed);     // out of range
         CHECK(b.count_free() == 1);
         CHECK(b.acquire() == n - 1);
     }
@@ -50,4 +50,41 @@ TEST_CASE("bitmap never gives one index to two owners under contention") {
     t3.join();
     CHECK_FALSE(doubled.load());
     CHECK(b.count_free() == slots);
+}
+
+TEST_CASE("bitmap flags: a release while waited on becomes a waker; close counts what is out") {
+    AtomicBitmap b(130); // three words
+    size_t a = b.acquire(), c = b.acquire(), d = b.acquire();
+    REQUIRE(d != AtomicBitmap::npos);
+
+    AtomicBitmap::Released r = b.release(a);
+    CHECK(r.freed);
+    CHECK_FALSE(r.waker);
+    CHECK_FALSE(r.closed);
+
+    b.set_waiting(true);
+    r = b.release(c);
+    CHECK(r.freed);
+    CHECK(r.waker); // must wake, then report
+    CHECK_FALSE(r.closed);
+    b.set_waiting(false);
+    CHECK(b.count_free() == 129); // the waker field is not an index
+
+    // Closing counts the one slot still out (d) and the one waker still at work (c).
+    CHECK(b.close() == 2);
+    CHECK(b.waker_done(c)); // closed meanwhile: this report was counted
+    r = b.release(d);
+    CHECK(r.freed);
+    CHECK(r.closed);
+    CHECK_FALSE(r.waker);
+    CHECK(b.count_free() == 130);
+    CHECK_FALSE(b.release(d).freed);
+}
+
+TEST_CASE("bitmap close ignores the padding past size") {
+    for (size_t n : {1u, 55u, 56u, 57u, 112u, 113u}) {
+        AtomicBitmap b(n);
+        CHECK(b.close() == 0);
+        CHECK(b.count_free() == n);
+    }
 }

@@ -127,3 +127,49 @@ TEST_CASE("stress: two threads, a million loans, no slot ever owned twice") {
     CHECK_FALSE(doubled.load());
     CHECK(pool->available() == pool->capacity());
 }
+
+TEST_CASE("the last owner leaves while slots are out and releasers are waking a waiter") {
+    // Each round: two slots out, a thread waiting in loan(-1) with its own reference, one
+    // release that wakes it, and the owner's references dropped while all that runs. The pool
+    // must be deleted exactly once, after the last of them (the segment's count says when;
+    // ASan and TSan builds catch a use after free).
+    auto segment = HeapSegment::create(2 * 256);
+    for (int round = 0; round < 2000; ++round) {
+        Ref<MemoryPool> pool = MemoryPool::create(segment, 256);
+        Slot *a = pool->try_loan();
+        Slot *b = pool->try_loan();
+        REQUIRE((a && b));
+        std::atomic<bool> waiting{false};
+        std::thread waiter([p = pool, &waiting]() mutable {
+            waiting = true;
+            Slot *s = p->loan(-1); // woken by the release of a
+            s->release_ref();
+            p = nullptr; // may be the last owner
+        });
+        while (!waiting)
+            std::this_thread::yield();
+        if (round % 2)
+            std::this_thread::sleep_for(std::chrono::microseconds(100)); // let it sleep
+        std::thread releaser([a] { a->release_ref(); });
+        pool = nullptr;    // may be the last owner too
+        b->release_ref(); // may be the last slot out
+        releaser.join();
+        waiter.join();
+        CHECK(segment->ref_count() == 1); // the pool is gone
+    }
+}
+
+TEST_CASE("a pool whose owner left is deleted by its last slot, not before") {
+    auto segment = HeapSegment::create(4 * 1024);
+    Ref<MemoryPool> pool = MemoryPool::create(segment, 1024);
+    std::vector<Slot *> out;
+    for (int i = 0; i < 3; ++i)
+        out.push_back(pool->try_loan());
+    pool = nullptr;
+    for (Slot *s : out) {
+        CHECK(segment->ref_count() == 2); // the pool still holds the segment
+        s->data()[0] = std::byte{7};
+        s->release_ref();
+    }
+    CHECK(segment->ref_count() == 1);
+}
