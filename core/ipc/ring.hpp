@@ -36,6 +36,9 @@ struct alignas(64) ControlBlock {
     static constexpr uint64_t magic_value = 0x50584354524c3031ull; // "PXCTRL01"
     uint64_t magic;
     alignas(64) std::atomic<uint64_t> data_tail;
+    // 1 + the CPU the producer last published from (0: unknown). A hint for a spinning
+    // consumer: on the producer's CPU, spinning only keeps the producer from running.
+    std::atomic<uint32_t> data_producer_cpu;
     alignas(64) std::atomic<uint64_t> data_head;
     alignas(64) std::atomic<uint32_t> data_state;  // ConsumerState
     std::atomic<uint32_t> data_notify;             // futex word, bumped to wake a sleeper

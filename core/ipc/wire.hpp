@@ -19,7 +19,7 @@
 namespace px::ipc::wire {
 
 constexpr uint32_t magic = 0x50585032; // "PXP2"
-constexpr uint32_t protocol_version = 2;
+constexpr uint32_t protocol_version = 3; // 3: ControlBlock::data_producer_cpu
 
 enum class Type : uint32_t {
     hello = 1,
