@@ -130,13 +130,22 @@ void delete_buffer(Buffer *buf) noexcept {
 
 } // namespace
 
+namespace px::capi {
+
+// A handle from the recycled blocks, for the other C entry points that make buffers
+// (px_channel_recv).
+px_buffer_t *new_buffer_handle(Buffer &&b) { return to_handle(new_buffer(std::move(b))); }
+
+} // namespace px::capi
+
 extern "C" {
 
 void px_metadata_init(px_metadata_t *meta) {
-    if (!meta)
-        return;
-    Metadata m;
-    std::memcpy(meta, &m, sizeof m);
+    // From a constant: building the defaults on the stack first and copying them cost several
+    // times the copy (every frame a producer sends starts here).
+    static constexpr Metadata defaults{};
+    if (meta)
+        std::memcpy(meta, &defaults, sizeof defaults);
 }
 
 px_status_t px_buffer_new(px_segment_t *seg, size_t offset, size_t len, const px_metadata_t *meta,

@@ -13,6 +13,10 @@ using namespace px::capi;
 using px::ipc::Channel;
 using px::ipc::Listener;
 
+namespace px::capi {
+px_buffer_t *new_buffer_handle(Buffer &&b); // capi/buffer.cpp: from its recycled handles
+} // namespace px::capi
+
 namespace {
 Channel *from_handle(const px_channel_t *h) {
     return reinterpret_cast<Channel *>(const_cast<px_channel_t *>(h));
@@ -126,8 +130,7 @@ px_status_t px_channel_send(px_channel_t *ch, const px_buffer_t *buf) {
 px_status_t px_channel_recv(px_channel_t *ch, int64_t timeout_ns, px_buffer_t **out) {
     return px_guard(__func__, [&] {
         require_out(out);
-        Buffer b = from_handle(require(ch, "ch"))->recv(timeout_ns);
-        *out = capi::to_handle(new Buffer(std::move(b)));
+        *out = capi::new_buffer_handle(from_handle(require(ch, "ch"))->recv(timeout_ns));
     });
 }
 
