@@ -27,6 +27,10 @@ namespace px::ipc {
 
 namespace {
 
+static_assert(sizeof(uint32_t) + wire::data_size <= data_entry_size &&
+                  sizeof(uint32_t) + wire::unregister_size <= data_entry_size,
+              "a ring entry holds a length and any record of the ring");
+
 // How long recv spins on pause hints before it yields the CPU between looks at the ring, when
 // the sender does not seem to share its CPU.
 constexpr int64_t spin_yield_after_ns = 10'000;
@@ -241,10 +245,10 @@ void Channel::wake_consumer() noexcept {
     }
 }
 
-void Channel::check_peer_alive(bool now) {
+void Channel::check_peer_alive(bool now, int64_t coarse_now) {
     if (peer_gone_)
         fail(Status::closed, "the peer closed the channel");
-    int64_t t = coarse_now_ns();
+    int64_t t = coarse_now < 0 ? coarse_now_ns() : coarse_now;
     if (!now && t - last_alive_check_ns_ < 1'000'000)
         return;
     last_alive_check_ns_ = t;
@@ -255,8 +259,7 @@ void Channel::check_peer_alive(bool now) {
     }
 }
 
-void Channel::push_record(const wire::Bytes &rec, int64_t deadline_ns, int64_t timeout_ns) {
-    auto *cb = control_of(*own_control_);
+uint8_t *Channel::reserve_entry(int64_t deadline_ns, int64_t timeout_ns) {
     long slot;
     for (int spins = 0;; ++spins) {
         try {
@@ -283,14 +286,23 @@ void Channel::push_record(const wire::Bytes &rec, int64_t deadline_ns, int64_t t
         else
             std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
-    uint8_t *entry = cb->data_entries[slot];
+    return control_of(*own_control_)->data_entries[slot];
+}
+
+void Channel::publish_entry() noexcept {
+    control_of(*own_control_)
+        ->data_producer_cpu.store(static_cast<uint32_t>(::sched_getcpu() + 1),
+                                  std::memory_order_relaxed);
+    data_out_.publish();
+    wake_consumer();
+}
+
+void Channel::push_record(const wire::Bytes &rec, int64_t deadline_ns, int64_t timeout_ns) {
+    uint8_t *entry = reserve_entry(deadline_ns, timeout_ns);
     uint32_t len = static_cast<uint32_t>(rec.size);
     std::memcpy(entry, &len, sizeof len);
     std::memcpy(entry + sizeof len, rec.data, rec.size);
-    cb->data_producer_cpu.store(static_cast<uint32_t>(::sched_getcpu() + 1),
-                                std::memory_order_relaxed);
-    data_out_.publish();
-    wake_consumer();
+    publish_entry();
 }
 
 void Channel::forget_unused_segments(int64_t deadline_ns, int64_t timeout_ns) {
@@ -299,6 +311,8 @@ void Channel::forget_unused_segments(int64_t deadline_ns, int64_t timeout_ns) {
     for (auto it = sent_segments_.begin(); it != sent_segments_.end();) {
         if (it->second.segment->ref_count() == 1) {
             push_record(wire::encode(wire::Unregister{it->second.id}), deadline_ns, timeout_ns);
+            if (it->first == last_sent_serial_)
+                last_sent_serial_ = 0;
             it = sent_segments_.erase(it);
         } else {
             ++it;
@@ -342,34 +356,37 @@ void Channel::send(const Buffer &buf, int64_t timeout_ns) {
     outbox_->flush();
     // Take back what the peer returned. Pools collect when they run dry, but a loan that is
     // not a pool slot (a received buffer sent on: a relay) has no pool to ask for it.
-    inbox_->collect(false);
+    const int64_t coarse_now = coarse_now_ns(); // one reading for both throttles
+    inbox_->collect(false, coarse_now);
     std::lock_guard lock(send_mutex_);
     if (!send_broken_.empty())
         fail(Status::protocol, "the channel was dropped after a protocol error: " + send_broken_);
-    check_peer_alive(false);
+    check_peer_alive(false, coarse_now);
     const int64_t deadline = deadline_for(timeout_ns);
-    wire::Data d;
-    auto it = sent_segments_.find(buf.segment().serial());
-    if (it != sent_segments_.end()) {
-        d.segment_id = it->second.id;
+    uint32_t segment_id;
+    const uint64_t serial = buf.segment().serial();
+    if (serial == last_sent_serial_) { // frames of one pool in a row: skip the hash look-up
+        segment_id = last_sent_id_;
     } else {
-        forget_unused_segments(deadline, timeout_ns);
-        d.segment_id = register_segment(buf);
+        auto it = sent_segments_.find(serial);
+        if (it != sent_segments_.end()) {
+            segment_id = it->second.id;
+        } else {
+            forget_unused_segments(deadline, timeout_ns);
+            segment_id = register_segment(buf);
+        }
+        last_sent_serial_ = serial;
+        last_sent_id_ = segment_id;
     }
-    d.offset = buf.offset();
-    d.len = buf.size();
-    d.meta = buf.metadata();
-    if (buf.lease()) {
-        d.token = next_token_++;
-        inbox_->lend(d.token, buf.lease());
-    }
-    try {
-        push_record(wire::encode(d), deadline, timeout_ns);
-    } catch (...) {
-        if (d.token)
-            inbox_->unlend(d.token);
-        throw;
-    }
+    // The entry first: once it is ours nothing can fail, so a loan is never made for a record
+    // that does not go out. The record is written in place, from the buffer.
+    uint8_t *entry = reserve_entry(deadline, timeout_ns);
+    const uint64_t token = buf.lease() ? inbox_->lend(buf.lease()) : 0;
+    const uint32_t len = wire::data_size;
+    std::memcpy(entry, &len, sizeof len);
+    wire::encode_data(segment_id, buf.offset(), buf.size(), token, buf.metadata(),
+                      entry + sizeof len);
+    publish_entry();
     ++buffers_sent_;
 }
 
@@ -383,6 +400,7 @@ void Channel::fail_dropped() const {
 void Channel::drop(const std::string &why) {
     dropped_ = why;
     ::shutdown(sock_, SHUT_RDWR);
+    forget_received_segment_cache();
     received_segments_.clear();
 }
 
@@ -457,23 +475,32 @@ size_t Channel::pump_socket() {
 }
 
 Buffer Channel::make_buffer(const wire::Data &d) {
-    auto it = received_segments_.find(d.segment_id);
-    if (it == received_segments_.end()) {
-        pump_socket(); // its registration was sent before this record: it is on the socket
-        it = received_segments_.find(d.segment_id);
-        if (it == received_segments_.end())
-            fail(Status::protocol, "data for unknown segment id " + std::to_string(d.segment_id));
+    const Ref<Segment> *found = d.segment_id == last_received_id_ ? last_received_segment_ : nullptr;
+    if (!found) {
+        auto it = received_segments_.find(d.segment_id);
+        if (it == received_segments_.end()) {
+            pump_socket(); // its registration was sent before this record: it is on the socket
+            it = received_segments_.find(d.segment_id);
+            if (it == received_segments_.end())
+                fail(Status::protocol,
+                     "data for unknown segment id " + std::to_string(d.segment_id));
+        }
+        found = &it->second; // stable: unordered_map nodes do not move
+        last_received_id_ = d.segment_id;
+        last_received_segment_ = found;
     }
-    const Ref<Segment> &seg = it->second;
+    const Ref<Segment> &seg = *found;
     if (d.offset > seg->size() || d.len > seg->size() - d.offset)
         fail(Status::protocol, "range [" + std::to_string(d.offset) + ", +" +
                                    std::to_string(d.len) + ") exceeds segment length " +
                                    std::to_string(seg->size()));
-    Ref<RefCounted> lease;
-    if (d.token)
-        lease = Ref<RefCounted>::adopt(new RemoteLease(outbox_, d.token));
     return Buffer(seg, static_cast<size_t>(d.offset), static_cast<size_t>(d.len), d.meta,
-                  std::move(lease));
+                  d.token ? outbox_->lease(d.token) : Ref<RefCounted>());
+}
+
+void Channel::forget_received_segment_cache() noexcept {
+    last_received_id_ = 0;
+    last_received_segment_ = nullptr;
 }
 
 std::optional<Buffer> Channel::take_record() {
@@ -483,24 +510,37 @@ std::optional<Buffer> Channel::take_record() {
             long slot = data_in_.peek();
             if (slot < 0)
                 return std::nullopt;
-            // Copy the entry out once; the peer may rewrite the shared one at any time.
-            uint8_t entry[data_entry_size];
-            std::memcpy(entry, control_of(*peer_control_)->data_entries[slot], sizeof entry);
-            data_in_.consume();
+            // Copy the entry out once; the peer may rewrite the shared one at any time. A data
+            // record (the fast path) is copied in two parts: its head, and its metadata straight
+            // where it is decoded to (a copy of a copy would cost more than the copy: the
+            // second one's loads would straddle the first one's stores).
+            const uint8_t *shared = control_of(*peer_control_)->data_entries[slot];
             uint32_t len;
-            std::memcpy(&len, entry, sizeof len);
-            if (len > sizeof entry - sizeof len)
-                fail(Status::protocol, "ring entry of " + std::to_string(len) + " bytes");
-            wire::Record rec = wire::decode(entry + sizeof len, len);
-            if (rec.type == wire::Type::data) {
-                std::optional<Buffer> out(make_buffer(rec.data));
-                ++buffers_received_;
-                return out;
+            std::memcpy(&len, shared, sizeof len);
+            if (len == wire::data_size) {
+                uint8_t head[wire::data_meta_offset];
+                std::memcpy(head, shared + sizeof len, sizeof head);
+                if (wire::is_data(head, len)) {
+                    wire::Data d;
+                    std::memcpy(&d.meta, shared + sizeof len + sizeof head, sizeof d.meta);
+                    data_in_.consume();
+                    wire::decode_data_fields(head, d);
+                    std::optional<Buffer> out(make_buffer(d));
+                    ++buffers_received_;
+                    return out;
+                }
             }
+            uint8_t entry[data_entry_size - sizeof len];
+            std::memcpy(entry, shared + sizeof len, sizeof entry);
+            data_in_.consume();
+            if (len > sizeof entry)
+                fail(Status::protocol, "ring entry of " + std::to_string(len) + " bytes");
+            wire::Record rec = wire::decode(entry, len);
             if (rec.type != wire::Type::unregister)
                 fail(Status::protocol, "unexpected record type " +
                                            std::to_string(static_cast<uint32_t>(rec.type)) +
                                            " in the ring");
+            forget_received_segment_cache();
             if (received_segments_.erase(rec.unregister.segment_id) == 0)
                 fail(Status::protocol, "unregister of unknown segment id " +
                                            std::to_string(rec.unregister.segment_id));

@@ -73,10 +73,15 @@ public:
 private:
     explicit Channel(int socket_fd);
 
-    // Send side (send_mutex_ held).
+    // Send side (send_mutex_ held). A record goes out as reserve_entry (waits while the ring
+    // is full; throws), writing it there, then publish_entry.
+    uint8_t *reserve_entry(int64_t deadline_ns, int64_t timeout_ns);
+    void publish_entry() noexcept;
     void push_record(const wire::Bytes &rec, int64_t deadline_ns, int64_t timeout_ns);
     void wake_consumer() noexcept;
-    void check_peer_alive(bool now);
+    // Polls the socket for a hang-up at most once a millisecond, unless `now`. coarse_now:
+    // the caller's coarse_now_ns(), or < 0 to read it here.
+    void check_peer_alive(bool now, int64_t coarse_now = -1);
     void forget_unused_segments(int64_t deadline_ns, int64_t timeout_ns);
     uint32_t register_segment(const Buffer &buf);
 
@@ -86,6 +91,7 @@ private:
     size_t pump_socket();
     void handle_segment(const wire::SegmentInfo &info, std::vector<int> &fds);
     Buffer make_buffer(const wire::Data &d);
+    void forget_received_segment_cache() noexcept; // before any erase from received_segments_
     void drop(const std::string &why);
     [[noreturn]] void fail_dropped() const;
 
@@ -109,7 +115,8 @@ private:
     RingProducer data_out_;
     std::unordered_map<uint64_t, Sent> sent_segments_;
     uint32_t next_segment_id_ = 1;
-    uint64_t next_token_ = 1;
+    uint64_t last_sent_serial_ = 0; // the segment of the last send (0: none) and its id
+    uint32_t last_sent_id_ = 0;
     uint64_t buffers_sent_ = 0;
     uint64_t segments_registered_ = 0;
     int64_t last_alive_check_ns_ = 0;
@@ -120,6 +127,8 @@ private:
     mutable std::mutex recv_mutex_;
     RingConsumer data_in_;
     std::unordered_map<uint32_t, Ref<Segment>> received_segments_;
+    uint32_t last_received_id_ = 0; // the segment of the last record (0: none) and its entry
+    const Ref<Segment> *last_received_segment_ = nullptr;
     uint64_t buffers_received_ = 0;
     bool peer_hung_up_ = false;
     std::string dropped_; // non-empty once a protocol error dropped the connection

@@ -20,6 +20,41 @@ constexpr int64_t socket_check_interval_ns = 1'000'000;
 } // namespace
 
 // ---------------------------------------------------------------------------------------------
+// DropList: leases taken back under the inbox's lock, released after it (a returned slot may
+// wake or free its pool). The first few live on the stack; a longer list (a full ring, a
+// reclaim) in a vector reused by the thread, so that taking back frames allocates nothing.
+
+class ReturnInbox::DropList {
+public:
+    DropList() = default;
+    DropList(const DropList &) = delete;
+    DropList &operator=(const DropList &) = delete;
+    ~DropList() {
+        for (size_t i = 0; i < n_; ++i)
+            near_[i] = nullptr;
+        if (far_)
+            far_->clear();
+    }
+    void push_back(Ref<RefCounted> lease) {
+        if (n_ < near_size) {
+            near_[n_++] = std::move(lease);
+            return;
+        }
+        if (!far_) {
+            thread_local std::vector<Ref<RefCounted>> reused;
+            far_ = &reused;
+        }
+        far_->push_back(std::move(lease));
+    }
+
+private:
+    static constexpr size_t near_size = 8;
+    Ref<RefCounted> near_[near_size];
+    size_t n_ = 0;
+    std::vector<Ref<RefCounted>> *far_ = nullptr;
+};
+
+// ---------------------------------------------------------------------------------------------
 // ReturnInbox: the lender's side.
 
 ReturnInbox::ReturnInbox(int fd, Ref<Segment> control)
@@ -32,29 +67,32 @@ ReturnInbox::ReturnInbox(int fd, Ref<Segment> control)
 
 ReturnInbox::~ReturnInbox() { ::close(fd_); }
 
-void ReturnInbox::lend(uint64_t token, Ref<RefCounted> lease) {
+uint64_t ReturnInbox::lend(Ref<RefCounted> lease) {
     std::lock_guard lock(mutex_);
     if (hung_up_)
         fail(Status::closed, "the peer has gone; nothing can be lent to it");
-    lent_.emplace(token, std::move(lease));
-    counters_.lent = lent_.size();
-}
-
-void ReturnInbox::unlend(uint64_t token) noexcept {
-    Ref<RefCounted> drop;
-    std::lock_guard lock(mutex_);
-    auto it = lent_.find(token);
-    if (it != lent_.end()) {
-        drop = std::move(it->second);
-        lent_.erase(it);
-        counters_.lent = lent_.size();
+    uint32_t i = free_head_;
+    if (i == no_entry) {
+        if (loans_.size() >= no_entry)
+            fail(Status::busy, "too many slots lent to one peer");
+        loans_.emplace_back(); // the table grows to the largest number of loans out at once
+        i = static_cast<uint32_t>(loans_.size() - 1);
+    } else {
+        free_head_ = loans_[i].next_free;
     }
+    Loan &loan = loans_[i];
+    loan.lease = std::move(lease);
+    if (++loan.generation == 0) // 0 would make token 0 (no loan) possible
+        loan.generation = 1;
+    counters_.lent = ++lent_count_;
+    return uint64_t{loan.generation} << 32 | i;
 }
 
 void ReturnInbox::channel_closed() noexcept {
+    Ref<ReturnInbox> keep_alive; // outlives the lock
     std::lock_guard lock(mutex_);
     channel_open_ = false;
-    maybe_unregister_locked();
+    maybe_unregister_locked(keep_alive);
 }
 
 void ReturnInbox::set_waiting(bool waiting) noexcept {
@@ -62,33 +100,46 @@ void ReturnInbox::set_waiting(bool waiting) noexcept {
                                                          std::memory_order_seq_cst);
 }
 
-void ReturnInbox::maybe_unregister_locked() noexcept {
-    if (registered_ && (hung_up_ || (!channel_open_ && lent_.empty()))) {
+void ReturnInbox::maybe_unregister_locked(Ref<ReturnInbox> &keep_alive) noexcept {
+    if (registered_ && (hung_up_ || (!channel_open_ && lent_count_ == 0))) {
         registered_ = false;
-        unregister_return_source(this); // the registry's reference; the caller still holds one
+        keep_alive = Ref<ReturnInbox>(this); // the registry's reference may be the last one
+        unregister_return_source(this);
     }
 }
 
-void ReturnInbox::reclaim_all_locked(std::vector<Ref<RefCounted>> &drop) noexcept {
-    counters_.reclaimed += lent_.size();
-    for (auto &entry : lent_)
-        drop.push_back(std::move(entry.second));
-    lent_.clear();
+void ReturnInbox::reclaim_all_locked(DropList &drop) noexcept {
+    counters_.reclaimed += lent_count_;
+    for (uint32_t i = 0; i < loans_.size(); ++i) {
+        Loan &loan = loans_[i];
+        if (loan.lease) {
+            drop.push_back(std::move(loan.lease));
+            loan.next_free = free_head_;
+            free_head_ = i;
+        }
+    }
+    lent_count_ = 0;
     counters_.lent = 0;
 }
 
-void ReturnInbox::take_back_locked(uint64_t token, std::vector<Ref<RefCounted>> &drop) {
-    auto it = lent_.find(token);
-    if (it == lent_.end()) {
-        ++counters_.refused; // never lent, or already returned
+void ReturnInbox::take_back_locked(uint64_t token, DropList &drop) {
+    // The token is the peer's word: it names an entry only if that entry is lent now, under
+    // the generation the token carries.
+    const uint64_t i = token & 0xffffffffu;
+    const uint32_t generation = static_cast<uint32_t>(token >> 32);
+    if (i >= loans_.size() || !loans_[i].lease || loans_[i].generation != generation) {
+        ++counters_.refused; // never lent, stale, or already returned
         return;
     }
-    drop.push_back(std::move(it->second));
-    lent_.erase(it);
+    Loan &loan = loans_[i];
+    drop.push_back(std::move(loan.lease));
+    loan.next_free = free_head_;
+    free_head_ = static_cast<uint32_t>(i);
+    --lent_count_;
     ++counters_.accepted;
 }
 
-void ReturnInbox::drain_socket_locked(std::vector<Ref<RefCounted>> &drop) noexcept {
+void ReturnInbox::drain_socket_locked(DropList &drop) noexcept {
     // Bounded for the same reason as the ring: a flood is read in portions.
     for (int n = 0; n < 256 && !hung_up_; ++n) {
         uint8_t buf[wire::max_record_size];
@@ -123,52 +174,48 @@ void ReturnInbox::drain_socket_locked(std::vector<Ref<RefCounted>> &drop) noexce
     }
 }
 
-void ReturnInbox::collect(bool thorough) noexcept {
+void ReturnInbox::collect(bool thorough) noexcept { collect(thorough, coarse_now_ns()); }
+
+void ReturnInbox::collect(bool thorough, int64_t now) noexcept {
     // The common case on every send and recv: nothing new in the ring, and the socket was
     // looked at less than a millisecond ago. Answer it without the lock.
-    int64_t now = coarse_now_ns();
     if (!thorough &&
         control_of(*control_)->return_tail.load(std::memory_order_acquire) ==
             taken_.load(std::memory_order_relaxed) &&
         now - last_socket_check_ns_.load(std::memory_order_relaxed) < socket_check_interval_ns)
         return;
-    // Released after the lock (a returned slot may wake or free its pool); reused per thread,
-    // so that taking back a frame allocates nothing.
-    thread_local std::vector<Ref<RefCounted>> drop;
-    struct Release {
-        std::vector<Ref<RefCounted>> &d;
-        ~Release() { d.clear(); }
-    } release{drop};
-    Ref<ReturnInbox> self(this); // unregistering may drop the registry's reference
-    {
-        std::lock_guard lock(mutex_);
-        if (!hung_up_) {
-            try {
-                auto *cb = control_of(*control_);
-                // At most one ring's worth per call: a borrower that refills the ring as fast
-                // as we take it must not keep the caller (a loan with a deadline) here.
-                long i;
-                for (size_t n = 0; n < return_ring_entries && (i = ring_.peek()) >= 0; ++n) {
-                    uint64_t token = cb->return_entries[i].load(std::memory_order_relaxed);
-                    ring_.consume();
-                    taken_.fetch_add(1, std::memory_order_relaxed);
-                    take_back_locked(token, drop);
-                }
-            } catch (...) {
-                ++counters_.refused; // the borrower published an impossible index
-                hung_up_ = true;
+    // Declared before the lock, so destroyed after it.
+    Ref<ReturnInbox> keep_alive;
+    DropList drop;
+    std::lock_guard lock(mutex_);
+    if (!hung_up_) {
+        try {
+            auto *cb = control_of(*control_);
+            // At most one ring's worth per call: a borrower that refills the ring as fast as we
+            // take it must not keep the caller (a loan with a deadline) here.
+            long i;
+            for (size_t n = 0; n < return_ring_entries && (i = ring_.peek()) >= 0; ++n) {
+                uint64_t token = cb->return_entries[i].load(std::memory_order_relaxed);
+                ring_.consume();
+                // Only written under the lock: no read-modify-write needed.
+                taken_.store(taken_.load(std::memory_order_relaxed) + 1,
+                             std::memory_order_relaxed);
+                take_back_locked(token, drop);
             }
+        } catch (...) {
+            ++counters_.refused; // the borrower published an impossible index
+            hung_up_ = true;
         }
-        if (thorough || now - last_socket_check_ns_.load(std::memory_order_relaxed) >=
-                            socket_check_interval_ns) {
-            last_socket_check_ns_.store(now, std::memory_order_relaxed);
-            drain_socket_locked(drop);
-        }
-        counters_.lent = lent_.size();
-        if (hung_up_ && !lent_.empty())
-            reclaim_all_locked(drop);
-        maybe_unregister_locked();
     }
+    if (thorough ||
+        now - last_socket_check_ns_.load(std::memory_order_relaxed) >= socket_check_interval_ns) {
+        last_socket_check_ns_.store(now, std::memory_order_relaxed);
+        drain_socket_locked(drop);
+    }
+    counters_.lent = lent_count_;
+    if (hung_up_ && lent_count_ != 0)
+        reclaim_all_locked(drop);
+    maybe_unregister_locked(keep_alive);
 }
 
 ReturnCounters ReturnInbox::counters() const {
@@ -187,6 +234,45 @@ ReturnOutbox::ReturnOutbox(int fd, Ref<Segment> lender_control)
 ReturnOutbox::~ReturnOutbox() {
     flush();
     ::close(fd_); // the lender sees the hang-up and reclaims whatever is still lent
+    // Every lease still out holds a reference on this outbox: these are all recycled ones.
+    for (RemoteLease *list : {spare_, recycled_.load(std::memory_order_acquire)}) {
+        while (RemoteLease *l = list) {
+            list = l->next_;
+            delete l;
+        }
+    }
+}
+
+Ref<RefCounted> ReturnOutbox::lease(uint64_t token) {
+    if (!spare_) // take everything released since last time, at once
+        spare_ = recycled_.exchange(nullptr, std::memory_order_acquire);
+    RemoteLease *l = spare_;
+    if (l) {
+        spare_ = l->next_;
+        l->next_ = nullptr;
+        l->reset_refs(1);
+    } else {
+        l = new RemoteLease;
+    }
+    l->outbox_ = Ref<ReturnOutbox>(this);
+    l->token_ = token;
+    return Ref<RefCounted>::adopt(l);
+}
+
+void ReturnOutbox::recycle(RemoteLease *lease) noexcept {
+    RemoteLease *head = recycled_.load(std::memory_order_relaxed);
+    do {
+        lease->next_ = head;
+    } while (!recycled_.compare_exchange_weak(head, lease, std::memory_order_release,
+                                              std::memory_order_relaxed));
+}
+
+void RemoteLease::last_reference_dropped() noexcept {
+    // The outbox stays referenced (here) until this lease is on its stack: once there, the
+    // lease may be reused at once, or freed with the outbox, so nothing touches it after.
+    Ref<ReturnOutbox> outbox = std::move(outbox_);
+    outbox->give_back(token_);
+    outbox->recycle(this);
 }
 
 void ReturnOutbox::give_back(uint64_t token) noexcept {

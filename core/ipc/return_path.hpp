@@ -1,13 +1,17 @@
 // The return path of a channel: how slots lent to a peer come back.
 //
 // Each end of a channel makes a socketpair at the handshake and gives one end to the peer.
-//  - ReturnInbox (the lender's side) keeps every loan it made to that peer, keyed by a token,
-//    holding one reference on the lent slot. Returns are validated against that table: a token
-//    that was never lent, or is returned twice, is refused and counted, never a double free.
+//  - ReturnInbox (the lender's side) keeps every loan it made to that peer in a table, holding
+//    one reference on the lent slot. A loan's token names its table entry and that entry's
+//    generation (bumped at every loan through it), so a return is one indexed look-up, and a
+//    loan allocates nothing once the table has grown to the peer's working set. Returns are
+//    validated against the table: a token that was never lent, is stale, or is returned twice
+//    is refused and counted, never a double free.
 //    When the peer's end hangs up (the peer released everything, or died), every loan still in
 //    the table is reclaimed. The lender stays the only authority on its pools.
 //  - ReturnOutbox (the borrower's side) sends tokens back. Every received buffer that is a
-//    loan holds a RemoteLease, whose last release queues its token there.
+//    loan holds a RemoteLease, whose last release queues its token there. Leases are recycled
+//    (the outbox keeps released ones for the receiver's next buffers): no allocation per buffer.
 // Tokens travel through the lender's return ring (ring.hpp) without a system call; when that
 // ring is full, as `returns` records on the return socket. The socket also carries `wake`
 // records for a lender asleep in loan_timeout, and its hang-up says the borrower is gone.
@@ -16,7 +20,6 @@
 #include <atomic>
 #include <cstdint>
 #include <mutex>
-#include <unordered_map>
 #include <vector>
 
 #include "core/ipc/ring.hpp"
@@ -37,25 +40,37 @@ public:
     ReturnInbox(int fd, Ref<Segment> control);
     ~ReturnInbox() override;
 
-    // Records a loan; `lease` stays referenced until the peer returns `token` or goes away.
-    void lend(uint64_t token, Ref<RefCounted> lease);
-    // Takes back a loan whose record never reached the peer.
-    void unlend(uint64_t token) noexcept;
+    // Records a loan and returns its token (never 0); `lease` stays referenced until the peer
+    // returns the token or goes away. Throws closed once the peer has gone.
+    uint64_t lend(Ref<RefCounted> lease);
     // The channel end that lends through this inbox has been released: once nothing is lent
     // any more, the inbox leaves the registry.
     void channel_closed() noexcept;
 
     int wait_fd() const noexcept override { return fd_; }
     void collect(bool thorough) noexcept override;
+    // collect() with the caller's reading of coarse_now_ns() (a channel reads it once per call).
+    void collect(bool thorough, int64_t coarse_now) noexcept;
     void set_waiting(bool waiting) noexcept override;
     ReturnCounters counters() const;
 
 private:
-    void reclaim_all_locked(std::vector<Ref<RefCounted>> &drop) noexcept;
-    void maybe_unregister_locked() noexcept;
+    class DropList;
+    void reclaim_all_locked(DropList &drop) noexcept;
+    // Leaves the registry when done; the reference it held moves to `keep_alive`, which the
+    // caller drops after the lock.
+    void maybe_unregister_locked(Ref<ReturnInbox> &keep_alive) noexcept;
 
-    void take_back_locked(uint64_t token, std::vector<Ref<RefCounted>> &drop);
-    void drain_socket_locked(std::vector<Ref<RefCounted>> &drop) noexcept;
+    void take_back_locked(uint64_t token, DropList &drop);
+    void drain_socket_locked(DropList &drop) noexcept;
+
+    // A table entry: a loan when `lease` is set, else free (on the free list).
+    struct Loan {
+        Ref<RefCounted> lease;
+        uint32_t generation = 0; // of the last loan through this entry; tokens carry it
+        uint32_t next_free = 0;
+    };
+    static constexpr uint32_t no_entry = UINT32_MAX;
 
     int fd_;
     Ref<Segment> control_;
@@ -63,12 +78,16 @@ private:
     std::atomic<int64_t> last_socket_check_ns_{0};
     std::atomic<uint64_t> taken_{0}; // return-ring entries consumed so far (mirror of ring_)
     mutable std::mutex mutex_;
-    std::unordered_map<uint64_t, Ref<RefCounted>> lent_;
+    std::vector<Loan> loans_; // token = generation << 32 | index
+    uint32_t free_head_ = no_entry;
+    size_t lent_count_ = 0;
     ReturnCounters counters_;
     bool hung_up_ = false;
     bool channel_open_ = true;
     bool registered_ = false;
 };
+
+class RemoteLease;
 
 class ReturnOutbox final : public RefCounted {
 public:
@@ -80,8 +99,14 @@ public:
     // Sends what could not be sent before (the lender's socket was full).
     void flush() noexcept;
 
+    // The lease of a received loan: a recycled one when there is one. One consumer at a time
+    // (the channel's receive side, under its lock).
+    Ref<RefCounted> lease(uint64_t token);
+
 private:
+    friend class RemoteLease;
     void flush_locked() noexcept;
+    void recycle(RemoteLease *lease) noexcept;
 
     int fd_;
     Ref<Segment> lender_control_;
@@ -91,21 +116,24 @@ private:
     std::vector<uint64_t> pending_;
     std::atomic<bool> has_pending_{false};
     bool dead_ = false;
+    // Released leases, for lease(): pushed by any releasing thread, taken all at once by the
+    // one consumer (so the stack has no ABA problem). spare_ is the consumer's own share.
+    std::atomic<RemoteLease *> recycled_{nullptr};
+    RemoteLease *spare_ = nullptr;
 };
 
-// Lease of a received buffer that the peer lent: its last release returns the token.
+// Lease of a received buffer that the peer lent: its last release returns the token. While it
+// is out, it holds a reference on its outbox; a recycled one holds nothing.
 class RemoteLease final : public RefCounted {
-public:
-    RemoteLease(Ref<ReturnOutbox> outbox, uint64_t token)
-        : outbox_(std::move(outbox)), token_(token) {}
-
 private:
-    void last_reference_dropped() noexcept override {
-        outbox_->give_back(token_);
-        delete this;
-    }
+    friend class ReturnOutbox;
+    RemoteLease() = default;
+    ~RemoteLease() override = default;
+    void last_reference_dropped() noexcept override;
+
     Ref<ReturnOutbox> outbox_;
-    uint64_t token_;
+    uint64_t token_ = 0;
+    RemoteLease *next_ = nullptr; // in the outbox's stack of recycled leases
 };
 
 } // namespace px::ipc

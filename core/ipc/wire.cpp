@@ -1,6 +1,8 @@
 #include "core/ipc/wire.hpp"
 
+#include <cstddef>
 #include <cstring>
+#include <type_traits>
 #include <string>
 
 #include "core/error.hpp"
@@ -34,7 +36,6 @@ public:
     Reader(const uint8_t *p, size_t n) : p_(p), n_(n) {}
     uint32_t u32() { return get<uint32_t>(); }
     uint64_t u64() { return get<uint64_t>(); }
-    int64_t i64() { return get<int64_t>(); }
     void raw(void *dst, size_t n) {
         if (n > n_ - at_)
             fail(Status::protocol, "record ends early");
@@ -59,35 +60,6 @@ void expect_size(const char *what, size_t got, size_t want) {
                                    " bytes (expected " + std::to_string(want) + ")");
 }
 
-void put_metadata(Writer &w, const Metadata &m) {
-    w.u64(m.sequence);
-    w.u64(static_cast<uint64_t>(m.pts_ns));
-    w.u64(static_cast<uint64_t>(m.dts_ns));
-    w.u64(static_cast<uint64_t>(m.duration_ns));
-    w.u64(m.offset);
-    w.u64(m.offset_end);
-    w.u32(m.flags);
-    w.u32(m.user_len);
-    w.raw(m.user, sizeof m.user);
-}
-
-Metadata get_metadata(Reader &r) {
-    Metadata m;
-    m.sequence = r.u64();
-    m.pts_ns = r.i64();
-    m.dts_ns = r.i64();
-    m.duration_ns = r.i64();
-    m.offset = r.u64();
-    m.offset_end = r.u64();
-    m.flags = r.u32();
-    m.user_len = r.u32();
-    r.raw(m.user, sizeof m.user);
-    if (m.user_len > metadata_user_max)
-        fail(Status::protocol, "metadata user_len " + std::to_string(m.user_len) +
-                                   " exceeds " + std::to_string(metadata_user_max));
-    return m;
-}
-
 } // namespace
 
 Bytes encode(const Hello &m) {
@@ -109,15 +81,74 @@ Bytes encode(const SegmentInfo &m) {
     return b;
 }
 
+// Data records: fixed offsets, written and read with one memcpy per field.
+namespace {
+
+template <class T> void put_at(uint8_t *out, size_t at, T v) noexcept {
+    std::memcpy(out + at, &v, sizeof v);
+}
+template <class T> T get_at(const uint8_t *in, size_t at) noexcept {
+    T v;
+    std::memcpy(&v, in + at, sizeof v);
+    return v;
+}
+
+// Metadata travels as its bytes: same fields in the same order, no padding, so one memcpy
+// writes what a put_at per field would.
+static_assert(data_size == data_meta_offset + sizeof(Metadata));
+static_assert(offsetof(Metadata, sequence) == 0 && offsetof(Metadata, pts_ns) == 8 &&
+              offsetof(Metadata, dts_ns) == 16 && offsetof(Metadata, duration_ns) == 24 &&
+              offsetof(Metadata, offset) == 32 && offsetof(Metadata, offset_end) == 40 &&
+              offsetof(Metadata, flags) == 48 && offsetof(Metadata, user_len) == 52 &&
+              offsetof(Metadata, user) == 56 && sizeof(Metadata{}.user) == metadata_user_max);
+static_assert(std::is_trivially_copyable_v<Metadata>);
+
+} // namespace
+
+void encode_data(uint32_t segment_id, uint64_t offset, uint64_t len, uint64_t token,
+                 const Metadata &meta, uint8_t *out) noexcept {
+    put_at<uint32_t>(out, 0, magic);
+    put_at<uint32_t>(out, 4, static_cast<uint32_t>(Type::data));
+    put_at<uint32_t>(out, 8, segment_id);
+    put_at<uint32_t>(out, 12, 0);
+    put_at<uint64_t>(out, 16, offset);
+    put_at<uint64_t>(out, 24, len);
+    put_at<uint64_t>(out, 32, token);
+    std::memcpy(out + data_meta_offset, &meta, sizeof meta);
+}
+
+bool is_data(const uint8_t *bytes, size_t n) noexcept {
+    return bytes && n >= header_size && get_at<uint32_t>(bytes, 0) == magic &&
+           get_at<uint32_t>(bytes, 4) == static_cast<uint32_t>(Type::data);
+}
+
+void decode_data_fields(const uint8_t *head, Data &d) {
+    d.segment_id = get_at<uint32_t>(head, 8);
+    if (get_at<uint32_t>(head, 12) != 0)
+        fail(Status::protocol, "reserved bits set in a data record");
+    d.offset = get_at<uint64_t>(head, 16);
+    d.len = get_at<uint64_t>(head, 24);
+    d.token = get_at<uint64_t>(head, 32);
+    if (d.meta.user_len > metadata_user_max)
+        fail(Status::protocol, "metadata user_len " + std::to_string(d.meta.user_len) +
+                                   " exceeds " + std::to_string(metadata_user_max));
+    if (d.len > UINT64_MAX - d.offset)
+        fail(Status::protocol, "range [" + std::to_string(d.offset) + ", +" +
+                                   std::to_string(d.len) + ") overflows");
+}
+
+void decode_data(const uint8_t *bytes, size_t n, Data &d) {
+    if (!is_data(bytes, n)) // not what the caller asked: the general decoder says why
+        fail(Status::protocol, "not a data record");
+    expect_size("data", n, data_size);
+    std::memcpy(&d.meta, bytes + data_meta_offset, sizeof d.meta);
+    decode_data_fields(bytes, d);
+}
+
 Bytes encode(const Data &m) {
     Bytes b;
-    Writer w(Type::data, b);
-    w.u32(m.segment_id);
-    w.u32(0);
-    w.u64(m.offset);
-    w.u64(m.len);
-    w.u64(m.token);
-    put_metadata(w, m.meta);
+    encode_data(m.segment_id, m.offset, m.len, m.token, m.meta, b.data);
+    b.size = data_size;
     return b;
 }
 
@@ -184,22 +215,10 @@ Record decode(const uint8_t *bytes, size_t n) {
             fail(Status::protocol, "segment of 0 bytes");
         return rec;
     }
-    case Type::data: {
-        expect_size("data", n, data_size);
+    case Type::data:
         rec.type = Type::data;
-        Data &d = rec.data;
-        d.segment_id = r.u32();
-        if (r.u32() != 0)
-            fail(Status::protocol, "reserved bits set in a data record");
-        d.offset = r.u64();
-        d.len = r.u64();
-        d.token = r.u64();
-        d.meta = get_metadata(r);
-        if (d.len > UINT64_MAX - d.offset)
-            fail(Status::protocol, "range [" + std::to_string(d.offset) + ", +" +
-                                       std::to_string(d.len) + ") overflows");
+        decode_data(bytes, n, rec.data);
         return rec;
-    }
     case Type::unregister:
         expect_size("unregister", n, unregister_size);
         rec.type = Type::unregister;

@@ -69,6 +69,7 @@ constexpr size_t header_size = 8;               // magic, type
 constexpr size_t hello_size = header_size + 16; // version, reserved, pid
 constexpr size_t segment_size = header_size + 24;
 constexpr size_t data_size = header_size + 32 + sizeof(Metadata);
+static_assert(sizeof(Metadata) == 120, "the data record carries Metadata's bytes");
 constexpr size_t unregister_size = header_size + 8;
 constexpr size_t wake_size = header_size;
 constexpr size_t returns_size_max = header_size + 8 + 8 * max_returns_per_record;
@@ -98,5 +99,23 @@ struct Record {
 
 // Decodes one record of exactly `n` bytes, or throws Error{protocol, what was wrong}.
 Record decode(const uint8_t *bytes, size_t n);
+
+// The fast path of the data ring: a data record written straight where it goes (data_size
+// bytes at `out`), and read without building a Record. Same bytes, same checks and messages as
+// encode(const Data &) and decode().
+//
+// A data record's last bytes, from data_meta_offset on, are its Metadata exactly as laid out
+// in memory (checked in wire.cpp), so that they move with one copy.
+constexpr size_t data_meta_offset = header_size + 32;
+void encode_data(uint32_t segment_id, uint64_t offset, uint64_t len, uint64_t token,
+                 const Metadata &meta, uint8_t *out) noexcept;
+// True when `n` bytes at `bytes` claim to be a data record (magic and type; nothing else
+// checked): decode_data then decodes it, or throws as decode() would.
+bool is_data(const uint8_t *bytes, size_t n) noexcept;
+void decode_data(const uint8_t *bytes, size_t n, Data &out);
+// decode_data in two parts, for a reader that copies the record out of shared memory in two:
+// `head` holds the first data_meta_offset bytes of a record of data_size bytes for which
+// is_data() held, and out.meta already holds its metadata. Validates both.
+void decode_data_fields(const uint8_t *head, Data &out);
 
 } // namespace px::ipc::wire
