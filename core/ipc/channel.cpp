@@ -592,7 +592,11 @@ Buffer Channel::recv(int64_t timeout_ns) {
 
     if (auto b = take_record()) // the common case of a sender ahead: no clock read
         return std::move(*b);
-    const int64_t deadline = deadline_for(timeout_ns);
+    // The clock is read once per step of the wait: `now` is the latest reading.
+    int64_t now = now_ns();
+    const int64_t deadline = timeout_ns < 0 ? INT64_MAX
+                             : timeout_ns > INT64_MAX - now ? INT64_MAX
+                                                            : now + timeout_ns;
     const int64_t spin = spin_ns_.load(std::memory_order_relaxed);
     for (;;) {
         if (auto b = take_record())
@@ -623,7 +627,7 @@ Buffer Channel::recv(int64_t timeout_ns) {
         // sender last published from this CPU, where spinning only keeps it from running, and
         // after spin_yield_after_ns in any case (the hint may be stale, or lie).
         if (spin != 0) {
-            const int64_t start = now_ns();
+            const int64_t start = now;
             const int64_t spin_until = spin < 0 ? deadline : std::min(deadline, start + spin);
             int64_t next_socket_check = start + 1'000'000;
             bool yielding = false;
@@ -635,7 +639,7 @@ Buffer Channel::recv(int64_t timeout_ns) {
                 } else {
                     ::sched_yield();
                 }
-                const int64_t t = now_ns();
+                const int64_t t = now = now_ns();
                 if (t >= spin_until)
                     break;
                 const uint32_t sender_cpu = cb->data_producer_cpu.load(std::memory_order_relaxed);
@@ -652,7 +656,7 @@ Buffer Channel::recv(int64_t timeout_ns) {
         }
         if (!data_in_.empty() || peer_hung_up_)
             continue;
-        if (now_ns() >= deadline)
+        if (now >= deadline)
             fail(Status::timeout,
                  "nothing arrived within " + std::to_string(timeout_ns) + " ns");
         // Sleep on the futex word; the sender wakes us after it publishes. The time slice
@@ -660,20 +664,23 @@ Buffer Channel::recv(int64_t timeout_ns) {
         uint32_t seen = cb->data_notify.load(std::memory_order_acquire);
         cb->data_state.store(consumer_sleeping, std::memory_order_seq_cst);
         if (data_in_.empty()) {
-            int64_t left = deadline == INT64_MAX ? INT64_MAX : deadline - now_ns();
-            if (left > 0)
-                futex_wait(&cb->data_notify, seen, std::min<int64_t>(left, 20'000'000));
+            int64_t left = deadline == INT64_MAX ? INT64_MAX : deadline - now;
+            futex_wait(&cb->data_notify, seen, std::min<int64_t>(left, 20'000'000));
         }
-        // A relay asleep here hands back, at least once a time slice, what its own peers
-        // returned of the buffers it sent on.
-        collect_all_returns(false);
+        // Woken by a record: on to it. Otherwise (a time slice passed, or a wake-up for
+        // nothing), a relay asleep here hands back what its own peers returned of the buffers
+        // it sent on, and the socket is looked at.
+        const bool arrived = !data_in_.empty();
+        if (!arrived)
+            collect_all_returns(false);
         cb->data_state.store(consumer_active, std::memory_order_seq_cst);
-        if (data_in_.empty()) {
-            pollfd p{sock_, POLLIN, 0};
-            if (::poll(&p, 1, 0) > 0)
-                pump_socket();
-        }
-        if (data_in_.empty() && !peer_hung_up_ && now_ns() >= deadline)
+        if (arrived)
+            continue;
+        pollfd p{sock_, POLLIN, 0};
+        if (::poll(&p, 1, 0) > 0)
+            pump_socket();
+        now = now_ns();
+        if (data_in_.empty() && !peer_hung_up_ && now >= deadline)
             fail(Status::timeout,
                  "nothing arrived within " + std::to_string(timeout_ns) + " ns");
     }
