@@ -475,7 +475,8 @@ size_t Channel::pump_socket() {
 }
 
 Buffer Channel::make_buffer(const wire::Data &d) {
-    const Ref<Segment> *found = d.segment_id == last_received_id_ ? last_received_segment_ : nullptr;
+    const Ref<Segment> *found =
+        d.segment_id == last_received_id_ ? last_received_segment_ : nullptr;
     if (!found) {
         auto it = received_segments_.find(d.segment_id);
         if (it == received_segments_.end()) {
@@ -642,9 +643,11 @@ Buffer Channel::recv(int64_t timeout_ns) {
                 const int64_t t = now = now_ns();
                 if (t >= spin_until)
                     break;
-                const uint32_t sender_cpu = cb->data_producer_cpu.load(std::memory_order_relaxed);
-                yielding = t - start >= spin_yield_after_ns ||
-                           (sender_cpu != 0 && sender_cpu == static_cast<uint32_t>(::sched_getcpu() + 1));
+                const uint32_t sender_cpu =
+                    cb->data_producer_cpu.load(std::memory_order_relaxed);
+                yielding =
+                    t - start >= spin_yield_after_ns ||
+                    (sender_cpu != 0 && sender_cpu == static_cast<uint32_t>(::sched_getcpu() + 1));
                 if (t >= next_socket_check) { // a spinning receiver still notices a hang-up
                     next_socket_check = t + 1'000'000;
                     collect_all_returns(false); // a relay waiting here still hands back loans
