@@ -239,7 +239,15 @@ void Channel::wake_consumer() noexcept {
     } else if (state == consumer_away && cb->consumer_polls_fd.load(std::memory_order_relaxed) &&
                cb->data_state.compare_exchange_strong(state, consumer_away_woken)) {
         // The receiver polls px_channel_fd: make the socket readable. (A receiver that only
-        // calls recv looks at the ring when it comes back: no system call for it.)
+        // calls recv looks at the ring when it comes back: no system call for it.) Unless it
+        // has taken every record already (it was in recv until just now): a wake record then
+        // would leave px_channel_fd readable with nothing to read.
+        if (cb->data_head.load(std::memory_order_acquire) >=
+            cb->data_tail.load(std::memory_order_relaxed)) {
+            uint32_t woken = consumer_away_woken;
+            cb->data_state.compare_exchange_strong(woken, consumer_away);
+            return;
+        }
         auto wake = wire::encode_wake();
         [[maybe_unused]] ssize_t n = ::send(sock_, wake.data, wake.size, MSG_DONTWAIT | MSG_NOSIGNAL);
     }
