@@ -133,7 +133,7 @@ void delete_buffer(Buffer *buf) noexcept {
 namespace px::capi {
 
 // A handle from the recycled blocks, for the other C entry points that make buffers
-// (px_channel_recv).
+// (px_channel_recv, px_slot_into_buffer).
 px_buffer_t *new_buffer_handle(Buffer &&b) { return to_handle(new_buffer(std::move(b))); }
 
 } // namespace px::capi

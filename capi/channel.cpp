@@ -13,10 +13,6 @@ using namespace px::capi;
 using px::ipc::Channel;
 using px::ipc::Listener;
 
-namespace px::capi {
-px_buffer_t *new_buffer_handle(Buffer &&b); // capi/buffer.cpp: from its recycled handles
-} // namespace px::capi
-
 namespace {
 Channel *from_handle(const px_channel_t *h) {
     return reinterpret_cast<Channel *>(const_cast<px_channel_t *>(h));

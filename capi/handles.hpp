@@ -28,4 +28,8 @@ inline px_buffer_t *to_handle(Buffer *b) { return reinterpret_cast<px_buffer_t *
 // Metadata: the C struct and the core struct have one layout (checked in buffer.cpp).
 Metadata metadata_from_c(const px_metadata_t *meta);
 
+// A buffer handle, from the recycled handles of capi/buffer.cpp when there are some: every C
+// entry point that makes a buffer goes through it (and px_buffer_release gives them back).
+px_buffer_t *new_buffer_handle(Buffer &&b);
+
 } // namespace px::capi

@@ -104,7 +104,8 @@ px_status_t px_slot_into_buffer(px_slot_t *slot, size_t len, const px_metadata_t
         MemoryPool &pool = owned->pool();
         size_t offset = owned->index() * pool.slot_size();
         Metadata m = metadata_from_c(meta);
-        *out = to_handle(new Buffer(pool.segment_ref(), offset, len, m, Ref<RefCounted>(std::move(owned))));
+        *out = new_buffer_handle(
+            Buffer(pool.segment_ref(), offset, len, m, Ref<RefCounted>(std::move(owned))));
     });
 }
 
