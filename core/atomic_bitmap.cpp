@@ -1,38 +1,44 @@
 #include "core/atomic_bitmap.hpp"
 
+#include <atomic>
 #include <bit>
 
 namespace px {
+
+size_t first_word_hint() noexcept {
+    static std::atomic<size_t> threads{0};
+    return threads.fetch_add(1, std::memory_order_relaxed) % 4096;
+}
 
 AtomicBitmap::AtomicBitmap(size_t size)
     : size_(size), words_((size + indices_per_word - 1) / indices_per_word),
       padding_(size % indices_per_word ? index_mask & (index_mask << (size % indices_per_word))
                                        : 0),
-      bits_(new std::atomic<uint64_t>[words_ ? words_ : 1]) {
+      bits_(new Word[words_ ? words_ : 1]) {
     for (size_t w = 0; w < words_; ++w)
-        bits_[w].store(0, std::memory_order_relaxed);
+        bits_[w].v.store(0, std::memory_order_relaxed);
     if (words_)
-        bits_[words_ - 1].store(padding_, std::memory_order_relaxed);
+        bits_[words_ - 1].v.store(padding_, std::memory_order_relaxed);
 }
 
 bool AtomicBitmap::waker_done(size_t index) noexcept {
-    uint64_t old = bits_[index / indices_per_word].fetch_sub(waker_one, std::memory_order_acq_rel);
+    uint64_t old = bits_[index / indices_per_word].v.fetch_sub(waker_one, std::memory_order_acq_rel);
     return (old & flag_closed) != 0;
 }
 
 void AtomicBitmap::set_waiting(bool waiting) noexcept {
     for (size_t w = 0; w < words_; ++w) {
         if (waiting)
-            bits_[w].fetch_or(flag_waiting, std::memory_order_acq_rel);
+            bits_[w].v.fetch_or(flag_waiting, std::memory_order_acq_rel);
         else
-            bits_[w].fetch_and(~flag_waiting, std::memory_order_acq_rel);
+            bits_[w].v.fetch_and(~flag_waiting, std::memory_order_acq_rel);
     }
 }
 
 size_t AtomicBitmap::close() noexcept {
     size_t out = 0;
     for (size_t w = 0; w < words_; ++w) {
-        uint64_t old = bits_[w].fetch_or(flag_closed, std::memory_order_acq_rel);
+        uint64_t old = bits_[w].v.fetch_or(flag_closed, std::memory_order_acq_rel);
         uint64_t claimed = old & index_mask & ~(w + 1 == words_ ? padding_ : 0);
         out += static_cast<size_t>(std::popcount(claimed)) +
                static_cast<size_t>((old & waker_mask) / waker_one);
@@ -43,7 +49,7 @@ size_t AtomicBitmap::close() noexcept {
 bool AtomicBitmap::is_set(size_t index) const noexcept {
     if (index >= size_)
         return false;
-    return bits_[index / indices_per_word].load(std::memory_order_acquire) &
+    return bits_[index / indices_per_word].v.load(std::memory_order_acquire) &
            (uint64_t{1} << (index % indices_per_word));
 }
 
@@ -51,7 +57,7 @@ size_t AtomicBitmap::count_free() const noexcept {
     size_t free = 0;
     for (size_t w = 0; w < words_; ++w)
         free += static_cast<size_t>(
-            std::popcount(~bits_[w].load(std::memory_order_relaxed) & index_mask));
+            std::popcount(~bits_[w].v.load(std::memory_order_relaxed) & index_mask));
     return free;
 }
 

@@ -1,6 +1,8 @@
 // AtomicBitmap: lock-free set of slot indices. A set bit is a slot in use. Acquire finds a zero
-// bit with tzcnt starting from a rotating hint and claims it with CAS; release clears it with
-// one CAS. Index bits past `size` are set for good, so they are never handed out.
+// bit with tzcnt, starting at the word where this thread last found one, and claims it with CAS;
+// release clears it with one CAS. Index bits past `size` are set for good, so they are never
+// handed out. The hint is per thread, and threads start on different words, so that threads
+// loaning from one pool mostly work on words (cache lines) of their own.
 //
 // Each 64-bit word holds 56 indices; its top 8 bits are flags of the owner's protocol (see
 // MemoryPool), so that one atomic step both frees an index and tells the releaser what it must
@@ -45,7 +47,7 @@ public:
     // The same, given where the index lives (word_of, mask_of), for callers that keep them.
     static Released release_in(std::atomic<uint64_t> &word, uint64_t mask) noexcept;
     std::atomic<uint64_t> &word_of(size_t index) const noexcept {
-        return bits_[index / indices_per_word];
+        return bits_[index / indices_per_word].v;
     }
     static uint64_t mask_of(size_t index) noexcept {
         return uint64_t{1} << (index % indices_per_word);
@@ -74,25 +76,35 @@ private:
     size_t size_;
     size_t words_;
     uint64_t padding_; // index bits of the last word past `size` (set for good)
-    std::unique_ptr<std::atomic<uint64_t>[]> bits_;
-    std::atomic<size_t> hint_{0};
+    struct alignas(64) Word { // a cache line each: threads on different words share nothing
+        std::atomic<uint64_t> v{0};
+    };
+    std::unique_ptr<Word[]> bits_;
 };
 
+// The word this thread last claimed an index in (of any bitmap: a hint, checked against the
+// bitmap's size). A new thread starts at its own number (first_word_hint), so that threads
+// spread out. Initial-exec TLS: one instruction to read, where the default model of a shared
+// library costs a call to __tls_get_addr on every loan (8 bytes of the static TLS space that
+// glibc keeps for libraries loaded with dlopen).
+__attribute__((tls_model("initial-exec"))) inline thread_local size_t thread_word_hint = SIZE_MAX;
+size_t first_word_hint() noexcept;
+
 inline size_t AtomicBitmap::acquire() noexcept {
-    size_t start = hint_.load(std::memory_order_relaxed);
-    if (start >= words_)
-        start = 0;
+    size_t &hint = thread_word_hint;
+    if (hint == SIZE_MAX) [[unlikely]]
+        hint = first_word_hint();
+    size_t start = hint < words_ ? hint : hint % (words_ ? words_ : 1);
     for (size_t n = 0; n < words_; ++n) {
         size_t w = start + n < words_ ? start + n : start + n - words_;
-        uint64_t word = bits_[w].load(std::memory_order_relaxed);
+        uint64_t word = bits_[w].v.load(std::memory_order_relaxed);
         while ((~word & index_mask) != 0) {
             unsigned bit = static_cast<unsigned>(std::countr_zero(~word & index_mask));
             uint64_t mask = uint64_t{1} << bit;
             // acq_rel: the slot's previous owner's writes happen-before our use of it.
-            if (bits_[w].compare_exchange_weak(word, word | mask, std::memory_order_acq_rel,
+            if (bits_[w].v.compare_exchange_weak(word, word | mask, std::memory_order_acq_rel,
                                                std::memory_order_relaxed)) {
-                if (w != start)
-                    hint_.store(w, std::memory_order_relaxed);
+                hint = w;
                 return w * indices_per_word + bit;
             }
         }
