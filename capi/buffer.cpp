@@ -75,7 +75,9 @@ struct HandleCache {
     bool drain_registered = false;
     bool closed = false; // the thread is exiting: free handles instead of caching them
 };
-thread_local HandleCache handle_cache;
+// Initial-exec TLS (16 bytes of glibc's static TLS space for dlopen'ed libraries): the default
+// model of a shared library calls __tls_get_addr on every access, i.e. every clone and release.
+__attribute__((tls_model("initial-exec"))) thread_local HandleCache handle_cache;
 
 // Frees the cached blocks when the thread exits. Constructed (and so registered to run) on the
 // thread's first release into the cache.
