@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstddef>
 #include <cstring>
 #include <ctime>
 #include <fcntl.h>
@@ -26,6 +27,12 @@
 namespace px::ipc {
 
 namespace {
+
+// The lines of an entry a data record without user bytes occupies: what a waiting receiver
+// prefetches (the last line only travels when the sender uses user bytes).
+constexpr size_t data_prefetch_size =
+    (sizeof(uint32_t) + wire::data_meta_offset + offsetof(Metadata, user) + 63) / 64 * 64;
+static_assert(data_prefetch_size <= data_entry_size, "a ring entry holds its prefetched lines");
 
 static_assert(sizeof(uint32_t) + wire::data_size <= data_entry_size &&
                   sizeof(uint32_t) + wire::unregister_size <= data_entry_size,
@@ -537,8 +544,15 @@ std::optional<Buffer> Channel::take_record() {
                 uint8_t head[wire::data_meta_offset];
                 std::memcpy(head, shared + sizeof len, sizeof head);
                 if (wire::is_data(head, len)) {
+                    // The metadata up to its user bytes, then only the user bytes it says are
+                    // used (the rest stay zero): with few user bytes the entry's last cache line
+                    // is never read, so it never travels from the sender's CPU.
                     wire::Data d;
-                    std::memcpy(&d.meta, shared + sizeof len + sizeof head, sizeof d.meta);
+                    constexpr size_t fixed = offsetof(Metadata, user);
+                    const uint8_t *meta = shared + sizeof len + sizeof head;
+                    std::memcpy(static_cast<void *>(&d.meta), meta, fixed);
+                    if (d.meta.user_len <= metadata_user_max)
+                        std::memcpy(d.meta.user, meta + fixed, d.meta.user_len);
                     data_in_.consume();
                     wire::decode_data_fields(head, d);
                     std::optional<Buffer> out(make_buffer(d));
@@ -651,7 +665,7 @@ Buffer Channel::recv(int64_t timeout_ns) {
             // they travel from the sender's CPU together with it, not one after the other.
             const uint8_t *next = cb->data_entries[data_in_.next_slot()];
             for (uint32_t turn = 1; data_in_.empty(); ++turn) {
-                for (size_t line = 0; line < data_entry_size; line += 64)
+                for (size_t line = 0; line < data_prefetch_size; line += 64)
                     __builtin_prefetch(next + line);
                 if (!yielding) {
                     cpu_relax();
