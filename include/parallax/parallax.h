@@ -272,7 +272,8 @@ PX_API px_status_t px_channel_send(px_channel_t *ch, const px_buffer_t *buf);
 PX_API px_status_t px_channel_send_timeout(px_channel_t *ch, const px_buffer_t *buf,
                                            int64_t timeout_ns);
 /* Receives a buffer that points straight into the sender's memory, mapped read-only, with its
- * metadata intact. Malformed or hostile input is PX_E_PROTOCOL (the connection is dropped). */
+ * metadata intact (of `user`, the user_len bytes in use; the rest read as zero). Malformed or
+ * hostile input is PX_E_PROTOCOL (the connection is dropped). */
 PX_API px_status_t px_channel_recv(px_channel_t *ch, int64_t timeout_ns, px_buffer_t **out);
 /* Pollable: readable when recv may not block. -1 for NULL. */
 PX_API int px_channel_fd(const px_channel_t *ch);
