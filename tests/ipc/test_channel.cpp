@@ -89,6 +89,50 @@ TEST_CASE("the receiver reads the sender's memory in place: later writes are vis
     px_channel_release(a);
 }
 
+TEST_CASE("metadata crosses intact: every field, the user bytes in use, zeros past them") {
+    px_segment_t *seg = nullptr;
+    REQUIRE(px_segment_shm_new("meta", 4096, &seg) == PX_OK);
+    px_metadata_t meta;
+    px_metadata_init(&meta);
+    meta.sequence = 7;
+    meta.pts_ns = 1;
+    meta.dts_ns = 2;
+    meta.duration_ns = 3;
+    meta.offset = 4;
+    meta.offset_end = 5;
+    meta.flags = 6;
+    for (int len : {0, 3, 28, 29, 64}) {
+        std::memset(meta.user, 0xAA, sizeof meta.user); // bytes past user_len are not sent
+        for (int i = 0; i < len; ++i)
+            meta.user[i] = static_cast<uint8_t>(i + 1);
+        meta.user_len = static_cast<uint32_t>(len);
+        px_buffer_t *buf = nullptr;
+        REQUIRE(px_buffer_from_segment(seg, &meta, &buf) == PX_OK);
+        px_channel_t *a = nullptr, *b = nullptr;
+        REQUIRE(px_channel_pair(&a, &b) == PX_OK);
+        REQUIRE(px_channel_send(a, buf) == PX_OK);
+        px_buffer_t *got = nullptr;
+        REQUIRE(px_channel_recv(b, 5'000'000'000, &got) == PX_OK);
+        px_metadata_t m;
+        REQUIRE(px_buffer_metadata(got, &m) == PX_OK);
+        CHECK(m.sequence == 7);
+        CHECK(m.pts_ns == 1);
+        CHECK(m.dts_ns == 2);
+        CHECK(m.duration_ns == 3);
+        CHECK(m.offset == 4);
+        CHECK(m.offset_end == 5);
+        CHECK(m.flags == 6);
+        CHECK(m.user_len == static_cast<uint32_t>(len));
+        for (int i = 0; i < 64; ++i)
+            CHECK(m.user[i] == (i < len ? i + 1 : 0));
+        px_buffer_release(got);
+        px_buffer_release(buf);
+        px_channel_release(a);
+        px_channel_release(b);
+    }
+    px_segment_release(seg);
+}
+
 TEST_CASE("a receiver cannot write the sender's memory, whatever it tries") {
     px_segment_t *seg = nullptr;
     REQUIRE(px_segment_shm_new("ro", 8192, &seg) == PX_OK);
