@@ -124,10 +124,11 @@ inline AtomicBitmap::Released AtomicBitmap::release_in(std::atomic<uint64_t> &wo
     uint64_t old = word.load(std::memory_order_relaxed);
     for (;;) {
         if (!(old & mask))
-            return r;
+            return Released{}; // not claimed (a double release): nothing changes
         uint64_t next = old & ~mask;
-        const bool wake = (old & (flag_waiting | flag_closed)) == flag_waiting;
-        if (wake) {
+        // Nobody waits once the word is closed.
+        r.waker = (old & (flag_waiting | flag_closed)) == flag_waiting;
+        if (r.waker) {
             if ((old & waker_mask) == waker_mask) [[unlikely]] {
                 cpu_relax(); // 63 wakers at work in this word: wait for room
                 old = word.load(std::memory_order_relaxed);
@@ -142,7 +143,6 @@ inline AtomicBitmap::Released AtomicBitmap::release_in(std::atomic<uint64_t> &wo
             break;
     }
     r.freed = true;
-    r.waker = (old & (flag_waiting | flag_closed)) == flag_waiting; // nobody waits once closed
     r.closed = (old & flag_closed) != 0;
     return r;
 }

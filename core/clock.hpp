@@ -20,11 +20,15 @@ inline int64_t coarse_now_ns() noexcept {
 }
 
 // The absolute deadline of a timeout as the API defines it (< 0: none, INT64_MAX).
-inline int64_t deadline_for(int64_t timeout_ns) noexcept {
+// With the caller's reading of now_ns() (a caller that needs the time anyway reads it once).
+inline int64_t deadline_for(int64_t timeout_ns, int64_t now) noexcept {
     if (timeout_ns < 0)
         return INT64_MAX;
-    int64_t now = now_ns();
     return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+}
+
+inline int64_t deadline_for(int64_t timeout_ns) noexcept {
+    return timeout_ns < 0 ? INT64_MAX : deadline_for(timeout_ns, now_ns());
 }
 
 } // namespace px

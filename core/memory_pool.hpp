@@ -133,7 +133,7 @@ inline void MemoryPool::give_back(Slot &slot) noexcept {
     AtomicBitmap::Released r = AtomicBitmap::release_in(*slot.word_, slot.mask_);
     // Past this point the pool (and the slot) may be gone, unless r says that a waiter or a
     // closed pool awaits us.
-    if ((r.waker || r.closed)) [[unlikely]]
+    if (r.waker || r.closed) [[unlikely]]
         pool->give_back_slow(index, r);
 }
 

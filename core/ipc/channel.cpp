@@ -624,9 +624,7 @@ Buffer Channel::recv(int64_t timeout_ns) {
         return std::move(*b);
     // The clock is read once per step of the wait: `now` is the latest reading.
     int64_t now = now_ns();
-    const int64_t deadline = timeout_ns < 0 ? INT64_MAX
-                             : timeout_ns > INT64_MAX - now ? INT64_MAX
-                                                            : now + timeout_ns;
+    const int64_t deadline = deadline_for(timeout_ns, now);
     const int64_t spin = spin_ns_.load(std::memory_order_relaxed);
     for (;;) {
         if (auto b = take_record())

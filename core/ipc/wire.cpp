@@ -137,14 +137,6 @@ void decode_data_fields(const uint8_t *head, Data &d) {
                                    std::to_string(d.len) + ") overflows");
 }
 
-void decode_data(const uint8_t *bytes, size_t n, Data &d) {
-    if (!is_data(bytes, n)) // not what the caller asked: the general decoder says why
-        fail(Status::protocol, "not a data record");
-    expect_size("data", n, data_size);
-    std::memcpy(&d.meta, bytes + data_meta_offset, sizeof d.meta);
-    decode_data_fields(bytes, d);
-}
-
 Bytes encode(const Data &m) {
     Bytes b;
     encode_data(m.segment_id, m.offset, m.len, m.token, m.meta, b.data);
@@ -216,8 +208,10 @@ Record decode(const uint8_t *bytes, size_t n) {
         return rec;
     }
     case Type::data:
+        expect_size("data", n, data_size);
         rec.type = Type::data;
-        decode_data(bytes, n, rec.data);
+        std::memcpy(&rec.data.meta, bytes + data_meta_offset, sizeof rec.data.meta);
+        decode_data_fields(bytes, rec.data);
         return rec;
     case Type::unregister:
         expect_size("unregister", n, unregister_size);

@@ -110,12 +110,11 @@ constexpr size_t data_meta_offset = header_size + 32;
 void encode_data(uint32_t segment_id, uint64_t offset, uint64_t len, uint64_t token,
                  const Metadata &meta, uint8_t *out) noexcept;
 // True when `n` bytes at `bytes` claim to be a data record (magic and type; nothing else
-// checked): decode_data then decodes it, or throws as decode() would.
+// checked).
 bool is_data(const uint8_t *bytes, size_t n) noexcept;
-void decode_data(const uint8_t *bytes, size_t n, Data &out);
-// decode_data in two parts, for a reader that copies the record out of shared memory in two:
+// The data record's fields, for a reader that copies the record out of shared memory in two:
 // `head` holds the first data_meta_offset bytes of a record of data_size bytes for which
-// is_data() held, and out.meta already holds its metadata. Validates both.
+// is_data() held, and out.meta already holds its metadata. Validates both, as decode() does.
 void decode_data_fields(const uint8_t *head, Data &out);
 
 } // namespace px::ipc::wire
