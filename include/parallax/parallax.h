@@ -1,17 +1,33 @@
 /*
  * libparallax — zero-copy memory segments, slot pools, buffers and IPC channels.
  *
- * This is the whole public C ABI (C99; also valid C++). Every binding is built on it.
+ * This is the whole public C ABI (C99; also valid C++). Every binding is built on it. The doc
+ * block above each function is its contract; README.md shows the functions in use.
  *
- * Conventions (see API.md):
+ * Conventions:
  *  - Fallible calls return px_status_t: PX_OK (0) or a negative PX_E_* code, and give their
  *    results through out-parameters placed last. On failure the out-parameter is left NULL/0
  *    and px_last_error_message() names what was wrong.
- *  - Handles are opaque and refcounted: *_retain adds a reference, *_release drops one and
- *    accepts NULL.
+ *  - Handles are opaque. Every handle type has a *_release that gives up the caller's handle
+ *    and accepts NULL. Only segments and pools are shared by reference count
+ *    (px_segment_retain, px_pool_retain); a buffer is copied with px_buffer_clone, and a slot,
+ *    channel or listener has a single owner.
  *  - timeout_ns: < 0 waits forever, 0 polls (PX_E_WOULD_BLOCK if nothing is ready),
  *    > 0 waits up to that long (PX_E_TIMEOUT).
  *  - Every call may be made from any thread.
+ *
+ * Ownership: every pointer a function gives out, and every handle it takes over, says which of
+ * these it is:
+ *  - owned: the caller now holds it and gives it back with the function named (for an fd:
+ *    close()).
+ *  - borrowed: the library keeps it; it is valid while the object named lives (and must not be
+ *    released or closed by the caller).
+ *  - nullable: it may be NULL (-1 for an fd), and the doc says when and what NULL means.
+ * A handle passed in is borrowed for the duration of the call unless its doc says the call
+ * consumes it (the call then owns it, also on failure). An object that must outlive the call
+ * (a pool's segment, a buffer's memory) gets its own reference: the caller keeps its own. A
+ * pointer parameter not marked nullable must not be NULL: a fallible call answers
+ * PX_E_INVALID, an accessor answers 0 or NULL.
  */
 #ifndef PARALLAX_H
 #define PARALLAX_H
@@ -51,10 +67,11 @@ typedef int32_t px_status_t;
 #define PX_E_BUSY (-10)       /* resource in use */
 #define PX_E_INTERNAL (-11)   /* a bug in libparallax; please report it */
 
-/* Message of the last failing call on this thread ("" if none). Owned by the library, valid
- * until the next failing call on this thread. Never NULL. */
+/* Message of the last failing call on this thread ("" if none).
+ * @return borrowed: valid until the next failing call on this thread; never NULL. */
 PX_API const char *px_last_error_message(void);
-/* Name of a status code, e.g. "PX_E_INVALID". Never NULL ("PX_E_UNKNOWN" for other values). */
+/* Name of a status code, e.g. "PX_E_INVALID" ("PX_E_UNKNOWN" for other values).
+ * @return borrowed: a static string, valid for the life of the process; never NULL. */
 PX_API const char *px_status_string(px_status_t status);
 
 /* ------------------------------------------------------------------------------------------ */
@@ -62,7 +79,8 @@ PX_API const char *px_status_string(px_status_t status);
 /* ------------------------------------------------------------------------------------------ */
 /* (major << 16) | (minor << 8) | patch of the loaded library (compare with PX_VERSION). */
 PX_API uint32_t px_version(void);
-/* "major.minor.patch" of the loaded library. */
+/* "major.minor.patch" of the loaded library.
+ * @return borrowed: a static string, valid for the life of the process; never NULL. */
 PX_API const char *px_version_string(void);
 
 /* ------------------------------------------------------------------------------------------ */
@@ -91,25 +109,31 @@ typedef int32_t px_ipc_kind_t;
 
 typedef struct px_ipc_handle {
     int32_t kind;  /* PX_IPC_FD */
-    int32_t fd;    /* owned by the segment: dup it to keep it beyond the segment */
+    int32_t fd;    /* borrowed: valid while the segment lives; dup it to keep it longer */
     uint64_t size; /* bytes */
 } px_ipc_handle_t;
 
-/* Private anonymous memory of `size` bytes (> 0), zero-filled. Not shareable. */
+/* Private anonymous memory of `size` bytes (> 0), zero-filled. Not shareable.
+ * @param[out] out  owned: release with px_segment_release(). */
 PX_API px_status_t px_segment_heap_new(size_t size, px_segment_t **out);
 /* Shared memory (memfd, MFD_CLOEXEC | MFD_ALLOW_SEALING) of `size` bytes, zero-filled, sealed
- * against shrinking and growing before it can be shared. `name` is a debugging label (may be
- * NULL). */
+ * against shrinking and growing before it can be shared.
+ * @param name      nullable: a debugging label, copied; NULL for none.
+ * @param[out] out  owned: release with px_segment_release(). */
 PX_API px_status_t px_segment_shm_new(const char *name, size_t size, px_segment_t **out);
-/* Maps `size` bytes of a shared-memory fd received from another process. The caller keeps its
- * fd (the segment holds a dup). Refuses fds that are not regular/memfd files, are smaller than
- * `size`, or lack shrink seals (unless PX_MAP_ALLOW_UNSEALED). PX_MAP_READONLY maps read-only. */
+/* Maps `size` bytes of a shared-memory fd received from another process. Refuses fds that are
+ * not regular/memfd files, are smaller than `size`, or lack shrink seals (unless
+ * PX_MAP_ALLOW_UNSEALED). PX_MAP_READONLY maps read-only.
+ * @param fd        borrowed: the caller keeps it and closes it when it likes (the segment
+ *                  holds its own dup).
+ * @param[out] out  owned: release with px_segment_release(). */
 PX_API px_status_t px_segment_shm_from_fd(int fd, size_t size, uint32_t flags, px_segment_t **out);
 /* Huge-page shared memory (memfd with MFD_HUGETLB). `page_size` is PX_HUGE_PAGE_2MB or
  * PX_HUGE_PAGE_1GB; `size` is rounded up to a whole number of pages. Pages are pre-faulted, so
  * running out is an error here and never a SIGBUS later. Without PX_HUGEPAGE_FALLBACK, no
  * reserved pages is PX_E_UNSUPPORTED (the message says how to reserve them); with it, the
- * segment falls back to normal shared pages and reports PX_MEMORY_SHARED and page size 4096. */
+ * segment falls back to normal shared pages and reports PX_MEMORY_SHARED and page size 4096.
+ * @param[out] out  owned: release with px_segment_release(). */
 PX_API px_status_t px_segment_hugepage_new(uint32_t page_size, size_t size, uint32_t flags,
                                            px_segment_t **out);
 /* Mapped files and truncation: a file cannot be sealed, so any process allowed to write it may
@@ -120,11 +144,17 @@ PX_API px_status_t px_segment_hugepage_new(uint32_t page_size, size_t size, uint
  * truncation as PX_E_IO. For the same reason channels refuse mapped-file segments.
  *
  * Creates a new file of `size` bytes (mode 0600) and maps it read-write. An existing path is
- * an error (PX_E_INVALID): it never truncates. */
+ * an error (PX_E_INVALID): it never truncates.
+ * @param path      borrowed for the call.
+ * @param[out] out  owned: release with px_segment_release(). */
 PX_API px_status_t px_segment_file_create(const char *path, size_t size, px_segment_t **out);
-/* Maps an existing non-empty file read-write. */
+/* Maps an existing non-empty file read-write.
+ * @param path      borrowed for the call.
+ * @param[out] out  owned: release with px_segment_release(). */
 PX_API px_status_t px_segment_file_open(const char *path, px_segment_t **out);
-/* Maps an existing non-empty file read-only (px_segment_mut_ptr gives NULL). */
+/* Maps an existing non-empty file read-only (px_segment_mut_ptr gives NULL).
+ * @param path      borrowed for the call.
+ * @param[out] out  owned: release with px_segment_release(). */
 PX_API px_status_t px_segment_file_open_readonly(const char *path, px_segment_t **out);
 /* msync(MS_SYNC) of a mapped-file segment; a no-op PX_OK for other types. */
 PX_API px_status_t px_segment_flush(px_segment_t *seg);
@@ -133,11 +163,16 @@ PX_API px_status_t px_segment_flush(px_segment_t *seg);
  * reads through the file (pread), so a file that another process truncated gives PX_E_IO with a
  * message naming its new size, never a SIGBUS; for other segments it is a bounds-checked
  * memcpy. A range beyond the segment's length, or a NULL seg or dst, is PX_E_INVALID. On
- * failure the contents of `dst` are unspecified. Thread-safe; does not change the segment. */
+ * failure the contents of `dst` are unspecified. Thread-safe; does not change the segment.
+ * @param dst  the caller's memory, at least `len` bytes. */
 PX_API px_status_t px_segment_read(const px_segment_t *seg, size_t offset, void *dst, size_t len);
 
+/* The first byte of the mapping.
+ * @return borrowed: valid while seg lives. nullable: NULL only when seg is NULL. */
 PX_API const void *px_segment_ptr(const px_segment_t *seg);
-/* NULL when the segment is read-only (or seg is NULL). */
+/* The first byte of the mapping, for writing.
+ * @return borrowed: valid while seg lives. nullable: NULL when the segment is read-only (or
+ *         seg is NULL). */
 PX_API void *px_segment_mut_ptr(const px_segment_t *seg);
 PX_API size_t px_segment_len(const px_segment_t *seg);
 /* 1 when the mapping is read-only, else 0. */
@@ -145,10 +180,17 @@ PX_API int32_t px_segment_is_readonly(const px_segment_t *seg);
 PX_API px_memory_type_t px_segment_memory_type(const px_segment_t *seg);
 /* The page size actually in use (4096 after a huge-page fallback). */
 PX_API size_t px_segment_page_size(const px_segment_t *seg);
-/* The fd and size to share this segment. The fd stays owned by the segment. PX_E_UNSUPPORTED
- * for heap segments. */
+/* The fd and size to share this segment. PX_E_UNSUPPORTED for heap segments.
+ * @param[out] out  the caller's struct, filled; out->fd is borrowed: valid while seg lives
+ *                  (dup it to keep it longer, never close it). */
 PX_API px_status_t px_segment_ipc_handle(const px_segment_t *seg, px_ipc_handle_t *out);
+/* Adds a reference.
+ * @return seg itself, owned: one more reference, release it with px_segment_release().
+ *         nullable: NULL when seg is NULL. */
 PX_API px_segment_t *px_segment_retain(px_segment_t *seg);
+/* Drops the caller's reference. The mapping goes when the last reference does: pools, slots and
+ * buffers on the segment hold references of their own.
+ * @param seg  nullable: NULL does nothing. */
 PX_API void px_segment_release(px_segment_t *seg);
 
 /* ------------------------------------------------------------------------------------------ */
@@ -169,7 +211,8 @@ typedef struct px_metadata {
     uint8_t user[64];
 } px_metadata_t;
 
-/* Times to PX_TIME_NONE, everything else to zero. */
+/* Times to PX_TIME_NONE, everything else to zero.
+ * @param meta  nullable: the caller's struct; NULL does nothing. */
 PX_API void px_metadata_init(px_metadata_t *meta);
 
 /* ------------------------------------------------------------------------------------------ */
@@ -180,109 +223,197 @@ typedef struct px_slot px_slot_t;
 typedef struct px_buffer px_buffer_t;
 
 /* Slots of `slot_size` bytes (0 < slot_size <= segment length) at data + i * slot_size;
- * capacity = len / slot_size. Retains the segment. */
+ * capacity = len / slot_size. The segment must be writable (else PX_E_UNSUPPORTED).
+ * @param segment   borrowed: the pool takes a reference of its own; the caller may release
+ *                  its reference at once.
+ * @param[out] out  owned: release with px_pool_release(). */
 PX_API px_status_t px_pool_new(px_segment_t *segment, size_t slot_size, px_pool_t **out);
 PX_API size_t px_pool_capacity(const px_pool_t *pool);
 /* Slots free right now (also takes back slots that peers returned or died holding). */
 PX_API size_t px_pool_available(const px_pool_t *pool);
 PX_API size_t px_pool_slot_size(const px_pool_t *pool);
-/* The pool's segment (borrowed). */
+/* The pool's segment.
+ * @return borrowed: valid while pool lives (px_segment_retain() it to keep it longer).
+ *         nullable: NULL only when pool is NULL. */
 PX_API px_segment_t *px_pool_segment(const px_pool_t *pool);
-/* Lock-free loan of a free slot; PX_E_WOULD_BLOCK when every slot is out. */
+/* Lock-free loan of a free slot; PX_E_WOULD_BLOCK when every slot is out.
+ * @param[out] out  owned: give it back with px_slot_release(), or hand it to
+ *                  px_slot_into_buffer(), which consumes it. */
 PX_API px_status_t px_pool_loan(px_pool_t *pool, px_slot_t **out);
 /* Waits until a slot comes back from any thread or process: it spins for at most 50 us
- * (yielding the core after the first 2 us), then sleeps until a release or a return wakes it. */
+ * (yielding the core after the first 2 us), then sleeps until a release or a return wakes it.
+ * @param[out] out  owned: as for px_pool_loan(). */
 PX_API px_status_t px_pool_loan_timeout(px_pool_t *pool, int64_t timeout_ns, px_slot_t **out);
+/* Adds a reference.
+ * @return pool itself, owned: one more reference, release it with px_pool_release().
+ *         nullable: NULL when pool is NULL. */
 PX_API px_pool_t *px_pool_retain(px_pool_t *pool);
+/* Drops the caller's reference. The pool goes when its last reference is dropped and every
+ * slot is back: slots and buffers still out keep it (and its segment) until then.
+ * @param pool  nullable: NULL does nothing. */
 PX_API void px_pool_release(px_pool_t *pool);
 
-/* Slot memory (writable; NULL for a read-only segment or a NULL slot). A slot has one writer. */
+/* Slot memory, writable (pools are only made over writable segments). A slot has one writer.
+ * @return borrowed: valid while the slot is on loan, i.e. until px_slot_release() or
+ *         px_slot_into_buffer() (the buffer then gives the same memory). nullable: NULL only
+ *         when slot is NULL. */
 PX_API void *px_slot_data(px_slot_t *slot);
 PX_API size_t px_slot_len(const px_slot_t *slot);
 PX_API size_t px_slot_index(const px_slot_t *slot);
-/* Gives the slot back to its pool. Accepts NULL. */
+/* Gives the slot back to its pool.
+ * @param slot  nullable: NULL does nothing. */
 PX_API void px_slot_release(px_slot_t *slot);
-/* Turns the slot into a buffer of its first `len` bytes (1 <= len <= slot size) with `meta`
- * (NULL: px_metadata_init defaults). Consumes the slot whatever the result. The slot returns to
- * its pool when the last buffer referring to it, in this process or any other, is released. */
+/* Turns the slot into a buffer of its first `len` bytes (1 <= len <= slot size). The slot
+ * returns to its pool when the last buffer referring to it, in this process or any other, is
+ * released.
+ * @param slot      consumed, whatever the result (on failure it is back in its pool).
+ * @param meta      nullable: copied; NULL gives px_metadata_init() defaults.
+ * @param[out] out  owned: release with px_buffer_release(). */
 PX_API px_status_t px_slot_into_buffer(px_slot_t *slot, size_t len, const px_metadata_t *meta,
                                        px_buffer_t **out);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Buffers: segment + offset + len + metadata. Never a hidden copy.                           */
 /* ------------------------------------------------------------------------------------------ */
-/* [offset, offset + len) of `seg` (len may be 0), overflow-safe. Retains the segment. */
+/* A buffer handle is not shared: px_buffer_clone() makes another handle on the same memory,
+ * and each handle is released once. The memory stays mapped (and a pool slot stays out) while
+ * any buffer on it lives, whatever happened to the segment and pool handles. */
+
+/* [offset, offset + len) of `seg` (len may be 0), overflow-safe.
+ * @param seg       borrowed: the buffer takes a reference of its own.
+ * @param meta      nullable: copied; NULL gives px_metadata_init() defaults.
+ * @param[out] out  owned: release with px_buffer_release(). */
 PX_API px_status_t px_buffer_new(px_segment_t *seg, size_t offset, size_t len,
                                  const px_metadata_t *meta, px_buffer_t **out);
-/* The whole segment. */
+/* The whole segment.
+ * @param seg       borrowed: the buffer takes a reference of its own.
+ * @param meta      nullable: copied; NULL gives px_metadata_init() defaults.
+ * @param[out] out  owned: release with px_buffer_release(). */
 PX_API px_status_t px_buffer_from_segment(px_segment_t *seg, const px_metadata_t *meta,
                                           px_buffer_t **out);
-/* O(1): same memory, its own copy of the metadata. */
+/* O(1): same memory, its own copy of the metadata.
+ * @param[out] out  owned: release with px_buffer_release() (independently of buf). */
 PX_API px_status_t px_buffer_clone(const px_buffer_t *buf, px_buffer_t **out);
-/* [offset, offset + len) relative to `buf`, same metadata, same memory. */
+/* [offset, offset + len) relative to `buf`, same metadata, same memory.
+ * @param[out] out  owned: release with px_buffer_release() (independently of buf). */
 PX_API px_status_t px_buffer_slice(const px_buffer_t *buf, size_t offset, size_t len,
                                    px_buffer_t **out);
+/* Releases this handle; the last buffer on a slot gives the slot back to its pool.
+ * @param buf  nullable: NULL does nothing. */
 PX_API void px_buffer_release(px_buffer_t *buf);
+/* The buffer's first byte.
+ * @return borrowed: valid while buf lives. nullable: NULL only when buf is NULL. */
 PX_API const void *px_buffer_ptr(const px_buffer_t *buf);
-/* NULL when the memory is read-only (e.g. received from a channel). */
+/* The buffer's first byte, for writing.
+ * @return borrowed: valid while buf lives. nullable: NULL when the memory is read-only (e.g.
+ *         received from a channel), or buf is NULL. */
 PX_API void *px_buffer_mut_ptr(px_buffer_t *buf);
 PX_API size_t px_buffer_len(const px_buffer_t *buf);
 /* Offset of the buffer's first byte within its segment. */
 PX_API size_t px_buffer_offset(const px_buffer_t *buf);
-/* The buffer's segment (borrowed: valid while the buffer is). */
+/* The buffer's segment.
+ * @return borrowed: valid while buf lives (px_segment_retain() it to keep it longer).
+ *         nullable: NULL only when buf is NULL. */
 PX_API px_segment_t *px_buffer_segment(const px_buffer_t *buf);
+/* Copies the buffer's metadata.
+ * @param[out] out  the caller's struct, filled. */
 PX_API px_status_t px_buffer_metadata(const px_buffer_t *buf, px_metadata_t *out);
+/* Replaces this handle's metadata (clones keep theirs); user_len > PX_METADATA_USER_MAX is
+ * PX_E_INVALID and changes nothing. Must not race with other use of the same handle.
+ * @param meta  copied. */
 PX_API px_status_t px_buffer_set_metadata(px_buffer_t *buf, const px_metadata_t *meta);
 
 /* ------------------------------------------------------------------------------------------ */
 /* IPC                                                                                        */
 /* ------------------------------------------------------------------------------------------ */
-/* Low level: one fd over a connected AF_UNIX socket (SCM_RIGHTS). The caller keeps `fd`. */
+/* Low level: one fd over a connected AF_UNIX socket (SCM_RIGHTS).
+ * @param socket_fd  borrowed for the call.
+ * @param fd         borrowed: the caller keeps it (the peer receives a duplicate). */
 PX_API px_status_t px_ipc_send_fd(int socket_fd, int fd);
 /* Receives one fd (close-on-exec). Truncated control data is PX_E_PROTOCOL and closes any fd
- * that arrived; a message without an fd is PX_E_PROTOCOL; a closed peer is PX_E_CLOSED. */
+ * that arrived; a message without an fd is PX_E_PROTOCOL; a closed peer is PX_E_CLOSED.
+ * @param socket_fd     borrowed for the call.
+ * @param[out] out_fd   owned: close it with close(); -1 on failure. */
 PX_API px_status_t px_ipc_recv_fd(int socket_fd, int64_t timeout_ns, int *out_fd);
 
 typedef struct px_channel px_channel_t;
 typedef struct px_listener px_listener_t;
 
-/* Two connected channel ends in this process, made for fork(): after the fork each process
- * releases the end it does not use. */
+/* Two connected channel ends in this process, made for fork(). The child inherits both ends,
+ * so each process must keep exactly one, and release the other right after the fork: the
+ * parent keeps a and releases b, the child keeps b and releases a. A copy of an end left in
+ * the wrong process holds that end open: the other side may then not see PX_E_CLOSED when its
+ * peer exits, nor get back at once the slots it had lent to it.
+ *
+ *     px_channel_t *a, *b;
+ *     if (px_channel_pair(&a, &b) != PX_OK) return -1;
+ *     pid_t pid = fork();
+ *     if (pid == 0) {             // child: keeps b
+ *         px_channel_release(a);
+ *         child_work(b);
+ *         px_channel_release(b);
+ *         _exit(0);
+ *     }
+ *     px_channel_release(b);      // parent: keeps a
+ *     parent_work(a);
+ *     px_channel_release(a);
+ *
+ * @param[out] a  owned: release with px_channel_release().
+ * @param[out] b  owned: release with px_channel_release(). */
 PX_API px_status_t px_channel_pair(px_channel_t **a, px_channel_t **b);
-/* Adopts a connected AF_UNIX SOCK_SEQPACKET socket (takes ownership of the fd, also on
- * failure) and runs the handshake (waits up to 10 s for the peer). */
+/* Adopts a connected AF_UNIX SOCK_SEQPACKET socket and runs the handshake (waits up to 10 s for
+ * the peer).
+ * @param socket_fd  consumed: the channel owns it from now on; on failure it is closed.
+ * @param[out] out   owned: release with px_channel_release(). */
 PX_API px_status_t px_channel_from_fd(int socket_fd, px_channel_t **out);
 /* Listens on a socket path (file mode 0600). A stale socket file (no one listening) is
- * replaced; a live one is PX_E_BUSY; any other existing file is PX_E_INVALID. */
+ * replaced; a live one is PX_E_BUSY; any other existing file is PX_E_INVALID.
+ * @param path      borrowed for the call.
+ * @param[out] out  owned: release with px_listener_release(). */
 PX_API px_status_t px_listener_new(const char *path, px_listener_t **out);
+/* The next connection, handshake done.
+ * @param[out] out  owned: release with px_channel_release() (independently of the listener). */
 PX_API px_status_t px_listener_accept(px_listener_t *listener, int64_t timeout_ns,
                                       px_channel_t **out);
-/* Pollable: readable when accept may not block. -1 for NULL. */
+/* Pollable: readable when accept may not block.
+ * @return borrowed: valid while listener lives (never close it). nullable: -1 for NULL. */
 PX_API int px_listener_fd(const px_listener_t *listener);
-/* Closes the listener and removes its socket file. Accepts NULL. */
+/* Closes the listener and removes its socket file. Channels it accepted stay open.
+ * @param listener  nullable: NULL does nothing. */
 PX_API void px_listener_release(px_listener_t *listener);
+/* Connects to a listener's socket path, handshake done.
+ * @param path      borrowed for the call.
+ * @param[out] out  owned: release with px_channel_release(). */
 PX_API px_status_t px_channel_connect(const char *path, int64_t timeout_ns, px_channel_t **out);
 
 /* Sends a buffer zero-copy: the first time its segment crosses this channel the segment's fd
  * (a read-only file description) goes over SCM_RIGHTS; after that only a small descriptor
- * does. The sender keeps its reference. PX_E_UNSUPPORTED for heap and mapped-file segments. */
+ * does. PX_E_UNSUPPORTED for heap and mapped-file segments.
+ * @param buf  borrowed: the caller keeps its handle and may release it at once (a slot stays
+ *             out until the peer has released what it received). */
 PX_API px_status_t px_channel_send(px_channel_t *ch, const px_buffer_t *buf);
 /* As px_channel_send, but waits at most timeout_ns (same meaning as everywhere) while the peer
- * is too far behind to take another descriptor: PX_E_TIMEOUT / PX_E_WOULD_BLOCK then. */
+ * is too far behind to take another descriptor: PX_E_TIMEOUT / PX_E_WOULD_BLOCK then.
+ * @param buf  borrowed: as for px_channel_send(). */
 PX_API px_status_t px_channel_send_timeout(px_channel_t *ch, const px_buffer_t *buf,
                                            int64_t timeout_ns);
 /* Receives a buffer that points straight into the sender's memory, mapped read-only, with its
  * metadata intact (of `user`, the user_len bytes in use; the rest read as zero). Malformed or
- * hostile input is PX_E_PROTOCOL (the connection is dropped). */
+ * hostile input is PX_E_PROTOCOL (the connection is dropped).
+ * @param[out] out  owned: release with px_buffer_release(); it stays valid after ch is
+ *                  released. */
 PX_API px_status_t px_channel_recv(px_channel_t *ch, int64_t timeout_ns, px_buffer_t **out);
-/* Pollable: readable when recv may not block. -1 for NULL. */
+/* Pollable: readable when recv may not block.
+ * @return borrowed: valid while ch lives (never close it). nullable: -1 for NULL. */
 PX_API int px_channel_fd(const px_channel_t *ch);
 /* How long px_channel_recv busy-polls for the next buffer before it sleeps: 0 sleeps at once
  * (blocking mode: no core spent waiting), < 0 never sleeps (spin mode: the lowest latency, one
  * core busy while waiting), > 0 that many ns (the default, PX_CHANNEL_DEFAULT_SPIN_NS). */
 #define PX_CHANNEL_DEFAULT_SPIN_NS 20000
 PX_API px_status_t px_channel_set_spin_ns(px_channel_t *ch, int64_t spin_ns);
-/* Closes this end; the peer sees PX_E_CLOSED. Buffers received through it stay valid. */
+/* Closes this end; the peer sees PX_E_CLOSED once no process holds this end (see
+ * px_channel_pair). Buffers received through it stay valid.
+ * @param ch  nullable: NULL does nothing. */
 PX_API void px_channel_release(px_channel_t *ch);
 
 /* Counters of one channel end (for monitoring and tests). */
@@ -297,6 +428,7 @@ typedef struct px_channel_stats {
     uint64_t peer_pid;             /* peer process at the handshake (pair(): the creator) */
 } px_channel_stats_t;
 
+/* @param[out] out  the caller's struct, filled. */
 PX_API px_status_t px_channel_get_stats(const px_channel_t *ch, px_channel_stats_t *out);
 
 #ifdef __cplusplus
