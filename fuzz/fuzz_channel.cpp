@@ -127,6 +127,7 @@ bool send_raw(int sock, const void *p, size_t n, const std::vector<int> &fds) {
 struct Peer {
     int honest_fd = -1, evil = -1, return_in = -1, return_out = -1;
     px::Ref<px::Segment> own_cb;
+    px::FdGuard own_cb_fd; // the memfd behind own_cb, for the hello
     ipc::RingProducer out;
     ~Peer() {
         for (int fd : {honest_fd, evil, return_in, return_out})
@@ -146,7 +147,11 @@ bool greet(Peer &p, FuzzedDataProvider &in) {
         return false;
     p.return_in = rp[0];
     p.return_out = rp[1];
-    p.own_cb = ipc::create_control_block();
+    {
+        ipc::NewControlBlock made = ipc::create_control_block();
+        p.own_cb = std::move(made.block);
+        p.own_cb_fd = std::move(made.fd);
+    }
     auto *cb = ipc::control_of(*p.own_cb);
     p.out = ipc::RingProducer(&cb->data_tail, &cb->data_head, ipc::data_ring_entries);
     wire::Hello hello;
@@ -164,11 +169,11 @@ bool greet(Peer &p, FuzzedDataProvider &in) {
         size_t n = in.ConsumeIntegralInRange<size_t>(0, 3);
         for (size_t i = 0; i < n; ++i) {
             size_t size = in.ConsumeBool() ? sizeof(ipc::ControlBlock) : in.ConsumeIntegral<uint16_t>();
-            attach.add(some_fd(in, size ? size : 1, p.own_cb->ipc_fd()));
+            attach.add(some_fd(in, size ? size : 1, p.own_cb_fd.fd));
         }
     } else {
         attach.add(::fcntl(p.return_out, F_DUPFD_CLOEXEC, 0));
-        attach.add(::fcntl(p.own_cb->ipc_fd(), F_DUPFD_CLOEXEC, 0));
+        attach.add(::fcntl(p.own_cb_fd.fd, F_DUPFD_CLOEXEC, 0));
     }
     if (variant == 3) // a control block with a bad magic
         cb->magic = in.ConsumeIntegral<uint64_t>();
@@ -245,7 +250,7 @@ void run(FuzzedDataProvider &in) {
                            ? in.ConsumeIntegralInRange<size_t>(0, 9)
                            : 1;
             for (size_t i = 0; i < n; ++i)
-                attach.add(some_fd(in, real, p.own_cb->ipc_fd()));
+                attach.add(some_fd(in, real, p.own_cb_fd.fd));
             wire::Bytes bytes = wire::encode(info);
             send_raw(p.evil, bytes.data, bytes.size, attach.fds);
             break;

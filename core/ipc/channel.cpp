@@ -42,37 +42,20 @@ static_assert(sizeof(uint32_t) + wire::data_size <= data_entry_size &&
 // the sender does not seem to share its CPU.
 constexpr int64_t spin_yield_after_ns = 10'000;
 
-void check_seqpacket_unix(int fd) {
-    int type = 0, domain = 0;
-    socklen_t len = sizeof type;
-    if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) {
-        if (errno == EBADF)
-            fail(Status::invalid, "fd " + std::to_string(fd) + " is not an open file descriptor");
-        if (errno == ENOTSOCK)
-            fail(Status::invalid, "fd " + std::to_string(fd) + " is not a socket");
-        fail_errno("getsockopt(SO_TYPE)", errno);
-    }
-    len = sizeof domain;
-    if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0)
-        fail_errno("getsockopt(SO_DOMAIN)", errno);
-    if (domain != AF_UNIX || type != SOCK_SEQPACKET)
-        fail(Status::invalid,
-             "fd " + std::to_string(fd) + " is not an AF_UNIX SOCK_SEQPACKET socket");
-}
-
-std::pair<int, int> seqpacket_pair() {
-    int sv[2];
-    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-        fail_errno("socketpair(AF_UNIX, SOCK_SEQPACKET)", errno);
-    return {sv[0], sv[1]};
-}
-
 } // namespace
 
 // ---------------------------------------------------------------------------------------------
 // Construction and handshake
 
-Channel::Channel(int socket_fd) : sock_(socket_fd) {
+Channel::Channel(Connection conn)
+    : sock_(conn.sock.release()), own_control_(std::move(conn.own_control)),
+      peer_control_(std::move(conn.peer_control)), inbox_(std::move(conn.inbox)),
+      outbox_(std::move(conn.outbox)), peer_pid_(static_cast<uint64_t>(conn.peer_pid)) {
+    FdGuard sock_guard{sock_}; // until the channel is made
+    auto *own = control_of(*own_control_);
+    data_out_ = RingProducer(&own->data_tail, &own->data_head, data_ring_entries);
+    auto *peer = control_of(*peer_control_);
+    data_in_ = RingConsumer(&peer->data_tail, &peer->data_head, data_ring_entries);
     doorbell_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     poll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
     epoll_event on_socket{};
@@ -90,6 +73,7 @@ Channel::Channel(int socket_fd) : sock_(socket_fd) {
             ::close(poll_fd_);
         fail_errno("eventfd/epoll for px_channel_fd", err);
     }
+    sock_guard.release();
 }
 
 Channel::~Channel() {
@@ -107,75 +91,14 @@ Channel::~Channel() {
     }
 }
 
-Ref<Channel> Channel::adopt_unshaken(int socket_fd) {
-    FdGuard guard{socket_fd};
-    auto ch = Ref<Channel>::adopt(new Channel(socket_fd));
-    guard.release();
-    return ch;
-}
-
-void Channel::send_hello() {
-    own_control_ = create_control_block();
-    auto *cb = control_of(*own_control_);
-    data_out_ = RingProducer(&cb->data_tail, &cb->data_head, data_ring_entries);
-    auto [mine, theirs] = seqpacket_pair();
-    FdGuard their_guard{theirs};
-    int flags = ::fcntl(mine, F_GETFL);
-    ::fcntl(mine, F_SETFL, flags | O_NONBLOCK);
-    inbox_ = Ref<ReturnInbox>::adopt(new ReturnInbox(mine, own_control_));
-    wire::Hello hello;
-    hello.pid = static_cast<uint64_t>(::getpid());
-    auto bytes = wire::encode(hello);
-    int fds[2] = {theirs, own_control_->ipc_fd()};
-    send_message(sock_, bytes.data, bytes.size, fds, 2);
-}
-
-void Channel::receive_hello(int64_t timeout_ns) {
-    if (!wait_readable(sock_, timeout_ns))
-        fail(timeout_ns == 0 ? Status::would_block : Status::timeout,
-             "the peer did not complete the handshake in time");
-    uint8_t buf[wire::max_record_size];
-    Received r = recv_message(sock_, buf, sizeof buf, 2, false);
-    if (r.closed)
-        fail(Status::closed, "the peer closed the connection during the handshake");
-    FdGuard return_fd{r.fds.size() > 0 ? r.fds[0] : -1};
-    FdGuard control_fd{r.fds.size() > 1 ? r.fds[1] : -1};
-    wire::Record rec = wire::decode(buf, r.len);
-    if (rec.type != wire::Type::hello)
-        fail(Status::protocol, "the peer's first record is not a hello");
-    if (r.fds.size() != 2)
-        fail(Status::protocol, "the peer's hello carries " + std::to_string(r.fds.size()) +
-                                   " fds, not its return socket and control block");
-    try {
-        check_seqpacket_unix(return_fd.fd);
-    } catch (const Error &e) {
-        fail(Status::protocol, std::string("the peer's return socket: ") + e.what());
-    }
-    peer_control_ = map_peer_control_block(control_fd.fd);
-
-    ucred cred{};
-    socklen_t len = sizeof cred;
-    if (::getsockopt(sock_, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-        fail_errno("getsockopt(SO_PEERCRED)", errno);
-    if (cred.uid != ::geteuid())
-        fail(Status::permission, "peer runs as uid " + std::to_string(cred.uid) +
-                                     "; only the same uid (" + std::to_string(::geteuid()) +
-                                     ") may connect");
-    peer_pid_ = rec.hello.pid;
-    auto *pcb = control_of(*peer_control_);
-    data_in_ = RingConsumer(&pcb->data_tail, &pcb->data_head, data_ring_entries);
-    outbox_ = Ref<ReturnOutbox>::adopt(new ReturnOutbox(return_fd.release(), peer_control_));
+Ref<Channel> Channel::from_connection(Connection conn) {
+    return Ref<Channel>::adopt(new Channel(std::move(conn)));
 }
 
 std::pair<Ref<Channel>, Ref<Channel>> Channel::pair() {
     auto [a_fd, b_fd] = seqpacket_pair();
-    Ref<Channel> a = adopt_unshaken(a_fd);
-    Ref<Channel> b = adopt_unshaken(b_fd);
-    a->send_hello();
-    b->send_hello();
-    a->receive_hello(0);
-    b->receive_hello(0);
-    return {a, b};
+    auto [a, b] = handshake_pair(a_fd, b_fd);
+    return {from_connection(std::move(a)), from_connection(std::move(b))};
 }
 
 Ref<Channel> Channel::from_fd(int socket_fd, int64_t handshake_timeout_ns) {
@@ -183,10 +106,7 @@ Ref<Channel> Channel::from_fd(int socket_fd, int64_t handshake_timeout_ns) {
     if (socket_fd < 0)
         fail(Status::invalid, "fd " + std::to_string(socket_fd) + " is not a file descriptor");
     check_seqpacket_unix(socket_fd);
-    Ref<Channel> ch = adopt_unshaken(guard.release());
-    ch->send_hello();
-    ch->receive_hello(handshake_timeout_ns);
-    return ch;
+    return from_connection(handshake(guard.release(), handshake_timeout_ns));
 }
 
 Ref<Channel> Channel::connect(const std::string &path, int64_t timeout_ns) {
@@ -197,14 +117,9 @@ Ref<Channel> Channel::connect(const std::string &path, int64_t timeout_ns) {
         if (fd < 0)
             fail_errno("socket(AF_UNIX, SOCK_SEQPACKET)", errno);
         FdGuard guard{fd};
-        if (::connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0) {
-            Ref<Channel> ch = adopt_unshaken(guard.release());
-            ch->send_hello();
-            int64_t left = deadline == INT64_MAX ? default_handshake_timeout_ns
-                                                 : std::max<int64_t>(deadline - now_ns(), 0);
-            ch->receive_hello(std::max<int64_t>(left, 1'000'000'000));
-            return ch;
-        }
+        if (::connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0)
+            return from_connection(
+                handshake(guard.release(), handshake_timeout_within(deadline)));
         int err = errno;
         bool nobody_yet = err == ENOENT || err == ECONNREFUSED || err == EAGAIN;
         if (!nobody_yet)

@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "core/buffer.hpp"
+#include "core/ipc/handshake.hpp"
 #include "core/ipc/return_path.hpp"
 #include "core/ipc/ring.hpp"
 #include "core/ipc/wire.hpp"
@@ -36,7 +37,6 @@ struct ChannelStats {
     uint64_t peer_pid = 0;
 };
 
-constexpr int64_t default_handshake_timeout_ns = 10'000'000'000;
 constexpr int64_t default_spin_ns = 20'000;
 // Limits against a hostile peer.
 constexpr size_t max_segments_per_channel = 1024;
@@ -51,11 +51,8 @@ public:
     static Ref<Channel> from_fd(int socket_fd, int64_t handshake_timeout_ns);
     // Connects to a listener's path, retrying while nobody listens yet, up to timeout_ns.
     static Ref<Channel> connect(const std::string &path, int64_t timeout_ns);
-    // For the listener: a freshly accepted socket, not yet greeted.
-    static Ref<Channel> adopt_unshaken(int socket_fd);
-    // Both halves of the handshake; split so that pair() can run them in one thread.
-    void send_hello();
-    void receive_hello(int64_t timeout_ns);
+    // An end whose handshake is done (the listener runs handshakes itself).
+    static Ref<Channel> from_connection(Connection conn);
 
     // timeout_ns bounds the wait while the peer is too far behind (< 0: forever).
     void send(const Buffer &buf, int64_t timeout_ns = -1);
@@ -71,7 +68,7 @@ public:
     ~Channel() override;
 
 private:
-    explicit Channel(int socket_fd);
+    explicit Channel(Connection conn);
 
     // Send side (send_mutex_ held). A record goes out as reserve_entry (waits while the ring
     // is full; throws), writing it there, then publish_entry.

@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/ipc/fd_passing.hpp"
 
@@ -113,11 +114,10 @@ Ref<Channel> Listener::accept(int64_t timeout_ns) {
         // Back to blocking sends; reads are always preceded by a poll.
         int flags = ::fcntl(fd, F_GETFL);
         ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-        Ref<Channel> ch = Channel::adopt_unshaken(fd);
+        Ref<Channel> ch;
         try {
-            ch->send_hello();
-            ch->receive_hello(timeout_ns < 0 ? default_handshake_timeout_ns
-                                             : std::max<int64_t>(timeout_ns, 1'000'000'000));
+            ch = Channel::from_connection(
+                handshake(fd, handshake_timeout_within(deadline_for(timeout_ns))));
         } catch (const Error &e) {
             // A connection that hung up before greeting (a probe for a stale socket, a client
             // that gave up) is not an error of this listener: wait for the next one.

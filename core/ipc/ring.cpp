@@ -2,6 +2,9 @@
 
 #include <cerrno>
 #include <ctime>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <linux/futex.h>
 #include <new>
 #include <string>
@@ -13,21 +16,53 @@
 
 namespace px::ipc {
 
-Ref<Segment> create_control_block() {
-    Ref<Segment> seg = SharedMemorySegment::create("parallax-channel", sizeof(ControlBlock));
-    auto *cb = new (seg->mutable_data()) ControlBlock; // zero-filled memory: indices start at 0
+namespace {
+
+// Maps a control block's memfd read-write. The segment keeps no fd: once both ends have mapped
+// their blocks, neither needs the fds again (a channel end costs that many fds fewer).
+Ref<Segment> map_control(int fd) {
+    const size_t map_len = (sizeof(ControlBlock) + system_page_size() - 1) / system_page_size() *
+                           system_page_size();
+    void *addr = ::mmap(nullptr, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (addr == MAP_FAILED)
+        fail_errno("mmap(control block, " + std::to_string(map_len) + " bytes)", errno);
+    Segment::Mapping m;
+    m.addr = addr;
+    m.map_len = map_len;
+    m.size = sizeof(ControlBlock);
+    m.type = MemoryType::shared;
+    m.page_size = system_page_size();
+    MappingGuard owned{m}; // until the segment exists (making it may throw bad_alloc)
+    return owned.hand_over();
+}
+
+} // namespace
+
+NewControlBlock create_control_block() {
+    NewControlBlock out;
+    out.fd.fd = SharedMemorySegment::create_sealed_memfd("parallax-channel", sizeof(ControlBlock), 0);
+    out.block = map_control(out.fd.fd);
+    auto *cb = new (out.block->mutable_data()) ControlBlock; // zero-filled: indices start at 0
     cb->magic = ControlBlock::magic_value;
     cb->data_state.store(consumer_away, std::memory_order_relaxed);
-    return seg;
+    return out;
 }
 
 Ref<Segment> map_peer_control_block(int fd) {
-    Ref<Segment> seg;
-    try {
-        seg = SharedMemorySegment::from_fd(fd, sizeof(ControlBlock), 0);
-    } catch (const Error &e) {
-        fail(Status::protocol, std::string("the peer's control block was refused: ") + e.what());
-    }
+    // The peer could truncate an unsealed file under us (SIGBUS): only a memfd sealed against
+    // shrinking, at least as large as the block, is mapped.
+    struct stat st {};
+    if (::fstat(fd, &st) < 0)
+        fail_errno("fstat(the peer's control block)", errno);
+    if (!S_ISREG(st.st_mode))
+        fail(Status::protocol, "the peer's control block is not a memory file");
+    if (st.st_size < static_cast<off_t>(sizeof(ControlBlock)))
+        fail(Status::protocol, "the peer's control block has " + std::to_string(st.st_size) +
+                                   " bytes, not " + std::to_string(sizeof(ControlBlock)));
+    const int seals = ::fcntl(fd, F_GET_SEALS);
+    if (seals < 0 || !(seals & F_SEAL_SHRINK))
+        fail(Status::protocol, "the peer's control block is not sealed against shrinking");
+    Ref<Segment> seg = map_control(fd);
     if (control_of(*seg)->magic != ControlBlock::magic_value)
         fail(Status::protocol, "the peer's control block has a bad magic");
     return seg;

@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "core/cpu_relax.hpp"
+#include "core/fd_guard.hpp"
 #include "core/ref.hpp"
 #include "core/segment.hpp"
 
@@ -52,9 +53,15 @@ struct alignas(64) ControlBlock {
 static_assert(std::atomic<uint64_t>::is_always_lock_free && std::atomic<uint32_t>::is_always_lock_free,
               "rings in shared memory need address-free atomics");
 
-// Creates a sealed memfd segment holding an initialised ControlBlock.
-Ref<Segment> create_control_block();
-// Validates and maps a peer's control block fd (read-write); throws protocol when unfit.
+// A new control block: its mapping (a segment that keeps no fd) and the sealed memfd behind it,
+// to hand to the peer in the handshake and close after.
+struct NewControlBlock {
+    Ref<Segment> block;
+    FdGuard fd{-1};
+};
+NewControlBlock create_control_block();
+// Validates and maps a peer's control block fd (read-write; the caller keeps the fd); throws
+// protocol when unfit.
 Ref<Segment> map_peer_control_block(int fd);
 inline ControlBlock *control_of(const Segment &s) {
     return reinterpret_cast<ControlBlock *>(s.mutable_data());

@@ -26,6 +26,7 @@ struct ForgedPeer {
     int evil_return_in = -1;   // where the honest side's returns to us would arrive
     int return_to_honest = -1; // the honest side's return socket
     px::Ref<px::Segment> own_cb, honest_cb;
+    px::FdGuard own_cb_fd; // the memfd behind own_cb, for the hello
     px::ipc::RingProducer out; // our data ring, which the honest end consumes
 
     // Our half of the handshake: the hello (with a return socket and a control block) is on the
@@ -37,13 +38,17 @@ struct ForgedPeer {
         honest_fd = sv[0];
         evil = sv[1];
         evil_return_in = rp[0];
-        own_cb = px::ipc::create_control_block();
+        {
+            px::ipc::NewControlBlock made = px::ipc::create_control_block();
+            own_cb = std::move(made.block);
+            own_cb_fd = std::move(made.fd);
+        }
         auto *cb = px::ipc::control_of(*own_cb);
         out = px::ipc::RingProducer(&cb->data_tail, &cb->data_head, px::ipc::data_ring_entries);
         wire::Hello hello;
         hello.pid = static_cast<uint64_t>(::getpid());
         auto bytes = wire::encode(hello);
-        int fds[2] = {rp[1], own_cb->ipc_fd()};
+        int fds[2] = {rp[1], own_cb_fd.fd};
         px::ipc::send_message(evil, bytes.data, bytes.size, fds, 2);
         ::close(rp[1]);
     }

@@ -30,6 +30,7 @@ struct Forged {
     int evil_return_in = -1;   // where the honest side's returns to us would arrive
     int return_to_honest = -1; // where we (claim to) return the honest side's slots
     px::Ref<px::Segment> own_cb, honest_cb;
+    px::FdGuard own_cb_fd; // the memfd behind own_cb, for the hello
     px::ipc::RingProducer out;        // our data ring, which the honest end consumes
     px::ipc::RingConsumer honest_out; // the honest end's data ring, which we consume
     px::ipc::RingProducer returns;    // the honest end's return ring, which we fill
@@ -42,13 +43,17 @@ struct Forged {
         int rp[2];
         REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, rp) == 0);
         evil_return_in = rp[0];
-        own_cb = px::ipc::create_control_block();
+        {
+            px::ipc::NewControlBlock made = px::ipc::create_control_block();
+            own_cb = std::move(made.block);
+            own_cb_fd = std::move(made.fd);
+        }
         auto *cb = px::ipc::control_of(*own_cb);
         out = px::ipc::RingProducer(&cb->data_tail, &cb->data_head, px::ipc::data_ring_entries);
         wire::Hello hello;
         hello.pid = static_cast<uint64_t>(getpid());
         auto bytes = wire::encode(hello);
-        int fds[2] = {rp[1], own_cb->ipc_fd()};
+        int fds[2] = {rp[1], own_cb_fd.fd};
         px::ipc::send_message(evil, bytes.data, bytes.size, fds, 2);
         close(rp[1]);
         REQUIRE(px_channel_from_fd(sv[0], &honest) == PX_OK);

@@ -36,7 +36,7 @@ private:
 // ring and socket in the test's hands.
 struct Lender {
     int borrower_fd = -1;
-    Ref<px::Segment> control = px::ipc::create_control_block();
+    Ref<px::Segment> control = px::ipc::create_control_block().block;
     Ref<ReturnInbox> inbox;
     px::ipc::RingProducer returns;
 

@@ -1,0 +1,123 @@
+#include "core/ipc/handshake.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <fcntl.h>
+#include <string>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/clock.hpp"
+#include "core/error.hpp"
+#include "core/ipc/fd_passing.hpp"
+#include "core/ipc/ring.hpp"
+#include "core/ipc/wire.hpp"
+
+namespace px::ipc {
+
+void check_seqpacket_unix(int fd) {
+    int type = 0, domain = 0;
+    socklen_t len = sizeof type;
+    if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) {
+        if (errno == EBADF)
+            fail(Status::invalid, "fd " + std::to_string(fd) + " is not an open file descriptor");
+        if (errno == ENOTSOCK)
+            fail(Status::invalid, "fd " + std::to_string(fd) + " is not a socket");
+        fail_errno("getsockopt(SO_TYPE)", errno);
+    }
+    len = sizeof domain;
+    if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0)
+        fail_errno("getsockopt(SO_DOMAIN)", errno);
+    if (domain != AF_UNIX || type != SOCK_SEQPACKET)
+        fail(Status::invalid,
+             "fd " + std::to_string(fd) + " is not an AF_UNIX SOCK_SEQPACKET socket");
+}
+
+std::pair<int, int> seqpacket_pair() {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        fail_errno("socketpair(AF_UNIX, SOCK_SEQPACKET)", errno);
+    return {sv[0], sv[1]};
+}
+
+int64_t handshake_timeout_within(int64_t deadline_ns) noexcept {
+    if (deadline_ns == INT64_MAX)
+        return default_handshake_timeout_ns;
+    return std::max<int64_t>(deadline_ns - now_ns(), min_handshake_ns);
+}
+
+Handshake::Handshake(int socket_fd) {
+    conn_.sock.reset(socket_fd);
+    NewControlBlock control = create_control_block();
+    conn_.own_control = std::move(control.block);
+    auto [mine, theirs] = seqpacket_pair();
+    FdGuard their_end{theirs}; // the peer's from now on; ours to close once it has been sent
+    FdGuard my_end{mine};
+    // Returns are read without blocking (ReturnInbox::collect never waits).
+    ::fcntl(mine, F_SETFL, ::fcntl(mine, F_GETFL) | O_NONBLOCK);
+    conn_.inbox = Ref<ReturnInbox>::adopt(new ReturnInbox(my_end.release(), conn_.own_control));
+    wire::Hello hello;
+    hello.pid = static_cast<uint64_t>(::getpid());
+    auto bytes = wire::encode(hello);
+    int fds[2] = {theirs, control.fd.fd};
+    // A fresh connection has room for one record: this never waits for the peer.
+    send_message(conn_.sock.fd, bytes.data, bytes.size, fds, 2);
+}
+
+bool Handshake::advance() {
+    const int sock = conn_.sock.fd;
+    uint8_t buf[wire::max_record_size];
+    Received r = recv_message(sock, buf, sizeof buf, 2, true);
+    if (r.would_block)
+        return false;
+    if (r.closed)
+        fail(Status::closed, "the peer closed the connection during the handshake");
+    FdGuard return_fd{r.fds.size() > 0 ? r.fds[0] : -1};
+    FdGuard control_fd{r.fds.size() > 1 ? r.fds[1] : -1};
+    wire::Record rec = wire::decode(buf, r.len);
+    if (rec.type != wire::Type::hello)
+        fail(Status::protocol, "the peer's first record is not a hello");
+    if (r.fds.size() != 2)
+        fail(Status::protocol, "the peer's hello carries " + std::to_string(r.fds.size()) +
+                                   " fds, not its return socket and control block");
+    try {
+        check_seqpacket_unix(return_fd.fd);
+    } catch (const Error &e) {
+        fail(Status::protocol, std::string("the peer's return socket: ") + e.what());
+    }
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+        fail_errno("getsockopt(SO_PEERCRED)", errno);
+    if (cred.uid != ::geteuid())
+        fail(Status::permission, "peer runs as uid " + std::to_string(cred.uid) +
+                                     "; only the same uid (" + std::to_string(::geteuid()) +
+                                     ") may connect");
+    conn_.peer_control = map_peer_control_block(control_fd.fd);
+    // The hello's pid, not SO_PEERCRED's: the credentials of a socketpair name the process that
+    // made it, while the hello comes from the process that uses the end (a child that inherited
+    // it). A peer that lies about its pid only mis-times the reclaim of its own loans.
+    conn_.peer_pid = static_cast<pid_t>(rec.hello.pid);
+    conn_.outbox =
+        Ref<ReturnOutbox>::adopt(new ReturnOutbox(return_fd.release(), conn_.peer_control));
+    return true;
+}
+
+Connection handshake(int socket_fd, int64_t timeout_ns) {
+    Handshake hs(socket_fd);
+    if (!wait_readable(hs.fd(), timeout_ns) || !hs.advance())
+        fail(timeout_ns == 0 ? Status::would_block : Status::timeout,
+             "the peer did not complete the handshake in time");
+    return hs.take();
+}
+
+std::pair<Connection, Connection> handshake_pair(int fd_a, int fd_b) {
+    FdGuard b_guard{fd_b};
+    Handshake a(fd_a);
+    Handshake b(b_guard.release());
+    if (!a.advance() || !b.advance())
+        fail(Status::internal, "a channel pair's hellos were not delivered at once");
+    return {a.take(), b.take()};
+}
+
+} // namespace px::ipc
