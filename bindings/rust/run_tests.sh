@@ -6,7 +6,10 @@
 # - runs `cargo test` for the workspace (parallax-sys, parallax, examples/rust) with
 #   PARALLAX_BUILD_DIR pointing at the build;
 # - checks the generated bindings for bindgen artefacts and for every function of API.md;
-# - runs the Rust producer against the C consumer (when the build has it).
+# - runs the Rust producer against the C consumer (when the build has it);
+# - builds and runs a throwaway crate that depends on `parallax` with nothing installed and no
+#   PARALLAX_* variable (the `bundled` feature: libparallax built from the crate's own sources
+#   and linked statically), and checks that `cargo package` ships those sources.
 # Exits non-zero if anything failed; ends with "rust: N passed, N failed".
 set -uo pipefail
 
@@ -116,6 +119,101 @@ else
   fi
   rm -rf "$dir"
 fi
+
+# --- the bundled build: a crate that depends on `parallax`, with nothing installed -------------
+# A throwaway crate outside the workspace, built and run with no PARALLAX_* variable and no
+# pkg-config entry: parallax-sys must build libparallax from the sources it ships and link it
+# statically, so the program runs with no library path. The target dir stays under target/, so
+# the CMake build of the bundled sources happens once.
+echo "--- bundled: a crate depending on parallax, nothing installed, no environment"
+bundled_check() {
+  local dir
+  dir=$(mktemp -d /tmp/px-rust-bundled-XXXXXX)
+  mkdir "$dir/src"
+  cat >"$dir/Cargo.toml" <<EOT
+[package]
+name = "px-bundled-check"
+version = "0.0.0"
+edition = "2021"
+publish = false
+
+[dependencies]
+parallax = { path = "$here/parallax" }
+
+[workspace]
+EOT
+  cat >"$dir/src/main.rs" <<'EOT'
+use parallax::{Metadata, Pool};
+
+fn main() -> Result<(), parallax::Error> {
+    let pool = Pool::shm(Some("bundled"), 4, 4096)?;
+    let mut slot = pool.loan()?;
+    slot[..5].copy_from_slice(b"hello");
+    let frame = slot.into_buffer(5, &Metadata::with_sequence(1))?;
+    println!(
+        "bundled: {} ({} of {} slots free), libparallax {}",
+        String::from_utf8_lossy(&frame),
+        pool.available(),
+        pool.capacity(),
+        parallax::version_string()
+    );
+    Ok(())
+}
+EOT
+  cp "$here/Cargo.lock" "$dir/" # the workspace's pinned versions (cmake among them)
+  local env_args=(-u PARALLAX_BUILD_DIR -u PARALLAX_LIB_DIR -u PARALLAX_INCLUDE_DIR
+    -u LD_LIBRARY_PATH)
+  if pkg-config --exists parallax 2>/dev/null; then
+    echo "note: hiding the installed parallax.pc from this check (PKG_CONFIG_LIBDIR)"
+    env_args+=(PKG_CONFIG_LIBDIR="$dir/no-pkgconfig" PKG_CONFIG_PATH=)
+  fi
+  local exe=$here/target/bundled/debug/px-bundled-check ok=1 out
+  rm -f "$exe"
+  if ! (cd "$dir" && env "${env_args[@]}" cargo build --color never \
+    --target-dir "$here/target/bundled") >"$dir/build.log" 2>&1; then
+    echo "FAILED: the crate did not build with the bundled library; the end of the build:"
+    tail -n 40 "$dir/build.log"
+    ok=0
+  elif readelf -d "$exe" | grep -q 'NEEDED.*libparallax'; then
+    echo "FAILED: $exe needs libparallax.so (the bundled library should be linked statically)"
+    ok=0
+  elif ! out=$(env "${env_args[@]}" "$exe") ||
+    [[ $out != "bundled: hello (3 of 4 slots free)"* ]]; then
+    echo "FAILED: $exe printed: $out"
+    ok=0
+  else
+    echo "ok: $out"
+  fi
+  rm -rf "$dir"
+  [ $ok -eq 1 ]
+}
+bundled_check || failed=$((failed + 1))
+
+# --- the published crate holds what the bundled build needs -------------------------------------
+echo "--- cargo package --list -p parallax-sys"
+package_check() {
+  local list missing extra
+  list=$(cd "$here" && cargo package --list -p parallax-sys --allow-dirty --quiet 2>&1) ||
+    { echo "FAILED: cargo package --list: $list"; return 1; }
+  # Every tracked file of the library's sources, under libparallax/.
+  missing=$(cd "$repo" && git ls-files CMakeLists.txt cmake core capi include |
+    while read -r f; do grep -qxF "libparallax/$f" <<<"$list" || echo "$f"; done)
+  # And nothing else: no tests, benches, build trees or the rest of the repository.
+  local allowed='\.cargo_vcs_info\.json|Cargo\.(toml|toml\.orig|lock)|build\.rs|src/.*|tests/.*'
+  allowed+='|LICENSE-(APACHE|MIT)'
+  allowed+='|libparallax/(CMakeLists\.txt|(cmake|core|capi|include)/.*)'
+  extra=$(grep -vE "^($allowed)\$" <<<"$list")
+  if [ -n "$missing" ]; then
+    echo "FAILED: the package lacks:" $missing
+    return 1
+  fi
+  if [ -n "$extra" ]; then
+    echo "FAILED: the package holds files it should not:" $extra
+    return 1
+  fi
+  echo "ok: $(wc -l <<<"$list") files, every library source among them, nothing else"
+}
+package_check || failed=$((failed + 1))
 
 echo "rust: ${passed_tests:-0} passed, ${failed_tests:-0} failed"
 if [ $failed -ne 0 ]; then

@@ -6,10 +6,19 @@
 //!    build was configured from, read from its `CMakeCache.txt`).
 //! 2. `PARALLAX_LIB_DIR` + `PARALLAX_INCLUDE_DIR`: an installed library and its headers.
 //! 3. `pkg-config parallax`.
+//! 4. With the `bundled` feature (the default): built here, with CMake, from the sources this
+//!    crate ships in `libparallax/`, and linked statically.
 //!
-//! The library directory is passed to dependents as `DEP_PARALLAX_LIB_DIR` (see `links`), so
-//! that their build scripts can set the same rpath: `cargo:rustc-link-arg` only reaches the
-//! targets of the package that prints it.
+//! The first three link `libparallax.so` dynamically. Its directory is passed to dependents as
+//! `DEP_PARALLAX_LIB_DIR` (see `links`), so that their build scripts can set the same rpath:
+//! `cargo:rustc-link-arg` only reaches the targets of the package that prints it.
+//!
+//! The bundled library is linked statically because of that same limit: a program two crates
+//! away (it depends on `parallax`, not on this crate) gets no rpath from us and sees no
+//! `DEP_PARALLAX_*`, so a shared library built into `OUT_DIR` would not be found when it runs.
+//! A static archive is copied into the program, which then runs from anywhere with no
+//! environment. `DEP_PARALLAX_LIB_DIR` is still set (the CMake build directory, which holds
+//! `libparallax.so` too) and `DEP_PARALLAX_LINKAGE` says `static` or `dynamic`.
 use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -17,8 +26,17 @@ use std::process::Command;
 
 use bindgen::callbacks::{IntKind, ParseCallbacks};
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Linkage {
+    /// `libparallax.so`, found at run time through the rpath (our own targets) or the loader.
+    Dynamic,
+    /// `libparallax_static.a` from the bundled build, plus the C++ runtime it needs.
+    Static,
+}
+
 struct Location {
     lib_dir: PathBuf,
+    linkage: Linkage,
     /// Directories to put on the include path, in order.
     include_dirs: Vec<PathBuf>,
     /// The `parallax.h` to generate from.
@@ -32,6 +50,7 @@ fn main() {
         "PARALLAX_LIB_DIR",
         "PARALLAX_INCLUDE_DIR",
         "PKG_CONFIG_PATH",
+        "PKG_CONFIG_LIBDIR",
     ] {
         println!("cargo:rerun-if-env-changed={var}");
     }
@@ -45,9 +64,20 @@ fn main() {
         }
     }
     println!("cargo:rustc-link-search=native={}", loc.lib_dir.display());
-    println!("cargo:rustc-link-lib=dylib=parallax");
-    // For this crate's own tests; dependents read DEP_PARALLAX_LIB_DIR.
-    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", loc.lib_dir.display());
+    match loc.linkage {
+        Linkage::Dynamic => {
+            println!("cargo:rustc-link-lib=dylib=parallax");
+            // For this crate's own tests; dependents read DEP_PARALLAX_LIB_DIR.
+            println!("cargo:rustc-link-arg=-Wl,-rpath,{}", loc.lib_dir.display());
+            println!("cargo:linkage=dynamic");
+        }
+        Linkage::Static => {
+            println!("cargo:rustc-link-lib=static=parallax_static");
+            // The core is C++: its runtime, which the shared library would have brought along.
+            println!("cargo:rustc-link-lib=dylib=stdc++");
+            println!("cargo:linkage=static");
+        }
+    }
     println!("cargo:lib_dir={}", loc.lib_dir.display());
     println!(
         "cargo:include={}",
@@ -132,17 +162,76 @@ fn locate() -> Result<Location, String> {
         }
         (None, None) => {}
     }
-    from_pkg_config().map_err(|pkg_err| {
-        format!(
-            "parallax-sys: cannot find libparallax.\n\
-             Set one of:\n  \
-             PARALLAX_BUILD_DIR=<cmake build dir>   (holds libparallax.so and \
-             include/parallax/version.h)\n  \
-             PARALLAX_LIB_DIR=<dir of libparallax.so> and PARALLAX_INCLUDE_DIR=<dir holding \
-             parallax/parallax.h>\n  \
-             or install it where `pkg-config parallax` finds it (PKG_CONFIG_PATH).\n\
-             pkg-config said: {pkg_err}"
-        )
+    from_pkg_config().or_else(|pkg_err| bundled(&pkg_err))
+}
+
+/// Nothing installed was found: build the sources this crate ships.
+#[cfg(feature = "bundled")]
+fn bundled(_pkg_err: &str) -> Result<Location, String> {
+    build_bundled()
+}
+
+#[cfg(not(feature = "bundled"))]
+fn bundled(pkg_err: &str) -> Result<Location, String> {
+    Err(format!(
+        "parallax-sys: cannot find libparallax.\n\
+         Set one of:\n  \
+         PARALLAX_BUILD_DIR=<cmake build dir>   (holds libparallax.so and \
+         include/parallax/version.h)\n  \
+         PARALLAX_LIB_DIR=<dir of libparallax.so> and PARALLAX_INCLUDE_DIR=<dir holding \
+         parallax/parallax.h>\n  \
+         or install it where `pkg-config parallax` finds it (PKG_CONFIG_PATH),\n  \
+         or enable the `bundled` feature to build it from this crate's sources.\n\
+         pkg-config said: {pkg_err}"
+    ))
+}
+
+/// Configures and builds `libparallax/` (the library's CMake project, shipped in this crate)
+/// in `OUT_DIR` with only the library on: its tests, examples and benchmarks are not shipped.
+#[cfg(feature = "bundled")]
+fn build_bundled() -> Result<Location, String> {
+    let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
+    let src = manifest.join("libparallax");
+    if !src.join("CMakeLists.txt").exists() {
+        return Err(format!(
+            "parallax-sys: the bundled sources are missing ({} has no CMakeLists.txt)",
+            src.display()
+        ));
+    }
+    // In the repository each entry of libparallax/ is a symlink: name what it leads to, so
+    // that cargo watches the files themselves.
+    for entry in ["CMakeLists.txt", "cmake", "core", "capi", "include"] {
+        let path = src.join(entry);
+        let path = path.canonicalize().unwrap_or(path);
+        println!("cargo:rerun-if-changed={}", path.display());
+    }
+    let out = cmake::Config::new(&src)
+        .define("PX_BUILD_TESTS", "OFF")
+        .define("PX_BUILD_EXAMPLES", "OFF")
+        .define("PX_BUILD_BENCH", "OFF")
+        .define("PX_BUILD_PYTHON", "OFF")
+        .define("PX_BUILD_STATIC", "ON")
+        // `cmake --build` of the default targets (the shared and the static library), no
+        // install: everything is used from the build directory.
+        .no_build_target(true)
+        .build();
+    let build = out.join("build");
+    if !build.join("libparallax_static.a").exists() {
+        return Err(format!(
+            "parallax-sys: the bundled CMake build in {} made no libparallax_static.a",
+            build.display()
+        ));
+    }
+    Ok(Location {
+        lib_dir: build.clone(),
+        linkage: Linkage::Static,
+        include_dirs: vec![src.join("include"), build.join("include")],
+        header: src.join("include/parallax/parallax.h"),
+        how: format!(
+            "the bundled sources (no PARALLAX_BUILD_DIR, PARALLAX_LIB_DIR or pkg-config \
+             entry), built statically in {}",
+            build.display()
+        ),
     })
 }
 
@@ -171,6 +260,7 @@ fn from_build_dir(dir: &Path) -> Result<Location, String> {
     let header = source.join("include/parallax/parallax.h");
     Ok(Location {
         lib_dir: dir.clone(),
+        linkage: Linkage::Dynamic,
         include_dirs: vec![source.join("include"), generated],
         header,
         how: format!("the CMake build directory {}", dir.display()),
@@ -217,6 +307,7 @@ fn from_lib_and_include(lib_dir: PathBuf, include_dir: PathBuf) -> Result<Locati
     Ok(Location {
         how: format!("PARALLAX_LIB_DIR={}", lib_dir.display()),
         lib_dir,
+        linkage: Linkage::Dynamic,
         include_dirs: vec![include_dir],
         header,
     })
