@@ -76,11 +76,14 @@ pub const HEADER_VERSION: (u32, u32, u32) = (
 
 /// A timeout as the C API takes it: `None` waits forever, `Some(Duration::ZERO)` polls
 /// ([`Status::WouldBlock`] if nothing is ready), anything else waits up to that long
-/// ([`Status::Timeout`]). Durations beyond `i64::MAX` nanoseconds (292 years) saturate.
+/// ([`Status::Timeout`]). A duration longer than `i64::MAX` nanoseconds (about 292 years; e.g.
+/// `Duration::MAX`, the usual way to say "no limit") waits forever too: the C API cannot count
+/// it, and saturating it to a finite wait would give a deadline the caller never asked for.
+/// The Python binding follows the same rule.
 pub(crate) fn timeout_ns(timeout: Option<Duration>) -> i64 {
     match timeout {
         None => -1,
-        Some(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+        Some(d) => i64::try_from(d.as_nanos()).unwrap_or(-1),
     }
 }
 
@@ -134,7 +137,17 @@ mod tests {
         assert_eq!(timeout_ns(None), -1);
         assert_eq!(timeout_ns(Some(Duration::ZERO)), 0);
         assert_eq!(timeout_ns(Some(Duration::from_millis(3))), 3_000_000);
-        assert_eq!(timeout_ns(Some(Duration::MAX)), i64::MAX);
+    }
+
+    #[test]
+    fn timeouts_beyond_i64_nanoseconds_wait_forever() {
+        // Exactly i64::MAX ns is still a finite wait; one nanosecond more cannot be counted.
+        let max_ns = i64::MAX as u64;
+        assert_eq!(timeout_ns(Some(Duration::from_nanos(max_ns))), i64::MAX);
+        assert_eq!(timeout_ns(Some(Duration::from_nanos(max_ns + 1))), -1);
+        assert_eq!(timeout_ns(Some(Duration::from_nanos(u64::MAX))), -1);
+        assert_eq!(timeout_ns(Some(Duration::MAX)), -1);
+        assert_eq!(timeout_ns(Some(Duration::from_secs(u64::MAX / 2))), -1);
     }
 
     #[test]

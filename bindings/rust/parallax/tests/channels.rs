@@ -164,6 +164,40 @@ fn recv_polls_and_times_out() {
     assert!(format!("{b:?}").contains("fd"));
 }
 
+/// A timeout longer than `i64::MAX` nanoseconds waits forever (as `None` does), and exactly
+/// `i64::MAX` ns is a finite wait just as long in practice: each recv returns the buffer a
+/// sender publishes 200 ms later, never a timeout or an immediate error.
+#[test]
+fn recv_with_a_timeout_beyond_i64_nanoseconds_waits_for_the_sender() {
+    let max_ns = i64::MAX as u64;
+    for timeout in [
+        Duration::MAX,
+        Duration::from_nanos(max_ns + 1),
+        Duration::from_nanos(max_ns),
+    ] {
+        let (a, b) = Channel::pair().unwrap();
+        let pool = shm_pool(1, 64);
+        let sender = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(200));
+            a.send(&frame(&pool, 7, 64)).unwrap();
+            a // kept open until the receiver has its buffer
+        });
+        let t0 = Instant::now();
+        let got = b.recv(Some(timeout));
+        let waited = t0.elapsed();
+        let _a = sender.join().unwrap();
+        assert_frame(
+            &got.unwrap_or_else(|e| panic!("recv({timeout:?}): {e}")),
+            7,
+            64,
+        );
+        assert!(
+            waited >= Duration::from_millis(150),
+            "{timeout:?}: returned after {waited:?}"
+        );
+    }
+}
+
 #[test]
 fn heap_and_file_memory_cannot_be_sent() {
     let (a, _b) = Channel::pair().unwrap();

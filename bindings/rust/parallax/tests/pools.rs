@@ -12,6 +12,27 @@ fn pool(seg_size: usize, slot_size: usize) -> Pool {
     Pool::heap(seg_size / slot_size, slot_size).unwrap()
 }
 
+/// `Duration::MAX` (longer than the C API counts) waits forever: the loan returns the slot
+/// another thread gives back 200 ms later.
+#[test]
+fn loan_timeout_beyond_i64_nanoseconds_waits_for_a_release() {
+    let pool = pool(4096, 4096);
+    let held = pool.loan().unwrap();
+    let releaser = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(200));
+        drop(held);
+    });
+    let t0 = Instant::now();
+    let slot = pool.loan_timeout(Some(Duration::MAX));
+    let waited = t0.elapsed();
+    releaser.join().unwrap();
+    assert!(slot.is_ok(), "{:?}", slot.err());
+    assert!(
+        waited >= Duration::from_millis(150),
+        "returned after {waited:?}"
+    );
+}
+
 #[test]
 fn the_seeds_pool_has_16_slots_and_slots_go_back_on_drop() {
     let pool = pool(1 << 20, 64 << 10);
