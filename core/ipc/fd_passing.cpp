@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <poll.h>
 #include <string>
 #include <sys/socket.h>
@@ -70,6 +71,80 @@ void send_message(int socket_fd, const void *data, size_t len, const int *fds, s
     }
 }
 
+namespace {
+
+// Closes the fds a message brought unless they are handed to the caller: every way out of
+// recv_message that throws (a refused message, bad_alloc while building the error) closes them.
+struct ArrivedFds {
+    std::vector<int> &fds;
+    bool handed_over = false;
+    ~ArrivedFds() {
+        if (!handed_over)
+            close_all(fds);
+    }
+};
+
+// Calls fn(fd) for every fd of the SCM_RIGHTS control data; false when there was a control
+// message of another kind.
+template <class Fn> bool for_each_passed_fd(msghdr &msg, Fn fn) noexcept {
+    bool only_rights = true;
+    for (cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
+            only_rights = false;
+            continue;
+        }
+        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count; ++i) {
+            int fd;
+            std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+            fn(fd);
+        }
+    }
+    return only_rights;
+}
+
+// Moves the fds of the control data into `fds`, which owns them from then on. Room is made
+// first; if that throws (bad_alloc) they are closed straight from the control data, so that no
+// fd is ever owned by nothing. False when there was a control message other than SCM_RIGHTS.
+bool collect_fds(msghdr &msg, std::vector<int> &fds) {
+    size_t count = 0;
+    const bool only_rights = for_each_passed_fd(msg, [&](int) { ++count; });
+    try {
+        fds.reserve(fds.size() + count);
+    } catch (...) {
+        for_each_passed_fd(msg, [](int fd) { ::close(fd); });
+        throw;
+    }
+    for_each_passed_fd(msg, [&](int fd) { fds.push_back(fd); }); // within the room: no throw
+    return only_rights;
+}
+
+// The kernel truncates SCM_RIGHTS (MSG_CTRUNC) when our control buffer is too small (a peer
+// sending too many fds) and also when this process has no fd number left for the next one
+// (it installs fds until one fails). Called before the fds that did arrive are closed: at our
+// limit they filled the last free numbers, so one more fd cannot be had. A dup is the very
+// allocation the kernel failed; counting /proc/self/fd against the soft limit is not (fds
+// numbered above a lowered limit count but take no number below it, and listing the directory
+// needs an fd itself).
+bool at_own_fd_limit(int socket_fd) noexcept {
+    int probe = ::fcntl(socket_fd, F_DUPFD_CLOEXEC, 0);
+    if (probe >= 0) {
+        ::close(probe);
+        return false;
+    }
+    return is_out_of_fds(errno);
+}
+
+// recvmsg answers 0 both for an empty message and at the end of the stream; only the latter
+// has the receive side shut down (POLLRDHUP: the peer closed or shut down writing, or we shut
+// down reading). An empty message followed by a close reads as closed, which is then true.
+bool read_side_shut(int socket_fd) noexcept {
+    pollfd p{socket_fd, POLLRDHUP, 0};
+    return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP));
+}
+
+} // namespace
+
 Received recv_message(int socket_fd, void *buf, size_t cap, size_t max_fds, bool dontwait) {
     iovec iov{buf, cap};
     msghdr msg{};
@@ -79,6 +154,7 @@ Received recv_message(int socket_fd, void *buf, size_t cap, size_t max_fds, bool
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * (max_fds_per_message + 4))];
     msg.msg_control = control;
     msg.msg_controllen = sizeof control;
+    Received r;
     ssize_t n;
     for (;;) {
         n = ::recvmsg(socket_fd, &msg, MSG_CMSG_CLOEXEC | (dontwait ? MSG_DONTWAIT : 0));
@@ -88,54 +164,43 @@ Received recv_message(int socket_fd, void *buf, size_t cap, size_t max_fds, bool
     if (n < 0) {
         int err = errno;
         if (err == EAGAIN || err == EWOULDBLOCK) {
-            Received none;
-            none.would_block = true;
-            return none;
+            r.would_block = true;
+            return r;
         }
-        if (err == ECONNRESET)
-            return Received{0, true, false, {}};
+        if (err == ECONNRESET) {
+            r.closed = true;
+            return r;
+        }
         if (err == EBADF || err == ENOTSOCK)
             fail(Status::invalid, "socket fd " + std::to_string(socket_fd) +
                                       " is not an open socket");
         fail_errno("recvmsg", err);
     }
-    Received r;
+    ArrivedFds arrived{r.fds};
     r.len = static_cast<size_t>(n);
-    bool bad_control = false;
-    for (cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-            size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            for (size_t i = 0; i < count; ++i) {
-                int fd;
-                std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-                r.fds.push_back(fd);
-            }
-        } else {
-            bad_control = true;
-        }
-    }
+    const bool only_rights = collect_fds(msg, r.fds);
     if (msg.msg_flags & MSG_CTRUNC) {
-        close_all(r.fds);
+        if (at_own_fd_limit(socket_fd))
+            fail_errno("recvmsg: the fds attached to a message could not all be received (every "
+                       "one that arrived was closed)",
+                       EMFILE);
         fail(Status::protocol, "control data was truncated (too many fds in one message); "
                                "every fd that arrived was closed");
     }
-    if (msg.msg_flags & MSG_TRUNC) {
-        close_all(r.fds);
+    if (msg.msg_flags & MSG_TRUNC)
         fail(Status::protocol, "message larger than the " + std::to_string(cap) +
                                    " bytes expected");
-    }
-    if (bad_control) {
-        close_all(r.fds);
+    if (!only_rights)
         fail(Status::protocol, "unexpected control message (not SCM_RIGHTS)");
-    }
-    if (r.fds.size() > max_fds) {
-        size_t got = r.fds.size();
-        close_all(r.fds);
-        fail(Status::protocol, std::to_string(got) + " fds in one message, more than the " +
+    if (r.fds.size() > max_fds)
+        fail(Status::protocol, std::to_string(r.fds.size()) + " fds in one message, more than the " +
                                    std::to_string(max_fds) + " allowed");
-    }
-    if (n == 0 && r.fds.empty())
+    if (n == 0 && r.fds.empty()) {
+        if (!read_side_shut(socket_fd))
+            fail(Status::protocol, "the peer sent an empty message");
         r.closed = true;
+    }
+    arrived.handed_over = true;
     return r;
 }
 

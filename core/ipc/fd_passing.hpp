@@ -1,6 +1,7 @@
 // SCM_RIGHTS helpers: one message, optionally carrying file descriptors, over a connected
-// AF_UNIX socket. Received fds are close-on-exec; truncated control data is a protocol error and
-// every fd that did arrive is closed.
+// AF_UNIX socket. Received fds are close-on-exec; truncated control data is a protocol error
+// (unless this process ran out of fds: then it is Status::io) and every fd that did arrive is
+// closed.
 #pragma once
 
 #include <cstddef>
@@ -25,8 +26,11 @@ struct Received {
 };
 
 // Receives one message into `buf`. Refuses (Status::protocol, fds closed) truncated data or
-// control, more than `max_fds` fds, and anything that is not SCM_RIGHTS. With `dontwait` and
-// nothing there, it answers would_block = true.
+// control, more than `max_fds` fds, anything that is not SCM_RIGHTS, and an empty message
+// without fds (only the end of the stream reads as 0 bytes with closed = true). Control data
+// truncated because this process has no fd left is Status::io naming RLIMIT_NOFILE (fds
+// closed too: the message is lost, so the connection cannot go on). With `dontwait` and nothing
+// there, it answers would_block = true.
 Received recv_message(int socket_fd, void *buf, size_t cap, size_t max_fds, bool dontwait);
 
 // Waits until `fd` is readable (or hung up): true when ready, false on timeout.
