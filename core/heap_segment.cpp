@@ -14,13 +14,14 @@ Ref<Segment> create(size_t size) {
     Segment::Mapping m;
     if (!round_up(size, system_page_size(), m.map_len))
         fail(Status::invalid, "size " + std::to_string(size) + " overflows when page-rounded");
-    m.addr = ::mmap(nullptr, m.map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m.addr == MAP_FAILED)
-        fail_errno("mmap(" + std::to_string(size) + " bytes, anonymous)", errno);
     m.size = size;
     m.type = MemoryType::heap;
     m.page_size = system_page_size();
-    return Ref<Segment>::make(m);
+    m.addr = ::mmap(nullptr, m.map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m.addr == MAP_FAILED)
+        fail_errno("mmap(" + std::to_string(size) + " bytes, anonymous)", errno);
+    MappingGuard owned{m};
+    return owned.hand_over();
 }
 
 } // namespace px::HeapSegment

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/error.hpp"
+#include "core/fd_guard.hpp"
 #include "core/shared_memory_segment.hpp"
 
 namespace px::HugePageSegment {
@@ -25,19 +26,20 @@ const char *page_label(size_t page_size) { return page_size == page_1gb ? "1 GiB
 // Allocates the huge-page memfd and maps it, or throws unsupported with advice.
 Ref<Segment> create_huge(size_t page_size, size_t size) {
     unsigned size_flag = page_size == page_1gb ? MFD_HUGE_1GB : MFD_HUGE_2MB;
-    int fd = -1;
+    FdGuard fd{-1};
     try {
-        fd = SharedMemorySegment::create_sealed_memfd("parallax-huge", size,
-                                                      MFD_HUGETLB | size_flag);
+        fd.fd = SharedMemorySegment::create_sealed_memfd("parallax-huge", size,
+                                                         MFD_HUGETLB | size_flag);
     } catch (const Error &e) {
+        if (ran_out_of_fds(e)) // not a lack of huge pages: normal pages would fail the same way
+            throw;
         fail(Status::unsupported, std::string("huge pages of ") + page_label(page_size) +
                                       " are not available here: " + e.what());
     }
     // Take the pages now: with too few reserved, this fails instead of a later SIGBUS.
-    int rc = ::fallocate(fd, 0, 0, static_cast<off_t>(size));
+    int rc = ::fallocate(fd.fd, 0, 0, static_cast<off_t>(size));
     if (rc != 0) {
         int err = errno;
-        ::close(fd);
         size_t needed = size / page_size;
         std::string dir = sysfs_dir(page_size);
         fail(Status::unsupported,
@@ -48,8 +50,8 @@ Ref<Segment> create_huge(size_t page_size, size_t size) {
                  "/nr_hugepages, or pass PX_HUGEPAGE_FALLBACK");
     }
     try {
-        return SharedMemorySegment::map_owned_fd(fd, size, size, MemoryType::huge_pages, page_size,
-                                                 true);
+        return SharedMemorySegment::map_owned_fd(fd.release(), size, size, MemoryType::huge_pages,
+                                                 page_size, true);
     } catch (const Error &e) {
         fail(Status::unsupported, std::string("mapping ") + page_label(page_size) +
                                       " huge pages failed: " + e.what());

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core/error.hpp"
+#include "core/fd_guard.hpp"
 
 namespace px::MappedFileSegment {
 
@@ -31,23 +32,22 @@ void check_path(const char *path) {
         fail(Status::invalid, "path is empty");
 }
 
-Ref<Segment> map_file(int fd, const std::string &path, size_t size, bool readonly) {
+// Maps the file and makes its segment, which takes the fd over (closed on any failure).
+Ref<Segment> map_file(FdGuard &fd, const std::string &path, size_t size, bool readonly) {
     Segment::Mapping m;
     if (!round_up(size, system_page_size(), m.map_len))
         fail(Status::invalid, "size " + std::to_string(size) + " overflows when page-rounded");
     int prot = readonly ? PROT_READ : PROT_READ | PROT_WRITE;
-    m.addr = ::mmap(nullptr, m.map_len, prot, MAP_SHARED, fd, 0);
-    if (m.addr == MAP_FAILED) {
-        int err = errno;
-        ::close(fd);
-        fail_errno("mmap(" + path + ")", err);
-    }
+    m.addr = ::mmap(nullptr, m.map_len, prot, MAP_SHARED, fd.fd, 0);
+    if (m.addr == MAP_FAILED)
+        fail_errno("mmap(" + path + ")", errno);
     m.size = size;
     m.readonly = readonly;
     m.type = MemoryType::mapped_file;
     m.page_size = system_page_size();
-    m.fd = fd;
-    return Ref<Segment>::adopt(new FileSegment(m));
+    m.fd = fd.release();
+    MappingGuard owned{m}; // until the segment exists (making it may throw bad_alloc)
+    return owned.hand_over<FileSegment>();
 }
 
 } // namespace
@@ -58,17 +58,16 @@ Ref<Segment> create(const char *path, size_t size) {
         fail(Status::invalid, "size is 0; a file segment needs at least one byte");
     if (size > static_cast<size_t>(INT64_MAX))
         fail(Status::invalid, "size " + std::to_string(size) + " is larger than a file can be");
-    int fd = ::open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
+    FdGuard fd{::open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)};
+    if (fd.fd < 0) {
         if (errno == EEXIST)
             fail(Status::invalid, std::string(path) +
                                       " already exists; px_segment_file_create never truncates "
                                       "(use px_segment_file_open)");
         fail_errno(std::string("open(") + path + ", O_CREAT | O_EXCL)", errno);
     }
-    if (::ftruncate(fd, static_cast<off_t>(size)) < 0) {
+    if (::ftruncate(fd.fd, static_cast<off_t>(size)) < 0) {
         int err = errno;
-        ::close(fd);
         ::unlink(path);
         fail_errno(std::string("ftruncate(") + path + ", " + std::to_string(size) + ")", err);
     }
@@ -83,26 +82,19 @@ Ref<Segment> create(const char *path, size_t size) {
 Ref<Segment> open(const char *path, bool readonly) {
     check_path(path);
     // O_NONBLOCK so that a FIFO at that path is refused instead of blocking the open.
-    int fd = ::open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
+    FdGuard fd{::open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK)};
+    if (fd.fd < 0) {
         if (errno == EISDIR)
             fail(Status::invalid, std::string(path) + " is a directory, not a file");
         fail_errno(std::string("open(") + path + (readonly ? ", O_RDONLY)" : ", O_RDWR)"), errno);
     }
     struct stat st {};
-    if (::fstat(fd, &st) < 0) {
-        int err = errno;
-        ::close(fd);
-        fail_errno(std::string("fstat(") + path + ")", err);
-    }
-    if (!S_ISREG(st.st_mode)) {
-        ::close(fd);
+    if (::fstat(fd.fd, &st) < 0)
+        fail_errno(std::string("fstat(") + path + ")", errno);
+    if (!S_ISREG(st.st_mode))
         fail(Status::invalid, std::string(path) + " is not a regular file");
-    }
-    if (st.st_size == 0) {
-        ::close(fd);
+    if (st.st_size == 0)
         fail(Status::invalid, std::string(path) + " is empty; a mapping needs at least one byte");
-    }
     return map_file(fd, path, static_cast<size_t>(st.st_size), readonly);
 }
 

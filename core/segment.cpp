@@ -25,6 +25,13 @@ bool fd_may_shrink(int fd) noexcept {
     return seals < 0 || !(seals & F_SEAL_SHRINK);
 }
 
+void unmap_and_close(const Segment::Mapping &m) noexcept {
+    if (m.addr)
+        ::munmap(m.addr, m.map_len);
+    if (m.fd >= 0)
+        ::close(m.fd);
+}
+
 std::string range_text(size_t offset, size_t len) {
     return "[" + std::to_string(offset) + ", +" + std::to_string(len) + ")";
 }
@@ -49,12 +56,9 @@ Segment::Segment(const Mapping &m) noexcept
     : m_(m), serial_(next_serial.fetch_add(1, std::memory_order_relaxed)),
       may_shrink_(fd_may_shrink(m.fd)) {}
 
-Segment::~Segment() {
-    if (m_.addr)
-        ::munmap(m_.addr, m_.map_len);
-    if (m_.fd >= 0)
-        ::close(m_.fd);
-}
+Segment::~Segment() { unmap_and_close(m_); }
+
+MappingGuard::~MappingGuard() { unmap_and_close(m_); }
 
 void Segment::flush() const {}
 

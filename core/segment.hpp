@@ -65,6 +65,25 @@ private:
     bool may_shrink_; // has an fd that is not sealed against shrinking (F_SEAL_SHRINK)
 };
 
+// Owns a mapping and its fd while a backend builds a segment of them, until the segment takes
+// them over: whatever throws in between (bad_alloc making the object) unmaps and closes them.
+class MappingGuard {
+public:
+    explicit MappingGuard(const Segment::Mapping &m) noexcept : m_(m) {}
+    MappingGuard(const MappingGuard &) = delete;
+    MappingGuard &operator=(const MappingGuard &) = delete;
+    ~MappingGuard();
+    // Makes the segment (a Segment, or a subclass with Segment's constructor) that owns them.
+    template <class T = Segment> Ref<Segment> hand_over() {
+        Ref<Segment> seg = Ref<Segment>::adopt(new T(m_));
+        m_ = Segment::Mapping{};
+        return seg;
+    }
+
+private:
+    Segment::Mapping m_;
+};
+
 // Helpers shared by the backends.
 size_t system_page_size() noexcept;
 // Rounds up to a multiple of `multiple` (a power of two); false on overflow.

@@ -62,7 +62,8 @@ Ref<Segment> map_owned_fd(int fd, size_t size, size_t map_len, MemoryType type, 
     m.type = type;
     m.page_size = page_size;
     m.fd = guard.release();
-    return Ref<Segment>::make(m);
+    MappingGuard owned{m}; // until the segment exists (making it may throw bad_alloc)
+    return owned.hand_over();
 }
 
 Ref<Segment> create(const char *name, size_t size) {
@@ -143,7 +144,8 @@ Ref<Segment> from_fd(int fd, size_t size, uint32_t flags) {
     m.type = type;
     m.page_size = page;
     m.fd = guard.release();
-    return Ref<Segment>::make(m);
+    MappingGuard owned{m}; // until the segment exists (making it may throw bad_alloc)
+    return owned.hand_over();
 }
 
 } // namespace px::SharedMemorySegment
