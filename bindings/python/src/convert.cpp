@@ -51,25 +51,52 @@ int64_t as_i64(py::handle value, const char *name) {
     return x;
 }
 
-int64_t as_timeout_ns(py::handle value, const char *name) {
-    if (value.is_none())
-        return -1;
-    if (!PyFloat_Check(value.ptr()) && !PyIndex_Check(value.ptr()))
-        throw py::type_error(std::string(name) + " must be a number of seconds or None, not " +
-                             std::string(py::str(py::type::handle_of(value).attr("__name__"))));
-    double seconds = PyFloat_AsDouble(value.ptr());
-    if (seconds == -1.0 && PyErr_Occurred())
-        throw py::error_already_set();
+namespace {
+
+// The C API counts a timeout in int64_t nanoseconds. A longer one (over ~292 years) cannot end
+// before the program does, so it waits forever, as None does: rounding it down to INT64_MAX
+// would invent a deadline nobody asked for. The Rust binding follows the same rule.
+constexpr int64_t ns_per_s = 1'000'000'000;
+constexpr double two_to_63 = 9223372036854775808.0; // INT64_MAX + 1, exact as a double
+
+// Whole seconds, exactly (an int of any size: 10**400 is forever too, not an OverflowError).
+int64_t whole_seconds_ns(py::handle value, const char *name) {
+    py::int_ v = index(value, name);
+    int overflow = 0;
+    long long seconds = PyLong_AsLongLongAndOverflow(v.ptr(), &overflow);
+    if (overflow != 0 || seconds < 0 || seconds > INT64_MAX / ns_per_s)
+        return -1; // negative (documented as forever) or longer than INT64_MAX ns
+    return seconds * ns_per_s;
+}
+
+int64_t float_seconds_ns(double seconds, const char *name) {
     if (std::isnan(seconds))
         invalid(std::string(name) + " is NaN");
-    if (seconds < 0 || std::isinf(seconds))
+    if (seconds < 0)
         return -1;
     if (seconds == 0)
         return 0;
-    double ns = seconds * 1e9;
-    if (ns >= 9.2e18) // ~292 years: the same as forever
+    double ns = seconds * 1e9; // inf stays inf
+    if (ns >= two_to_63)
         return -1;
-    return ns < 1 ? 1 : static_cast<int64_t>(ns);
+    return ns < 1 ? 1 : static_cast<int64_t>(ns); // a positive wait never becomes a poll
+}
+
+} // namespace
+
+int64_t as_timeout_ns(py::handle value, const char *name) {
+    if (value.is_none())
+        return -1;
+    if (PyFloat_Check(value.ptr())) {
+        double seconds = PyFloat_AsDouble(value.ptr());
+        if (seconds == -1.0 && PyErr_Occurred())
+            throw py::error_already_set();
+        return float_seconds_ns(seconds, name);
+    }
+    if (PyIndex_Check(value.ptr()))
+        return whole_seconds_ns(value, name);
+    throw py::type_error(std::string(name) + " must be a number of seconds or None, not " +
+                         std::string(py::str(py::type::handle_of(value).attr("__name__"))));
 }
 
 std::string as_path(py::handle value, const char *name) {

@@ -16,8 +16,8 @@ size_t as_size(pybind11::handle value, const char *name);
 // An integer in [lo, hi] (used for the metadata fields).
 uint64_t as_u64(pybind11::handle value, const char *name, uint64_t hi);
 int64_t as_i64(pybind11::handle value, const char *name);
-// Seconds (int or float) -> timeout_ns: None or negative or inf -> -1 (forever), 0 -> 0 (poll),
-// positive -> at least 1 ns. NaN is InvalidArgument.
+// Seconds (int or float) -> timeout_ns: None, negative, inf or anything longer than INT64_MAX ns
+// -> -1 (forever); 0 -> 0 (poll); positive -> at least 1 ns. NaN is InvalidArgument.
 int64_t as_timeout_ns(pybind11::handle value, const char *name = "timeout");
 // str, bytes or os.PathLike -> file-system bytes; embedded NUL is InvalidArgument.
 std::string as_path(pybind11::handle value, const char *name = "path");

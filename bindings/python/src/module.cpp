@@ -1,4 +1,5 @@
 // parallax._parallax: the whole C API for Python. Built on parallax.h alone.
+#include "convert.hpp"
 #include "objects.hpp"
 
 PYBIND11_MODULE(_parallax, m) {
@@ -19,6 +20,11 @@ PYBIND11_MODULE(_parallax, m) {
 
     m.def("status_string", [](int32_t status) { return px_status_string(status); },
           py::arg("status"), "Name of a status code, e.g. 'PX_E_INVALID'.");
+
+    // Private: the seconds -> nanoseconds rule every timeout argument goes through, so that the
+    // tests can check values whose waits are too long to observe (e.g. 2**63 ns is forever).
+    m.def("_timeout_ns", [](py::handle seconds) { return as_timeout_ns(seconds); },
+          py::arg("seconds"));
 
     bind_metadata(m);
     bind_segments(m);

@@ -97,7 +97,8 @@ Fixed-size slots over a writable segment (the pool keeps the segment alive).
 
 ``loan()`` never blocks: it raises PoolExhausted when every slot is out.
 ``loan(timeout=seconds)`` waits up to that long (then raises Timeout);
-``loan(timeout=None)`` (or any negative timeout, or ``float('inf')``) waits forever.
+``loan(timeout=None)`` (or any negative timeout, ``float('inf')``, or anything longer than
+2**63 nanoseconds, about 292 years) waits forever.
 Waiting releases the GIL.
 )doc")
         .def(py::init([](PySegment &seg, py::object slot_size) {
