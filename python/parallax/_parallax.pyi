@@ -178,7 +178,38 @@ class ChannelStats:
 
 class Channel:
     @staticmethod
-    def pair() -> Tuple[Channel, Channel]: ...
+    def pair() -> Tuple[Channel, Channel]:
+        """Two connected ends, made for ``os.fork()``. After the fork the parent keeps one end and
+        closes the other; the child keeps the other and closes the first. Close the unused end even
+        though the library now copes: a parent that kept the child's end open used to hold a dead
+        child's slots out of the pool for good (the connection still looked alive); the library now
+        watches the peer process and takes them back when it dies, but an open copy still pins the
+        socket and memory until it is closed. Also usable within one process, e.g. between threads.
+
+        Example::
+
+            import os
+            import parallax as px
+
+            pool = px.MemoryPool(px.SharedMemorySegment("frames", 1 << 20), 4096)
+            parent_end, child_end = px.Channel.pair()
+            pid = os.fork()
+            if pid == 0:  # the child keeps child_end
+                parent_end.close()
+                status = 1
+                try:
+                    with child_end.recv(timeout=5) as frame:
+                        print("child got", bytes(frame), frame.metadata.sequence, flush=True)
+                    status = 0
+                finally:
+                    os._exit(status)
+            child_end.close()  # the parent keeps parent_end
+            slot = pool.loan(timeout=5)
+            memoryview(slot)[:5] = b"hello"
+            parent_end.send(slot.into_buffer(5, px.Metadata(sequence=1)))
+            assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+            parent_end.close()
+        """
     @staticmethod
     def connect(path: _Path, timeout: _Timeout = None) -> Channel: ...
     @staticmethod

@@ -52,8 +52,45 @@ fn c_path(path: &Path) -> Result<std::ffi::CString> {
 }
 
 impl Channel {
-    /// Two connected ends in this process, made for `fork()`: after the fork each process
-    /// drops the end it does not use. (Also usable within one process.)
+    /// Two connected ends in this process, made for `fork()`. After the fork the parent keeps
+    /// one end and drops the other; the child keeps the other and drops the first. Drop the
+    /// unused end even though the library now copes: a parent that kept the child's end open
+    /// used to hold a dead child's slots out of the pool for good (the connection still looked
+    /// alive); the library now watches the peer process and takes them back when it dies, but
+    /// an open copy still pins the socket and memory until it is dropped. Also usable within
+    /// one process, e.g. between threads.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use parallax::{Channel, Metadata, Pool};
+    ///
+    /// let pool = Pool::shm(Some("frames"), 4, 4096)?;
+    /// let (parent_end, child_end) = Channel::pair()?;
+    /// // SAFETY: this program has one thread, and the child calls _exit when it is done.
+    /// match unsafe { libc::fork() } {
+    ///     -1 => panic!("fork: {}", std::io::Error::last_os_error()),
+    ///     0 => {
+    ///         drop(parent_end); // the child keeps child_end
+    ///         let code = match child_end.recv(Some(Duration::from_secs(5))) {
+    ///             Ok(frame) if &frame[..] == b"hello" => 0,
+    ///             _ => 1,
+    ///         };
+    ///         // SAFETY: ends the child without running the parent's cleanup twice.
+    ///         unsafe { libc::_exit(code) }
+    ///     }
+    ///     child => {
+    ///         drop(child_end); // the parent keeps parent_end
+    ///         let mut slot = pool.loan_timeout(Some(Duration::from_secs(5)))?;
+    ///         slot[..5].copy_from_slice(b"hello");
+    ///         parent_end.send(&slot.into_buffer(5, &Metadata::with_sequence(1))?)?;
+    ///         let mut status = 0;
+    ///         // SAFETY: waits for our own child; `status` is a valid out-pointer.
+    ///         assert_eq!(unsafe { libc::waitpid(child, &mut status, 0) }, child);
+    ///         assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    ///     }
+    /// }
+    /// # Ok::<(), parallax::Error>(())
+    /// ```
     pub fn pair() -> Result<(Channel, Channel)> {
         let mut a: *mut sys::px_channel_t = std::ptr::null_mut();
         let mut b: *mut sys::px_channel_t = std::ptr::null_mut();
