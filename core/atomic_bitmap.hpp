@@ -91,9 +91,11 @@ __attribute__((tls_model("initial-exec"))) inline thread_local size_t thread_wor
 size_t first_word_hint() noexcept;
 
 inline size_t AtomicBitmap::acquire() noexcept {
-    size_t &hint = thread_word_hint;
+    // A copy, written back by name: GCC's UBSan takes a reference to this initial-exec variable,
+    // in the PIC code of the library, for a null pointer (a false "store to null pointer").
+    size_t hint = thread_word_hint;
     if (hint == SIZE_MAX) [[unlikely]]
-        hint = first_word_hint();
+        thread_word_hint = hint = first_word_hint();
     size_t start = hint < words_ ? hint : hint % (words_ ? words_ : 1);
     for (size_t n = 0; n < words_; ++n) {
         size_t w = start + n < words_ ? start + n : start + n - words_;
@@ -104,7 +106,7 @@ inline size_t AtomicBitmap::acquire() noexcept {
             // acq_rel: the slot's previous owner's writes happen-before our use of it.
             if (bits_[w].v.compare_exchange_weak(word, word | mask, std::memory_order_acq_rel,
                                                std::memory_order_relaxed)) {
-                hint = w;
+                thread_word_hint = w;
                 return w * indices_per_word + bit;
             }
         }
