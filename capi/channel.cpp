@@ -14,15 +14,6 @@ using px::ipc::Channel;
 using px::ipc::Listener;
 
 namespace {
-Channel *from_handle(const px_channel_t *h) {
-    return reinterpret_cast<Channel *>(const_cast<px_channel_t *>(h));
-}
-px_channel_t *to_handle(Channel *c) { return reinterpret_cast<px_channel_t *>(c); }
-Listener *from_handle(const px_listener_t *h) {
-    return reinterpret_cast<Listener *>(const_cast<px_listener_t *>(h));
-}
-px_listener_t *to_handle(Listener *l) { return reinterpret_cast<px_listener_t *>(l); }
-
 std::string require_path(const char *path) {
     if (!path)
         fail(Status::invalid, "path is NULL");
@@ -119,21 +110,21 @@ px_status_t px_channel_connect(const char *path, int64_t timeout_ns, px_channel_
 px_status_t px_channel_send(px_channel_t *ch, const px_buffer_t *buf) {
     return px_guard(__func__, [&] {
         require(ch, "ch");
-        from_handle(ch)->send(*capi::from_handle(require(buf, "buf")));
+        from_handle(ch)->send(*from_handle(require(buf, "buf")));
     });
 }
 
 px_status_t px_channel_recv(px_channel_t *ch, int64_t timeout_ns, px_buffer_t **out) {
     return px_guard(__func__, [&] {
         require_out(out);
-        *out = capi::new_buffer_handle(from_handle(require(ch, "ch"))->recv(timeout_ns));
+        *out = new_buffer_handle(from_handle(require(ch, "ch"))->recv(timeout_ns));
     });
 }
 
 px_status_t px_channel_send_timeout(px_channel_t *ch, const px_buffer_t *buf, int64_t timeout_ns) {
     return px_guard(__func__, [&] {
         require(ch, "ch");
-        from_handle(ch)->send(*capi::from_handle(require(buf, "buf")), timeout_ns);
+        from_handle(ch)->send(*from_handle(require(buf, "buf")), timeout_ns);
     });
 }
 

@@ -1,10 +1,18 @@
-// C handles are the core objects themselves: these casts are the only place that knows it.
+// C handles are the core objects themselves (a px_buffer_t is one heap-allocated Buffer): these
+// casts are the only place that knows it, so every capi/*.cpp converts through them.
 #pragma once
 
 #include "core/buffer.hpp"
 #include "core/memory_pool.hpp"
 #include "core/segment.hpp"
 #include "parallax/parallax.h"
+
+// Declared, not included: a cast needs no more, and the object files of segments, pools and
+// buffers then do not depend on the IPC headers.
+namespace px::ipc {
+class Channel;
+class Listener;
+} // namespace px::ipc
 
 namespace px::capi {
 
@@ -24,6 +32,14 @@ inline Buffer *from_handle(const px_buffer_t *h) {
     return reinterpret_cast<Buffer *>(const_cast<px_buffer_t *>(h));
 }
 inline px_buffer_t *to_handle(Buffer *b) { return reinterpret_cast<px_buffer_t *>(b); }
+inline ipc::Channel *from_handle(const px_channel_t *h) {
+    return reinterpret_cast<ipc::Channel *>(const_cast<px_channel_t *>(h));
+}
+inline px_channel_t *to_handle(ipc::Channel *c) { return reinterpret_cast<px_channel_t *>(c); }
+inline ipc::Listener *from_handle(const px_listener_t *h) {
+    return reinterpret_cast<ipc::Listener *>(const_cast<px_listener_t *>(h));
+}
+inline px_listener_t *to_handle(ipc::Listener *l) { return reinterpret_cast<px_listener_t *>(l); }
 
 // Metadata: the C struct and the core struct have one layout (checked in buffer.cpp).
 Metadata metadata_from_c(const px_metadata_t *meta);

@@ -1,6 +1,10 @@
-// Intrusive reference counting. The C handles of segments, pools, buffers and channels are the
-// core objects themselves, so *_retain/*_release are one atomic operation and a C++ owner
-// (Ref<T>) shares the same count.
+// Intrusive reference counting. Segments, pools, slots, channels and listeners are RefCounted,
+// and their C handles are the core objects themselves (capi/handles.hpp), so a retain or a
+// release of such a handle is one atomic operation and a C++ owner (Ref<T>) shares its count.
+// A Buffer is not RefCounted: it is a value (core/buffer.hpp) that holds a reference to its
+// segment and one to its lease (what keeps its memory lent: a slot of a pool here, or a slot
+// a peer process lent us). Its C handle is one heap-allocated Buffer per handle:
+// px_buffer_clone copies it, px_buffer_release destroys it.
 #pragma once
 
 #include <atomic>
