@@ -5,9 +5,48 @@
 
 namespace px::capi {
 
+// px_guard hands a core Status to C as it is (static_cast), so each one must equal its PX_E_*
+// code: a renumbering on either side fails to compile here.
+static_assert(static_cast<px_status_t>(Status::ok) == PX_OK);
+static_assert(static_cast<px_status_t>(Status::invalid) == PX_E_INVALID);
+static_assert(static_cast<px_status_t>(Status::nomem) == PX_E_NOMEM);
+static_assert(static_cast<px_status_t>(Status::unsupported) == PX_E_UNSUPPORTED);
+static_assert(static_cast<px_status_t>(Status::io) == PX_E_IO);
+static_assert(static_cast<px_status_t>(Status::would_block) == PX_E_WOULD_BLOCK);
+static_assert(static_cast<px_status_t>(Status::timeout) == PX_E_TIMEOUT);
+static_assert(static_cast<px_status_t>(Status::closed) == PX_E_CLOSED);
+static_assert(static_cast<px_status_t>(Status::protocol) == PX_E_PROTOCOL);
+static_assert(static_cast<px_status_t>(Status::permission) == PX_E_PERMISSION);
+static_assert(static_cast<px_status_t>(Status::busy) == PX_E_BUSY);
+static_assert(static_cast<px_status_t>(Status::internal) == PX_E_INTERNAL);
+
 namespace {
 thread_local std::string last_error;
+
+// A status added to the core without a line above would slip through them; this switch, which
+// must name every Status, makes it an error instead (-Wswitch as an error, here only).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic error "-Wswitch"
+[[maybe_unused]] constexpr bool every_status_has_a_c_code(Status s) {
+    switch (s) {
+    case Status::ok:
+    case Status::invalid:
+    case Status::nomem:
+    case Status::unsupported:
+    case Status::io:
+    case Status::would_block:
+    case Status::timeout:
+    case Status::closed:
+    case Status::protocol:
+    case Status::permission:
+    case Status::busy:
+    case Status::internal:
+        return true;
+    }
+    return false;
 }
+#pragma GCC diagnostic pop
+} // namespace
 
 void set_last_error(const char *function, Status, const char *message) noexcept {
     try {
