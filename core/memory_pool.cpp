@@ -2,13 +2,13 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <mutex>
 #include <poll.h>
 #include <string>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "core/clock.hpp"
 #include "core/cpu_relax.hpp"
 #include "core/error.hpp"
 
@@ -178,26 +178,30 @@ Slot *MemoryPool::loan(int64_t timeout_ns) {
     if (timeout_ns == 0)
         fail(Status::would_block, "every one of the pool's " + std::to_string(capacity_) +
                                       " slots is out");
+    const int64_t deadline = deadline_for(timeout_ns);
+    if (Slot *s = spin_for_slot(deadline))
+        return s;
+    return sleep_for_slot(deadline, timeout_ns);
+}
 
-    using clock = std::chrono::steady_clock;
-    const auto deadline = clock::now() + std::chrono::nanoseconds(timeout_ns);
-    {
-        // Spin briefly first: a slot lent to a busy peer usually comes back within
-        // microseconds, far sooner than a sleep and a wake-up take.
-        auto sources = snapshot_sources();
-        const auto spin_start = clock::now();
-        const auto spin_end = spin_start + std::chrono::microseconds(50);
-        const auto spin_until = timeout_ns > 0 ? std::min(deadline, spin_end) : spin_end;
-        do {
-            for (auto &src : sources)
-                src->collect(false);
-            if (Slot *s = try_loan())
-                return s;
-            spin_step(std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() -
-                                                                           spin_start)
-                          .count());
-        } while (clock::now() < spin_until);
-    }
+Slot *MemoryPool::spin_for_slot(int64_t deadline_ns) {
+    // A slot lent to a busy peer usually comes back within microseconds, far sooner than a
+    // sleep and a wake-up take.
+    constexpr int64_t max_spin_ns = 50'000;
+    auto sources = snapshot_sources();
+    const int64_t spin_start = now_ns();
+    const int64_t spin_until = std::min(deadline_ns, spin_start + max_spin_ns);
+    do {
+        for (auto &src : sources)
+            src->collect(false);
+        if (Slot *s = try_loan())
+            return s;
+        spin_step(now_ns() - spin_start);
+    } while (now_ns() < spin_until);
+    return nullptr;
+}
+
+Slot *MemoryPool::sleep_for_slot(int64_t deadline_ns, int64_t timeout_ns) {
     // From here on every release in the pool wakes us (see AtomicBitmap): mark the words, then
     // look once more (below), so that a release made in between is not slept through.
     start_waiting();
@@ -208,13 +212,15 @@ Slot *MemoryPool::loan(int64_t timeout_ns) {
 
     std::vector<pollfd> fds;
     std::vector<Ref<ReturnSource>> sources;
-    struct StopWaiting {
+    // However we leave, the sources we asked to ring the socket (set_waiting(true) below) are
+    // told that this pool no longer waits.
+    struct UnmarkSources {
         std::vector<Ref<ReturnSource>> &s;
-        ~StopWaiting() {
+        ~UnmarkSources() {
             for (auto &src : s)
                 src->set_waiting(false);
         }
-    } stop_waiting{sources};
+    } unmark_sources{sources};
     for (;;) {
         if (Slot *s = try_loan())
             return s;
@@ -234,20 +240,12 @@ Slot *MemoryPool::loan(int64_t timeout_ns) {
         fds.push_back({wake_fd_, POLLIN, 0});
         for (auto &src : sources)
             fds.push_back({src->wait_fd(), POLLIN, 0});
-        timespec ts{};
-        timespec *tsp = nullptr;
-        if (timeout_ns > 0) {
-            auto left = deadline - clock::now();
-            if (left <= clock::duration::zero())
-                fail(Status::timeout, "no slot came back within " +
-                                          std::to_string(timeout_ns) + " ns (all " +
-                                          std::to_string(capacity_) + " are out)");
-            auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
-            ts.tv_sec = static_cast<time_t>(ns / 1000000000);
-            ts.tv_nsec = static_cast<long>(ns % 1000000000);
-            tsp = &ts;
-        }
-        int rc = ::ppoll(fds.data(), fds.size(), tsp, nullptr);
+        const int64_t left = timeout_left(deadline_ns, now_ns());
+        if (left == 0)
+            fail(Status::timeout, "no slot came back within " + std::to_string(timeout_ns) +
+                                      " ns (all " + std::to_string(capacity_) + " are out)");
+        const timespec ts = timespec_from_ns(left < 0 ? 0 : left);
+        int rc = ::ppoll(fds.data(), fds.size(), left < 0 ? nullptr : &ts, nullptr);
         if (rc < 0 && errno != EINTR)
             fail_errno("ppoll", errno);
         if (fds[0].revents & POLLIN) {

@@ -100,6 +100,10 @@ private:
     void last_reference_dropped() noexcept override; // the last owner is gone: close
     void start_waiting();
     void stop_waiting() noexcept;
+    // The two waits of loan(): a short spin (nullptr when it found no slot), then sleeping
+    // until a release or a return wakes us (throws timeout at the deadline).
+    Slot *spin_for_slot(int64_t deadline_ns);
+    Slot *sleep_for_slot(int64_t deadline_ns, int64_t timeout_ns);
 
     // Outstanding work after close: starts at `open_bias`, so that it cannot reach 0 before
     // close() has added what it counted and taken the bias away.

@@ -130,6 +130,28 @@ TEST_CASE("C API: loan_timeout is woken by a release in another thread") {
     px_pool_release(pool);
 }
 
+TEST_CASE("C API: a timeout too long to add to the clock waits, as long as it says") {
+    // now + INT64_MAX ns overflows; the deadline must saturate (to "no deadline"), not wrap into
+    // the past and answer PX_E_TIMEOUT at once.
+    px_pool_t *pool = make_pool(4096, 4096);
+    px_slot_t *only = nullptr;
+    REQUIRE(px_pool_loan(pool, &only) == PX_OK);
+    for (int64_t timeout : {INT64_MAX, INT64_MAX - 1000}) {
+        std::thread t([&] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(30));
+            px_slot_release(only);
+        });
+        px_slot_t *again = nullptr;
+        CHECK_MESSAGE(px_pool_loan_timeout(pool, timeout, &again) == PX_OK,
+                      px_last_error_message());
+        t.join();
+        CHECK(px_slot_index(again) == 0);
+        only = again;
+    }
+    px_slot_release(only);
+    px_pool_release(pool);
+}
+
 TEST_CASE("C API: two threads loaning and releasing, no slot owned twice") {
     px_pool_t *pool = make_pool(32 * 4096, 4096);
     std::vector<std::atomic<int>> owner(px_pool_capacity(pool));

@@ -5,6 +5,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/heap_segment.hpp"
 #include "core/memory_pool.hpp"
@@ -88,6 +89,48 @@ TEST_CASE("loan with timeout: polls, times out, and is woken by another thread")
     Slot *again = pool->loan(-1); // waits forever: woken by the release
     CHECK(again->index() == 0);
     releaser.join();
+    again->release_ref();
+}
+
+TEST_CASE("the deadline helpers a loan waits with: saturate, never wrap") {
+    // deadline_for: < 0 is no deadline; a timeout past the clock's range saturates.
+    CHECK(deadline_for(-1, 1000) == INT64_MAX);
+    CHECK(deadline_for(0, 1000) == 1000);
+    CHECK(deadline_for(500, 1000) == 1500);
+    CHECK(deadline_for(INT64_MAX, 1000) == INT64_MAX);
+    CHECK(deadline_for(INT64_MAX - 1000, 1000) == INT64_MAX);
+    // timeout_left: -1 (forever) for no deadline, 0 once passed, else what is left.
+    CHECK(timeout_left(INT64_MAX, 5) == -1);
+    CHECK(timeout_left(deadline_for(-7, 1000), 1'000'000) == -1);
+    CHECK(timeout_left(1500, 1000) == 500);
+    CHECK(timeout_left(1500, 1500) == 0);
+    CHECK(timeout_left(1500, 9000) == 0);
+    CHECK(timeout_left(INT64_MAX - 1, 0) == INT64_MAX - 1);
+    // timespec_from_ns splits seconds and nanoseconds.
+    timespec ts = timespec_from_ns(2'000'000'007);
+    CHECK(ts.tv_sec == 2);
+    CHECK(ts.tv_nsec == 7);
+    ts = timespec_from_ns(INT64_MAX);
+    CHECK(ts.tv_sec == INT64_MAX / 1'000'000'000);
+    CHECK(ts.tv_nsec == INT64_MAX % 1'000'000'000);
+}
+
+TEST_CASE("loan with a timeout too long to add to the clock waits for a release") {
+    auto pool = MemoryPool::create(HeapSegment::create(4096), 4096);
+    Slot *only = pool->loan(0);
+    std::thread releaser([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));
+        only->release_ref();
+    });
+    Slot *again = nullptr;
+    try {
+        again = pool->loan(INT64_MAX); // now + INT64_MAX overflows: must not time out at once
+    } catch (const Error &e) {
+        FAIL_CHECK(e.what());
+    }
+    releaser.join();
+    REQUIRE(again);
+    CHECK(again->index() == 0);
     again->release_ref();
 }
 
