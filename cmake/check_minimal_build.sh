@@ -49,5 +49,14 @@ tr -s ' \n' '  ' <"$work/asked.log" |
   grep -q "tests asked for (-DPX_BUILD_TESTS=ON) but $advice" ||
   { cat "$work/asked.log"; fail "-DPX_BUILD_TESTS=ON failed without the advice"; }
 
+# 3. Likewise the Python module without pybind11 (pip install . fetches it; plain CMake may not).
+if cmake -S "$src" -B "$work/python" "${generator[@]}" -DPX_BUILD_PYTHON=ON "${hide[@]}" \
+  >"$work/python.log" 2>&1; then
+  fail "-DPX_BUILD_PYTHON=ON configured without pybind11"
+fi
+tr -s ' \n' '  ' <"$work/python.log" | grep -q "the Python module needs pybind11 >= 3.0" ||
+  { cat "$work/python.log"; fail "-DPX_BUILD_PYTHON=ON failed without the advice"; }
+
 rm -rf "$work"
-echo "minimal_build: configured, built and installed without doctest; tests=ON without it refused"
+echo "minimal_build: configured, built and installed without doctest; tests=ON without doctest" \
+  "and python=ON without pybind11 refused with advice"

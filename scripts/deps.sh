@@ -12,8 +12,8 @@ have_cmd ninja || need+=(ninja-build)
 have_cmd g++ || need+=(g++)
 have_cmd pkg-config || need+=(pkg-config)
 if [ "$what" = test ]; then
-  have_pkg doctest-dev || need+=(doctest-dev)
-  have_pkg libbenchmark-dev || need+=(libbenchmark-dev)
+  have_pkg doctest-dev || need+=(doctest-dev) # the test suites' only library
+  # (the benchmarks use their own harness, bench/harness.hpp: no Google benchmark)
   have_pkg libclang-dev || need+=(libclang-dev) # bindgen, for the Rust crate
   have_cmd clang || need+=(clang)
 fi
