@@ -21,7 +21,7 @@ function(px_optional_part var label dir missing doc)
   endif()
   string(TOUPPER "${${var}}" asked)
   if(asked STREQUAL "AUTO")
-    if(NOT PROJECT_IS_TOP_LEVEL)
+    if(NOT CMAKE_SOURCE_DIR STREQUAL PROJECT_SOURCE_DIR) # PROJECT_IS_TOP_LEVEL needs 3.21
       set(build OFF)
       set(why "not the top-level project")
     elseif(missing)
