@@ -25,13 +25,16 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <optional>
+#include <ratio>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include "parallax/parallax.h"
@@ -85,8 +88,32 @@ inline void check(px_status_t rc) {
         throw Error(rc, px_last_error_message());
 }
 
-inline int64_t to_ns(std::chrono::nanoseconds d) noexcept {
-    return d.count() < 0 ? -1 : static_cast<int64_t>(d.count());
+/// A std::chrono duration as the C API's nanoseconds, where -1 is forever: any negative
+/// duration, and any longer than INT64_MAX ns (about 292 years), is -1, never an overflowed or
+/// saturated finite wait; a positive fraction of a nanosecond is 1 (a wait never becomes a
+/// poll). A NaN throws Status::invalid.
+template <class Rep, class Period> int64_t to_ns(std::chrono::duration<Rep, Period> d) {
+    using ns_per_tick = std::ratio_divide<Period, std::nano>;
+    if constexpr (std::is_integral_v<Rep> && ns_per_tick::den == 1) {
+        // Whole nanoseconds per tick (ns, us, ms, s, min, h...): exact, compared before the
+        // multiplication so that it cannot overflow.
+        if constexpr (std::is_signed_v<Rep>) {
+            if (d.count() < 0)
+                return -1;
+        }
+        using Wide = std::common_type_t<Rep, std::intmax_t>;
+        if (static_cast<Wide>(d.count()) > static_cast<Wide>(INT64_MAX / ns_per_tick::num))
+            return -1;
+        return static_cast<int64_t>(d.count()) * static_cast<int64_t>(ns_per_tick::num);
+    } else {
+        // Floating point, or ticks shorter than (or not a whole number of) nanoseconds.
+        const long double ns = std::ceil(std::chrono::duration<long double, std::nano>(d).count());
+        if (std::isnan(ns))
+            throw Error(PX_E_INVALID, "timeout is NaN");
+        if (ns < 0 || ns >= 9223372036854775808.0L) // 2^63: past INT64_MAX
+            return -1;
+        return static_cast<int64_t>(ns);
+    }
 }
 } // namespace detail
 
@@ -100,9 +127,23 @@ inline const char *version_string() noexcept { return px_version_string(); }
 
 /// Timeouts take std::chrono durations: any negative value waits forever, zero polls
 /// (Status::would_block if nothing is ready), a positive value waits up to that long
-/// (Status::timeout).
+/// (Status::timeout). A duration longer than INT64_MAX ns (about 292 years, e.g.
+/// std::chrono::hours::max()) waits forever too.
 inline constexpr std::chrono::nanoseconds wait_forever{-1};
 inline constexpr std::chrono::nanoseconds no_wait{0};
+
+/// A timeout parameter: made from any std::chrono duration (implicitly, so that `10s`,
+/// `wait_forever` or `no_wait` can be passed as they are) through detail::to_ns.
+class Timeout {
+public:
+    template <class Rep, class Period>
+    Timeout(std::chrono::duration<Rep, Period> d) : ns_(detail::to_ns(d)) {} // NOLINT: implicit
+    /// The C API's timeout_ns: -1 forever, 0 poll, > 0 wait.
+    int64_t ns() const noexcept { return ns_; }
+
+private:
+    int64_t ns_;
+};
 
 /* ------------------------------------------------------------------------------------------ */
 /* Metadata                                                                                   */
@@ -382,9 +423,9 @@ public:
         return Slot(s);
     }
     /// Waits up to `timeout` (wait_forever, no_wait, or a duration) for a slot.
-    Slot loan(std::chrono::nanoseconds timeout) {
+    Slot loan(Timeout timeout) {
         px_slot_t *s = nullptr;
-        detail::check(px_pool_loan_timeout(h_, detail::to_ns(timeout), &s));
+        detail::check(px_pool_loan_timeout(h_, timeout.ns(), &s));
         return Slot(s);
     }
     /// A free slot, or nullopt when every slot is out (other errors throw).
@@ -411,9 +452,9 @@ private:
 /// Sends one fd over a connected AF_UNIX socket (SCM_RIGHTS); the caller keeps `fd`.
 inline void send_fd(int socket_fd, int fd) { detail::check(px_ipc_send_fd(socket_fd, fd)); }
 /// Receives one fd (close-on-exec); the caller owns it.
-inline int recv_fd(int socket_fd, std::chrono::nanoseconds timeout = wait_forever) {
+inline int recv_fd(int socket_fd, Timeout timeout = wait_forever) {
     int fd = -1;
-    detail::check(px_ipc_recv_fd(socket_fd, detail::to_ns(timeout), &fd));
+    detail::check(px_ipc_recv_fd(socket_fd, timeout.ns(), &fd));
     return fd;
 }
 
@@ -433,17 +474,29 @@ public:
     }
     ~Channel() { px_channel_release(h_); }
 
-    /// Two connected ends, made for fork(): each process then keeps one and destroys the other.
+    /// Two connected ends, made for fork(). The child inherits both, so each process keeps
+    /// exactly one and releases the other right after the fork: the parent keeps `first`, the
+    /// child `second`. A copy left in the wrong process holds that end open: the other side
+    /// may then not see Status::closed when its peer exits, nor get back at once the slots it
+    /// had lent to it.
+    ///
+    ///     auto [parent_end, child_end] = parallax::Channel::pair();
+    ///     if (fork() == 0) {
+    ///         parent_end = parallax::Channel(); // the child releases the parent's end
+    ///         serve(child_end);
+    ///         _exit(0);                         // (which closes child_end)
+    ///     }
+    ///     child_end = parallax::Channel();      // the parent releases the child's end
+    ///     talk(parent_end);
     static std::pair<Channel, Channel> pair() {
         px_channel_t *a = nullptr, *b = nullptr;
         detail::check(px_channel_pair(&a, &b));
         return {Channel(a), Channel(b)};
     }
     /// Connects to a Listener's path.
-    static Channel connect(const std::string &path,
-                           std::chrono::nanoseconds timeout = wait_forever) {
+    static Channel connect(const std::string &path, Timeout timeout = wait_forever) {
         px_channel_t *c = nullptr;
-        detail::check(px_channel_connect(path.c_str(), detail::to_ns(timeout), &c));
+        detail::check(px_channel_connect(path.c_str(), timeout.ns(), &c));
         return Channel(c);
     }
     /// Adopts a connected AF_UNIX SOCK_SEQPACKET socket (owns it from now on, also on error)
@@ -458,13 +511,13 @@ public:
     /// Status::unsupported.
     void send(const Buffer &buf) { detail::check(px_channel_send(h_, buf.get())); }
     /// As send, waiting at most `timeout` while the peer is too far behind.
-    void send(const Buffer &buf, std::chrono::nanoseconds timeout) {
-        detail::check(px_channel_send_timeout(h_, buf.get(), detail::to_ns(timeout)));
+    void send(const Buffer &buf, Timeout timeout) {
+        detail::check(px_channel_send_timeout(h_, buf.get(), timeout.ns()));
     }
     /// The next buffer (read-only, metadata intact).
-    Buffer recv(std::chrono::nanoseconds timeout = wait_forever) {
+    Buffer recv(Timeout timeout = wait_forever) {
         px_buffer_t *b = nullptr;
-        detail::check(px_channel_recv(h_, detail::to_ns(timeout), &b));
+        detail::check(px_channel_recv(h_, timeout.ns(), &b));
         return Buffer(b);
     }
     /// The next buffer if one is ready now, else nullopt (closed peers etc. throw).
@@ -476,10 +529,10 @@ public:
         detail::check(rc);
         return Buffer(b);
     }
-    /// How long recv busy-polls before sleeping: 0 sleeps at once, negative never sleeps,
-    /// default PX_CHANNEL_DEFAULT_SPIN_NS.
-    void set_spin(std::chrono::nanoseconds spin) {
-        detail::check(px_channel_set_spin_ns(h_, spin.count()));
+    /// How long recv busy-polls before sleeping: 0 sleeps at once, negative (or longer than
+    /// INT64_MAX ns) never sleeps, default PX_CHANNEL_DEFAULT_SPIN_NS.
+    template <class Rep, class Period> void set_spin(std::chrono::duration<Rep, Period> spin) {
+        detail::check(px_channel_set_spin_ns(h_, detail::to_ns(spin)));
     }
     px_channel_stats_t stats() const {
         px_channel_stats_t s{};
@@ -515,9 +568,9 @@ public:
     }
     ~Listener() { px_listener_release(h_); }
 
-    Channel accept(std::chrono::nanoseconds timeout = wait_forever) {
+    Channel accept(Timeout timeout = wait_forever) {
         px_channel_t *c = nullptr;
-        detail::check(px_listener_accept(h_, detail::to_ns(timeout), &c));
+        detail::check(px_listener_accept(h_, timeout.ns(), &c));
         return Channel(c);
     }
     /// Pollable: readable when accept may not block.
