@@ -1,4 +1,4 @@
-/* A plain C99 program written from API.md: segments, a pool, buffers, errors. */
+/* A plain C99 program written from parallax.h's contract: segments, a pool, buffers, errors. */
 #include <parallax/parallax.h>
 #include <stdio.h>
 #include <string.h>
