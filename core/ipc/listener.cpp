@@ -2,11 +2,12 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <fcntl.h>
-#include <chrono>
-#include <cstring>
+#include <iterator>
+#include <optional>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -42,91 +43,283 @@ void clear_stale(const std::string &path, const sockaddr_un &addr) {
         fail_errno("unlink(" + path + ")", errno);
 }
 
+// A socket bound to `path` (mode 0600) and listening, non-blocking. Removes the file again if
+// a later step fails.
+FdGuard listen_at(const std::string &path, const sockaddr_un &addr) {
+    FdGuard sock{::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)};
+    if (sock.fd < 0)
+        fail_errno("socket(AF_UNIX, SOCK_SEQPACKET)", errno);
+    if (::bind(sock.fd, reinterpret_cast<const sockaddr *>(&addr), sizeof addr) < 0) {
+        const int err = errno;
+        if (err == EADDRINUSE)
+            fail(Status::busy, path + " was taken by another listener meanwhile");
+        fail_errno("bind(" + path + ")", err);
+    }
+    // errno is read before anything else runs (building the message could change it).
+    auto unlink_and_fail = [&](const char *call) {
+        const int err = errno;
+        ::unlink(path.c_str());
+        fail_errno(std::string(call) + "(" + path + ")", err);
+    };
+    // Before listen(), nobody can connect: restricting the mode now leaves no window.
+    if (::chmod(path.c_str(), 0600) < 0)
+        unlink_and_fail("chmod 0600");
+    if (::listen(sock.fd, 64) < 0)
+        unlink_and_fail("listen");
+    return sock;
+}
+
+// Adds `fd` to the epoll set, reported readable on data or hang-up.
+void watch(int poll_fd, int fd, const char *what) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.fd = fd;
+    if (::epoll_ctl(poll_fd, EPOLL_CTL_ADD, fd, &ev) < 0)
+        fail_errno(std::string("epoll_ctl(ADD, ") + what + ")", errno);
+}
+
+// What a peer did wrong, as opposed to what failed in this process (out of fds or memory):
+// the peer's failures are counted and dropped; ours are the caller's to see.
+bool is_peers_failure(Status status) noexcept {
+    return status == Status::closed || status == Status::protocol || status == Status::permission;
+}
+
+// The time left until `deadline_ns` (from deadline_for) as a timeout for wait_readable: -1 for
+// no deadline, else what is left (0 once passed).
+int64_t wait_left(int64_t deadline_ns) noexcept {
+    if (deadline_ns == INT64_MAX)
+        return -1;
+    return std::max<int64_t>(deadline_ns - now_ns(), 0);
+}
+
 } // namespace
 
 Ref<Listener> Listener::create(const std::string &path) {
     sockaddr_un addr = unix_address(path);
     clear_stale(path, addr);
-    int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        fail_errno("socket(AF_UNIX, SOCK_SEQPACKET)", errno);
-    auto fail_closing = [&](const std::string &what, int err) {
-        ::close(fd);
-        fail_errno(what, err);
-    };
-    if (::bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) < 0) {
-        int err = errno;
-        if (err == EADDRINUSE) {
-            ::close(fd);
-            fail(Status::busy, path + " was taken by another listener meanwhile");
-        }
-        fail_closing("bind(" + path + ")", err);
-    }
-    // Before listen(), nobody can connect: restricting the mode now leaves no window.
-    if (::chmod(path.c_str(), 0600) < 0) {
-        int err = errno;
+    // The epoll set and the timer first: failing to make them leaves no socket file behind.
+    FdGuard poll_fd{::epoll_create1(EPOLL_CLOEXEC)};
+    if (poll_fd.fd < 0)
+        fail_errno("epoll_create1 for px_listener_fd", errno);
+    FdGuard timer{::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK)};
+    if (timer.fd < 0)
+        fail_errno("timerfd_create for the handshake deadlines", errno);
+    watch(poll_fd.fd, timer.fd, "the handshake timer");
+    FdGuard sock = listen_at(path, addr);
+    try {
+        watch(poll_fd.fd, sock.fd, path.c_str());
+    } catch (...) {
         ::unlink(path.c_str());
-        fail_closing("chmod(" + path + ", 0600)", err);
-    }
-    if (::listen(fd, 64) < 0) {
-        int err = errno;
-        ::unlink(path.c_str());
-        fail_closing("listen(" + path + ")", err);
+        throw;
     }
     struct stat st {};
     ::stat(path.c_str(), &st);
-    return Ref<Listener>::adopt(new Listener(fd, path, st.st_dev, st.st_ino));
+    return Ref<Listener>::adopt(new Listener(std::move(sock), std::move(poll_fd), std::move(timer),
+                                             path, st.st_dev, st.st_ino));
+}
+
+Listener::Listener(FdGuard sock, FdGuard poll_fd, FdGuard timer, std::string path, dev_t dev,
+                   ino_t ino)
+    : sock_(std::move(sock)), poll_fd_(std::move(poll_fd)), timer_(std::move(timer)),
+      path_(std::move(path)), dev_(dev), ino_(ino) {
+    // Room for every pending handshake up front: admitting one never reallocates, so a socket
+    // once in the epoll set is always in pending_ too.
+    pending_.reserve(max_pending);
 }
 
 Listener::~Listener() {
-    ::close(fd_);
+    sock_.reset();
     // Remove the file only if it is still ours (not a newer listener's).
     struct stat st {};
     if (::stat(path_.c_str(), &st) == 0 && st.st_dev == dev_ && st.st_ino == ino_)
         ::unlink(path_.c_str());
 }
 
+size_t Listener::pending_handshakes() const {
+    std::lock_guard lock(mutex_);
+    return pending_.size();
+}
+
+void Listener::set_handshake_timeout_ns(int64_t timeout_ns) {
+    if (timeout_ns <= 0)
+        fail(Status::invalid,
+             "a handshake timeout must be > 0 ns, not " + std::to_string(timeout_ns));
+    std::lock_guard lock(mutex_);
+    handshake_timeout_ns_ = timeout_ns;
+}
+
 Ref<Channel> Listener::accept(int64_t timeout_ns) {
-    using clock = std::chrono::steady_clock;
-    const auto start = clock::now();
+    const int64_t deadline = deadline_for(timeout_ns);
     for (;;) {
-        int64_t wait = timeout_ns;
-        if (timeout_ns > 0) {
-            wait = timeout_ns - std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                    clock::now() - start)
-                                    .count();
-            if (wait <= 0)
-                fail(Status::timeout, "no peer connected within " + std::to_string(timeout_ns) +
-                                          " ns");
+        if (Ref<Channel> ch = step())
+            return ch;
+        const int64_t left = wait_left(deadline);
+        if (timeout_ns == 0 || left == 0) {
+            const size_t pending = pending_handshakes();
+            const std::string why =
+                pending == 0 ? "no peer is waiting to connect"
+                             : std::to_string(pending) + " connection(s) still in their handshake";
+            if (timeout_ns == 0)
+                fail(Status::would_block, "no channel is ready to accept: " + why);
+            fail(Status::timeout,
+                 "no channel was accepted within " + std::to_string(timeout_ns) + " ns: " + why);
         }
-        if (!wait_readable(fd_, wait))
-            fail(timeout_ns == 0 ? Status::would_block : Status::timeout,
-                 timeout_ns == 0 ? "no peer is waiting to connect"
-                                 : "no peer connected within " + std::to_string(timeout_ns) +
-                                       " ns");
-        int fd = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (fd < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
-                errno == ECONNABORTED)
-                continue;
-            fail_errno("accept4", errno);
-        }
-        // Back to blocking sends; reads are always preceded by a poll.
-        int flags = ::fcntl(fd, F_GETFL);
-        ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-        Ref<Channel> ch;
-        try {
-            ch = Channel::from_connection(
-                handshake(fd, handshake_timeout_within(deadline_for(timeout_ns))));
-        } catch (const Error &e) {
-            // A connection that hung up before greeting (a probe for a stale socket, a client
-            // that gave up) is not an error of this listener: wait for the next one.
-            if (e.status() == Status::closed)
-                continue;
-            throw;
-        }
-        return ch;
+        // The timer in the set wakes this wait when a pending handshake's time is up.
+        wait_readable(poll_fd_.fd, left);
     }
+}
+
+// The work accept can do without waiting: drop what expired, then rounds of "advance the
+// pending handshakes that have something to read; when none completed, admit one new
+// connection and try it at once (an honest client's hello is usually there already)", until a
+// channel completes or nothing is left to do. One connection per round, pending ones first:
+// a client that got our hello finishes its side and may connect again before we have read its
+// hello, and that next connection stays in the kernel's backlog (not in this process: no fds,
+// no control block) until the caller asks for it. Answers the first channel completed, if any;
+// whatever else is ready stays readable in the epoll set.
+Ref<Channel> Listener::step() {
+    std::lock_guard lock(mutex_);
+    struct Rearm {
+        Listener &self;
+        ~Rearm() { self.arm_expiry_timer(); }
+    } rearm{*this}; // however the step ends, the timer matches what is pending then
+    drop_expired(now_ns());
+    std::vector<int> ready;
+    // Bounded, so that a flood of connections cannot keep one call busy.
+    for (size_t round = 0; round <= max_pending; ++round) {
+        const bool connections_wait = ready_now(ready);
+        for (int fd : ready)
+            if (Ref<Channel> ch = advance(fd))
+                return ch;
+        int admitted = -1;
+        if (!connections_wait || !admit_next(admitted))
+            return {};
+        if (admitted >= 0)
+            if (Ref<Channel> ch = advance(admitted))
+                return ch;
+    }
+    return {};
+}
+
+// What the epoll set reports now, without waiting: the sockets of pending handshakes with
+// something to read (into `handshakes`), and whether connections wait to be accepted.
+bool Listener::ready_now(std::vector<int> &handshakes) {
+    epoll_event events[max_pending + 2];
+    const int n = ::epoll_wait(poll_fd_.fd, events, static_cast<int>(std::size(events)), 0);
+    if (n < 0) {
+        const int err = errno;
+        if (err != EINTR)
+            fail_errno("epoll_wait(px_listener_fd)", err);
+    }
+    handshakes.clear();
+    bool connections_wait = false;
+    for (int i = 0; i < n; ++i) {
+        const int fd = events[i].data.fd;
+        if (fd == sock_.fd)
+            connections_wait = true;
+        else if (fd != timer_.fd)
+            handshakes.push_back(fd);
+    }
+    return connections_wait;
+}
+
+void Listener::drop_expired(int64_t now) {
+    for (auto it = pending_.begin(); it != pending_.end();) {
+        if (it->deadline_ns > now) {
+            ++it;
+            continue;
+        }
+        it = forget(it);
+        count_failure();
+    }
+}
+
+// Takes the next connection from the kernel's backlog into the pending set: false when there
+// was none. `admitted` is its socket, or -1 when its peer had already gone (counted).
+bool Listener::admit_next(int &admitted) {
+    for (;;) {
+        // Blocking like every channel socket (sends wait for room); reads here never wait, as
+        // Handshake::advance reads with MSG_DONTWAIT.
+        const int fd = ::accept4(sock_.fd, nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd >= 0) {
+            admitted = admit(fd) ? fd : -1;
+            return true;
+        }
+        const int err = errno;
+        if (err == EAGAIN || err == EWOULDBLOCK)
+            return false;
+        if (err != EINTR && err != ECONNABORTED)
+            fail_errno("accept4(" + path_ + ")", err);
+    }
+}
+
+// Starts the handshake of an accepted socket (taking it) and adds it to the pending set; false
+// when the peer had already gone (counted).
+bool Listener::admit(int fd) {
+    if (pending_.size() == max_pending)
+        drop_oldest();
+    std::optional<Handshake> handshake;
+    try {
+        handshake.emplace(fd); // sends our hello; never waits on a fresh connection
+    } catch (const Error &e) {
+        if (!is_peers_failure(e.status()))
+            throw;
+        count_failure();
+        return false;
+    }
+    watch(poll_fd_.fd, handshake->fd(), "a connection in its handshake");
+    pending_.push_back({std::move(*handshake), deadline_for(handshake_timeout_ns_)});
+    return true;
+}
+
+void Listener::drop_oldest() {
+    forget(pending_.begin());
+    count_failure();
+}
+
+// Reads the peer's hello on `fd` if it is there: the channel when the handshake completes.
+// A peer's failure drops its connection and is counted; any other error drops it and throws.
+Ref<Channel> Listener::advance(int fd) {
+    auto it = std::find_if(pending_.begin(), pending_.end(),
+                           [fd](const Pending &p) { return p.handshake.fd() == fd; });
+    if (it == pending_.end())
+        return {}; // dropped earlier in this round
+    try {
+        if (!it->handshake.advance())
+            return {};
+    } catch (const Error &e) {
+        forget(it);
+        if (!is_peers_failure(e.status()))
+            throw;
+        count_failure();
+        return {};
+    }
+    Connection conn = it->handshake.take();
+    // Out of the epoll set while the socket is still open (fd is still its number): a channel's
+    // socket must not make the listener readable.
+    ::epoll_ctl(poll_fd_.fd, EPOLL_CTL_DEL, fd, nullptr);
+    pending_.erase(it);
+    return Channel::from_connection(std::move(conn));
+}
+
+// Drops a pending handshake: out of the epoll set first (a copy of the socket inherited by a
+// child would otherwise keep it there), then closed.
+std::vector<Listener::Pending>::iterator
+Listener::forget(std::vector<Pending>::iterator it) noexcept {
+    ::epoll_ctl(poll_fd_.fd, EPOLL_CTL_DEL, it->handshake.fd(), nullptr);
+    return pending_.erase(it);
+}
+
+void Listener::arm_expiry_timer() noexcept {
+    int64_t earliest = INT64_MAX;
+    for (const Pending &p : pending_)
+        earliest = std::min(earliest, p.deadline_ns);
+    // Setting the timer also clears an expiry already signalled; it_value zero disarms it.
+    itimerspec spec{};
+    if (earliest != INT64_MAX)
+        spec.it_value = timespec{static_cast<time_t>(earliest / 1'000'000'000),
+                                 static_cast<long>(earliest % 1'000'000'000)};
+    ::timerfd_settime(timer_.fd, TFD_TIMER_ABSTIME, &spec, nullptr);
 }
 
 } // namespace px::ipc
