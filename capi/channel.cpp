@@ -132,7 +132,13 @@ px_status_t px_channel_set_spin_ns(px_channel_t *ch, int64_t spin_ns) {
     return px_guard(__func__, [&] { from_handle(require(ch, "ch"))->set_spin_ns(spin_ns); });
 }
 
-int px_channel_fd(const px_channel_t *ch) { return ch ? from_handle(ch)->fd() : -1; }
+int px_channel_fd(const px_channel_t *ch) {
+    // The epoll set and doorbell are made at the first call, which can run out of fds: -1, with
+    // the reason in px_last_error_message().
+    int fd = -1;
+    px_guard("px_channel_fd", [&] { fd = from_handle(require(ch, "ch"))->fd(); });
+    return fd;
+}
 
 void px_channel_release(px_channel_t *ch) {
     if (ch)

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <string>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/clock.hpp"
@@ -51,11 +52,12 @@ Handshake::Handshake(int socket_fd) {
     NewControlBlock control = create_control_block();
     conn_.own_control = std::move(control.block);
     auto [mine, theirs] = seqpacket_pair();
-    FdGuard their_end{theirs}; // the peer's from now on; ours to close once it has been sent
-    FdGuard my_end{mine};
-    // Returns are read without blocking (ReturnInbox::collect never waits).
-    ::fcntl(mine, F_SETFL, ::fcntl(mine, F_GETFL) | O_NONBLOCK);
-    conn_.inbox = Ref<ReturnInbox>::adopt(new ReturnInbox(my_end.release(), conn_.own_control));
+    my_return_.reset(mine);
+    FdGuard offered{theirs}; // the peer's from now on; ours to close once it has been sent
+    struct stat st {};
+    if (::fstat(theirs, &st) < 0)
+        fail_errno("fstat(return socket)", errno);
+    offered_ino_ = st.st_ino;
     wire::Hello hello;
     hello.pid = static_cast<uint64_t>(::getpid());
     auto bytes = wire::encode(hello);
@@ -94,12 +96,24 @@ bool Handshake::advance() {
                                      "; only the same uid (" + std::to_string(::geteuid()) +
                                      ") may connect");
     conn_.peer_control = map_peer_control_block(control_fd.fd);
+    struct stat st {};
+    if (::fstat(return_fd.fd, &st) < 0)
+        fail_errno("fstat(the peer's return socket)", errno);
+    FdGuard kept = keeps_own_return_pair(offered_ino_, st.st_ino) ? std::move(my_return_)
+                                                                    : std::move(return_fd);
+    // Returns are read and written without blocking (collect and give_back never wait).
+    ::fcntl(kept.fd, F_SETFL, ::fcntl(kept.fd, F_GETFL) | O_NONBLOCK);
+    auto socket = Ref<ReturnSocket>::adopt(new ReturnSocket(kept.release()));
     // The hello's pid, not SO_PEERCRED's: the credentials of a socketpair name the process that
     // made it, while the hello comes from the process that uses the end (a child that inherited
     // it). A peer that lies about its pid only mis-times the reclaim of its own loans.
-    conn_.peer_pid = static_cast<pid_t>(rec.hello.pid);
-    conn_.outbox =
-        Ref<ReturnOutbox>::adopt(new ReturnOutbox(return_fd.release(), conn_.peer_control));
+    conn_.peer_pid = rec.hello.pid <= static_cast<uint64_t>(INT32_MAX)
+                         ? static_cast<pid_t>(rec.hello.pid)
+                         : 0;
+    conn_.inbox =
+        Ref<ReturnInbox>::adopt(new ReturnInbox(socket, conn_.own_control, conn_.peer_pid));
+    conn_.outbox = Ref<ReturnOutbox>::adopt(new ReturnOutbox(socket, conn_.peer_control));
+    my_return_.reset();
     return true;
 }
 

@@ -32,8 +32,8 @@ struct Connection {
     FdGuard sock{-1};           // the main socket
     Ref<Segment> own_control;   // our rings: we produce data, we consume returns (no fd kept)
     Ref<Segment> peer_control;  // the peer's: we consume its data, we produce returns (no fd)
-    Ref<ReturnInbox> inbox;     // returns of what this end lends
-    Ref<ReturnOutbox> outbox;   // where this end returns what it borrowed
+    Ref<ReturnInbox> inbox;     // returns of what this end lends  } both on one
+    Ref<ReturnOutbox> outbox;   // where this end returns what it borrowed } return socket
     pid_t peer_pid = 0;         // the peer's process, as its hello says
 };
 
@@ -55,7 +55,16 @@ public:
 
 private:
     Connection conn_;
+    FdGuard my_return_{-1}; // our end of the return socketpair we offered
+    ino_t offered_ino_ = 0; // the end we sent (its inode names that socketpair)
 };
+
+// Both ends offer a return socketpair in their hellos; both keep the same one (so that each end
+// holds one return fd): the pair whose offered end has the lower inode number, which both ends
+// know. True when this end keeps its own pair.
+inline bool keeps_own_return_pair(ino_t offered_ino, ino_t received_ino) noexcept {
+    return offered_ino < received_ino;
+}
 
 // Runs a handshake to its end, waiting up to timeout_ns (< 0 forever, 0 only what is there):
 // would_block / timeout when the peer's hello does not come in time.

@@ -57,15 +57,45 @@ private:
 // ---------------------------------------------------------------------------------------------
 // ReturnInbox: the lender's side.
 
-ReturnInbox::ReturnInbox(int fd, Ref<Segment> control)
-    : fd_(fd), control_(std::move(control)),
+ReturnInbox::ReturnInbox(Ref<ReturnSocket> socket, Ref<Segment> control, pid_t peer_pid)
+    : socket_(std::move(socket)), control_(std::move(control)),
       ring_(&control_of(*control_)->return_tail, &control_of(*control_)->return_head,
-            return_ring_entries) {
+            return_ring_entries),
+      fork_generation_(fork_generation()) {
+    watch_.follow(peer_pid);
     register_return_source(this);
     registered_ = true;
 }
 
-ReturnInbox::~ReturnInbox() { ::close(fd_); }
+ReturnInbox::~ReturnInbox() = default;
+
+int ReturnInbox::wait_fd() const noexcept {
+    return fork_generation_.load(std::memory_order_relaxed) == fork_generation() ? socket_->fd()
+                                                                                : -1;
+}
+
+void ReturnInbox::adopt_process() {
+    std::lock_guard lock(mutex_);
+    watch_.follow(watch_.pid()); // from here, the peer may be another process than before
+    fork_generation_.store(fork_generation(), std::memory_order_relaxed);
+}
+
+pid_t ReturnInbox::peer_pid() const {
+    std::lock_guard lock(mutex_);
+    return watch_.pid();
+}
+
+bool ReturnInbox::peer_gone() noexcept {
+    collect(false);
+    std::lock_guard lock(mutex_);
+    return hung_up_;
+}
+
+void ReturnInbox::check_peer_locked(DropList &drop) noexcept {
+    drain_socket_locked(drop);
+    if (!hung_up_ && watch_.gone())
+        hung_up_ = true; // its process exited, whoever still holds a copy of its socket
+}
 
 uint64_t ReturnInbox::lend(Ref<RefCounted> lease) {
     std::lock_guard lock(mutex_);
@@ -145,7 +175,7 @@ void ReturnInbox::drain_socket_locked(DropList &drop) noexcept {
         uint8_t buf[wire::max_record_size];
         Received r;
         try {
-            r = recv_message(fd_, buf, sizeof buf, 0, true);
+            r = recv_message(socket_->fd(), buf, sizeof buf, 0, true);
         } catch (const Error &) {
             // Garbage, fds, truncation: the peer is not speaking our protocol. Count it, and
             // stop trusting this return path: everything lent comes back now.
@@ -163,6 +193,10 @@ void ReturnInbox::drain_socket_locked(DropList &drop) noexcept {
             wire::Record rec = wire::decode(buf, r.len);
             if (rec.type == wire::Type::wake)
                 continue;
+            if (rec.type == wire::Type::hello) { // the borrower moved to a forked child
+                watch_.follow(static_cast<pid_t>(rec.hello.pid));
+                continue;
+            }
             if (rec.type != wire::Type::returns)
                 fail(Status::protocol, "not a returns record");
             for (uint64_t token : rec.returns.tokens)
@@ -177,6 +211,10 @@ void ReturnInbox::drain_socket_locked(DropList &drop) noexcept {
 void ReturnInbox::collect(bool thorough) noexcept { collect(thorough, coarse_now_ns()); }
 
 void ReturnInbox::collect(bool thorough, int64_t now) noexcept {
+    // A copy of the end inherited by a forked child that does not use it: the returns on the
+    // socket are the parent's to take.
+    if (fork_generation_.load(std::memory_order_relaxed) != fork_generation())
+        return;
     // The common case on every send and recv: nothing new in the ring, and the socket was
     // looked at less than a millisecond ago. Answer it without the lock.
     if (!thorough &&
@@ -210,7 +248,7 @@ void ReturnInbox::collect(bool thorough, int64_t now) noexcept {
     if (thorough ||
         now - last_socket_check_ns_.load(std::memory_order_relaxed) >= socket_check_interval_ns) {
         last_socket_check_ns_.store(now, std::memory_order_relaxed);
-        drain_socket_locked(drop);
+        check_peer_locked(drop);
     }
     counters_.lent = lent_count_;
     if (hung_up_ && lent_count_ != 0)
@@ -226,14 +264,13 @@ ReturnCounters ReturnInbox::counters() const {
 // ---------------------------------------------------------------------------------------------
 // ReturnOutbox: the borrower's side.
 
-ReturnOutbox::ReturnOutbox(int fd, Ref<Segment> lender_control)
-    : fd_(fd), lender_control_(std::move(lender_control)),
+ReturnOutbox::ReturnOutbox(Ref<ReturnSocket> socket, Ref<Segment> lender_control)
+    : socket_(std::move(socket)), lender_control_(std::move(lender_control)),
       ring_(&control_of(*lender_control_)->return_tail,
             &control_of(*lender_control_)->return_head, return_ring_entries) {}
 
 ReturnOutbox::~ReturnOutbox() {
     flush();
-    ::close(fd_); // the lender sees the hang-up and reclaims whatever is still lent
     // Every lease still out holds a reference on this outbox: these are all recycled ones.
     for (RemoteLease *list : {spare_, recycled_.load(std::memory_order_acquire)}) {
         while (RemoteLease *l = list) {
@@ -294,7 +331,7 @@ void ReturnOutbox::give_back(uint64_t token) noexcept {
             if (cb->owner_waits_for_returns.load(std::memory_order_relaxed)) {
                 auto wake = wire::encode_wake();
                 [[maybe_unused]] ssize_t n =
-                    ::send(fd_, wake.data, wake.size, MSG_DONTWAIT | MSG_NOSIGNAL);
+                    ::send(socket_->fd(), wake.data, wake.size, MSG_DONTWAIT | MSG_NOSIGNAL);
             }
             return;
         }
@@ -305,6 +342,34 @@ void ReturnOutbox::give_back(uint64_t token) noexcept {
         return; // out of memory: the lender reclaims it when this outbox closes
     }
     flush_locked();
+}
+
+void ReturnOutbox::announce(pid_t pid) {
+    wire::Hello hello;
+    hello.pid = static_cast<uint64_t>(pid);
+    const wire::Bytes bytes = wire::encode(hello);
+    std::lock_guard lock(mutex_);
+    for (;;) {
+        if (::send(socket_->fd(), bytes.data, bytes.size, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+            return;
+        const int err = errno;
+        if (err == EINTR)
+            continue;
+        if (err == EPIPE || err == ECONNRESET || err == ENOTCONN)
+            fail(Status::closed, "the peer closed the channel");
+        // EAGAIN: the lender has not read a socket's worth of return records. It reads at
+        // least once a millisecond while it has anything lent, so this is a lender that is
+        // stuck or gone: say so rather than wait.
+        fail_errno("send(announcing this process to the peer)", err);
+    }
+}
+
+void ReturnOutbox::shut_down() noexcept {
+    std::lock_guard lock(mutex_);
+    ::shutdown(socket_->fd(), SHUT_RDWR);
+    dead_ = true;
+    pending_.clear();
+    has_pending_.store(false, std::memory_order_release);
 }
 
 void ReturnOutbox::flush() noexcept {
@@ -325,7 +390,7 @@ void ReturnOutbox::flush_locked() noexcept {
         } catch (...) {
             break;
         }
-        ssize_t rc = ::send(fd_, bytes.data, bytes.size, MSG_DONTWAIT | MSG_NOSIGNAL);
+        ssize_t rc = ::send(socket_->fd(), bytes.data, bytes.size, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (rc < 0) {
             if (errno == EINTR)
                 continue;

@@ -9,10 +9,12 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/error.hpp"
 #include "core/ipc/fd_passing.hpp"
+#include "core/ipc/handshake.hpp"
 #include "core/ipc/ring.hpp"
 #include "core/ipc/wire.hpp"
 
@@ -23,8 +25,11 @@ namespace wire = px::ipc::wire;
 struct ForgedPeer {
     int honest_fd = -1;        // for px_channel_from_fd on the honest side
     int evil = -1;             // our end of the main socket
+    // The return socket both ends keep (see keeps_own_return_pair): before the handshake is
+    // finished, evil_return_in is our end of the pair we offered; after, both name the one kept.
     int evil_return_in = -1;   // where the honest side's returns to us would arrive
-    int return_to_honest = -1; // the honest side's return socket
+    int return_to_honest = -1; // where we (claim to) return the honest side's slots
+    ino_t offered_ino = 0;
     px::Ref<px::Segment> own_cb, honest_cb;
     px::FdGuard own_cb_fd; // the memfd behind own_cb, for the hello
     px::ipc::RingProducer out; // our data ring, which the honest end consumes
@@ -49,6 +54,9 @@ struct ForgedPeer {
         hello.pid = static_cast<uint64_t>(::getpid());
         auto bytes = wire::encode(hello);
         int fds[2] = {rp[1], own_cb_fd.fd};
+        struct stat st {};
+        REQUIRE(::fstat(rp[1], &st) == 0);
+        offered_ino = st.st_ino;
         px::ipc::send_message(evil, bytes.data, bytes.size, fds, 2);
         ::close(rp[1]);
     }
@@ -64,11 +72,22 @@ struct ForgedPeer {
         uint8_t buf[wire::max_record_size];
         auto r = px::ipc::recv_message(evil, buf, sizeof buf, 2, false);
         REQUIRE(r.fds.size() == 2);
-        return_to_honest = r.fds[0];
+        struct stat st {};
+        REQUIRE(::fstat(r.fds[0], &st) == 0);
+        if (px::ipc::keeps_own_return_pair(st.st_ino, offered_ino)) {
+            return_to_honest = r.fds[0]; // the honest end keeps its pair: so do we
+            ::close(evil_return_in);
+            evil_return_in = r.fds[0];
+        } else {
+            return_to_honest = evil_return_in;
+            ::close(r.fds[0]);
+        }
         honest_cb = px::ipc::map_peer_control_block(r.fds[1]);
         ::close(r.fds[1]);
     }
     ~ForgedPeer() {
+        if (return_to_honest == evil_return_in)
+            return_to_honest = -1;
         for (int fd : {honest_fd, evil, evil_return_in, return_to_honest})
             if (fd >= 0)
                 ::close(fd);

@@ -144,6 +144,12 @@ TEST_CASE("kill -9 of a receiver holding buffers, 100 times: no slot leaks, no h
     REQUIRE(px_channel_send_timeout(wa, first, bounded_ns) == PX_OK);
     px_buffer_release(first);
     std::thread([] {}).join();
+    // And the pidfd through which this end watches the witness, once it has announced itself.
+    px_channel_stats_t st{};
+    REQUIRE(eventually([&] {
+        return px_channel_get_stats(wa, &st) == PX_OK &&
+               st.peer_pid == static_cast<uint64_t>(witness_pid);
+    }));
     const Footprint base;
 
     int passed = 0, failed = 0;

@@ -107,6 +107,12 @@ TEST_CASE("kill -9 of a sender mid-send, 100 times: the receiver sees CLOSED, ke
     CHECK(frame_intact(first, 0));
     px_buffer_release(first);
     std::thread([] {}).join();
+    // And the pidfd through which this end watches the witness, once it has announced itself.
+    px_channel_stats_t st{};
+    REQUIRE(eventually([&] {
+        return px_channel_get_stats(wb, &st) == PX_OK &&
+               st.peer_pid == static_cast<uint64_t>(witness_pid);
+    }));
     const Footprint base;
 
     int passed = 0, failed = 0;

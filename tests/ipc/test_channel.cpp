@@ -50,7 +50,12 @@ TEST_CASE("pair + fork: frames arrive intact, zero-copy and read-only, in anothe
     REQUIRE(px_channel_get_stats(a, &st) == PX_OK);
     CHECK(st.buffers_sent == 20);
     CHECK(st.segments_registered == 1); // the fd crossed once
-    CHECK(st.peer_pid == static_cast<uint64_t>(getpid())); // pair(): the process that made it
+    // The peer is the process that uses the other end: the child announces itself when it
+    // first uses it, and from then on this end watches that process.
+    CHECK(eventually([&] {
+        return px_channel_get_stats(a, &st) == PX_OK &&
+               st.peer_pid == static_cast<uint64_t>(child);
+    }));
     px_channel_release(a);
     CHECK(wait_child(child) == 0);
     CHECK(eventually([&] { return px_pool_available(pool) == 8; }));

@@ -2,14 +2,17 @@
 // PX_E_PROTOCOL (the connection is dropped, the process is not) or refused and counted.
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cstring>
 #include <fcntl.h>
 #include <string>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/ipc/fd_passing.hpp"
+#include "core/ipc/handshake.hpp"
 #include "core/ipc/ring.hpp"
 #include "core/ipc/wire.hpp"
 #include "ipc_support.hpp"
@@ -54,13 +57,24 @@ struct Forged {
         hello.pid = static_cast<uint64_t>(getpid());
         auto bytes = wire::encode(hello);
         int fds[2] = {rp[1], own_cb_fd.fd};
+        struct stat st {};
+        REQUIRE(fstat(rp[1], &st) == 0);
+        const ino_t offered_ino = st.st_ino;
         px::ipc::send_message(evil, bytes.data, bytes.size, fds, 2);
         close(rp[1]);
         REQUIRE(px_channel_from_fd(sv[0], &honest) == PX_OK);
         uint8_t buf[wire::max_record_size];
         auto r = px::ipc::recv_message(evil, buf, sizeof buf, 2, false);
         REQUIRE(r.fds.size() == 2);
-        return_to_honest = r.fds[0];
+        // Both ends keep one of the two offered return socketpairs (keeps_own_return_pair).
+        REQUIRE(fstat(r.fds[0], &st) == 0);
+        if (px::ipc::keeps_own_return_pair(st.st_ino, offered_ino)) {
+            close(evil_return_in);
+            evil_return_in = return_to_honest = r.fds[0];
+        } else {
+            return_to_honest = evil_return_in;
+            close(r.fds[0]);
+        }
         honest_cb = px::ipc::map_peer_control_block(r.fds[1]);
         close(r.fds[1]);
         auto *hcb = px::ipc::control_of(*honest_cb);
@@ -72,8 +86,7 @@ struct Forged {
     ~Forged() {
         px_channel_release(honest);
         close(evil);
-        close(evil_return_in);
-        close(return_to_honest);
+        close(evil_return_in); // the same socket as return_to_honest
     }
     // A record on the socket.
     void send_raw(const void *p, size_t n, const int *fds = nullptr, size_t nfds = 0) {
@@ -377,4 +390,33 @@ TEST_CASE("garbage on the return socket: the borrower's loans are reclaimed") {
     CHECK(st.returns_refused == 1);
     CHECK(st.slots_reclaimed == 1);
     px_pool_release(pool);
+}
+
+// Defect 3 of issue 12: a poll (timeout 0) that found a registration on the socket used to wait
+// up to 10 ms for the record behind it. A peer that registers and never publishes is that case.
+TEST_CASE("a poll answers at once even when a registration arrived without its record") {
+    Forged f;
+    int fd = sealed_memfd(4096);
+    f.register_segment(1, 4096, fd);
+    close(fd);
+    for (int i = 0; i < 3; ++i) {
+        px_buffer_t *b = nullptr;
+        const auto t0 = std::chrono::steady_clock::now();
+        CHECK(px_channel_recv(f.honest, 0, &b) == PX_E_WOULD_BLOCK);
+        const auto took = std::chrono::steady_clock::now() - t0;
+        CHECK(took < std::chrono::milliseconds(2));
+        CHECK(b == nullptr);
+    }
+    // The record, when it comes, is received.
+    f.send(data_record(1, 0, 16));
+    CHECK(f.recv() == PX_OK);
+}
+
+// Defect 4 of issue 12: a zero-length message is not a hang-up but a protocol error.
+TEST_CASE("a zero-length message on the socket is PX_E_PROTOCOL, not PX_E_CLOSED") {
+    Forged f;
+    REQUIRE(send(f.evil, "", 0, 0) == 0);
+    px_buffer_t *b = nullptr;
+    CHECK(px_channel_recv(f.honest, 0, &b) == PX_E_PROTOCOL);
+    CHECK(b == nullptr);
 }

@@ -44,7 +44,8 @@ struct Lender {
         int sv[2];
         REQUIRE(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) == 0);
         borrower_fd = sv[1];
-        inbox = Ref<ReturnInbox>::adopt(new ReturnInbox(sv[0], control));
+        inbox = Ref<ReturnInbox>::adopt(new ReturnInbox(
+            Ref<px::ipc::ReturnSocket>::adopt(new px::ipc::ReturnSocket(sv[0])), control, 0));
         auto *cb = px::ipc::control_of(*control);
         returns = px::ipc::RingProducer(&cb->return_tail, &cb->return_head,
                                         px::ipc::return_ring_entries);

@@ -114,3 +114,79 @@ TEST_CASE("kill -9 of the sender: the receiver gets PX_E_CLOSED and keeps its bu
     px_buffer_release(third);
     px_channel_release(b);
 }
+
+// Issue 12, "peer death by process": the parent forgets to release the child's end, so the
+// child's socket never hangs up while the parent lives. The slot the child held comes back all
+// the same, within a second of the child's exit, because this end watches the child's process.
+TEST_CASE("pair + fork, the child's end never released in the parent: its exit returns the slot") {
+    px_pool_t *pool = shm_pool(2, 4096);
+    px_channel_t *a = nullptr, *b = nullptr;
+    REQUIRE(px_channel_pair(&a, &b) == PX_OK);
+    Signal got;
+    pid_t child = fork_child([&] {
+        px_buffer_t *x = nullptr; // `a` is not released here either: copies everywhere
+        if (px_channel_recv(b, 5'000'000'000, &x) != PX_OK)
+            return 1;
+        got.post();
+        return 0; // exits holding the buffer
+    });
+    px_buffer_t *f = make_frame(pool, 64, 1);
+    REQUIRE(px_channel_send(a, f) == PX_OK);
+    px_buffer_release(f);
+    got.wait();
+    CHECK(wait_child(child) == 0);
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK(eventually([&] { return px_pool_available(pool) == 2; }, std::chrono::milliseconds(1000)));
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - t0)
+                        .count();
+    MESSAGE("slot back " << ms << " ms after the child was reaped");
+    px_channel_stats_t st{};
+    REQUIRE(px_channel_get_stats(a, &st) == PX_OK);
+    CHECK(st.slots_reclaimed == 1);
+    // And the end that receives from the dead child answers PX_E_CLOSED, not a timeout.
+    px_buffer_t *none = nullptr;
+    CHECK(px_channel_recv(a, 2'000'000'000, &none) == PX_E_CLOSED);
+    px_channel_release(b);
+    px_channel_release(a);
+    px_pool_release(pool);
+}
+
+// The same when the peer's end was inherited by a process it forked: the peer dies, its child
+// lives on with a copy of the socket (and never uses it); the slots come back.
+TEST_CASE("a peer that dies leaving a copy of its end in its own child: slots come back") {
+    px_pool_t *pool = shm_pool(4, 4096);
+    px_channel_t *a = nullptr, *b = nullptr;
+    REQUIRE(px_channel_pair(&a, &b) == PX_OK);
+    Signal holding, grandchild_ready;
+    pid_t peer = fork_child([&] {
+        px_channel_release(a);
+        px_buffer_t *held[3];
+        for (auto &h : held)
+            if (px_channel_recv(b, 5'000'000'000, &h) != PX_OK)
+                return 1;
+        if (fork_child([&] { // keeps b's socket open for a while, unused
+                grandchild_ready.post();
+                ::sleep(5);
+                return 0;
+            }) <= 0)
+            return 2;
+        grandchild_ready.wait();
+        holding.post();
+        pause(); // killed here, holding three
+        return 0;
+    });
+    px_channel_release(b);
+    for (uint64_t k = 0; k < 3; ++k) {
+        px_buffer_t *f = make_frame(pool, 64, k);
+        REQUIRE(px_channel_send(a, f) == PX_OK);
+        px_buffer_release(f);
+    }
+    holding.wait();
+    CHECK(px_pool_available(pool) == 1);
+    ::kill(peer, SIGKILL);
+    CHECK(wait_child(peer) == 128 + SIGKILL);
+    CHECK(eventually([&] { return px_pool_available(pool) == 4; }, std::chrono::milliseconds(1000)));
+    px_channel_release(a);
+    px_pool_release(pool);
+}

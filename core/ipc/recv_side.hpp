@@ -1,0 +1,82 @@
+// The receive side of a channel end: the peer's data ring (records it consumes), the segments
+// the peer registered, and the receiver's half of the wake-up protocol. One mutex guards all of
+// it, so two threads receiving on one end take turns.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "core/buffer.hpp"
+#include "core/error.hpp"
+#include "core/ipc/return_path.hpp"
+#include "core/ipc/ring.hpp"
+#include "core/ipc/wake.hpp"
+#include "core/ipc/wire.hpp"
+#include "core/ref.hpp"
+
+namespace px::ipc {
+
+constexpr int64_t default_spin_ns = 20'000;
+// Limits against a hostile peer.
+constexpr size_t max_segments_per_channel = 1024;
+
+class RecvSide {
+public:
+    // `peer_control`: the peer's control block (its data ring); `sock`: the main socket;
+    // `outbox`: where received loans go back; `inbox`: tells whether the peer has gone.
+    RecvSide(int sock, const Ref<Segment> &peer_control, ReturnOutbox &outbox,
+             ReturnInbox &inbox) noexcept;
+
+    // timeout_ns: < 0 forever, 0 poll (would_block), > 0 wait (timeout).
+    Buffer recv(int64_t timeout_ns);
+    // recv's busy-poll budget before sleeping: 0 never spins, < 0 never sleeps.
+    void set_spin_ns(int64_t ns) noexcept { spin_ns_.store(ns, std::memory_order_relaxed); }
+    // Pollable: readable when recv may not block. Made at the first call (throws io when the
+    // process is out of fds).
+    int fd();
+    uint64_t buffers_received() const;
+
+private:
+    Buffer poll_once();
+    Buffer wait_for_record(int64_t timeout_ns);
+    // Spins on the ring up to `spin` ns (< 0: until the deadline); returns the last clock
+    // reading.
+    int64_t spin_for_record(int64_t start, int64_t deadline, int64_t spin);
+    // Sleeps on the ring's futex for at most one slice; returns the clock reading after.
+    int64_t sleep_for_record(int64_t now, int64_t deadline);
+    bool peer_closed() noexcept;
+
+    std::optional<Buffer> take_record();
+    // Reads what the socket holds; returns how many segments were registered.
+    size_t pump_socket();
+    void handle_record(const uint8_t *bytes, size_t len, std::vector<int> &fds);
+    void handle_segment(const wire::SegmentInfo &info, std::vector<int> &fds);
+    Buffer make_buffer(const wire::Data &d);
+    void forget_segment_cache() noexcept; // before any erase from segments_
+    // A failure that ends the connection: protocol errors, and fds we could not take.
+    void drop(Status status, const std::string &why);
+    [[noreturn]] void fail_dropped() const;
+
+    const int sock_;
+    ControlBlock *const cb_;
+    ReturnOutbox &outbox_;
+    ReturnInbox &inbox_;
+    std::atomic<int64_t> spin_ns_{default_spin_ns};
+
+    mutable std::mutex mutex_; // guards everything below
+    RingConsumer ring_;
+    WakeReceiver wake_;
+    std::unordered_map<uint32_t, Ref<Segment>> segments_; // registered by the peer, by id
+    uint32_t last_id_ = 0; // the segment of the last record (0: none) and its entry
+    const Ref<Segment> *last_segment_ = nullptr;
+    uint64_t buffers_received_ = 0;
+    bool peer_hung_up_ = false;
+    std::string dropped_; // non-empty once a failure dropped the connection
+    Status dropped_status_ = Status::protocol; // what later calls answer then
+};
+
+} // namespace px::ipc

@@ -1,0 +1,186 @@
+#include "core/ipc/send_side.hpp"
+
+#include <chrono>
+#include <cstring>
+#include <poll.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <thread>
+
+#include "core/clock.hpp"
+#include "core/error.hpp"
+#include "core/fd_guard.hpp"
+#include "core/ipc/fd_passing.hpp"
+#include "core/memory_pool.hpp"
+
+namespace px::ipc {
+
+static_assert(sizeof(uint32_t) + wire::data_size <= data_entry_size &&
+                  sizeof(uint32_t) + wire::unregister_size <= data_entry_size,
+              "a ring entry holds a length and any record of the ring");
+
+SendSide::SendSide(int sock, const Ref<Segment> &own_control, ReturnInbox &inbox) noexcept
+    : sock_(sock), cb_(control_of(*own_control)), inbox_(inbox), wake_(cb_, sock),
+      ring_(&cb_->data_tail, &cb_->data_head, data_ring_entries) {}
+
+void SendSide::send(const Buffer &buf, int64_t timeout_ns) {
+    // Take back what the peer returned. Pools collect when they run dry, but a loan that is
+    // not a pool slot (a received buffer sent on: a relay) has no pool to ask for it. Done on
+    // the way out (declared before the lock, so after it), once the record is out: reading the
+    // return ring costs two cache-line transfers from the peer's CPU, which would otherwise
+    // delay every record by as much.
+    const int64_t coarse_now = coarse_now_ns(); // one reading for both throttles
+    struct CollectAfter {
+        ReturnInbox &inbox;
+        int64_t now;
+        ~CollectAfter() { inbox.collect(false, now); }
+    } collect_after{inbox_, coarse_now};
+    std::lock_guard lock(mutex_);
+    if (!broken_.empty())
+        fail(Status::protocol, "the channel was dropped after a protocol error: " + broken_);
+    check_peer_alive(false, coarse_now);
+    const int64_t deadline = deadline_for(timeout_ns);
+    const uint32_t segment_id = segment_id_for(buf, deadline, timeout_ns);
+    // The entry first: once it is ours nothing can fail, so a loan is never made for a record
+    // that does not go out. The record is written in place, from the buffer.
+    uint8_t *entry = reserve_entry(deadline, timeout_ns);
+    const uint64_t token = buf.lease() ? inbox_.lend(buf.lease()) : 0;
+    const uint32_t len = wire::data_size;
+    std::memcpy(entry, &len, sizeof len);
+    wire::encode_data(segment_id, buf.offset(), buf.size(), token, buf.metadata(),
+                      entry + sizeof len);
+    publish_entry();
+    ++counters_.buffers_sent;
+}
+
+uint32_t SendSide::segment_id_for(const Buffer &buf, int64_t deadline_ns, int64_t timeout_ns) {
+    const uint64_t serial = buf.segment().serial();
+    if (serial == last_sent_serial_) // frames of one pool in a row: skip the hash look-up
+        return last_sent_id_;
+    uint32_t id;
+    auto it = sent_segments_.find(serial);
+    if (it != sent_segments_.end()) {
+        id = it->second.id;
+    } else {
+        forget_unused_segments(deadline_ns, timeout_ns);
+        id = register_segment(buf);
+    }
+    last_sent_serial_ = serial;
+    last_sent_id_ = id;
+    return id;
+}
+
+SendSide::Counters SendSide::counters() const {
+    std::lock_guard lock(mutex_);
+    return counters_;
+}
+
+void SendSide::check_peer_alive(bool now, int64_t coarse_now) {
+    if (peer_gone_)
+        fail(Status::closed, "the peer closed the channel");
+    int64_t t = coarse_now < 0 ? coarse_now_ns() : coarse_now;
+    if (!now && t - last_alive_check_ns_ < 1'000'000)
+        return;
+    last_alive_check_ns_ = t;
+    pollfd p{sock_, 0, 0}; // no events asked: only hang-up and errors are reported
+    const bool hung_up = ::poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL));
+    if (hung_up || inbox_.peer_gone()) {
+        peer_gone_ = true;
+        fail(Status::closed, hung_up ? "the peer closed the channel"
+                                     : "the peer's process has exited");
+    }
+}
+
+uint8_t *SendSide::reserve_entry(int64_t deadline_ns, int64_t timeout_ns) {
+    long slot;
+    for (int spins = 0;; ++spins) {
+        try {
+            slot = ring_.reserve();
+        } catch (const Error &e) {
+            broken_ = e.what();
+            ::shutdown(sock_, SHUT_RDWR);
+            throw;
+        }
+        if (slot >= 0)
+            break;
+        // Full: the receiver is behind. Wait for it, without forgetting that it may be gone.
+        if (timeout_ns == 0)
+            fail(Status::would_block, "the receiver has " + std::to_string(data_ring_entries) +
+                                          " buffers waiting and takes no more now");
+        check_peer_alive(true);
+        if (now_ns() >= deadline_ns)
+            fail(Status::timeout, "the receiver took no buffer within " +
+                                      std::to_string(timeout_ns) + " ns");
+        wake_.after_publish();
+        collect_all_returns(false); // our receiver may wait for a loan we hold
+        if (spins < 64)
+            std::this_thread::yield();
+        else
+            std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+    return cb_->data_entries[slot];
+}
+
+void SendSide::publish_entry() noexcept {
+    cb_->data_producer_cpu.store(static_cast<uint32_t>(::sched_getcpu() + 1),
+                                 std::memory_order_relaxed);
+    ring_.publish();
+    wake_.after_publish();
+}
+
+void SendSide::push_record(const wire::Bytes &rec, int64_t deadline_ns, int64_t timeout_ns) {
+    uint8_t *entry = reserve_entry(deadline_ns, timeout_ns);
+    uint32_t len = static_cast<uint32_t>(rec.size);
+    std::memcpy(entry, &len, sizeof len);
+    std::memcpy(entry + sizeof len, rec.data, rec.size);
+    publish_entry();
+}
+
+void SendSide::forget_unused_segments(int64_t deadline_ns, int64_t timeout_ns) {
+    // A segment only this table still references can never be sent again: tell the peer (in
+    // ring order, after every record that used it) so it can unmap it, and let it go here.
+    for (auto it = sent_segments_.begin(); it != sent_segments_.end();) {
+        if (it->second.segment->ref_count() == 1) {
+            push_record(wire::encode(wire::Unregister{it->second.id}), deadline_ns, timeout_ns);
+            if (it->first == last_sent_serial_)
+                last_sent_serial_ = 0;
+            it = sent_segments_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
+uint32_t SendSide::register_segment(const Buffer &buf) {
+    Segment &seg = buf.segment();
+    if (seg.memory_type() == MemoryType::heap)
+        fail(Status::unsupported,
+             "heap memory is private to this process; allocate frames from a shared-memory or "
+             "huge-page segment to send them");
+    if (seg.memory_type() == MemoryType::mapped_file)
+        fail(Status::unsupported,
+             "a mapped file cannot be sealed, so its owner could truncate it under the receiver "
+             "(SIGBUS); processes share a file by opening its path");
+    if (sent_segments_.size() >= max_sent_segments)
+        fail(Status::busy, "this channel already carries " + std::to_string(max_sent_segments) +
+                               " live segments; release some or send from a pool");
+    FdGuard fd{seg.open_readonly_for_peer()};
+    wire::SegmentInfo info;
+    info.segment_id = next_segment_id_++;
+    info.size = seg.size();
+    info.page_size = seg.page_size();
+    info.memory_type = static_cast<uint32_t>(seg.memory_type());
+    auto bytes = wire::encode(info);
+    try {
+        send_message(sock_, bytes.data, bytes.size, &fd.fd, 1);
+    } catch (const Error &e) {
+        if (e.status() == Status::closed)
+            peer_gone_ = true;
+        throw;
+    }
+    sent_segments_.emplace(seg.serial(), Sent{info.segment_id, buf.segment_ref()});
+    ++counters_.segments_registered;
+    return info.segment_id;
+}
+
+} // namespace px::ipc

@@ -1,0 +1,74 @@
+// The send side of a channel end: its data ring (the records it produces), the segments whose
+// fds the peer has, and the wake-up of the receiver. One mutex guards all of it, so two threads
+// sending on one end take turns.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "core/buffer.hpp"
+#include "core/ipc/return_path.hpp"
+#include "core/ipc/ring.hpp"
+#include "core/ipc/wake.hpp"
+#include "core/ipc/wire.hpp"
+#include "core/ref.hpp"
+
+namespace px::ipc {
+
+// Registered send-side segments kept alive for the peer before sends are refused.
+constexpr size_t max_sent_segments = 256;
+
+class SendSide {
+public:
+    // `own_control`: this end's control block (the data ring lives there); `sock`: the main
+    // socket (registrations, wake records); `inbox`: where loans are recorded.
+    SendSide(int sock, const Ref<Segment> &own_control, ReturnInbox &inbox) noexcept;
+
+    // timeout_ns bounds the wait while the peer is too far behind (< 0: forever).
+    void send(const Buffer &buf, int64_t timeout_ns);
+    // The end closes: wake a receiver asleep on the ring.
+    void on_close() noexcept { wake_.on_close(); }
+
+    struct Counters {
+        uint64_t buffers_sent = 0;
+        uint64_t segments_registered = 0;
+    };
+    Counters counters() const;
+
+private:
+    uint32_t segment_id_for(const Buffer &buf, int64_t deadline_ns, int64_t timeout_ns);
+    // A record goes out as reserve_entry (waits while the ring is full; throws), writing it
+    // there, then publish_entry.
+    uint8_t *reserve_entry(int64_t deadline_ns, int64_t timeout_ns);
+    void publish_entry() noexcept;
+    void push_record(const wire::Bytes &rec, int64_t deadline_ns, int64_t timeout_ns);
+    // Throws closed once the peer has gone: its socket hung up or its process exited. Looks at
+    // most once a millisecond, unless `now`. coarse_now: the caller's coarse_now_ns(), or < 0.
+    void check_peer_alive(bool now, int64_t coarse_now = -1);
+    void forget_unused_segments(int64_t deadline_ns, int64_t timeout_ns);
+    uint32_t register_segment(const Buffer &buf);
+
+    const int sock_;
+    ControlBlock *const cb_;
+    ReturnInbox &inbox_;
+    WakeSender wake_;
+
+    struct Sent {
+        uint32_t id;
+        Ref<Segment> segment;
+    };
+    mutable std::mutex mutex_; // guards everything below
+    RingProducer ring_;
+    std::unordered_map<uint64_t, Sent> sent_segments_; // by Segment::serial()
+    uint32_t next_segment_id_ = 1;
+    uint64_t last_sent_serial_ = 0; // the segment of the last send (0: none) and its id
+    uint32_t last_sent_id_ = 0;
+    Counters counters_;
+    int64_t last_alive_check_ns_ = 0;
+    bool peer_gone_ = false;
+    std::string broken_; // non-empty once the peer lied about the ring
+};
+
+} // namespace px::ipc

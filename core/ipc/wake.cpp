@@ -1,0 +1,115 @@
+#include "core/ipc/wake.hpp"
+
+#include <cerrno>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/error.hpp"
+#include "core/ipc/wire.hpp"
+
+namespace px::ipc {
+
+void WakeSender::after_publish() noexcept {
+    std::atomic_thread_fence(std::memory_order_seq_cst); // pairs with the receiver's state store
+    uint32_t state = cb_->data_state.load(std::memory_order_relaxed);
+    if (state == consumer_sleeping) {
+        cb_->data_notify.fetch_add(1, std::memory_order_seq_cst);
+        futex_wake_all(&cb_->data_notify);
+        return;
+    }
+    if (state != consumer_away || !cb_->consumer_polls_fd.load(std::memory_order_relaxed) ||
+        !cb_->data_state.compare_exchange_strong(state, consumer_away_woken))
+        return;
+    // The receiver polls px_channel_fd: make the socket readable. Unless it has taken every
+    // record already (it was in recv until just now): a wake record then would leave
+    // px_channel_fd readable with nothing to read.
+    if (cb_->data_head.load(std::memory_order_acquire) >=
+        cb_->data_tail.load(std::memory_order_relaxed)) {
+        uint32_t woken = consumer_away_woken;
+        cb_->data_state.compare_exchange_strong(woken, consumer_away);
+        return;
+    }
+    auto wake = wire::encode_wake();
+    [[maybe_unused]] ssize_t n = ::send(sock_, wake.data, wake.size, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+void WakeSender::on_close() noexcept {
+    // (After fork() this may wake a receiver of the other process: harmless.)
+    cb_->data_notify.fetch_add(1, std::memory_order_seq_cst);
+    futex_wake_all(&cb_->data_notify);
+}
+
+int WakeReceiver::fd() {
+    std::call_once(made_, [this] {
+        FdGuard doorbell{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
+        if (doorbell.fd < 0)
+            fail_errno("eventfd (for px_channel_fd)", errno);
+        FdGuard poll{::epoll_create1(EPOLL_CLOEXEC)};
+        if (poll.fd < 0)
+            fail_errno("epoll_create1 (for px_channel_fd)", errno);
+        epoll_event on_socket{};
+        on_socket.events = EPOLLIN | EPOLLRDHUP;
+        on_socket.data.fd = sock_;
+        epoll_event on_doorbell{};
+        on_doorbell.events = EPOLLIN;
+        on_doorbell.data.fd = doorbell.fd;
+        if (::epoll_ctl(poll.fd, EPOLL_CTL_ADD, sock_, &on_socket) < 0 ||
+            ::epoll_ctl(poll.fd, EPOLL_CTL_ADD, doorbell.fd, &on_doorbell) < 0)
+            fail_errno("epoll_ctl (for px_channel_fd)", errno);
+        doorbell_ = std::move(doorbell);
+        poll_guard_ = std::move(poll);
+        poll_fd_.store(poll_guard_.fd, std::memory_order_release);
+        cb_->consumer_polls_fd.store(1, std::memory_order_seq_cst);
+    });
+    return poll_fd_.load(std::memory_order_acquire);
+}
+
+bool WakeReceiver::polled() const noexcept {
+    return cb_->consumer_polls_fd.load(std::memory_order_relaxed) != 0 &&
+           poll_fd_.load(std::memory_order_acquire) >= 0;
+}
+
+bool WakeReceiver::enter() noexcept {
+    // A receiver that never asked for the fd writes nothing here: that cache line is one the
+    // sender reads on every send.
+    polls_ = polled();
+    const bool wake_waiting =
+        polls_ && cb_->data_state.exchange(consumer_active, std::memory_order_seq_cst) ==
+                      consumer_away_woken;
+    if (doorbell_rung_)
+        clear_doorbell();
+    return wake_waiting;
+}
+
+void WakeReceiver::leave(const RingConsumer &ring) noexcept {
+    if (!polls_)
+        return;
+    cb_->data_state.store(consumer_away, std::memory_order_seq_cst);
+    ring_if_waiting(ring);
+}
+
+void WakeReceiver::ring_if_waiting(const RingConsumer &ring) noexcept {
+    if (doorbell_rung_ || ring.empty() || doorbell_.fd < 0)
+        return;
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(doorbell_.fd, &one, sizeof one);
+    doorbell_rung_ = true;
+}
+
+void WakeReceiver::clear_doorbell() noexcept {
+    uint64_t v;
+    [[maybe_unused]] ssize_t n = ::read(doorbell_.fd, &v, sizeof v);
+    doorbell_rung_ = false;
+}
+
+void WakeReceiver::sleep(const RingConsumer &ring, int64_t max_ns) noexcept {
+    uint32_t seen = cb_->data_notify.load(std::memory_order_acquire);
+    cb_->data_state.store(consumer_sleeping, std::memory_order_seq_cst);
+    if (ring.empty())
+        futex_wait(&cb_->data_notify, seen, std::min<int64_t>(max_ns, slice_ns));
+    cb_->data_state.store(consumer_active, std::memory_order_seq_cst);
+}
+
+} // namespace px::ipc
