@@ -239,7 +239,7 @@ Slot *MemoryPool::sleep_for_slot(int64_t deadline_ns, int64_t timeout_ns) {
         fds.clear();
         fds.push_back({wake_fd_, POLLIN, 0});
         for (auto &src : sources)
-            fds.push_back({src->wait_fd(), POLLIN, 0});
+            src->add_wait_fds(fds);
         const int64_t left = timeout_left(deadline_ns, now_ns());
         if (left == 0)
             fail(Status::timeout, "no slot came back within " + std::to_string(timeout_ns) +

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <poll.h>
 #include <vector>
 
 #include "core/atomic_bitmap.hpp"
@@ -46,8 +47,9 @@ private:
 // return path. Pools ask every registered source to collect when they run dry or wait.
 class ReturnSource : public RefCounted {
 public:
-    // An fd that becomes readable (or hangs up) when collect() has something to do.
-    virtual int wait_fd() const noexcept = 0;
+    // Appends the fds that become readable (or hang up) when collect() has something to do:
+    // a channel's return socket, and the pidfd of the borrower's process.
+    virtual void add_wait_fds(std::vector<pollfd> &fds) const = 0;
     // Takes in whatever returns have arrived, without blocking. `thorough` also reads the
     // socket (hang-ups, overflow records), which a quick collect does at most once a
     // millisecond.

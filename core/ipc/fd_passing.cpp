@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/clock.hpp"
 #include "core/error.hpp"
 
 namespace px::ipc {
@@ -206,15 +207,12 @@ Received recv_message(int socket_fd, void *buf, size_t cap, size_t max_fds, bool
 
 bool wait_readable(int fd, int64_t timeout_ns) {
     pollfd p{fd, POLLIN, 0};
-    timespec ts{};
-    timespec *tsp = nullptr;
-    if (timeout_ns >= 0) {
-        ts.tv_sec = static_cast<time_t>(timeout_ns / 1000000000);
-        ts.tv_nsec = static_cast<long>(timeout_ns % 1000000000);
-        tsp = &ts;
-    }
+    const int64_t deadline = deadline_for(timeout_ns);
     for (;;) {
-        int rc = ::ppoll(&p, 1, tsp, nullptr);
+        // Each try waits for what is left: an interrupted wait does not start over.
+        const int64_t left = timeout_left(deadline, now_ns());
+        const timespec ts = timespec_from_ns(left < 0 ? 0 : left);
+        int rc = ::ppoll(&p, 1, left < 0 ? nullptr : &ts, nullptr);
         if (rc > 0)
             return true;
         if (rc == 0)

@@ -42,9 +42,8 @@ std::pair<int, int> seqpacket_pair() {
 }
 
 int64_t handshake_timeout_within(int64_t deadline_ns) noexcept {
-    if (deadline_ns == INT64_MAX)
-        return default_handshake_timeout_ns;
-    return std::max<int64_t>(deadline_ns - now_ns(), min_handshake_ns);
+    const int64_t left = timeout_left(deadline_ns, now_ns());
+    return left < 0 ? default_handshake_timeout_ns : std::max(left, min_handshake_ns);
 }
 
 Handshake::Handshake(int socket_fd) {

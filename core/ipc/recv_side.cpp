@@ -158,7 +158,8 @@ int64_t RecvSide::spin_for_record(int64_t start, int64_t deadline, int64_t spin)
 int64_t RecvSide::sleep_for_record(int64_t now, int64_t deadline) {
     // The sender wakes us after it publishes. The time slice bounds how long a dead sender's
     // silence goes unnoticed.
-    wake_.sleep(ring_, deadline == INT64_MAX ? INT64_MAX : deadline - now);
+    const int64_t left = timeout_left(deadline, now);
+    wake_.sleep(ring_, left < 0 ? INT64_MAX : left);
     if (!ring_.empty())
         return now_ns(); // woken by a record: on to it
     // A time slice passed, or a wake-up for nothing: a relay asleep here hands back what its

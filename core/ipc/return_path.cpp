@@ -69,9 +69,15 @@ ReturnInbox::ReturnInbox(Ref<ReturnSocket> socket, Ref<Segment> control, pid_t p
 
 ReturnInbox::~ReturnInbox() = default;
 
-int ReturnInbox::wait_fd() const noexcept {
-    return fork_generation_.load(std::memory_order_relaxed) == fork_generation() ? socket_->fd()
-                                                                                : -1;
+void ReturnInbox::add_wait_fds(std::vector<pollfd> &fds) const {
+    if (fork_generation_.load(std::memory_order_relaxed) != fork_generation())
+        return;
+    fds.push_back({socket_->fd(), POLLIN, 0});
+    std::lock_guard lock(mutex_);
+    // The pidfd changes only when the borrower announces a new process; a waiter polling the
+    // one it replaced wakes (POLLNVAL) and looks again.
+    if (watch_.fd() >= 0)
+        fds.push_back({watch_.fd(), POLLIN, 0});
 }
 
 void ReturnInbox::adopt_process() {

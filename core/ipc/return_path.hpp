@@ -66,9 +66,10 @@ public:
     // any more, the inbox leaves the registry.
     void channel_closed() noexcept;
 
-    // The return socket, or -1 in a forked child whose copy of the channel end is unused there
-    // (such a copy must not take the parent's returns: it stays inert until its end is used).
-    int wait_fd() const noexcept override;
+    // The return socket and the borrower's pidfd; nothing in a forked child whose copy of the
+    // channel end is unused there (such a copy must not take the parent's returns: it stays
+    // inert until its end is used).
+    void add_wait_fds(std::vector<pollfd> &fds) const override;
     void collect(bool thorough) noexcept override;
     // collect() with the caller's reading of coarse_now_ns() (a channel reads it once per call).
     void collect(bool thorough, int64_t coarse_now) noexcept;

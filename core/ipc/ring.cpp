@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/shared_memory_segment.hpp"
 
@@ -104,8 +105,7 @@ void futex_wake_all(std::atomic<uint32_t> *word) noexcept {
 }
 
 void futex_wait(std::atomic<uint32_t> *word, uint32_t expected, int64_t timeout_ns) noexcept {
-    timespec ts{static_cast<time_t>(timeout_ns / 1000000000),
-                static_cast<long>(timeout_ns % 1000000000)};
+    const timespec ts = timespec_from_ns(timeout_ns);
     ::syscall(SYS_futex, reinterpret_cast<uint32_t *>(word), FUTEX_WAIT, expected, &ts, nullptr,
               0);
 }

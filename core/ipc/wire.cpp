@@ -106,14 +106,15 @@ static_assert(std::is_trivially_copyable_v<Metadata>);
 } // namespace
 
 void encode_data(uint32_t segment_id, uint64_t offset, uint64_t len, uint64_t token,
-                 const Metadata &meta, uint8_t *out) noexcept {
+                 StreamTag tag, const Metadata &meta, uint8_t *out) noexcept {
     put_at<uint32_t>(out, 0, magic);
     put_at<uint32_t>(out, 4, static_cast<uint32_t>(Type::data));
     put_at<uint32_t>(out, 8, segment_id);
-    put_at<uint32_t>(out, 12, 0);
+    put_at<uint32_t>(out, 12, static_cast<uint32_t>(tag.kind));
     put_at<uint64_t>(out, 16, offset);
     put_at<uint64_t>(out, 24, len);
     put_at<uint64_t>(out, 32, token);
+    put_at<uint64_t>(out, 40, tag.seq);
     std::memcpy(out + data_meta_offset, &meta, sizeof meta);
 }
 
@@ -124,11 +125,14 @@ bool is_data(const uint8_t *bytes, size_t n) noexcept {
 
 void decode_data_fields(const uint8_t *head, Data &d) {
     d.segment_id = get_at<uint32_t>(head, 8);
-    if (get_at<uint32_t>(head, 12) != 0)
-        fail(Status::protocol, "reserved bits set in a data record");
+    const uint32_t kind = get_at<uint32_t>(head, 12);
+    if (kind > max_data_kind)
+        fail(Status::protocol, "unknown data record kind " + std::to_string(kind));
+    d.tag.kind = static_cast<DataKind>(kind);
     d.offset = get_at<uint64_t>(head, 16);
     d.len = get_at<uint64_t>(head, 24);
     d.token = get_at<uint64_t>(head, 32);
+    d.tag.seq = get_at<uint64_t>(head, 40);
     if (d.meta.user_len > metadata_user_max)
         fail(Status::protocol, "metadata user_len " + std::to_string(d.meta.user_len) +
                                    " exceeds " + std::to_string(metadata_user_max));
@@ -139,7 +143,7 @@ void decode_data_fields(const uint8_t *head, Data &d) {
 
 Bytes encode(const Data &m) {
     Bytes b;
-    encode_data(m.segment_id, m.offset, m.len, m.token, m.meta, b.data);
+    encode_data(m.segment_id, m.offset, m.len, m.token, m.tag, m.meta, b.data);
     b.size = data_size;
     return b;
 }

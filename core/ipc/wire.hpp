@@ -19,7 +19,8 @@
 namespace px::ipc::wire {
 
 constexpr uint32_t magic = 0x50585032; // "PXP2"
-constexpr uint32_t protocol_version = 3; // 3: ControlBlock::data_producer_cpu
+// 3: ControlBlock::data_producer_cpu; 4: a data record's stream kind and stream sequence
+constexpr uint32_t protocol_version = 4;
 
 enum class Type : uint32_t {
     hello = 1,
@@ -45,12 +46,29 @@ struct SegmentInfo {
     uint64_t page_size = 0;
 };
 
+// What a data record is to a stream (core/stream). A plain channel sends and accepts only
+// `frame` with sequence 0; a publisher numbers the frames it publishes (its own count, apart
+// from the user's Metadata::sequence) and sends its stream's own records as the other kinds,
+// each carrying a buffer like a frame (the description text, in a segment of its own).
+enum class DataKind : uint32_t {
+    frame = 0,
+    stream_welcome = 1,     // first record to an admitted subscriber: the description at join
+    stream_description = 2, // the description changed: in force for the frames after it
+    stream_refused = 3,     // the publisher is full (max_subscribers); the channel closes next
+};
+constexpr uint32_t max_data_kind = 3;
+struct StreamTag {
+    DataKind kind = DataKind::frame;
+    uint64_t seq = 0; // frames: the stream's number (from 1); welcome: the first one sent
+};
+
 // One buffer.
 struct Data {
     uint32_t segment_id = 0;
     uint64_t offset = 0;
     uint64_t len = 0;
     uint64_t token = 0; // non-zero: a loan the receiver must return when done
+    StreamTag tag;
     Metadata meta;
 };
 
@@ -68,7 +86,7 @@ struct Returns {
 constexpr size_t header_size = 8;               // magic, type
 constexpr size_t hello_size = header_size + 16; // version, reserved, pid
 constexpr size_t segment_size = header_size + 24;
-constexpr size_t data_size = header_size + 32 + sizeof(Metadata);
+constexpr size_t data_size = header_size + 40 + sizeof(Metadata);
 static_assert(sizeof(Metadata) == 120, "the data record carries Metadata's bytes");
 constexpr size_t unregister_size = header_size + 8;
 constexpr size_t wake_size = header_size;
@@ -106,9 +124,9 @@ Record decode(const uint8_t *bytes, size_t n);
 //
 // A data record's last bytes, from data_meta_offset on, are its Metadata exactly as laid out
 // in memory (checked in wire.cpp), so that they move with one copy.
-constexpr size_t data_meta_offset = header_size + 32;
+constexpr size_t data_meta_offset = header_size + 40;
 void encode_data(uint32_t segment_id, uint64_t offset, uint64_t len, uint64_t token,
-                 const Metadata &meta, uint8_t *out) noexcept;
+                 StreamTag tag, const Metadata &meta, uint8_t *out) noexcept;
 // True when `n` bytes at `bytes` claim to be a data record (magic and type; nothing else
 // checked).
 bool is_data(const uint8_t *bytes, size_t n) noexcept;

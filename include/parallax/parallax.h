@@ -403,8 +403,10 @@ PX_API px_status_t px_channel_send_timeout(px_channel_t *ch, const px_buffer_t *
  * @param[out] out  owned: release with px_buffer_release(); it stays valid after ch is
  *                  released. */
 PX_API px_status_t px_channel_recv(px_channel_t *ch, int64_t timeout_ns, px_buffer_t **out);
-/* Pollable: readable when recv may not block.
- * @return borrowed: valid while ch lives (never close it). nullable: -1 for NULL. */
+/* Pollable: readable when recv may not block. The fd (an epoll set) is made at the first call,
+ * so an end that is never polled costs no fd for it.
+ * @return borrowed: valid while ch lives (never close it). nullable: -1 for NULL, or when the
+ *         process is out of fds at the first call (px_last_error_message() says so). */
 PX_API int px_channel_fd(const px_channel_t *ch);
 /* How long px_channel_recv busy-polls for the next buffer before it sleeps: 0 sleeps at once
  * (blocking mode: no core spent waiting), < 0 never sleeps (spin mode: the lowest latency, one

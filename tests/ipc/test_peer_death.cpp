@@ -190,3 +190,45 @@ TEST_CASE("a peer that dies leaving a copy of its end in its own child: slots co
     px_channel_release(a);
     px_pool_release(pool);
 }
+
+// A sender asleep in loan_timeout for the slot a child holds is woken by the child's exit, even
+// though the child's socket stays open (the parent never released the child's end): the pool
+// waits on the child's pidfd too.
+TEST_CASE("loan_timeout wakes when the borrower's process exits, its socket still open") {
+    px_pool_t *pool = shm_pool(1, 4096);
+    px_channel_t *a = nullptr, *b = nullptr;
+    REQUIRE(px_channel_pair(&a, &b) == PX_OK);
+    Signal holding, exit_now;
+    pid_t child = fork_child([&] {
+        px_buffer_t *x = nullptr;
+        if (px_channel_recv(b, 5'000'000'000, &x) != PX_OK)
+            return 1;
+        holding.post();
+        exit_now.wait();
+        return 0; // exits holding the buffer
+    });
+    px_buffer_t *f = make_frame(pool, 64, 1);
+    REQUIRE(px_channel_send(a, f) == PX_OK);
+    px_buffer_release(f);
+    holding.wait();
+    px_channel_stats_t st{};
+    REQUIRE(eventually([&] { // the child has announced itself: this end watches it
+        return px_channel_get_stats(a, &st) == PX_OK &&
+               st.peer_pid == static_cast<uint64_t>(child);
+    }));
+    px_slot_t *slot = nullptr;
+    CHECK(px_pool_loan(pool, &slot) == PX_E_WOULD_BLOCK);
+    exit_now.post();
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK(px_pool_loan_timeout(pool, 5'000'000'000, &slot) == PX_OK);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - t0)
+                        .count();
+    MESSAGE("the loan waited " << ms << " ms for the child's exit");
+    CHECK(ms < 1000);
+    px_slot_release(slot);
+    CHECK(wait_child(child) == 0);
+    px_channel_release(b);
+    px_channel_release(a);
+    px_pool_release(pool);
+}

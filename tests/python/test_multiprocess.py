@@ -192,3 +192,33 @@ def test_c_producer_feeds_a_python_consumer(sock_path):
     assert prod.returncode == 0, err
     assert report == {"frames": frames, "first": [0, 1, 2], "bad": [], "readonly": True,
                       "sequence_ok": True}
+
+
+def _child_takes_one_and_exits(mine, ready):
+    buf = mine.recv(timeout=10)  # `theirs` is not closed here either: copies everywhere
+    ready.send(buf.metadata.sequence)
+    os._exit(0)  # exits holding the buffer
+
+
+def test_fork_parent_forgets_the_childs_end_the_childs_exit_still_returns_the_slot():
+    """Issue 12: a parent that keeps its copy of the child's end (no b.close()) used to leave a
+    dead child's slot out forever; the end now watches the child's process."""
+    pool = px.MemoryPool(px.SharedMemorySegment("forgot", 2 * 4096), 4096)
+    a, b = px.Channel.pair()
+    parent_conn, child_conn = FORK.Pipe()
+    child = FORK.Process(target=_child_takes_one_and_exits, args=(b, child_conn))
+    child.start()
+    slot = pool.loan()
+    buf = slot.into_buffer(metadata=px.Metadata(sequence=7))
+    a.send(buf)
+    buf.release()
+    assert parent_conn.recv() == 7
+    child.join(10)
+    assert child.exitcode == 0
+    # b is still open in this process: only the watch on the child's process can tell.
+    assert wait_until(lambda: pool.available == 2, timeout=1.0), "the dead child's slot stayed out"
+    assert a.stats().slots_reclaimed == 1
+    with pytest.raises(px.ChannelClosed):
+        a.recv(timeout=2)
+    b.close()
+    a.close()
