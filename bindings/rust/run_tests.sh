@@ -83,13 +83,21 @@ else
     echo "ok: no bindgen artefacts in $(wc -l <"$bindings") lines of bindings"
   fi
   if [ -n "${PARALLAX_API_MD:-}" ]; then
+    # Functions the header does not declare yet are listed, with their issue, in
+    # parallax-sys/tests/api_pending.txt; any other missing one fails, and so does a pending one
+    # that is bound now (its line must go).
+    pending=$(grep -v '^#' "$here/parallax-sys/tests/api_pending.txt" | awk 'NF {print $1}')
     missing=$(grep -oE '\bpx_[a-z0-9_]+\(' "$PARALLAX_API_MD" | tr -d '(' | sort -u |
-      while read -r fn; do grep -q "pub fn $fn(" "$bindings" || echo "$fn"; done)
-    if [ -n "$missing" ]; then
-      echo "FAILED: functions of API.md missing from the bindings:" $missing
+      while read -r fn; do
+        grep -q "pub fn $fn(" "$bindings" || grep -qx "$fn" <<<"$pending" || echo "$fn"
+      done)
+    landed=$(for fn in $pending; do grep -q "pub fn $fn(" "$bindings" && echo "$fn"; done)
+    if [ -n "$missing" ] || [ -n "$landed" ]; then
+      [ -n "$missing" ] && echo "FAILED: functions of API.md missing from the bindings:" $missing
+      [ -n "$landed" ] && echo "FAILED: bound now, delete from api_pending.txt:" $landed
       failed=$((failed + 1))
     else
-      echo "ok: all $(grep -oE '\bpx_[a-z0-9_]+\(' "$PARALLAX_API_MD" | sort -u | wc -l) functions of $PARALLAX_API_MD are bound"
+      echo "ok: every function of $PARALLAX_API_MD is bound, but the $(wc -w <<<"$pending") pending ones (api_pending.txt)"
     fi
   else
     echo "note: API.md not found (set PARALLAX_API_MD); the function list in parallax-sys/tests is checked"

@@ -381,3 +381,45 @@ TEST_CASE("huge-page segments cross a channel") {
     px_channel_release(a);
     px_pool_release(pool);
 }
+
+// Issue 18: what an end costs in fds. A pair in one process: its two sockets and one shared
+// return socket each (4; the target is <= 6). An end connected to another process: its socket,
+// its return socket and the pidfd that watches the peer (the target is <= 3). px_channel_fd
+// adds its epoll set and doorbell, made at its first call only.
+TEST_CASE("fds per channel end: a pair <= 6, a cross-process end <= 3, +2 once polled") {
+    const int start = count_open_fds();
+    px_channel_t *a = nullptr, *b = nullptr;
+    REQUIRE(px_channel_pair(&a, &b) == PX_OK);
+    const int pair_fds = count_open_fds() - start;
+    MESSAGE("a pair holds " << pair_fds << " fds");
+    CHECK(pair_fds <= 6);
+    CHECK(px_channel_fd(a) >= 0);
+    CHECK(count_open_fds() - start == pair_fds + 2);
+    px_channel_release(a);
+    px_channel_release(b);
+    CHECK(count_open_fds() == start);
+
+    TempDir dir;
+    const std::string path = dir.file("fds.sock");
+    px_listener_t *l = nullptr;
+    REQUIRE(px_listener_new(path.c_str(), &l) == PX_OK);
+    Signal done;
+    pid_t client = fork_child([&] { // (releasing its copy of l would remove the socket file)
+        px_channel_t *ch = nullptr;
+        if (px_channel_connect(path.c_str(), 5'000'000'000, &ch) != PX_OK)
+            return 1;
+        done.wait();
+        px_channel_release(ch);
+        return 0;
+    });
+    const int before = count_open_fds();
+    px_channel_t *end = nullptr;
+    REQUIRE(px_listener_accept(l, 5'000'000'000, &end) == PX_OK);
+    const int end_fds = count_open_fds() - before;
+    MESSAGE("an end connected to another process holds " << end_fds << " fds");
+    CHECK(end_fds <= 3);
+    done.post();
+    CHECK(wait_child(client) == 0);
+    px_channel_release(end);
+    px_listener_release(l);
+}

@@ -175,6 +175,17 @@ fn api_md_path() -> Option<PathBuf> {
     beside_repo.exists().then_some(beside_repo)
 }
 
+/// Functions of API.md that the header does not declare yet (tests/api_pending.txt: the first
+/// word of each line that is not a comment).
+fn pending_functions() -> BTreeSet<String> {
+    include_str!("api_pending.txt")
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
 #[test]
 fn every_function_in_api_md_is_generated() {
     let Some(path) = api_md_path() else {
@@ -191,9 +202,15 @@ fn every_function_in_api_md_is_generated() {
         path.display()
     );
     let generated = generated_functions();
+    let pending = pending_functions();
+    let landed: Vec<&String> = pending.iter().filter(|n| generated.contains(*n)).collect();
+    assert!(
+        landed.is_empty(),
+        "generated now, so delete their lines from tests/api_pending.txt: {landed:?}"
+    );
     let missing: Vec<&String> = documented
         .iter()
-        .filter(|n| !generated.contains(*n))
+        .filter(|n| !generated.contains(*n) && !pending.contains(*n))
         .collect();
     assert!(
         missing.is_empty(),
