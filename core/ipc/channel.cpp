@@ -80,17 +80,23 @@ int Channel::fd() {
     return recv_.fd();
 }
 
-void Channel::send(const Buffer &buf, int64_t timeout_ns) {
+void Channel::send(const Buffer &buf, int64_t timeout_ns, wire::StreamTag tag) {
     follow_fork();
     conn_.outbox->flush();
-    send_.send(buf, timeout_ns);
+    send_.send(buf, timeout_ns, tag);
 }
 
-Buffer Channel::recv(int64_t timeout_ns) {
+Buffer Channel::recv(int64_t timeout_ns, wire::StreamTag *tag) {
     follow_fork();
     conn_.outbox->flush();
     conn_.inbox->collect(false); // see SendSide::send
-    return recv_.recv(timeout_ns);
+    return recv_.recv(timeout_ns, tag);
+}
+
+size_t Channel::in_flight() {
+    follow_fork();
+    conn_.inbox->collect(false);
+    return conn_.inbox->lent_now();
 }
 
 void Channel::adopt_process() {

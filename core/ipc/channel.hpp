@@ -48,10 +48,20 @@ public:
     // An end whose handshake is done (the listener runs handshakes itself).
     static Ref<Channel> from_connection(Connection conn);
 
-    // timeout_ns bounds the wait while the peer is too far behind (< 0: forever).
-    void send(const Buffer &buf, int64_t timeout_ns = -1);
-    // timeout_ns: < 0 forever, 0 poll (would_block), > 0 wait (timeout).
-    Buffer recv(int64_t timeout_ns);
+    // timeout_ns bounds the wait while the peer is too far behind (< 0: forever). `tag`: what
+    // the record is to a stream (core/stream numbers its frames; plain channels leave it).
+    void send(const Buffer &buf, int64_t timeout_ns = -1, wire::StreamTag tag = {});
+    // timeout_ns: < 0 forever, 0 poll (would_block), > 0 wait (timeout). `tag` (nullable):
+    // receives the record's stream tag; without it a stream's own record is a protocol error.
+    Buffer recv(int64_t timeout_ns, wire::StreamTag *tag = nullptr);
+    // What this end has lent to the peer and not had back: buffers the peer holds plus those
+    // queued for it (returns collected first). A stream's per-subscriber credit.
+    size_t in_flight();
+    // The peer has gone (hang-up, its process exited, or it broke the protocol of returns).
+    bool peer_gone() noexcept { return conn_.inbox->peer_gone(); }
+    // The main socket, to poll for the peer's hang-up (or bytes it should not send) without
+    // the epoll set and doorbell fd() makes. Borrowed; never read from it directly.
+    int socket_fd() const noexcept { return conn_.sock.fd; }
     // recv's busy-poll budget before sleeping: 0 never spins, < 0 never sleeps.
     void set_spin_ns(int64_t ns) noexcept { recv_.set_spin_ns(ns); }
     // Pollable: readable when recv may not block (an epoll set of the socket and a doorbell,

@@ -53,10 +53,24 @@ uint64_t RecvSide::buffers_received() const {
     return buffers_received_;
 }
 
-Buffer RecvSide::recv(int64_t timeout_ns) {
+Buffer RecvSide::recv(int64_t timeout_ns, wire::StreamTag *tag) {
     std::lock_guard lock(mutex_);
     if (!dropped_.empty())
         fail_dropped();
+    Buffer b = take_any(timeout_ns);
+    if (tag) {
+        *tag = last_tag_;
+    } else if (last_tag_.kind != wire::DataKind::frame) {
+        const std::string why = "a stream's own record (kind " +
+                                std::to_string(static_cast<uint32_t>(last_tag_.kind)) +
+                                ") on a plain channel: subscribe to a stream with a subscriber";
+        drop(Status::protocol, why);
+        fail(Status::protocol, why);
+    }
+    return b;
+}
+
+Buffer RecvSide::take_any(int64_t timeout_ns) {
     // A receiver that polls px_channel_fd tells the sender when it is inside recv (no socket
     // wake needed) and when it leaves (declared after the lock: runs before it is released).
     struct Bracket {
@@ -319,6 +333,7 @@ std::optional<Buffer> RecvSide::take_record() {
                     ring_.consume();
                     wire::decode_data_fields(head, d);
                     std::optional<Buffer> out(make_buffer(d));
+                    last_tag_ = d.tag;
                     ++buffers_received_;
                     return out;
                 }

@@ -31,8 +31,10 @@ public:
     RecvSide(int sock, const Ref<Segment> &peer_control, ReturnOutbox &outbox,
              ReturnInbox &inbox) noexcept;
 
-    // timeout_ns: < 0 forever, 0 poll (would_block), > 0 wait (timeout).
-    Buffer recv(int64_t timeout_ns);
+    // timeout_ns: < 0 forever, 0 poll (would_block), > 0 wait (timeout). `tag` (nullable)
+    // receives what the record is to a stream; without it, only plain frames are accepted (a
+    // stream's own record on a plain channel is a protocol error).
+    Buffer recv(int64_t timeout_ns, wire::StreamTag *tag = nullptr);
     // recv's busy-poll budget before sleeping: 0 never spins, < 0 never sleeps.
     void set_spin_ns(int64_t ns) noexcept { spin_ns_.store(ns, std::memory_order_relaxed); }
     // Pollable: readable when recv may not block. Made at the first call (throws io when the
@@ -41,6 +43,7 @@ public:
     uint64_t buffers_received() const;
 
 private:
+    Buffer take_any(int64_t timeout_ns);
     Buffer poll_once();
     Buffer wait_for_record(int64_t timeout_ns);
     // Spins on the ring up to `spin` ns (< 0: until the deadline); returns the last clock
@@ -74,6 +77,7 @@ private:
     uint32_t last_id_ = 0; // the segment of the last record (0: none) and its entry
     const Ref<Segment> *last_segment_ = nullptr;
     uint64_t buffers_received_ = 0;
+    wire::StreamTag last_tag_; // of the record take_record() answered last
     bool peer_hung_up_ = false;
     std::string dropped_; // non-empty once a failure dropped the connection
     Status dropped_status_ = Status::protocol; // what later calls answer then

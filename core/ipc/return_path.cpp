@@ -121,6 +121,7 @@ uint64_t ReturnInbox::lend(Ref<RefCounted> lease) {
     if (++loan.generation == 0) // 0 would make token 0 (no loan) possible
         loan.generation = 1;
     counters_.lent = ++lent_count_;
+    lent_now_.store(lent_count_, std::memory_order_relaxed);
     return uint64_t{loan.generation} << 32 | i;
 }
 
@@ -259,6 +260,7 @@ void ReturnInbox::collect(bool thorough, int64_t now) noexcept {
     counters_.lent = lent_count_;
     if (hung_up_ && lent_count_ != 0)
         reclaim_all_locked(drop);
+    lent_now_.store(lent_count_, std::memory_order_relaxed);
     maybe_unregister_locked(keep_alive);
 }
 

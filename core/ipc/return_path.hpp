@@ -75,6 +75,8 @@ public:
     void collect(bool thorough, int64_t coarse_now) noexcept;
     void set_waiting(bool waiting) noexcept override;
     ReturnCounters counters() const;
+    // Loans outstanding now (as of the last collect), without the lock.
+    size_t lent_now() const noexcept { return lent_now_.load(std::memory_order_relaxed); }
     // The borrower has gone (hang-up, its process exited, or it broke the protocol). Looks at
     // the socket and the process at most once a millisecond.
     bool peer_gone() noexcept;
@@ -115,6 +117,7 @@ private:
     std::vector<Loan> loans_; // token = generation << 32 | index
     uint32_t free_head_ = no_entry;
     size_t lent_count_ = 0;
+    std::atomic<size_t> lent_now_{0}; // mirror of lent_count_, for lent_now()
     ReturnCounters counters_;
     bool hung_up_ = false;
     bool channel_open_ = true;

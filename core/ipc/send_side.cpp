@@ -23,7 +23,7 @@ SendSide::SendSide(int sock, const Ref<Segment> &own_control, ReturnInbox &inbox
     : sock_(sock), cb_(control_of(*own_control)), inbox_(inbox), wake_(cb_, sock),
       ring_(&cb_->data_tail, &cb_->data_head, data_ring_entries) {}
 
-void SendSide::send(const Buffer &buf, int64_t timeout_ns) {
+void SendSide::send(const Buffer &buf, int64_t timeout_ns, wire::StreamTag tag) {
     // Take back what the peer returned. Pools collect when they run dry, but a loan that is
     // not a pool slot (a received buffer sent on: a relay) has no pool to ask for it. Done on
     // the way out (declared before the lock, so after it), once the record is out: reading the
@@ -47,7 +47,7 @@ void SendSide::send(const Buffer &buf, int64_t timeout_ns) {
     const uint64_t token = buf.lease() ? inbox_.lend(buf.lease()) : 0;
     const uint32_t len = wire::data_size;
     std::memcpy(entry, &len, sizeof len);
-    wire::encode_data(segment_id, buf.offset(), buf.size(), token, buf.metadata(),
+    wire::encode_data(segment_id, buf.offset(), buf.size(), token, tag, buf.metadata(),
                       entry + sizeof len);
     publish_entry();
     ++counters_.buffers_sent;

@@ -26,8 +26,9 @@ public:
     // socket (registrations, wake records); `inbox`: where loans are recorded.
     SendSide(int sock, const Ref<Segment> &own_control, ReturnInbox &inbox) noexcept;
 
-    // timeout_ns bounds the wait while the peer is too far behind (< 0: forever).
-    void send(const Buffer &buf, int64_t timeout_ns);
+    // timeout_ns bounds the wait while the peer is too far behind (< 0: forever). `tag`: what
+    // the record is to a stream (a plain channel sends frames numbered 0).
+    void send(const Buffer &buf, int64_t timeout_ns, wire::StreamTag tag = {});
     // The end closes: wake a receiver asleep on the ring.
     void on_close() noexcept { wake_.on_close(); }
 
