@@ -433,6 +433,155 @@ typedef struct px_channel_stats {
 /* @param[out] out  the caller's struct, filled. */
 PX_API px_status_t px_channel_get_stats(const px_channel_t *ch, px_channel_stats_t *out);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Streams: publish-subscribe by name (one publisher, any number of subscribers)              */
+/* ------------------------------------------------------------------------------------------ */
+/* Built on channels: every guarantee of channels holds per subscriber (zero-copy, read-only
+ * mapping, validated returns, slots reclaimed when a subscriber dies).
+ *
+ * Names: a name without '/' ([A-Za-z0-9._-], 1-100 characters, not starting with '.') lives in
+ * the runtime directory: $PARALLAX_RUNTIME_DIR (used as given, never created), else
+ * $XDG_RUNTIME_DIR/parallax, else /tmp/parallax-<uid> (both created mode 0700 if missing).
+ * Whichever is used must be a directory owned by this uid and not writable by group or others,
+ * else PX_E_PERMISSION. A name with '/' is a socket path used as is. A name whose socket path
+ * would not fit sun_path (107 bytes), or anything else malformed, is PX_E_INVALID with a
+ * message saying which rule it broke. Beside its socket a stream keeps a small stats page,
+ * "." + the socket's file name + ".stats" (so no stream name collides with it).
+ *
+ * No library thread is started: subscribers are admitted (and the description sent to them)
+ * inside px_publisher_publish and px_publisher_poll. A publisher that goes a while without
+ * publishing polls px_publisher_fd or calls px_publisher_poll. Slot returns need neither. */
+typedef struct px_publisher px_publisher_t;
+typedef struct px_subscriber px_subscriber_t;
+
+/* What publish does for a subscriber with no credit (max_in_flight held or queued). */
+typedef uint32_t px_slow_policy_t;
+#define PX_SLOW_DROP 0       /* that subscriber misses the frame (counted on both sides) */
+#define PX_SLOW_BLOCK 1      /* wait up to block_timeout_ns for room, then PX_E_TIMEOUT */
+#define PX_SLOW_DISCONNECT 2 /* that subscriber is dropped (it drains, then PX_E_CLOSED) */
+
+/* Options of a publisher. Set struct_size and the defaults with px_publisher_options_init(),
+ * then change fields; the library reads only the fields struct_size covers. */
+typedef struct px_publisher_options {
+    uint32_t struct_size;      /* sizeof(px_publisher_options_t), set by the init function */
+    uint32_t slow_policy;      /* PX_SLOW_*; default PX_SLOW_DROP */
+    uint32_t max_subscribers;  /* 1..1024; default 64: one more gets PX_E_BUSY */
+    uint32_t max_in_flight;    /* 1..128; default 8: what one subscriber holds + has queued */
+    uint32_t history;          /* 0..1024; default 0: latest frames a joining subscriber gets
+                                  first (at most max_in_flight of them); they stay held */
+    uint32_t reserved;         /* 0 */
+    int64_t block_timeout_ns;  /* PX_SLOW_BLOCK's wait (< 0: forever); default 1 s */
+} px_publisher_options_t;
+
+/* Sets struct_size and the defaults.
+ * @param opts  the caller's struct, filled; NULL does nothing. */
+PX_API void px_publisher_options_init(px_publisher_options_t *opts);
+
+/* Starts publishing stream `name`. A live publisher of that name is PX_E_BUSY; a stale one
+ * (its process died) is replaced at once. Out-of-range options are PX_E_INVALID naming the
+ * field; a struct_size smaller than the first field's end, or larger than this library's
+ * struct with non-zero bytes beyond it, is PX_E_INVALID.
+ * @param name      borrowed for the call.
+ * @param opts      nullable: copied; NULL means the defaults.
+ * @param[out] out  owned: release with px_publisher_release(). */
+PX_API px_status_t px_publisher_new(const char *name, const px_publisher_options_t *opts,
+                                    px_publisher_t **out);
+/* Publishes `buf` to every admitted subscriber (zero-copy: its slot is lent once to each and
+ * returns when the publisher and every subscriber have released it, or died). Never blocked
+ * by a subscriber joining, lagging (PX_SLOW_DROP, PX_SLOW_DISCONNECT) or dying. With
+ * PX_SLOW_BLOCK, waits up to block_timeout_ns for room at every subscriber, then answers
+ * PX_E_TIMEOUT having delivered to those with room. PX_E_UNSUPPORTED for heap and mapped-file
+ * buffers (subscribers could not map them).
+ * @param buf  borrowed: the caller keeps its handle and may release it at once. */
+PX_API px_status_t px_publisher_publish(px_publisher_t *pub, const px_buffer_t *buf);
+/* Subscribers admitted now (0 for NULL). */
+PX_API size_t px_publisher_subscriber_count(const px_publisher_t *pub);
+/* Pollable: readable when the publisher has housekeeping to do without a publish (a joining
+ * subscriber, a departed one); px_publisher_poll() does it.
+ * @return borrowed: valid while pub lives (never close it). nullable: -1 for NULL. */
+PX_API int px_publisher_fd(const px_publisher_t *pub);
+/* Waits up to timeout_ns for housekeeping (joins, departures), then does it: PX_OK when there
+ * was some, PX_E_WOULD_BLOCK / PX_E_TIMEOUT when none came. */
+PX_API px_status_t px_publisher_poll(px_publisher_t *pub, int64_t timeout_ns);
+/* Sets the stream's description: an opaque text of at most 64 KiB (e.g. GStreamer caps,
+ * JSON). Every subscriber gets the current one when it joins and each change in order with
+ * the frames (it is in force for the frames published after it).
+ * @param utf8  borrowed for the call (copied); NUL-terminated. */
+PX_API px_status_t px_publisher_set_description(px_publisher_t *pub, const char *utf8);
+/* Stops publishing: subscribers receive what was sent to them, then PX_E_CLOSED; buffers they
+ * hold stay valid. The name is free again at once.
+ * @param pub  nullable: NULL does nothing. */
+PX_API void px_publisher_release(px_publisher_t *pub);
+
+/* Subscribes to stream `name`, waiting up to timeout_ns for its publisher to appear and admit
+ * this subscriber (start order does not matter; the publisher admits inside its publish and
+ * poll calls). PX_E_BUSY when the publisher is full (max_subscribers).
+ * @param name      borrowed for the call.
+ * @param[out] out  owned: release with px_subscriber_release(). */
+PX_API px_status_t px_subscriber_new(const char *name, int64_t timeout_ns,
+                                     px_subscriber_t **out);
+/* The next frame: first the publisher's history (if any), then live frames, in order; frames
+ * the publisher had no room for are skipped (and counted in missed). PX_E_CLOSED once the
+ * publisher is gone and everything it sent has been received.
+ * @param[out] out  owned: release with px_buffer_release(); read-only memory; it stays valid
+ *                  after the subscriber and the publisher are gone. */
+PX_API px_status_t px_subscriber_recv(px_subscriber_t *sub, int64_t timeout_ns,
+                                      px_buffer_t **out);
+/* The description in force for the last frame received (the one set before it was
+ * published); before the first frame, the one current at join; "" when none was ever set.
+ * Copies it with its NUL into dst; PX_E_INVALID with *len set when cap is too small.
+ * @param dst       nullable when cap is 0 (to learn the length).
+ * @param[out] len  the description's length without the NUL. */
+PX_API px_status_t px_subscriber_description(const px_subscriber_t *sub, char *dst, size_t cap,
+                                             size_t *len);
+/* Pollable: readable when recv may not block (it may still answer PX_E_WOULD_BLOCK after
+ * taking a description record).
+ * @return borrowed: valid while sub lives (never close it). nullable: -1 for NULL or when the
+ *         process is out of fds (see px_last_error_message()). */
+PX_API int px_subscriber_fd(const px_subscriber_t *sub);
+/* Leaves the stream; buffers received stay valid.
+ * @param sub  nullable: NULL does nothing. */
+PX_API void px_subscriber_release(px_subscriber_t *sub);
+
+/* Counters of a publisher. */
+typedef struct px_publisher_stats {
+    uint64_t published;         /* frames published */
+    uint64_t subscribers;       /* admitted now */
+    uint64_t joined;            /* admitted since the start */
+    uint64_t departed;          /* left, died or were disconnected since the start */
+    uint64_t dropped;           /* frames a subscriber missed for want of room */
+    uint64_t disconnected_slow; /* subscribers dropped by PX_SLOW_DISCONNECT */
+    uint64_t slots_lent;        /* buffers subscribers hold or have queued now */
+} px_publisher_stats_t;
+
+/* Counters of a subscriber. */
+typedef struct px_subscriber_stats {
+    uint64_t received;      /* frames received */
+    uint64_t missed;        /* frames skipped (gaps in the stream's numbering) */
+    uint64_t publisher_pid; /* the publisher's process */
+} px_subscriber_stats_t;
+
+/* @param[out] out  the caller's struct, filled. */
+PX_API px_status_t px_publisher_get_stats(const px_publisher_t *pub, px_publisher_stats_t *out);
+/* @param[out] out  the caller's struct, filled. */
+PX_API px_status_t px_subscriber_get_stats(const px_subscriber_t *sub,
+                                           px_subscriber_stats_t *out);
+/* The counters of the live publisher of `name`, in any process of this user, whether or not
+ * it is publishing or polling (read from the page it keeps current). No live publisher of that
+ * name is PX_E_CLOSED at once.
+ * @param name      borrowed for the call.
+ * @param[out] out  the caller's struct, filled. */
+PX_API px_status_t px_stream_stats(const char *name, int64_t timeout_ns,
+                                   px_publisher_stats_t *out);
+
+/* Called once per live stream by px_stream_list.
+ * @param name  borrowed for the call. */
+typedef void (*px_stream_list_fn)(const char *name, void *ctx);
+/* Calls fn for every live stream in the runtime directory (stale sockets are skipped, not
+ * removed; streams named by a socket path elsewhere are not listed).
+ * @param ctx  nullable: passed to fn as is. */
+PX_API px_status_t px_stream_list(px_stream_list_fn fn, void *ctx);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -1,0 +1,369 @@
+#include "core/stream/publisher.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <sys/epoll.h>
+#include <thread>
+
+#include "core/clock.hpp"
+#include "core/error.hpp"
+#include "core/ipc/fd_passing.hpp"
+#include "core/shared_memory_segment.hpp"
+#include "core/stream/runtime_dir.hpp"
+
+namespace px::stream {
+
+using ipc::Channel;
+using ipc::wire::DataKind;
+using ipc::wire::StreamTag;
+
+namespace {
+
+// How often publish looks after joins, departures and the stats page: often enough that a
+// joining subscriber waits no longer than a frame or a millisecond, rarely enough that a
+// publish costs one send per subscriber.
+constexpr int64_t housekeeping_interval_ns = 1'000'000;
+// Connections admitted per housekeeping, so that a crowd joining at once delays one publish
+// by a bounded amount (the rest come in at the next ones).
+constexpr int admissions_per_round = 8;
+
+// What keeps a frame that is not a pool slot counted while a subscriber holds it: a channel
+// tracks loans by lease, and credit is counted in loans.
+class FrameLease final : public RefCounted {};
+
+Buffer counted(const Buffer &buf) {
+    if (buf.lease())
+        return buf;
+    return Buffer(buf.segment_ref(), buf.offset(), buf.size(), buf.metadata(),
+                  Ref<RefCounted>::adopt(new FrameLease));
+}
+
+void check_options(const PublisherOptions &o) {
+    if (o.slow_policy != SlowPolicy::drop && o.slow_policy != SlowPolicy::block &&
+        o.slow_policy != SlowPolicy::disconnect)
+        fail(Status::invalid, "slow_policy " + std::to_string(static_cast<uint32_t>(
+                                                   o.slow_policy)) +
+                                  " is none of PX_SLOW_DROP (0), PX_SLOW_BLOCK (1), "
+                                  "PX_SLOW_DISCONNECT (2)");
+    if (o.max_subscribers == 0 || o.max_subscribers > max_subscribers_limit)
+        fail(Status::invalid, "max_subscribers " + std::to_string(o.max_subscribers) +
+                                  " is not in 1.." + std::to_string(max_subscribers_limit));
+    if (o.max_in_flight == 0 || o.max_in_flight > max_in_flight_limit)
+        fail(Status::invalid, "max_in_flight " + std::to_string(o.max_in_flight) +
+                                  " is not in 1.." + std::to_string(max_in_flight_limit) +
+                                  " (a subscriber's ring holds 256 records)");
+    if (o.history > max_history)
+        fail(Status::invalid, "history " + std::to_string(o.history) + " is more than " +
+                                  std::to_string(max_history));
+}
+
+} // namespace
+
+// A description version: its text in a sealed memfd of its own (sent like a frame: the
+// subscriber maps it read-only and copies the text out).
+struct Publisher::Description {
+    uint64_t version = 0;
+    Buffer text;
+};
+
+struct Publisher::Subscriber {
+    uint64_t id = 0;
+    Ref<Channel> ch;
+    uint64_t description_version = 0; // the last one sent to it
+};
+
+Ref<Publisher> Publisher::create(const std::string &name, const PublisherOptions &opts) {
+    check_options(opts);
+    StreamPaths paths = paths_for(name);
+    return Ref<Publisher>::adopt(new Publisher(paths.socket, paths.stats, opts));
+}
+
+namespace {
+
+Buffer description_buffer(const std::string &text) {
+    // A segment cannot be empty: "" is a 0-byte window on a 1-byte one.
+    Ref<Segment> seg = SharedMemorySegment::create("px-stream-description",
+                                                   std::max<size_t>(text.size(), 1));
+    if (!text.empty())
+        std::memcpy(seg->mutable_data(), text.data(), text.size());
+    return Buffer(seg, 0, text.size(), Metadata{});
+}
+
+} // namespace
+
+Publisher::Publisher(const std::string &socket_path, const std::string &stats_path,
+                     const PublisherOptions &opts)
+    : opts_(opts), stats_page_(stats_path), listener_(ipc::Listener::create(socket_path)),
+      poll_fd_(::epoll_create1(EPOLL_CLOEXEC)) {
+    if (poll_fd_.fd < 0)
+        fail_errno("epoll_create1", errno);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = 0; // the listener; subscribers have ids from 1
+    if (::epoll_ctl(poll_fd_.fd, EPOLL_CTL_ADD, listener_->fd(), &ev) != 0)
+        fail_errno("epoll_ctl(ADD, listener)", errno);
+    description_ = std::make_shared<Description>(Description{0, description_buffer("")});
+    stats_page_.store(counters_);
+}
+
+Publisher::~Publisher() = default;
+
+size_t Publisher::subscriber_count() const {
+    std::lock_guard lock(mutex_);
+    return subs_.size();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Joins and departures
+
+void Publisher::housekeeping_locked() {
+    last_housekeeping_ns_ = coarse_now_ns();
+    reap_departed_locked();
+    admit_locked();
+    publish_stats_locked();
+}
+
+void Publisher::admit_locked() {
+    for (int n = 0; n < admissions_per_round; ++n) {
+        Ref<Channel> ch;
+        try {
+            ch = listener_->accept(0); // never blocks: handshakes advance as bytes arrive
+        } catch (const Error &) {
+            // would_block: nobody completed a handshake. Anything else is the listener's own
+            // trouble (out of fds): the subscribers already here must not pay for it, and the
+            // connection waits in the kernel's backlog for the next round.
+            return;
+        }
+        welcome_locked(std::move(ch));
+    }
+}
+
+void Publisher::refuse(Channel &ch) noexcept {
+    try {
+        ch.send(description_->text, 0, StreamTag{DataKind::stream_refused, 0});
+    } catch (const Error &) {
+        // It has gone already: nothing to tell.
+    }
+}
+
+void Publisher::welcome_locked(Ref<Channel> ch) {
+    if (subs_.size() >= opts_.max_subscribers)
+        return refuse(*ch);
+    // A joining subscriber gets the latest history frames, at most its credit's worth.
+    const size_t replay = std::min<size_t>(history_.size(), opts_.max_in_flight);
+    const size_t from = history_.size() - replay;
+    const uint64_t first_seq = replay ? history_[from].first : last_seq_ + 1;
+    try {
+        ch->send(description_->text, 0, StreamTag{DataKind::stream_welcome, first_seq});
+        for (size_t i = from; i < history_.size(); ++i)
+            ch->send(history_[i].second, 0, StreamTag{DataKind::frame, history_[i].first});
+    } catch (const Error &) {
+        return; // it went away (or is out of fds) while joining: it never joined
+    }
+    auto sub = std::make_unique<Subscriber>();
+    sub->id = next_sub_id_++;
+    sub->description_version = description_->version;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.u64 = sub->id;
+    if (::epoll_ctl(poll_fd_.fd, EPOLL_CTL_ADD, ch->socket_fd(), &ev) != 0)
+        return; // out of memory for epoll: it is not admitted (it sees PX_E_CLOSED)
+    sub->ch = std::move(ch);
+    subs_.push_back(std::move(sub));
+    ++counters_.joined;
+}
+
+void Publisher::reap_departed_locked() {
+    // A subscriber never writes to its main socket after the handshake: readable means it hung
+    // up (closed, or its process died), or it sent bytes it must not send. Either way it goes.
+    epoll_event events[64];
+    const int n = ::epoll_wait(poll_fd_.fd, events, 64, 0);
+    for (int i = 0; i < n; ++i) {
+        const uint64_t id = events[i].data.u64;
+        if (id == 0)
+            continue; // the listener: admit_locked looks after it
+        auto it = std::find_if(subs_.begin(), subs_.end(),
+                               [&](const auto &s) { return s->id == id; });
+        if (it != subs_.end())
+            remove_locked(it->get(), false);
+    }
+}
+
+void Publisher::remove_locked(Subscriber *sub, bool slow) noexcept {
+    ::epoll_ctl(poll_fd_.fd, EPOLL_CTL_DEL, sub->ch->socket_fd(), nullptr);
+    ++counters_.departed;
+    if (slow)
+        ++counters_.disconnected_slow;
+    auto it = std::find_if(subs_.begin(), subs_.end(),
+                           [&](const auto &s) { return s.get() == sub; });
+    if (it != subs_.end())
+        subs_.erase(it); // releases its channel: it drains what it has, then PX_E_CLOSED
+}
+
+void Publisher::poll(int64_t timeout_ns) {
+    if (!ipc::wait_readable(poll_fd_.fd, timeout_ns))
+        fail(timeout_ns == 0 ? Status::would_block : Status::timeout,
+             "no subscriber joined or left in time");
+    std::lock_guard lock(mutex_);
+    housekeeping_locked();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Publishing
+
+bool Publisher::sync_description_locked(Subscriber &sub, int64_t timeout_ns) {
+    if (sub.description_version == description_->version)
+        return true;
+    try {
+        sub.ch->send(description_->text, timeout_ns,
+                     StreamTag{DataKind::stream_description, last_seq_});
+    } catch (const Error &e) {
+        if (e.status() == Status::would_block || e.status() == Status::timeout)
+            return false; // its ring is full: it goes before the next frame that fits
+        throw;
+    }
+    sub.description_version = description_->version;
+    return true;
+}
+
+Publisher::Delivery Publisher::deliver_locked(Subscriber &sub, const Buffer &frame,
+                                              uint64_t seq) {
+    try {
+        if (sub.ch->in_flight() >= opts_.max_in_flight)
+            return Delivery::no_room;
+        if (!sync_description_locked(sub, 0))
+            return Delivery::no_room;
+        sub.ch->send(frame, 0, StreamTag{DataKind::frame, seq});
+        return Delivery::sent;
+    } catch (const Error &e) {
+        if (e.status() == Status::would_block)
+            return Delivery::no_room; // its ring is full of other records
+        return Delivery::gone;        // closed, died, broke the protocol
+    }
+}
+
+void Publisher::block_for_room_locked(std::vector<Subscriber *> &waiting, const Buffer &frame,
+                                      uint64_t seq) {
+    const int64_t deadline = deadline_for(opts_.block_timeout_ns);
+    for (int round = 0; !waiting.empty(); ++round) {
+        if (now_ns() >= deadline)
+            return;
+        // Returns come through each subscriber's ring: look again soon, without a core spent.
+        if (round < 64)
+            std::this_thread::yield();
+        else
+            std::this_thread::sleep_for(std::chrono::microseconds(50));
+        for (auto it = waiting.begin(); it != waiting.end();) {
+            const Delivery d = deliver_locked(**it, frame, seq);
+            if (d == Delivery::no_room) {
+                ++it;
+                continue;
+            }
+            if (d == Delivery::gone)
+                remove_locked(*it, false);
+            it = waiting.erase(it);
+        }
+    }
+}
+
+void Publisher::publish(const Buffer &buf) {
+    const MemoryType type = buf.segment().memory_type();
+    if (type == MemoryType::heap || type == MemoryType::mapped_file)
+        fail(Status::unsupported,
+             "only shared-memory and huge-page buffers can be published (a subscriber maps "
+             "them); allocate frames from a pool over px_segment_shm_new");
+    const Buffer frame = counted(buf);
+    std::lock_guard lock(mutex_);
+    if (coarse_now_ns() - last_housekeeping_ns_ >= housekeeping_interval_ns)
+        housekeeping_locked();
+    const uint64_t seq = ++last_seq_;
+    ++counters_.published;
+    if (opts_.history) {
+        history_.emplace_back(seq, frame);
+        if (history_.size() > opts_.history)
+            history_.pop_front();
+    }
+    std::vector<Subscriber *> no_room, gone;
+    for (auto &sub : subs_) {
+        const Delivery d = deliver_locked(*sub, frame, seq);
+        if (d == Delivery::no_room)
+            no_room.push_back(sub.get());
+        else if (d == Delivery::gone)
+            gone.push_back(sub.get());
+    }
+    for (Subscriber *s : gone)
+        remove_locked(s, false);
+    if (!no_room.empty())
+        apply_slow_policy_locked(no_room, frame, seq);
+    publish_stats_locked();
+}
+
+void Publisher::apply_slow_policy_locked(std::vector<Subscriber *> &no_room, const Buffer &frame,
+                                         uint64_t seq) {
+    switch (opts_.slow_policy) {
+    case SlowPolicy::drop:
+        counters_.dropped += no_room.size();
+        break;
+    case SlowPolicy::disconnect:
+        for (Subscriber *s : no_room)
+            remove_locked(s, true);
+        break;
+    case SlowPolicy::block:
+        block_for_room_locked(no_room, frame, seq);
+        if (!no_room.empty()) {
+            counters_.dropped += no_room.size();
+            publish_stats_locked();
+            fail(Status::timeout, std::to_string(no_room.size()) + " of " +
+                                      std::to_string(subs_.size()) +
+                                      " subscribers had no room within " +
+                                      std::to_string(opts_.block_timeout_ns) +
+                                      " ns (frame " + std::to_string(seq) +
+                                      " went to the others)");
+        }
+        break;
+    }
+}
+
+void Publisher::set_description(const std::string &text) {
+    if (text.size() > max_description_size)
+        fail(Status::invalid, "a description of " + std::to_string(text.size()) +
+                                  " bytes is longer than " +
+                                  std::to_string(max_description_size));
+    Buffer buf = description_buffer(text);
+    std::lock_guard lock(mutex_);
+    description_ =
+        std::make_shared<Description>(Description{description_->version + 1, std::move(buf)});
+    // Sent now where there is room; to the others before their next frame.
+    std::vector<Subscriber *> gone;
+    for (auto &sub : subs_) {
+        try {
+            sync_description_locked(*sub, 0);
+        } catch (const Error &) {
+            gone.push_back(sub.get());
+        }
+    }
+    for (Subscriber *s : gone)
+        remove_locked(s, false);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stats
+
+void Publisher::publish_stats_locked() noexcept {
+    counters_.subscribers = subs_.size();
+    uint64_t lent = 0;
+    for (auto &sub : subs_)
+        lent += sub->ch->in_flight();
+    counters_.slots_lent = lent;
+    stats_page_.store(counters_);
+}
+
+PublisherStats Publisher::stats() {
+    std::lock_guard lock(mutex_);
+    publish_stats_locked();
+    return counters_;
+}
+
+} // namespace px::stream

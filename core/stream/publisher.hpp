@@ -1,0 +1,113 @@
+// Publisher: one stream, published to every subscriber that connects by name (API.md,
+// "Streams"). Built on channels: one Channel per subscriber, plus a table of them.
+//
+// No thread is started: joins (handshakes, by the listener, never blocking), departures and
+// the stats page are looked after inside publish() (at most once a millisecond, so that a
+// publish costs one send per subscriber) and poll(), which a publisher that goes a while
+// without publishing calls when fd() is readable.
+//
+// Publish puts one descriptor in each subscriber's ring; the frame's slot is lent once per
+// subscriber and returns when the publisher and every subscriber have released it or died.
+// Each subscriber has a credit, max_in_flight: what it holds plus what is queued for it. The
+// slow-subscriber policy applies only to a subscriber without credit, so one slow subscriber
+// never touches the others' path.
+//
+// The stream numbers what it publishes (from 1, apart from the user's Metadata::sequence);
+// a subscriber counts what it missed from gaps. The description is a record on the same
+// ordered path as frames, sent to a subscriber before the first frame that follows a change.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/buffer.hpp"
+#include "core/fd_guard.hpp"
+#include "core/ipc/channel.hpp"
+#include "core/ipc/listener.hpp"
+#include "core/ref.hpp"
+#include "core/stream/stream_stats.hpp"
+
+namespace px::stream {
+
+enum class SlowPolicy : uint32_t { drop = 0, block = 1, disconnect = 2 };
+
+struct PublisherOptions {
+    SlowPolicy slow_policy = SlowPolicy::drop;
+    uint32_t max_subscribers = 64;
+    uint32_t max_in_flight = 8;
+    uint32_t history = 0;
+    int64_t block_timeout_ns = 1'000'000'000;
+};
+
+// Bounds of the options (each refused with a message naming it).
+constexpr uint32_t max_subscribers_limit = 1024;
+// A subscriber's ring holds 256 records; credit leaves room in it for the description and
+// unregister records that travel between frames.
+constexpr uint32_t max_in_flight_limit = 128;
+constexpr uint32_t max_history = 1024;
+// The description is a short text (GStreamer caps, JSON shapes).
+constexpr size_t max_description_size = 64 * 1024;
+
+class Publisher final : public RefCounted {
+public:
+    // Throws busy when a live publisher has `name`, invalid for a bad name or options.
+    static Ref<Publisher> create(const std::string &name, const PublisherOptions &opts);
+
+    // Sends `buf` to every admitted subscriber with credit; the policy decides for the others.
+    // Throws timeout (BLOCK) after delivering to those with room. Never blocked by a subscriber
+    // joining, lagging (DROP, DISCONNECT) or dying.
+    void publish(const Buffer &buf);
+    size_t subscriber_count() const;
+    // Readable when poll() has work: a connection to admit, a subscriber gone.
+    int fd() const noexcept { return poll_fd_.fd; }
+    // Waits up to timeout_ns for work, then does it; would_block / timeout when none came.
+    void poll(int64_t timeout_ns);
+    // Throws invalid when longer than max_description_size.
+    void set_description(const std::string &text);
+    PublisherStats stats();
+
+    ~Publisher() override;
+
+private:
+    struct Description;
+    struct Subscriber;
+    enum class Delivery { sent, no_room, gone };
+
+    Publisher(const std::string &socket_path, const std::string &stats_path,
+              const PublisherOptions &opts);
+
+    void housekeeping_locked();
+    void admit_locked();
+    void welcome_locked(Ref<ipc::Channel> ch);
+    void refuse(ipc::Channel &ch) noexcept;
+    void reap_departed_locked();
+    Delivery deliver_locked(Subscriber &sub, const Buffer &frame, uint64_t seq);
+    bool sync_description_locked(Subscriber &sub, int64_t timeout_ns);
+    void apply_slow_policy_locked(std::vector<Subscriber *> &no_room, const Buffer &frame,
+                                  uint64_t seq);
+    void block_for_room_locked(std::vector<Subscriber *> &waiting, const Buffer &frame,
+                               uint64_t seq);
+    void remove_locked(Subscriber *sub, bool slow) noexcept;
+    void publish_stats_locked() noexcept;
+
+    const PublisherOptions opts_;
+    StatsPage stats_page_;
+    Ref<ipc::Listener> listener_;
+    FdGuard poll_fd_; // epoll: the listener and every subscriber's socket
+
+    mutable std::mutex mutex_; // guards everything below
+    std::vector<std::unique_ptr<Subscriber>> subs_;
+    uint64_t next_sub_id_ = 1;
+    std::shared_ptr<const Description> description_;
+    std::deque<std::pair<uint64_t, Buffer>> history_; // (stream number, frame), oldest first
+    uint64_t last_seq_ = 0;
+    int64_t last_housekeeping_ns_ = 0;
+    PublisherStats counters_;
+};
+
+} // namespace px::stream

@@ -1,0 +1,60 @@
+// A publisher's counters, and the stats page through which another process reads them
+// (px_stream_stats) whether or not the publisher is publishing: a small file beside the stream's
+// socket (runtime_dir.hpp) that the publisher maps and keeps current.
+//
+// The page is also how a stream is known to be live without disturbing it: the publisher holds
+// an open-file-description write lock on it for its whole life (the kernel drops the lock when
+// the process dies, however it dies), and a reader only asks whether the lock is held
+// (F_OFD_GETLK), never takes it, so a reader can neither block a publisher nor be mistaken for
+// one. Connecting to the socket instead would cost the publisher a handshake per question.
+//
+// Readers use pread, never a mapping: a page truncated under them is then a short read, not a
+// SIGBUS. The counters are written under a sequence lock (odd while being written), so a reader
+// never sees half an update.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <sys/types.h>
+
+#include "core/fd_guard.hpp"
+
+namespace px::stream {
+
+struct PublisherStats {
+    uint64_t published = 0;          // frames published
+    uint64_t subscribers = 0;        // admitted now
+    uint64_t joined = 0;             // admitted since the start
+    uint64_t departed = 0;           // gone since the start (closed, died, disconnected)
+    uint64_t dropped = 0;            // frames a subscriber missed for want of room
+    uint64_t disconnected_slow = 0;  // subscribers dropped by PX_SLOW_DISCONNECT
+    uint64_t slots_lent = 0;         // buffers held or queued by subscribers now
+};
+
+class StatsPage {
+public:
+    // Creates (or takes over a dead publisher's) page at `path` and locks it: busy when a live
+    // publisher holds it, permission when it is not a regular file of this uid.
+    explicit StatsPage(const std::string &path);
+    StatsPage(const StatsPage &) = delete;
+    StatsPage &operator=(const StatsPage &) = delete;
+    // Removes the page (while still holding the lock, so no new publisher's page is removed).
+    ~StatsPage();
+
+    void store(const PublisherStats &s) noexcept;
+
+    struct Layout; // of the page (stream_stats.cpp)
+
+private:
+    std::string path_;
+    FdGuard fd_;
+    Layout *page_ = nullptr;
+};
+
+// A live publisher's counters from its page: closed at once when no live publisher has it,
+// timeout when no consistent reading came within timeout_ns (a publisher stopped mid-update).
+PublisherStats read_stats(const std::string &path, int64_t timeout_ns);
+// Whether a live publisher holds the page at `path`. Never blocks, never throws.
+bool publisher_alive(const std::string &path) noexcept;
+
+} // namespace px::stream

@@ -1,0 +1,115 @@
+#include "core/stream/subscriber.hpp"
+
+#include "core/clock.hpp"
+#include "core/error.hpp"
+#include "core/stream/publisher.hpp"
+#include "core/stream/runtime_dir.hpp"
+
+namespace px::stream {
+
+using ipc::wire::DataKind;
+using ipc::wire::StreamTag;
+
+Ref<Subscriber> Subscriber::create(const std::string &name, int64_t timeout_ns) {
+    const StreamPaths paths = paths_for(name);
+    const int64_t deadline = deadline_for(timeout_ns);
+    Ref<ipc::Channel> ch;
+    try {
+        ch = ipc::Channel::connect(paths.socket, timeout_ns);
+    } catch (const Error &e) {
+        if (e.status() == Status::would_block || e.status() == Status::timeout)
+            fail(e.status(), "no publisher of \"" + name + "\" appeared in time (" + e.what() +
+                                 ")");
+        throw;
+    }
+    auto sub = Ref<Subscriber>::adopt(new Subscriber(name, std::move(ch)));
+    sub->join(deadline);
+    return sub;
+}
+
+std::string Subscriber::text_of(const Buffer &b) {
+    if (b.size() > max_description_size)
+        fail(Status::protocol, "a description of " + std::to_string(b.size()) +
+                                   " bytes (at most " + std::to_string(max_description_size) +
+                                   ")");
+    return std::string(reinterpret_cast<const char *>(b.data()), b.size());
+}
+
+void Subscriber::join(int64_t deadline_ns) {
+    StreamTag tag;
+    Buffer welcome = [&] {
+        try {
+            return ch_->recv(timeout_left(deadline_ns, now_ns()), &tag);
+        } catch (const Error &e) {
+            if (e.status() == Status::would_block || e.status() == Status::timeout)
+                fail(e.status(), "the publisher of \"" + name_ +
+                                     "\" did not admit this subscriber in time (it admits "
+                                     "inside px_publisher_publish and px_publisher_poll)");
+            if (e.status() == Status::closed)
+                fail(Status::closed, "the publisher of \"" + name_ + "\" went away while "
+                                     "this subscriber joined");
+            throw;
+        }
+    }();
+    if (tag.kind == DataKind::stream_refused)
+        fail(Status::busy, "the publisher of \"" + name_ +
+                               "\" is full: it has its max_subscribers already");
+    if (tag.kind != DataKind::stream_welcome)
+        fail(Status::protocol, "the publisher's first record is not a welcome (kind " +
+                                   std::to_string(static_cast<uint32_t>(tag.kind)) + ")");
+    auto text = std::make_shared<const std::string>(text_of(welcome));
+    std::lock_guard lock(state_mutex_);
+    pending_description_ = text;
+    description_ = std::move(text);
+    next_seq_ = tag.seq;
+    stats_.publisher_pid = ch_->stats().peer_pid;
+}
+
+Buffer Subscriber::recv(int64_t timeout_ns) {
+    std::lock_guard recv_lock(recv_mutex_);
+    const int64_t deadline = deadline_for(timeout_ns);
+    for (;;) {
+        StreamTag tag;
+        Buffer b = [&] {
+            try {
+                // A poll stays a poll; a wait waits for what is left of it.
+                return ch_->recv(timeout_ns == 0 ? 0 : timeout_left(deadline, now_ns()), &tag);
+            } catch (const Error &e) {
+                if (e.status() == Status::closed)
+                    fail(Status::closed, "the publisher of \"" + name_ +
+                                             "\" has gone (everything it sent was received)");
+                throw;
+            }
+        }();
+        if (tag.kind == DataKind::stream_description) {
+            auto text = std::make_shared<const std::string>(text_of(b));
+            std::lock_guard lock(state_mutex_);
+            pending_description_ = std::move(text);
+            continue;
+        }
+        if (tag.kind != DataKind::frame)
+            fail(Status::protocol, "a welcome or refusal in the middle of the stream");
+        std::lock_guard lock(state_mutex_);
+        if (tag.seq < next_seq_)
+            fail(Status::protocol, "frame " + std::to_string(tag.seq) + " came after frame " +
+                                       std::to_string(next_seq_ - 1) +
+                                       ": a stream's numbers only grow");
+        stats_.missed += tag.seq - next_seq_;
+        next_seq_ = tag.seq + 1;
+        ++stats_.received;
+        description_ = pending_description_;
+        return b;
+    }
+}
+
+std::string Subscriber::description() const {
+    std::lock_guard lock(state_mutex_);
+    return *description_;
+}
+
+SubscriberStats Subscriber::stats() const {
+    std::lock_guard lock(state_mutex_);
+    return stats_;
+}
+
+} // namespace px::stream

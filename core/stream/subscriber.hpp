@@ -1,0 +1,61 @@
+// Subscriber: one stream's frames, received over a channel from its publisher (publisher.hpp).
+//
+// The publisher's first record is its welcome (or, when it is full, its refusal): the stream's
+// description at join, and the number of the first frame this subscriber will be sent. Frames
+// follow in the stream's numbering; a gap is what this subscriber missed (the publisher had no
+// room for it). Description records arrive in order with frames: the description in force for
+// a frame is the last one received before it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <sys/types.h>
+
+#include "core/buffer.hpp"
+#include "core/ipc/channel.hpp"
+#include "core/ref.hpp"
+
+namespace px::stream {
+
+struct SubscriberStats {
+    uint64_t received = 0;
+    uint64_t missed = 0;
+    uint64_t publisher_pid = 0;
+};
+
+class Subscriber final : public RefCounted {
+public:
+    // Waits up to timeout_ns for a publisher of `name` to appear and admit this subscriber:
+    // busy when it is full; would_block / timeout when none did in time.
+    static Ref<Subscriber> create(const std::string &name, int64_t timeout_ns);
+
+    // The next frame. Throws closed once the publisher has gone and everything it sent has
+    // been received (buffers already received stay valid).
+    Buffer recv(int64_t timeout_ns);
+    // In force for the last frame received (before the first: the one current at join).
+    std::string description() const;
+    // Pollable: readable when recv may not block (it may still find only a description).
+    int fd() { return ch_->fd(); }
+    SubscriberStats stats() const;
+
+private:
+    Subscriber(std::string name, Ref<ipc::Channel> ch) : name_(std::move(name)), ch_(std::move(ch)) {}
+    void join(int64_t deadline_ns);
+    // The text of a description record (the peer's word: its length is checked).
+    static std::string text_of(const Buffer &b);
+
+    const std::string name_;
+    Ref<ipc::Channel> ch_;
+    std::mutex recv_mutex_; // one recv at a time: frames are numbered in the order taken
+
+    mutable std::mutex state_mutex_; // guards what follows (read by description(), stats())
+    // Shared, so that a frame takes the one in force without copying up to 64 KiB.
+    std::shared_ptr<const std::string> pending_description_; // the last one received
+    std::shared_ptr<const std::string> description_; // in force for the last frame received
+    uint64_t next_seq_ = 0;           // the number the next frame should have
+    SubscriberStats stats_;
+};
+
+} // namespace px::stream

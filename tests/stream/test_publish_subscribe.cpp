@@ -1,0 +1,244 @@
+// One publisher, subscribers in other processes: start orders, history on late join, the
+// description in order with frames, stats from a third process, 64 subscribers.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <csignal>
+#include <thread>
+#include <vector>
+
+#include "stream_support.hpp"
+
+using namespace px_stream_test;
+
+namespace {
+
+constexpr size_t frame_len = 4096;
+
+// A subscriber process: joins `name`, receives frames first..last in order (each checked), then
+// expects PX_E_CLOSED. The exit code says what went wrong.
+int receive_all(const char *name, uint64_t first, uint64_t last) {
+    ::alarm(20);
+    px_subscriber_t *sub = nullptr;
+    if (px_subscriber_new(name, 10 * second_ns, &sub) != PX_OK)
+        return 2;
+    for (uint64_t seq = first; seq <= last; ++seq)
+        if (recv_seq(sub, 10 * second_ns) != static_cast<int64_t>(seq))
+            return 3;
+    if (recv_seq(sub, 10 * second_ns) != PX_E_CLOSED)
+        return 4;
+    px_subscriber_stats_t st;
+    px_subscriber_get_stats(sub, &st);
+    if (st.received != last - first + 1 || st.missed != 0)
+        return 5;
+    px_subscriber_release(sub);
+    return 0;
+}
+
+} // namespace
+
+TEST_CASE("start order does not matter: subscribers before and after the publisher") {
+    RuntimeDir dir;
+    // One subscriber starts before the publisher exists, two after it.
+    pid_t early = fork_child([] { return receive_all("cam", 1, 30); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    px_pool_t *pool = shm_pool(16, frame_len);
+    px_publisher_t *pub = nullptr;
+    px_publisher_options_t o = options(PX_SLOW_BLOCK);
+    o.block_timeout_ns = 10 * second_ns; // nobody misses a frame here
+    REQUIRE(px_publisher_new("cam", &o, &pub) == PX_OK);
+    pid_t late1 = fork_child([] { return receive_all("cam", 1, 30); });
+    pid_t late2 = fork_child([] { return receive_all("cam", 1, 30); });
+    REQUIRE(wait_for_subscribers(pub, 3));
+    for (uint64_t seq = 1; seq <= 30; ++seq)
+        REQUIRE(publish_frame(pub, pool, frame_len, seq) == PX_OK);
+    px_publisher_stats_t st;
+    REQUIRE(px_publisher_get_stats(pub, &st) == PX_OK);
+    CHECK(st.published == 30);
+    CHECK(st.joined == 3);
+    CHECK(st.subscribers == 3);
+    CHECK(st.dropped == 0);
+    px_publisher_release(pub);
+    CHECK(wait_child(early) == 0);
+    CHECK(wait_child(late1) == 0);
+    CHECK(wait_child(late2) == 0);
+    // Every slot is back once the subscribers have gone.
+    CHECK(eventually([&] { return px_pool_available(pool) == px_pool_capacity(pool); }));
+    px_pool_release(pool);
+}
+
+TEST_CASE("a late subscriber gets the history first (at most its credit's worth), then live") {
+    RuntimeDir dir;
+    px_pool_t *pool = shm_pool(16, frame_len);
+    for (uint32_t in_flight : {8u, 2u}) {
+        CAPTURE(in_flight);
+        px_publisher_t *pub = nullptr;
+        px_publisher_options_t o = options(PX_SLOW_BLOCK, in_flight, 4);
+        REQUIRE(px_publisher_new("cam", &o, &pub) == PX_OK);
+        for (uint64_t seq = 1; seq <= 10; ++seq) // nobody listens yet
+            REQUIRE(publish_frame(pub, pool, frame_len, seq) == PX_OK);
+        // The history stays held: 4 slots out with no subscriber at all.
+        CHECK(px_pool_available(pool) == px_pool_capacity(pool) - 4);
+        const uint64_t first = in_flight == 8 ? 7 : 9;
+        pid_t child = fork_child([&] { return receive_all("cam", first, 12); });
+        REQUIRE(wait_for_subscribers(pub, 1));
+        REQUIRE(publish_frame(pub, pool, frame_len, 11) == PX_OK);
+        REQUIRE(publish_frame(pub, pool, frame_len, 12) == PX_OK);
+        px_publisher_release(pub);
+        CHECK(wait_child(child) == 0);
+        CHECK(eventually([&] { return px_pool_available(pool) == px_pool_capacity(pool); }));
+    }
+    px_pool_release(pool);
+}
+
+TEST_CASE("the description: current at join, then each change in order with the frames") {
+    RuntimeDir dir;
+    px_pool_t *pool = shm_pool(8, frame_len);
+    px_publisher_t *pub = nullptr;
+    px_publisher_options_t o = options(PX_SLOW_BLOCK);
+    REQUIRE(px_publisher_new("cam", &o, &pub) == PX_OK);
+    REQUIRE(px_publisher_set_description(pub, "caps=A") == PX_OK);
+    Signal joined;
+    pid_t child = fork_child([&] {
+        ::alarm(20);
+        px_subscriber_t *sub = nullptr;
+        if (px_subscriber_new("cam", 10 * second_ns, &sub) != PX_OK)
+            return 2;
+        if (description_of(sub) != "caps=A")
+            return 3;
+        joined.post();
+        const char *expected[] = {"caps=A", "caps=B", "caps=D", ""};
+        for (uint64_t seq = 1; seq <= 4; ++seq) {
+            if (recv_seq(sub, 10 * second_ns) != static_cast<int64_t>(seq))
+                return 4;
+            if (description_of(sub) != expected[seq - 1])
+                return 10 + static_cast<int>(seq);
+        }
+        // Too small a buffer: PX_E_INVALID, with the length to allocate.
+        size_t len = 99;
+        char tiny[1];
+        if (px_subscriber_description(sub, tiny, sizeof tiny, &len) != PX_OK || len != 0)
+            return 5;
+        px_subscriber_release(sub);
+        return 0;
+    });
+    REQUIRE(wait_for_subscribers(pub, 1));
+    REQUIRE(joined.wait() == 'x');
+    // Changes made before the subscriber's first recv still apply only to later frames.
+    REQUIRE(publish_frame(pub, pool, frame_len, 1) == PX_OK);
+    REQUIRE(px_publisher_set_description(pub, "caps=B") == PX_OK);
+    REQUIRE(publish_frame(pub, pool, frame_len, 2) == PX_OK);
+    REQUIRE(px_publisher_set_description(pub, "caps=C") == PX_OK);
+    REQUIRE(px_publisher_set_description(pub, "caps=D") == PX_OK);
+    REQUIRE(publish_frame(pub, pool, frame_len, 3) == PX_OK);
+    REQUIRE(px_publisher_set_description(pub, "") == PX_OK);
+    REQUIRE(publish_frame(pub, pool, frame_len, 4) == PX_OK);
+    CHECK(wait_child(child) == 0);
+    // Bad input.
+    CHECK(px_publisher_set_description(pub, nullptr) == PX_E_INVALID);
+    std::string huge(64 * 1024 + 1, 'x');
+    CHECK(px_publisher_set_description(pub, huge.c_str()) == PX_E_INVALID);
+    CHECK(std::strstr(px_last_error_message(), "longer than 65536") != nullptr);
+    huge.pop_back();
+    CHECK(px_publisher_set_description(pub, huge.c_str()) == PX_OK);
+    px_publisher_release(pub);
+    px_pool_release(pool);
+}
+
+TEST_CASE("a subscriber's description is \"\" when none was set; too small a buffer says how long") {
+    RuntimeDir dir;
+    px_publisher_t *pub = nullptr;
+    REQUIRE(px_publisher_new("cam", nullptr, &pub) == PX_OK);
+    pid_t child = fork_child([] {
+        ::alarm(20);
+        px_subscriber_t *sub = nullptr;
+        if (px_subscriber_new("cam", 10 * second_ns, &sub) != PX_OK)
+            return 2;
+        if (description_of(sub) != "")
+            return 3;
+        size_t len = 7;
+        if (px_subscriber_description(sub, nullptr, 0, &len) != PX_E_INVALID || len != 0)
+            return 4;
+        if (px_subscriber_description(sub, nullptr, 1, &len) != PX_E_INVALID)
+            return 5; // dst NULL with room claimed
+        px_subscriber_release(sub);
+        return 0;
+    });
+    REQUIRE(wait_for_subscribers(pub, 1));
+    CHECK(wait_child(child) == 0);
+    px_publisher_release(pub);
+}
+
+TEST_CASE("px_stream_stats answers from another process while the publisher is idle") {
+    RuntimeDir dir;
+    px_pool_t *pool = shm_pool(8, frame_len);
+    px_publisher_stats_t st;
+    CHECK(px_stream_stats("cam", 0, &st) == PX_E_CLOSED);
+    px_publisher_t *pub = nullptr;
+    REQUIRE(px_publisher_new("cam", nullptr, &pub) == PX_OK);
+    for (uint64_t seq = 1; seq <= 5; ++seq)
+        REQUIRE(publish_frame(pub, pool, frame_len, seq) == PX_OK);
+    // The publisher neither publishes nor polls while the other process asks.
+    pid_t child = fork_child([] {
+        px_publisher_stats_t s;
+        if (px_stream_stats("cam", second_ns, &s) != PX_OK)
+            return 2;
+        return s.published == 5 && s.subscribers == 0 && s.joined == 0 ? 0 : 3;
+    });
+    CHECK(wait_child(child) == 0);
+    px_publisher_release(pub);
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK(px_stream_stats("cam", 5 * second_ns, &st) == PX_E_CLOSED); // at once
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(100));
+    CHECK(px_stream_stats("cam", 0, nullptr) == PX_E_INVALID);
+    px_pool_release(pool);
+}
+
+TEST_CASE("64 subscribers (threads of one child process) get every frame; the 65th is BUSY") {
+    RuntimeDir dir;
+    constexpr int subscribers = 64;
+    constexpr uint64_t frames = 50;
+    px_pool_t *pool = shm_pool(32, frame_len);
+    px_publisher_t *pub = nullptr;
+    px_publisher_options_t o = options(PX_SLOW_BLOCK, 4);
+    o.block_timeout_ns = 10 * second_ns;
+    REQUIRE(px_publisher_new("crowd", &o, &pub) == PX_OK);
+    Signal all_in;
+    pid_t child = fork_child([&] {
+        ::alarm(60);
+        std::vector<px_subscriber_t *> subs(subscribers);
+        for (auto &s : subs)
+            if (px_subscriber_new("crowd", 20 * second_ns, &s) != PX_OK)
+                return 2;
+        px_subscriber_t *extra = nullptr;
+        const px_status_t busy = px_subscriber_new("crowd", 20 * second_ns, &extra);
+        if (busy != PX_E_BUSY || !std::strstr(px_last_error_message(), "full"))
+            return 3;
+        all_in.post();
+        std::atomic<int> failures{0};
+        std::vector<std::thread> threads;
+        for (auto *s : subs)
+            threads.emplace_back([&, s] {
+                for (uint64_t seq = 1; seq <= frames; ++seq)
+                    if (recv_seq(s, 20 * second_ns) != static_cast<int64_t>(seq))
+                        ++failures;
+                if (recv_seq(s, 20 * second_ns) != PX_E_CLOSED)
+                    ++failures;
+                px_subscriber_release(s);
+            });
+        for (auto &t : threads)
+            t.join();
+        return failures.load() == 0 ? 0 : 4;
+    });
+    // Admit them (and refuse the 65th) until the child says all are in.
+    pollfd p{all_in.fds[0], POLLIN, 0};
+    for (int i = 0; i < 3000 && ::poll(&p, 1, 0) == 0; ++i)
+        px_publisher_poll(pub, 10'000'000);
+    REQUIRE(all_in.wait() == 'x');
+    CHECK(px_publisher_subscriber_count(pub) == subscribers);
+    for (uint64_t seq = 1; seq <= frames; ++seq)
+        REQUIRE(publish_frame(pub, pool, frame_len, seq) == PX_OK);
+    px_publisher_release(pub);
+    CHECK(wait_child(child) == 0);
+    px_pool_release(pool);
+}
