@@ -280,3 +280,25 @@ TEST_CASE("measure: publish cost per added subscriber (4 KiB frames, printed)") 
     MESSAGE("per added subscriber (median, 0 -> 8): " << (medians.back() - medians.front()) / 8
                                                        << " ns");
 }
+
+TEST_CASE("a plain channel connected to a stream's socket gets PX_E_PROTOCOL, not a frame") {
+    RuntimeDir dir;
+    px_publisher_t *pub = nullptr;
+    REQUIRE(px_publisher_new("cam", nullptr, &pub) == PX_OK);
+    px_channel_t *ch = nullptr;
+    std::thread t([&] { px_channel_connect((dir.path + "/cam").c_str(), 5 * second_ns, &ch); });
+    REQUIRE(wait_for_subscribers(pub, 1)); // admitted like any subscriber: sent a welcome
+    t.join();
+    REQUIRE(ch != nullptr);
+    px_buffer_t *b = nullptr;
+    CHECK(px_channel_recv(ch, second_ns, &b) == PX_E_PROTOCOL);
+    CHECK(std::strstr(px_last_error_message(), "plain channel") != nullptr);
+    CHECK(b == nullptr);
+    px_channel_release(ch);
+    // The publisher sees it go.
+    CHECK(eventually([&] {
+        px_publisher_poll(pub, 1'000'000);
+        return px_publisher_subscriber_count(pub) == 0;
+    }));
+    px_publisher_release(pub);
+}
