@@ -302,6 +302,22 @@ std::string accept_case(bool every_step) {
 
 } // namespace
 
+// UBSan's vptr check reads /proc/self/maps to learn a type it has not cached yet: with no fd
+// free it cannot, and reports every library object as having an invalid vptr. So these cases
+// run in the release build and under ASan alone, not in a build with -fsanitize=undefined.
+#ifdef PX_UBSAN
+constexpr bool ubsan_build = true;
+#else
+constexpr bool ubsan_build = false;
+#endif
+
+TEST_CASE("out-of-fd cases: skipped under UBSan (its vptr check needs fds), run in release") {
+    if (ubsan_build)
+        MESSAGE("skipped: the out-of-fd cases of this file (UBSan's vptr check needs free fds)");
+}
+
+TEST_SUITE_BEGIN("out of fds" * doctest::skip(ubsan_build));
+
 TEST_CASE("px_channel_pair with no fd free: PX_E_IO naming RLIMIT_NOFILE, no leak, then works") {
     std::string report = pair_case(false);
     CHECK_MESSAGE(report.empty(), report);
@@ -598,3 +614,5 @@ TEST_CASE("segments and pools out of fds: PX_E_IO naming RLIMIT_NOFILE, no leak,
     });
     CHECK_MESSAGE(report.empty(), report);
 }
+
+TEST_SUITE_END();
