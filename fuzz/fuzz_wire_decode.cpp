@@ -76,6 +76,7 @@ bool same(const wire::Record &a, const wire::Record &b) {
     case wire::Type::data:
         return a.data.segment_id == b.data.segment_id && a.data.offset == b.data.offset &&
                a.data.len == b.data.len && a.data.token == b.data.token &&
+               a.data.tag.kind == b.data.tag.kind && a.data.tag.seq == b.data.tag.seq &&
                same_meta(a.data.meta, b.data.meta);
     case wire::Type::unregister:
         return a.unregister.segment_id == b.unregister.segment_id;
@@ -109,10 +110,10 @@ wire::Bytes encode(const wire::Record &r) {
 bool reserved_byte(wire::Type type, size_t at) {
     switch (type) {
     case wire::Type::hello:      // magic, type, version, reserved, pid
-    case wire::Type::data:       // magic, type, segment id, reserved, ...
     case wire::Type::unregister: // magic, type, segment id, reserved
     case wire::Type::returns:    // magic, type, count, reserved, tokens
         return at >= 12 && at < 16;
+    case wire::Type::data: // magic, type, segment id, stream kind, ...: nothing reserved
     case wire::Type::segment:
     case wire::Type::wake:
         return false;
@@ -151,6 +152,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         check(size == wire::data_size, "data record of the wrong size accepted");
         check(rec.data.meta.user_len <= px::metadata_user_max, "user_len > 64 accepted");
         check(rec.data.len <= UINT64_MAX - rec.data.offset, "offset + len overflow accepted");
+        check(static_cast<uint32_t>(rec.data.tag.kind) <= wire::max_data_kind,
+              "unknown stream kind accepted");
         break;
     case wire::Type::unregister:
         check(size == wire::unregister_size, "unregister record of the wrong size accepted");

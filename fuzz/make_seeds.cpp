@@ -54,6 +54,13 @@ int main(int argc, char **argv) {
     d.meta.user_len = 4;
     d.meta.user[0] = 'f';
     ok &= write(dir, "data", wire::encode(d));
+    // A stream's records (protocol 4): a numbered frame, a welcome, and an unknown kind.
+    wire::Data framed = d;
+    framed.tag = {wire::DataKind::frame, 12345};
+    ok &= write(dir, "data-stream-frame", wire::encode(framed));
+    wire::Data welcome = d;
+    welcome.tag = {wire::DataKind::stream_welcome, 1};
+    ok &= write(dir, "data-stream-welcome", wire::encode(welcome));
 
     ok &= write(dir, "unregister", wire::encode(wire::Unregister{1}));
     ok &= write(dir, "wake", wire::encode_wake());
@@ -75,6 +82,9 @@ int main(int argc, char **argv) {
     lying.data[8] = 60; // claims 60 tokens, carries 1
     ok &= write(dir, "returns-lying-count", lying);
     ok &= write(dir, "header-only", wire::encode_wake().data, wire::header_size - 1);
+    wire::Bytes unknown_kind = wire::encode(framed);
+    unknown_kind.data[12] = wire::max_data_kind + 1;
+    ok &= write(dir, "data-unknown-kind", unknown_kind);
 
     if (!ok) {
         std::perror("px_fuzz_seeds");
