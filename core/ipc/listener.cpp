@@ -129,9 +129,11 @@ Listener::Listener(FdGuard sock, FdGuard poll_fd, FdGuard timer, std::string pat
 
 Listener::~Listener() {
     sock_.reset();
-    // Remove the file only if it is still ours (not a newer listener's).
+    // Remove the file only if it is still ours (not a newer listener's), and only in the
+    // process that made it (not in a child releasing its copy).
     struct stat st {};
-    if (::stat(path_.c_str(), &st) == 0 && st.st_dev == dev_ && st.st_ino == ino_)
+    if (::getpid() == owner_pid_ && ::stat(path_.c_str(), &st) == 0 && st.st_dev == dev_ &&
+        st.st_ino == ino_)
         ::unlink(path_.c_str());
 }
 

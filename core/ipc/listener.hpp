@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 #include <sys/types.h>
+#include <unistd.h>
 #include <vector>
 
 #include "core/fd_guard.hpp"
@@ -91,6 +92,9 @@ private:
     std::string path_;
     dev_t dev_;
     ino_t ino_;
+    // The process that made the listener: a forked child that releases its inherited copy
+    // (as one does with what one does not use after fork) must not remove the socket file.
+    pid_t owner_pid_ = ::getpid();
     std::atomic<uint64_t> failed_handshakes_{0};
     mutable std::mutex mutex_;     // guards what follows; never held while waiting
     std::vector<Pending> pending_; // in the order admitted: the oldest first

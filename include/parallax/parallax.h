@@ -371,14 +371,20 @@ PX_API px_status_t px_channel_from_fd(int socket_fd, px_channel_t **out);
  * @param path      borrowed for the call.
  * @param[out] out  owned: release with px_listener_release(). */
 PX_API px_status_t px_listener_new(const char *path, px_listener_t **out);
-/* The next connection, handshake done.
+/* The next connection, handshake done. Handshakes run side by side without blocking: a client
+ * that stays silent (dropped after 10 s), sends garbage, hangs up or runs as another uid never
+ * delays the call or makes it fail for the others; at most 64 are pending at once (the oldest
+ * is dropped for a new one). With timeout 0 it only does what is ready and never blocks.
  * @param[out] out  owned: release with px_channel_release() (independently of the listener). */
 PX_API px_status_t px_listener_accept(px_listener_t *listener, int64_t timeout_ns,
                                       px_channel_t **out);
-/* Pollable: readable when accept may not block.
+/* Pollable: readable when accept may make progress (a new connection, a pending handshake's
+ * data or hang-up, or a handshake whose time is up); accept(0) may then still answer
+ * PX_E_WOULD_BLOCK. A listener holds 3 fds, and each pending handshake 2 more.
  * @return borrowed: valid while listener lives (never close it). nullable: -1 for NULL. */
 PX_API int px_listener_fd(const px_listener_t *listener);
-/* Closes the listener and removes its socket file. Channels it accepted stay open.
+/* Closes the listener and, in the process that made it, removes its socket file (a forked
+ * child releasing its copy leaves the file alone). Channels it accepted stay open.
  * @param listener  nullable: NULL does nothing. */
 PX_API void px_listener_release(px_listener_t *listener);
 /* Connects to a listener's socket path, handshake done.

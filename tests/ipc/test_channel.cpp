@@ -404,7 +404,8 @@ TEST_CASE("fds per channel end: a pair <= 6, a cross-process end <= 3, +2 once p
     px_listener_t *l = nullptr;
     REQUIRE(px_listener_new(path.c_str(), &l) == PX_OK);
     Signal done;
-    pid_t client = fork_child([&] { // (releasing its copy of l would remove the socket file)
+    pid_t client = fork_child([&] {
+        px_listener_release(l); // its copy: the socket file stays (the parent made it)
         px_channel_t *ch = nullptr;
         if (px_channel_connect(path.c_str(), 5'000'000'000, &ch) != PX_OK)
             return 1;
