@@ -201,7 +201,7 @@ TEST_CASE("a ring full of unregister records does not grow the receiver's stack"
         ::close(fd);
     }
     REQUIRE(forged.data(live, 0, 16)); // the last registration: all are mapped once it is
-    REQUIRE(wait_posted(ready, 5000ms));
+    REQUIRE(wait_posted(ready, 20000ms));
     uint32_t next = 1;
     while (next <= live && forged.unregister(next)) // as many as the ring holds, before it reads
         ++next;
@@ -210,7 +210,7 @@ TEST_CASE("a ring full of unregister records does not grow the receiver's stack"
     while (next <= live && clock::now() < end)
         if (forged.unregister(next))
             ++next;
-    int status = wait_child_for(pid, 5000ms);
+    int status = wait_child_for(pid, 20000ms);
     CHECK_MESSAGE(status == 0, "the receiver ended with "
                                    << status << " (over 128: killed by signal " << status - 128
                                    << ", its stack overflowed) after " << next - 1
