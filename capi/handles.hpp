@@ -13,6 +13,10 @@ namespace px::ipc {
 class Channel;
 class Listener;
 } // namespace px::ipc
+namespace px::stream {
+class Publisher;
+class Subscriber;
+} // namespace px::stream
 
 namespace px::capi {
 
@@ -40,6 +44,18 @@ inline ipc::Listener *from_handle(const px_listener_t *h) {
     return reinterpret_cast<ipc::Listener *>(const_cast<px_listener_t *>(h));
 }
 inline px_listener_t *to_handle(ipc::Listener *l) { return reinterpret_cast<px_listener_t *>(l); }
+inline stream::Publisher *from_handle(const px_publisher_t *h) {
+    return reinterpret_cast<stream::Publisher *>(const_cast<px_publisher_t *>(h));
+}
+inline px_publisher_t *to_handle(stream::Publisher *p) {
+    return reinterpret_cast<px_publisher_t *>(p);
+}
+inline stream::Subscriber *from_handle(const px_subscriber_t *h) {
+    return reinterpret_cast<stream::Subscriber *>(const_cast<px_subscriber_t *>(h));
+}
+inline px_subscriber_t *to_handle(stream::Subscriber *s) {
+    return reinterpret_cast<px_subscriber_t *>(s);
+}
 
 // Metadata: the C struct and the core struct have one layout (checked in buffer.cpp).
 Metadata metadata_from_c(const px_metadata_t *meta);

@@ -20,16 +20,6 @@ using px::stream::Subscriber;
 
 namespace {
 
-// The handle casts of streams (the others are in capi/handles.hpp: these belong there).
-Publisher *from_handle(const px_publisher_t *h) {
-    return reinterpret_cast<Publisher *>(const_cast<px_publisher_t *>(h));
-}
-px_publisher_t *to_handle(Publisher *p) { return reinterpret_cast<px_publisher_t *>(p); }
-Subscriber *from_handle(const px_subscriber_t *h) {
-    return reinterpret_cast<Subscriber *>(const_cast<px_subscriber_t *>(h));
-}
-px_subscriber_t *to_handle(Subscriber *s) { return reinterpret_cast<px_subscriber_t *>(s); }
-
 std::string require_name(const char *name) {
     if (!name)
         fail(Status::invalid, "name is NULL");

@@ -172,7 +172,10 @@ int through_socket(int fd, FuzzedDataProvider &in) {
             check(r.fds.size() <= 1, "recv_message kept more fds than allowed");
             check(fds.size() <= 1, "recv_message accepted more fds than allowed");
             check(payload <= cap, "recv_message accepted a truncated message");
-            check(r.closed == (payload == 0 && r.fds.empty()), "recv_message: wrong 'closed'");
+            // The sender is still connected: nothing here is a hang-up, and an empty message
+            // is a protocol error, never taken as one (issue 12, defect 4).
+            check(!r.closed, "recv_message took a message from a live peer for a hang-up");
+            check(payload > 0, "recv_message accepted an empty message");
             if (!r.fds.empty()) {
                 got = r.fds[0];
                 int fl = ::fcntl(got, F_GETFD);
@@ -181,7 +184,8 @@ int through_socket(int fd, FuzzedDataProvider &in) {
         } catch (const px::Error &e) {
             check(e.status() == px::Status::protocol,
                   "recv_message refused with a status other than protocol");
-            check(fds.size() > 1 || payload > cap, "recv_message refused a fair message");
+            check(fds.size() > 1 || payload > cap || payload == 0,
+                  "recv_message refused a fair message");
         }
     }
     ::close(sv[0]);
