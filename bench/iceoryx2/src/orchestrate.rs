@@ -276,7 +276,7 @@ pub fn main(args: &[String]) -> i32 {
     }
     let left = cleanup::remove_leftovers();
     if left > 0 {
-        println!("removed {left} file(s) iceoryx2 left behind (a case that failed or was killed)");
+        println!("removed {left} file(s) iceoryx2 left in /dev/shm and /tmp/iceoryx2");
     }
     write_outputs(&o, &ctx, &records, started.elapsed().as_secs_f64())
 }
