@@ -212,6 +212,13 @@ class IoxLink:
             self.guard = self.waitset.attach_notification(self.listener)
         self.patience = iox2.Duration.from_secs_f64(PATIENCE_S)
         self.dirs = (out_dir, in_dir)
+        # The peer's frames: the case's size, or the follower's small acknowledgements.
+        self.in_len = case.payload if not leader or case.kind == "latency" else MIN_PAYLOAD
+        # Frame access the cheapest way we found from Python (a memoryview over a ctypes array
+        # of the frame's size to write, two ctypes loads to read: ~1 us less per frame than
+        # memmove, and than Slice.as_memory_view()), so that iceoryx2 is not measured slower
+        # than it can be; libparallax's frames are memoryviews through the buffer protocol.
+        self.out_frame = ctypes.c_uint8 * self.out_len
 
     def _pubsub(self, case: Case, d: str, leader: bool, deadline: float):
         builder = (self.node.service_builder(iox2.ServiceName.new(f"px-bench/{case.name}/{d}"))
@@ -244,9 +251,9 @@ class IoxLink:
 
     def send(self, seq: int) -> None:
         sample = self.publisher.loan_slice_uninit(self.out_len)
-        ptr = sample.payload_ptr
-        ctypes.memmove(ptr, seq_bytes(seq), 8)
-        ctypes.c_uint8.from_address(ptr + self.out_len - 1).value = seq & 0xFF
+        with memoryview(self.out_frame.from_address(sample.payload_ptr)).cast("B") as view:
+            view[:8] = seq_bytes(seq)
+            view[self.out_len - 1] = seq & 0xFF
         sample.assume_init().send()
         if self.notifier is not None:
             self.notifier.notify()
@@ -258,9 +265,8 @@ class IoxLink:
             sample = self.subscriber.receive()
             if sample is not None:
                 ptr = sample.payload_ptr
-                n = sample.header.number_of_elements
                 seq = ctypes.c_uint64.from_address(ptr).value
-                last = ctypes.c_uint8.from_address(ptr + n - 1).value
+                last = ctypes.c_uint8.from_address(ptr + self.in_len - 1).value
                 sample.delete()  # returns it now, as parallax's buf.release()
                 return check_frame(seq, last)
             if self.waitset is not None:
