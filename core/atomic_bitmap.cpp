@@ -21,6 +21,37 @@ AtomicBitmap::AtomicBitmap(size_t size)
         bits_[words_ - 1].v.store(padding_, std::memory_order_relaxed);
 }
 
+size_t AtomicBitmap::acquire_many(size_t max, size_t *out) noexcept {
+    if (max == 0)
+        return 0;
+    size_t hint = thread_word_hint; // a copy: see acquire()
+    if (hint == SIZE_MAX)
+        thread_word_hint = hint = first_word_hint();
+    size_t start = hint < words_ ? hint : hint % (words_ ? words_ : 1);
+    for (size_t n = 0; n < words_; ++n) {
+        size_t w = start + n < words_ ? start + n : start + n - words_;
+        uint64_t word = bits_[w].v.load(std::memory_order_relaxed);
+        while ((~word & index_mask) != 0) {
+            // The lowest `max` free indices of the word.
+            uint64_t free = ~word & index_mask, take = 0;
+            for (size_t k = 0; k < max && free; ++k) {
+                take |= free & (~free + 1);
+                free &= free - 1;
+            }
+            // acq_rel, as in acquire(): the previous owners' writes happen-before our use.
+            if (bits_[w].v.compare_exchange_weak(word, word | take, std::memory_order_acq_rel,
+                                               std::memory_order_relaxed)) {
+                thread_word_hint = w;
+                size_t got = 0;
+                for (; take; take &= take - 1)
+                    out[got++] = w * indices_per_word + static_cast<size_t>(std::countr_zero(take));
+                return got;
+            }
+        }
+    }
+    return 0;
+}
+
 bool AtomicBitmap::waker_done(size_t index) noexcept {
     uint64_t old = bits_[index / indices_per_word].v.fetch_sub(waker_one, std::memory_order_acq_rel);
     return (old & flag_closed) != 0;

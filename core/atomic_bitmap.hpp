@@ -36,15 +36,21 @@ public:
     // Claims a free index, or npos when every one is taken. Never returns an index that is
     // already claimed; never returns npos when an index is free and no one else is claiming.
     size_t acquire() noexcept;
+    // Claims up to `max` free indices of one word in one atomic step (a pool's thread cache
+    // refills with it) and writes them to `out`; 0 when every index is taken.
+    size_t acquire_many(size_t max, size_t *out) noexcept;
 
     struct Released {
-        bool freed = false;  // false: the index was not claimed (a double release; no change)
+        bool freed = false;  // false: no index was claimed (a double release; no change)
         bool waker = false;  // the word was marked waiting: wake, then call waker_done()
-        bool closed = false; // the word was closed: this release is one the closer counted
+        bool closed = false; // the word was closed: each freed index is one the closer counted
+        uint32_t count = 0;  // how many indices this step freed
     };
     // Frees `index` in one atomic step and reports the word's flags as they were.
     Released release(size_t index) noexcept;
     // The same, given where the index lives (word_of, mask_of), for callers that keep them.
+    // `mask` may hold several indices of the word (mask_of of each, or-ed): they are freed in
+    // one step, and only those that were claimed count.
     static Released release_in(std::atomic<uint64_t> &word, uint64_t mask) noexcept;
     std::atomic<uint64_t> &word_of(size_t index) const noexcept {
         return bits_[index / indices_per_word].v;
@@ -124,10 +130,12 @@ inline AtomicBitmap::Released AtomicBitmap::release_in(std::atomic<uint64_t> &wo
                                                        uint64_t mask) noexcept {
     Released r;
     uint64_t old = word.load(std::memory_order_relaxed);
+    uint64_t claimed;
     for (;;) {
-        if (!(old & mask))
+        claimed = old & mask & index_mask;
+        if (!claimed)
             return Released{}; // not claimed (a double release): nothing changes
-        uint64_t next = old & ~mask;
+        uint64_t next = old & ~claimed;
         // Nobody waits once the word is closed.
         r.waker = (old & (flag_waiting | flag_closed)) == flag_waiting;
         if (r.waker) {
@@ -146,6 +154,7 @@ inline AtomicBitmap::Released AtomicBitmap::release_in(std::atomic<uint64_t> &wo
     }
     r.freed = true;
     r.closed = (old & flag_closed) != 0;
+    r.count = static_cast<uint32_t>(std::popcount(claimed));
     return r;
 }
 

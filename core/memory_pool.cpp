@@ -2,10 +2,16 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <linux/membarrier.h>
 #include <mutex>
+#include <new>
 #include <poll.h>
+#include <pthread.h>
 #include <string>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "core/clock.hpp"
@@ -74,6 +80,296 @@ void collect_all_returns(bool thorough) noexcept {
 }
 
 // ----------------------------------------------------------------------------------------------
+// Per-thread slot caches: the registry of every thread's caches, the process-wide barrier,
+// thread exit and fork. (The handshake itself is described in memory_pool.hpp.)
+
+namespace {
+
+struct CacheRegistry {
+    // Held by a reclaimer for the whole reclaim, by a thread joining or leaving, and across
+    // fork (pthread_atfork), so those never overlap.
+    std::mutex mutex;
+    std::vector<ThreadSlotCaches *> threads;
+};
+
+CacheRegistry &cache_registry() {
+    static CacheRegistry *r = new CacheRegistry; // never destroyed: threads exit after main
+    return *r;
+}
+
+long membarrier_call(int cmd) noexcept { return ::syscall(__NR_membarrier, cmd, 0, 0); }
+
+void fork_prepare() noexcept { cache_registry().mutex.lock(); }
+void fork_parent() noexcept { cache_registry().mutex.unlock(); }
+
+// The child runs one thread: the caches of the others are copies nobody will use, and the
+// forking thread's own are copies of slots its parent may use too (a pool over shared memory).
+// Every cached slot goes back to the child's copy of its bitmap, so that the child's pools are
+// exactly what they would have been without caches: no slot is in a cache and free at once,
+// none is lost but those a thread was moving at the instant of the fork (a refill claimed in
+// the bitmap and not yet in the cache: at most one batch per such thread, in the child only).
+void fork_child() noexcept {
+    auto &r = cache_registry();
+    ThreadSlotCaches *mine = thread_slot_caches;
+    for (ThreadSlotCaches *tc : r.threads) {
+        tc->release_all();
+        tc->busy.store(0, std::memory_order_relaxed);
+        tc->stopped.store(0, std::memory_order_relaxed);
+        if (tc != mine)
+            delete tc;
+    }
+    std::erase_if(r.threads, [mine](ThreadSlotCaches *tc) { return tc != mine; });
+    r.mutex.unlock();
+}
+
+// Whether this process can make the reclaimer's barrier (membarrier, Linux >= 4.14, unless a
+// seccomp filter forbids it): without it, pools are not cached. Registers once.
+bool caching_supported() noexcept {
+    static const bool supported = [] {
+        long cmds = membarrier_call(MEMBARRIER_CMD_QUERY);
+        if (cmds < 0 || !(cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) ||
+            membarrier_call(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) != 0)
+            return false;
+        return ::pthread_atfork(fork_prepare, fork_parent, fork_child) == 0;
+    }();
+    return supported;
+}
+
+// A full memory barrier on every CPU running a thread of this process (see memory_pool.hpp).
+void process_wide_barrier() noexcept {
+    if (membarrier_call(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0)
+        return;
+    // The registration is inherited by fork and dropped by exec (which also drops every cache);
+    // if the kernel forgot it anyway, register again, or take the slower global barrier.
+    if (membarrier_call(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0 &&
+        membarrier_call(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0)
+        return;
+    if (membarrier_call(MEMBARRIER_CMD_GLOBAL) == 0)
+        return;
+    // Worked when caching was enabled; carrying on could hand one slot to two threads.
+    std::fprintf(stderr, "libparallax: membarrier failed after it had worked (errno %d)\n", errno);
+    std::abort();
+}
+
+// Set for good once this thread's caches are gone (it is exiting): releases that thread_local
+// destructors run after that go straight to the bitmap instead of making new caches.
+thread_local bool thread_caches_closed = false;
+
+// Flushes this thread's caches when it exits. Constructed, and so registered to run, on the
+// thread's first use of a cache.
+struct ThreadCachesReaper {
+    ThreadCachesReaper() = default;
+    ThreadCachesReaper(const ThreadCachesReaper &) = delete;
+    ThreadCachesReaper &operator=(const ThreadCachesReaper &) = delete;
+    ~ThreadCachesReaper() {
+        ThreadSlotCaches *tc = thread_slot_caches;
+        thread_caches_closed = true;
+        thread_slot_caches = nullptr;
+        if (!tc)
+            return;
+        {
+            auto &r = cache_registry();
+            std::lock_guard lock(r.mutex); // waits out a reclaim that may be using tc
+            std::erase(r.threads, tc);
+        }
+        tc->release_all(); // out of the registry: no reclaimer can reach it any more
+        delete tc;
+    }
+};
+thread_local ThreadCachesReaper thread_caches_reaper;
+
+// This thread's caches, made on first use; null when the thread is exiting or caching is not
+// supported. Never called inside a window (it may take the registry's mutex).
+ThreadSlotCaches *this_thread_caches() noexcept {
+    if (ThreadSlotCaches *tc = thread_slot_caches)
+        return tc;
+    if (thread_caches_closed || !caching_supported())
+        return nullptr;
+    auto *tc = new (std::nothrow) ThreadSlotCaches;
+    if (!tc)
+        return nullptr;
+    try {
+        [[maybe_unused]] ThreadCachesReaper *reaper = &thread_caches_reaper; // registers it
+        auto &r = cache_registry();
+        std::lock_guard lock(r.mutex);
+        r.threads.push_back(tc);
+    } catch (...) {
+        delete tc;
+        return nullptr;
+    }
+    thread_slot_caches = tc;
+    return tc;
+}
+
+} // namespace
+
+void ThreadSlotCaches::release_all() noexcept {
+    for (auto &c : caches) {
+        uint32_t n = c.count.load(std::memory_order_relaxed);
+        c.count.store(0, std::memory_order_relaxed);
+        c.pool.store(nullptr, std::memory_order_relaxed);
+        MemoryPool::release_uncached(c.items, n);
+    }
+}
+
+SlotCache &MemoryPool::cache_in(ThreadSlotCaches &tc, Slot **evicted,
+                                size_t &n_evicted) noexcept {
+    n_evicted = 0;
+    if (SlotCache *c = tc.find(this))
+        return *c;
+    SlotCache *c = nullptr;
+    for (auto &e : tc.caches)
+        if (e.count.load(std::memory_order_relaxed) == 0) {
+            c = &e; // another pool's, empty: nothing of it to give back
+            break;
+        }
+    if (!c) {
+        c = &tc.caches[tc.next_victim++ % ThreadSlotCaches::pools];
+        n_evicted = c->count.load(std::memory_order_relaxed);
+        std::copy(c->items, c->items + n_evicted, evicted);
+        c->count.store(0, std::memory_order_relaxed);
+    }
+    c->pool.store(this, std::memory_order_relaxed);
+    // For loan()'s look into other threads' caches (a hint; see there).
+    if (!maybe_cached_.load(std::memory_order_relaxed))
+        maybe_cached_.store(true, std::memory_order_relaxed);
+    return *c;
+}
+
+size_t MemoryPool::reclaim_cached() noexcept {
+    if (!cache_limit_)
+        return 0;
+    auto &r = cache_registry();
+    std::lock_guard lock(r.mutex);
+    if (r.threads.empty())
+        return 0;
+    // Dekker's handshake with every owner (memory_pool.hpp): stop them, make the stop visible
+    // to every CPU, then wait out the windows that began before it.
+    for (ThreadSlotCaches *tc : r.threads)
+        tc->stopped.store(1, window_store_order);
+    process_wide_barrier();
+    size_t moved = 0;
+    for (ThreadSlotCaches *tc : r.threads) {
+        const int64_t start = now_ns();
+        while (tc->busy.load(window_load_order) != 0)
+            spin_step(now_ns() - start); // an owner descheduled inside its window
+        for (auto &c : tc->caches) {
+            if (c.pool.load(std::memory_order_relaxed) != this)
+                continue;
+            uint32_t n = c.count.load(std::memory_order_relaxed);
+            c.count.store(0, std::memory_order_relaxed);
+            // Forgotten, so that the owner's next use goes through cache_in and sets the hint.
+            c.pool.store(nullptr, std::memory_order_relaxed);
+            release_uncached(c.items, n); // the caller keeps the pool alive (a reference)
+            moved += n;
+        }
+    }
+    maybe_cached_.store(false, std::memory_order_relaxed);
+    for (ThreadSlotCaches *tc : r.threads)
+        tc->stopped.store(0, std::memory_order_release);
+    return moved;
+}
+
+size_t MemoryPool::cached() const noexcept {
+    if (!cache_limit_)
+        return 0;
+    auto &r = cache_registry();
+    std::lock_guard lock(r.mutex);
+    size_t n = 0;
+    for (ThreadSlotCaches *tc : r.threads)
+        for (auto &c : tc->caches)
+            if (c.pool.load(std::memory_order_relaxed) == this)
+                n += c.count.load(std::memory_order_relaxed);
+    return n;
+}
+
+Slot *MemoryPool::claim_uncached() noexcept {
+    size_t i = bitmap_.acquire();
+    if (i == AtomicBitmap::npos)
+        return nullptr;
+    slots_[i].reset_refs(1);
+    return &slots_[i];
+}
+
+Slot *MemoryPool::try_loan_slow() noexcept {
+    ThreadSlotCaches *tc = cache_limit_ ? this_thread_caches() : nullptr;
+    if (!tc)
+        return claim_uncached();
+    Slot *got = nullptr;
+    bool cached = false;
+    Slot *evicted[SlotCache::max_slots];
+    size_t n_evicted = 0;
+    if (tc->enter() && caching_allowed()) {
+        cached = true;
+        SlotCache &c = cache_in(*tc, evicted, n_evicted);
+        uint32_t n = c.count.load(std::memory_order_relaxed);
+        if (n == 0) { // refill: a batch of one bitmap word in one step
+            size_t got_idx[SlotCache::max_slots];
+            n = static_cast<uint32_t>(bitmap_.acquire_many(cache_batch_, got_idx));
+            for (uint32_t i = 0; i < n; ++i)
+                c.items[i] = &slots_[got_idx[i]];
+        }
+        if (n)
+            got = c.items[--n];
+        c.count.store(n, std::memory_order_relaxed);
+    }
+    tc->leave();
+    release_uncached(evicted, n_evicted); // another pool's slots
+    if (!cached)
+        return claim_uncached(); // someone waits, the pool is closing, or a reclaim is on
+    if (got)
+        got->reset_refs(1);
+    return got;
+}
+
+void MemoryPool::give_back_slow(Slot &slot) noexcept {
+    ThreadSlotCaches *tc = cache_limit_ ? this_thread_caches() : nullptr;
+    if (tc) {
+        bool cached = false;
+        Slot *evicted[SlotCache::max_slots], *flushed[SlotCache::max_slots];
+        size_t n_evicted = 0, n_flushed = 0;
+        if (tc->enter() && caching_allowed()) {
+            cached = true;
+            SlotCache &c = cache_in(*tc, evicted, n_evicted);
+            uint32_t n = c.count.load(std::memory_order_relaxed);
+            if (n >= cache_limit_) { // full: the batch released longest ago goes to the bitmap
+                n_flushed = cache_batch_;
+                std::copy(c.items, c.items + n_flushed, flushed);
+                std::copy(c.items + n_flushed, c.items + n, c.items);
+                n -= static_cast<uint32_t>(n_flushed);
+            }
+            c.items[n] = &slot;
+            c.count.store(n + 1, std::memory_order_relaxed);
+        }
+        tc->leave();
+        if (cached) {
+            release_uncached(evicted, n_evicted); // another pool's
+            release_uncached(flushed, n_flushed); // ours, alive: `slot` is still claimed
+            return;
+        }
+    }
+    Slot *one = &slot;
+    release_uncached(&one, 1);
+}
+
+void MemoryPool::release_uncached(Slot *const *slots, size_t n) noexcept {
+    for (size_t i = 0; i < n;) {
+        // Everything the release needs is read before it: past its step the pool (and the
+        // slot) may be gone, unless the bitmap says a waiter or a closed pool awaits us. The
+        // slots not yet released keep the pool alive until their turn.
+        std::atomic<uint64_t> *word = slots[i]->word_;
+        MemoryPool *pool = slots[i]->pool_;
+        size_t index = slots[i]->index_;
+        uint64_t mask = 0;
+        for (; i < n && slots[i]->word_ == word; ++i)
+            mask |= slots[i]->mask_;
+        AtomicBitmap::Released r = AtomicBitmap::release_in(*word, mask);
+        if (r.waker || r.closed) [[unlikely]]
+            pool->after_release(index, r);
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
 
 size_t Slot::size() const noexcept { return pool_->slot_size(); }
 
@@ -97,9 +393,16 @@ Ref<MemoryPool> MemoryPool::create(Ref<Segment> segment, size_t slot_size) {
     return Ref<MemoryPool>::adopt(new MemoryPool(std::move(segment), slot_size, capacity));
 }
 
+// A thread may cache an eighth of the slots (at most SlotCache::max_slots), so that a few
+// threads' caches leave most of the pool in the bitmap, where every thread finds it without a
+// reclaim; pools of fewer than 8 slots are not cached.
 MemoryPool::MemoryPool(Ref<Segment> segment, size_t slot_size, size_t capacity)
     : segment_(std::move(segment)), slot_size_(slot_size), capacity_(capacity),
-      bitmap_(capacity), slots_(new Slot[capacity]) {
+      cache_limit_(caching_supported()
+                       ? static_cast<uint32_t>(std::min<size_t>(SlotCache::max_slots, capacity / 8))
+                       : 0),
+      cache_batch_(std::max<uint32_t>(1, cache_limit_ / 2)), bitmap_(capacity),
+      slots_(new Slot[capacity]) {
     for (size_t i = 0; i < capacity; ++i) {
         slots_[i].pool_ = this;
         slots_[i].index_ = i;
@@ -120,7 +423,7 @@ MemoryPool::~MemoryPool() {
 
 size_t MemoryPool::available() const noexcept {
     collect_all_returns();
-    return bitmap_.count_free();
+    return std::min(capacity_, bitmap_.count_free() + cached());
 }
 
 bool MemoryPool::owns(const std::byte *p, size_t len) const noexcept {
@@ -129,44 +432,70 @@ bool MemoryPool::owns(const std::byte *p, size_t len) const noexcept {
            static_cast<size_t>(p - base) <= capacity_ * slot_size_ - len;
 }
 
-void MemoryPool::wake_waiter() noexcept {
-    uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+void MemoryPool::wake_waiter(uint64_t slots) noexcept {
+    [[maybe_unused]] ssize_t n = ::write(wake_fd_, &slots, sizeof slots);
 }
 
-void MemoryPool::give_back_slow(size_t index, AtomicBitmap::Released r) noexcept {
+void MemoryPool::after_release(size_t index, AtomicBitmap::Released r) noexcept {
     if (r.waker) {
-        wake_waiter();
+        wake_waiter(r.count);
         if (bitmap_.waker_done(index))
-            report_done(); // the owner left while we were waking
+            report_done(1); // the owner left while we were waking
     } else if (r.closed) {
-        report_done();
+        report_done(r.count);
     }
 }
 
-void MemoryPool::report_done() noexcept {
-    if (outstanding_.fetch_sub(1, std::memory_order_acq_rel) == 1)
+void MemoryPool::report_done(uint32_t n) noexcept {
+    if (outstanding_.fetch_sub(n, std::memory_order_acq_rel) == n)
         delete this;
 }
 
 void MemoryPool::last_reference_dropped() noexcept {
-    // No owner can loan any more; count what is still out, then take the bias away.
+    // No owner can loan any more. Stop caching this pool, and take its slots out of every
+    // thread's cache: a cached slot is claimed, so close() would count it as out, and a thread
+    // that never loans or releases again would never report it (nor would it ever be deleted).
+    // After the reclaim no cache holds one, and none takes one again (every window checks
+    // cache_off_ after the stop the reclaim made visible), and the reclaim forgets the pool in
+    // every cache: no thread reaches the pool through a cache after it is gone, and a new pool
+    // made at its address is never mistaken for it.
+    cache_off_.fetch_or(off_closed, std::memory_order_seq_cst);
+    reclaim_cached();
+    // Count what is still out, then take the bias away.
     auto counted = static_cast<int64_t>(bitmap_.close());
     if (outstanding_.fetch_add(counted - open_bias, std::memory_order_acq_rel) ==
         open_bias - counted)
         delete this;
 }
 
+// A waiter must never sleep while a free slot sits in some thread's cache. The first waiter
+// marks the bitmap words waiting (every release to the bitmap from then on wakes a waiter) and
+// sets cache_off_ (no window that begins after the reclaim's barrier caches a slot of this
+// pool or refills from it: releases go to the bitmap, and wake), then reclaims every cache
+// (the slots cached before, and those a window that straddled the barrier left, go to the
+// bitmap, waking whoever sleeps already). So while anyone waits, no cache holds a slot of this
+// pool for longer than the first waiter's reclaim takes, and every slot leaving a cache in that
+// time is a release that wakes. Later waiters find cache_off_ set and need no reclaim.
 void MemoryPool::start_waiting() {
-    std::lock_guard lock(wait_mutex_);
-    if (waiters_++ == 0)
-        bitmap_.set_waiting(true);
+    bool first;
+    {
+        std::lock_guard lock(wait_mutex_);
+        first = waiters_++ == 0;
+        if (first) {
+            bitmap_.set_waiting(true);
+            cache_off_.fetch_or(off_waiting, std::memory_order_seq_cst);
+        }
+    }
+    if (first)
+        reclaim_cached();
 }
 
 void MemoryPool::stop_waiting() noexcept {
     std::lock_guard lock(wait_mutex_);
-    if (--waiters_ == 0)
+    if (--waiters_ == 0) {
         bitmap_.set_waiting(false);
+        cache_off_.fetch_and(~off_waiting, std::memory_order_seq_cst);
+    }
 }
 
 Slot *MemoryPool::loan(int64_t timeout_ns) {
@@ -175,6 +504,13 @@ Slot *MemoryPool::loan(int64_t timeout_ns) {
     collect_all_returns();
     if (Slot *s = try_loan())
         return s;
+    // Free slots may sit in other threads' caches. maybe_cached_ is set whenever a thread
+    // starts a cache of this pool (inside its window, before it can put a slot in it) and
+    // cleared only by a reclaim that emptied every cache: read after whatever made us loan
+    // (a release we were told about happens-before this), it is never a stale "no".
+    if (maybe_cached_.load(std::memory_order_acquire) && reclaim_cached() != 0)
+        if (Slot *s = try_loan())
+            return s;
     if (timeout_ns == 0)
         fail(Status::would_block, "every one of the pool's " + std::to_string(capacity_) +
                                       " slots is out");

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <string>
 #include <thread>
 #include <vector>
@@ -174,5 +175,46 @@ TEST_CASE("C API: two threads loaning and releasing, no slot owned twice") {
     t2.join();
     CHECK_FALSE(doubled.load());
     CHECK(px_pool_available(pool) == px_pool_capacity(pool));
+    px_pool_release(pool);
+}
+
+TEST_CASE("C API: slots another thread released (and caches) count as available and are lent") {
+    // 64 slots: each thread may keep 8 free ones of its own, which px_pool_available counts and
+    // which px_pool_loan takes back before it answers PX_E_WOULD_BLOCK.
+    px_pool_t *pool = make_pool(64 * 4096, 4096);
+    std::vector<px_slot_t *> mine(64);
+    for (auto &s : mine)
+        REQUIRE(px_pool_loan(pool, &s) == PX_OK);
+    px_slot_t *extra = nullptr;
+    CHECK(px_pool_loan(pool, &extra) == PX_E_WOULD_BLOCK);
+    std::promise<void> released, go, finish;
+    std::thread other([&, g = go.get_future(), f = finish.get_future()] {
+        for (int i = 0; i < 8; ++i)
+            px_slot_release(mine[static_cast<size_t>(i)]);
+        released.set_value();
+        g.wait();
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        px_slot_release(mine[0]); // while the main thread waits
+        f.wait(); // alive and idle: its cache is not flushed by its exit
+    });
+    released.get_future().wait();
+    CHECK(px_pool_available(pool) == 8);
+    for (int i = 0; i < 8; ++i) {
+        CHECK_MESSAGE(px_pool_loan(pool, &mine[static_cast<size_t>(i)]) == PX_OK,
+                      px_last_error_message());
+    }
+    CHECK(px_pool_loan(pool, &extra) == PX_E_WOULD_BLOCK);
+    CHECK(px_pool_available(pool) == 0);
+    // A loan waiting for a release that the releasing thread could have cached: it must wake.
+    go.set_value();
+    auto start = std::chrono::steady_clock::now();
+    CHECK(px_pool_loan_timeout(pool, 3'000'000'000, &extra) == PX_OK);
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
+    mine[0] = extra;
+    finish.set_value();
+    other.join();
+    for (auto s : mine)
+        px_slot_release(s);
+    CHECK(px_pool_available(pool) == 64);
     px_pool_release(pool);
 }

@@ -88,3 +88,36 @@ TEST_CASE("bitmap close ignores the padding past size") {
         CHECK(b.count_free() == n);
     }
 }
+
+TEST_CASE("bitmap batches: acquire_many claims free indices of one word in one step") {
+    AtomicBitmap b(60); // words of 56 and 4
+    std::vector<size_t> out(8);
+    std::set<size_t> seen;
+    size_t total = 0;
+    while (size_t n = b.acquire_many(8, out.data())) {
+        CHECK(n <= 8);
+        size_t word = out[0] / AtomicBitmap::indices_per_word;
+        for (size_t i = 0; i < n; ++i) {
+            REQUIRE(out[i] < 60);
+            CHECK(out[i] / AtomicBitmap::indices_per_word == word);
+            CHECK(b.is_set(out[i]));
+            REQUIRE(seen.insert(out[i]).second);
+        }
+        total += n;
+    }
+    CHECK(total == 60);
+    CHECK(b.acquire_many(0, out.data()) == 0);
+    // Several indices of one word freed in one step; only the claimed ones count.
+    AtomicBitmap::Released r = AtomicBitmap::release_in(b.word_of(3), b.mask_of(3) | b.mask_of(9));
+    CHECK(r.freed);
+    CHECK(r.count == 2);
+    r = AtomicBitmap::release_in(b.word_of(3), b.mask_of(3) | b.mask_of(10));
+    CHECK(r.count == 1); // 3 was free already
+    CHECK(b.count_free() == 3);
+    CHECK_FALSE(AtomicBitmap::release_in(b.word_of(3), b.mask_of(3)).freed);
+    // A closed word reports every index a batch frees.
+    CHECK(b.close() == 57);
+    r = AtomicBitmap::release_in(b.word_of(56), b.mask_of(56) | b.mask_of(57) | b.mask_of(58));
+    CHECK(r.closed);
+    CHECK(r.count == 3);
+}

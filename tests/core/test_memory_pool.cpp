@@ -2,7 +2,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
+#include <latch>
+#include <mutex>
+#include <set>
+#include <string>
+#include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 #include "core/clock.hpp"
@@ -215,4 +222,362 @@ TEST_CASE("a pool whose owner left is deleted by its last slot, not before") {
         s->release_ref();
     }
     CHECK(segment->ref_count() == 1);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Per-thread slot caches. A pool of 64 slots lets each thread cache 8 (an eighth), refilled
+// from the bitmap 4 at a time.
+
+namespace {
+Ref<MemoryPool> cached_pool(Ref<Segment> segment = HeapSegment::create(64 * 256)) {
+    auto pool = MemoryPool::create(std::move(segment), 256);
+    // membarrier(2) is what makes the caches safe; without it pools are not cached.
+    REQUIRE_MESSAGE(pool->cache_limit() == 8, "membarrier unavailable: pools are not cached");
+    return pool;
+}
+
+Status loan_status(MemoryPool &pool, int64_t timeout_ns) {
+    try {
+        pool.loan(timeout_ns)->release_ref();
+    } catch (const Error &e) {
+        return e.status();
+    }
+    return Status::ok;
+}
+} // namespace
+
+TEST_CASE("thread cache: loans pop what this thread released; available() counts it") {
+    auto pool = cached_pool();
+    Slot *s = pool->try_loan(); // a refill: 4 claimed in one step, 1 lent, 3 cached
+    REQUIRE(s);
+    CHECK(pool->cached() == 3);
+    CHECK(pool->available() == 63);
+    s->release_ref();
+    CHECK(pool->cached() == 4);
+    CHECK(pool->available() == 64);
+    Slot *again = pool->try_loan();
+    CHECK(again == s); // the slot released last, still warm
+    again->release_ref();
+    // More releases than a cache holds: the oldest go back to the bitmap a batch at a time.
+    std::vector<Slot *> out;
+    for (int i = 0; i < 20; ++i)
+        out.push_back(pool->try_loan());
+    std::set<Slot *> distinct(out.begin(), out.end());
+    CHECK(distinct.size() == 20);
+    CHECK(pool->available() == 44);
+    for (Slot *o : out)
+        o->release_ref();
+    CHECK(pool->cached() <= pool->cache_limit());
+    CHECK(pool->available() == 64);
+}
+
+TEST_CASE("thread cache: a loan finds slots cached by a thread that no longer loans") {
+    // WOULD_BLOCK means every slot is out, wherever the free ones are cached.
+    auto pool = cached_pool();
+    std::latch cached(1), done(1);
+    std::vector<Slot *> kept;
+    std::thread idle([&] {
+        std::vector<Slot *> all;
+        while (Slot *s = pool->try_loan())
+            all.push_back(s);
+        for (size_t i = 0; i < 8; ++i)
+            all[i]->release_ref(); // into this thread's cache
+        kept.assign(all.begin() + 8, all.end());
+        cached.count_down();
+        done.wait(); // alive, never loaning again
+    });
+    cached.wait();
+    CHECK(kept.size() == 56);
+    CHECK(pool->cached() == 8);
+    CHECK(pool->available() == 8);
+    std::vector<Slot *> mine;
+    for (int i = 0; i < 8; ++i) {
+        try {
+            mine.push_back(pool->loan(0));
+        } catch (const Error &e) {
+            FAIL_CHECK("loan ", i, " failed while slots sat in another thread's cache: ",
+                       std::string(e.what()));
+        }
+    }
+    CHECK(loan_status(*pool, 0) == Status::would_block);
+    CHECK(pool->cached() == 0);
+    for (Slot *s : mine)
+        s->release_ref();
+    for (Slot *s : kept)
+        s->release_ref();
+    done.count_down();
+    idle.join();
+    CHECK(pool->available() == 64);
+}
+
+TEST_CASE("thread cache: a waiter is woken by releases a thread would have cached") {
+    // The waiter sleeps with every slot out; the owner of the slots releases them one at a time
+    // at different moments (before, during and after the waiter's spin). Each release must wake
+    // the waiter: had it gone into the releaser's cache, the waiter would sleep to its timeout.
+    auto pool = cached_pool();
+    std::vector<Slot *> all;
+    while (Slot *s = pool->try_loan())
+        all.push_back(s);
+    REQUIRE(all.size() == 64);
+    for (int round = 0; round < 40; ++round) {
+        std::atomic<bool> started{false};
+        Slot *got = nullptr;
+        int64_t waited_ns = 0;
+        std::thread waiter([&] {
+            started = true;
+            const int64_t t0 = now_ns();
+            try {
+                got = pool->loan(2'000'000'000);
+            } catch (const Error &) {
+            }
+            waited_ns = now_ns() - t0;
+        });
+        while (!started)
+            std::this_thread::yield();
+        std::this_thread::sleep_for(std::chrono::microseconds(round * 25));
+        all.back()->release_ref();
+        all.pop_back();
+        waiter.join();
+        REQUIRE_MESSAGE(got, "round ", round, ": the waiter timed out");
+        CHECK(waited_ns < 1'000'000'000);
+        all.push_back(got); // out again, held by this thread now
+    }
+    for (Slot *s : all)
+        s->release_ref();
+    CHECK(pool->available() == 64);
+}
+
+TEST_CASE("thread cache: an exiting thread gives its cached slots back") {
+    auto pool = cached_pool();
+    std::thread t([&] {
+        std::vector<Slot *> v;
+        for (int i = 0; i < 10; ++i)
+            v.push_back(pool->try_loan());
+        for (Slot *s : v)
+            s->release_ref();
+        CHECK(pool->cached() == 8);
+    });
+    t.join();
+    CHECK(pool->cached() == 0);
+    CHECK(pool->available() == 64);
+}
+
+TEST_CASE("thread cache: one thread, more pools than caches") {
+    // Four caches per thread: the fifth and sixth pools evict others (their slots go back).
+    std::vector<Ref<MemoryPool>> pools;
+    for (int i = 0; i < 6; ++i)
+        pools.push_back(cached_pool());
+    for (int round = 0; round < 1000; ++round) {
+        auto &p = pools[static_cast<size_t>(round * 7 % 6)];
+        Slot *a = p->try_loan(), *b = p->try_loan(), *c = p->try_loan();
+        REQUIRE((a && b && c));
+        CHECK((a != b && b != c && a != c));
+        a->release_ref();
+        b->release_ref();
+        c->release_ref();
+    }
+    size_t cached = 0;
+    for (auto &p : pools) {
+        CHECK(p->available() == 64);
+        cached += p->cached();
+    }
+    CHECK(cached <= 4 * 8);
+}
+
+TEST_CASE("thread cache: the last owner leaves while idle threads cache its slots") {
+    // The threads stay alive and never touch the pool again: their caches must not keep it
+    // alive, and the pool must be deleted (the segment's count says so) before they exit.
+    auto segment = HeapSegment::create(64 * 256);
+    for (int round = 0; round < 50; ++round) {
+        Ref<MemoryPool> pool = cached_pool(segment);
+        std::latch filled(3), done(1);
+        std::vector<std::thread> idle;
+        for (int t = 0; t < 3; ++t)
+            idle.emplace_back([&] {
+                std::vector<Slot *> v;
+                for (int i = 0; i < 6; ++i)
+                    v.push_back(pool->try_loan());
+                for (Slot *s : v)
+                    s->release_ref();
+                filled.count_down();
+                done.wait();
+            });
+        filled.wait();
+        CHECK(pool->cached() >= 3 * 6);
+        Slot *out = pool->try_loan(); // one slot still out when the owner leaves
+        pool = nullptr;
+        CHECK(segment->ref_count() == 2); // alive for `out` only
+        out->release_ref();
+        CHECK(segment->ref_count() == 1); // deleted, the idle threads still running
+        done.count_down();
+        for (auto &t : idle)
+            t.join();
+    }
+}
+
+TEST_CASE("stress with caches: four threads, a million loans, releases on other threads, "
+          "waiters, and the owner leaving mid-way") {
+    auto segment = HeapSegment::create(64 * 256);
+    Ref<MemoryPool> owner_ref = cached_pool(segment);
+    MemoryPool &pool = *owner_ref;
+    const size_t capacity = pool.capacity();
+    std::vector<std::atomic<int>> owner(capacity);
+    std::atomic<bool> doubled{false}, over_capacity{false};
+    std::atomic<long> loans{0}, failed{0}, slept{0};
+    // Slots handed to another thread to release (at most 24 in the hand-off). With up to 12 held
+    // per thread and 8 cached, demand exceeds the 64 slots: loans wait, caches are reclaimed.
+    std::mutex handoff_mutex;
+    std::deque<Slot *> handoff;
+    constexpr int threads = 4, per_thread = 250000;
+    std::latch looped(threads), drained(threads), dropped(threads), checked(1);
+    auto release = [&](Slot *s) {
+        owner[s->index()].fetch_sub(1);
+        s->release_ref();
+    };
+    auto drain_handoff = [&] {
+        std::deque<Slot *> mine;
+        {
+            std::lock_guard lock(handoff_mutex);
+            mine.swap(handoff);
+        }
+        for (Slot *s : mine)
+            release(s);
+    };
+    auto worker = [&](Ref<MemoryPool> p, unsigned seed) {
+        std::vector<Slot *> held;
+        for (int i = 0; i < per_thread; ++i) {
+            seed = seed * 1103515245u + 12345u;
+            Slot *s = (seed >> 16) % 4 ? p->try_loan() : nullptr;
+            if (!s) {
+                // Everything this thread could give back goes back before it may wait: the
+                // slots it holds and those handed to it.
+                for (Slot *h : held)
+                    release(h);
+                held.clear();
+                drain_handoff();
+                const int64_t t0 = now_ns();
+                try {
+                    s = p->loan(5'000'000'000);
+                } catch (const Error &) {
+                    failed.fetch_add(1);
+                    continue;
+                }
+                if (now_ns() - t0 > 50'000)
+                    slept.fetch_add(1, std::memory_order_relaxed); // past the spin: it waited
+            }
+            if (owner[s->index()].fetch_add(1) != 0)
+                doubled = true;
+            loans.fetch_add(1, std::memory_order_relaxed);
+            switch ((seed >> 20) % 3) {
+            case 0:
+                release(s);
+                break;
+            case 1: {
+                std::unique_lock lock(handoff_mutex);
+                if (handoff.size() < 24) {
+                    handoff.push_back(s);
+                    break;
+                }
+                lock.unlock();
+                release(s);
+                break;
+            }
+            default:
+                held.push_back(s);
+                if (held.size() == 12) {
+                    for (Slot *h : held)
+                        release(h);
+                    held.clear();
+                }
+            }
+            if ((i & 1023) == 0) {
+                if (p->available() > capacity)
+                    over_capacity = true;
+                drain_handoff();
+            }
+        }
+        for (Slot *h : held)
+            release(h);
+        looped.arrive_and_wait();
+        drain_handoff();
+        drained.arrive_and_wait();
+        p = nullptr; // the last of these closes the pool, other threads' caches full
+        dropped.count_down();
+        checked.wait(); // stay alive, idle, until the pool's deletion has been checked
+    };
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t)
+        workers.emplace_back(worker, owner_ref, 17u + static_cast<unsigned>(t));
+    while (loans.load() < threads * per_thread / 2)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    owner_ref = nullptr; // the owner leaves mid-way; the workers' references keep it open
+    dropped.wait();
+    CHECK(segment->ref_count() == 1); // deleted, though every worker thread still runs
+    checked.count_down();
+    for (auto &w : workers)
+        w.join();
+    CHECK(failed.load() == 0);
+    MESSAGE("loans that waited past the spin: ", slept.load());
+    CHECK(loans.load() == threads * per_thread);
+    CHECK_FALSE(doubled.load());
+    CHECK_FALSE(over_capacity.load());
+}
+
+TEST_CASE("thread cache: a fork child gets every cached slot back once") {
+    auto pool = cached_pool();
+    std::latch cached(1), done(1);
+    std::thread other([&] {
+        std::vector<Slot *> v;
+        for (int i = 0; i < 8; ++i)
+            v.push_back(pool->try_loan());
+        for (Slot *s : v)
+            s->release_ref();
+        cached.count_down();
+        done.wait();
+    });
+    cached.wait();
+    std::vector<Slot *> held;
+    for (int i = 0; i < 3; ++i)
+        held.push_back(pool->try_loan()); // this thread caches one more (a refill of 4)
+    REQUIRE(pool->cached() == 9);
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        // One thread here: the other's cache is a copy nobody uses, ours a copy of slots the
+        // parent may use. Both went back to this process's bitmap; each free slot is lent once.
+        int code = 0;
+        if (pool->cached() != 0)
+            code |= 1;
+        if (pool->available() != 61)
+            code |= 2;
+        std::set<size_t> seen;
+        for (Slot *h : held)
+            seen.insert(h->index());
+        for (int i = 0; i < 61; ++i) {
+            Slot *s = nullptr;
+            try {
+                s = pool->loan(0);
+            } catch (const Error &) {
+                code |= 4;
+                break;
+            }
+            if (!seen.insert(s->index()).second)
+                code |= 8; // lent twice, or one that this process holds
+        }
+        if (loan_status(*pool, 0) != Status::would_block)
+            code |= 16;
+        ::_exit(code);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    // The parent's caches are untouched.
+    CHECK(pool->cached() == 9);
+    CHECK(pool->available() == 61);
+    for (Slot *h : held)
+        h->release_ref();
+    done.count_down();
+    other.join();
+    CHECK(pool->available() == 64);
 }
