@@ -355,6 +355,9 @@ TEST_CASE("measure: publish cost per added subscriber (4 KiB frames, printed)") 
     }
     MESSAGE("per added subscriber (median, 0 -> 8): " << (medians.back() - medians.front()) / 8
                                                        << " ns");
+    // The subscribers are gone: every slot lent to them comes back, and the pool goes.
+    CHECK(eventually([&] { return px_pool_available(pool) == px_pool_capacity(pool); }));
+    px_pool_release(pool);
 }
 
 TEST_CASE("a plain channel connected to a stream's socket gets PX_E_PROTOCOL, not a frame") {
