@@ -84,6 +84,23 @@ api_functions!(
     px_channel_set_spin_ns,
     px_channel_release,
     px_channel_get_stats,
+    px_publisher_options_init,
+    px_publisher_new,
+    px_publisher_publish,
+    px_publisher_subscriber_count,
+    px_publisher_fd,
+    px_publisher_poll,
+    px_publisher_set_description,
+    px_publisher_release,
+    px_subscriber_new,
+    px_subscriber_recv,
+    px_subscriber_description,
+    px_subscriber_fd,
+    px_subscriber_release,
+    px_publisher_get_stats,
+    px_subscriber_get_stats,
+    px_stream_stats,
+    px_stream_list,
 );
 
 const FORBIDDEN: [&str; 4] = [
@@ -249,6 +266,8 @@ fn constants_have_the_types_of_their_parameters() {
     assert_eq!(PX_IPC_FD, 1);
     let spin: i64 = PX_CHANNEL_DEFAULT_SPIN_NS; // passed to px_channel_set_spin_ns(int64_t)
     assert!(spin > 0);
+    let policies: [px_slow_policy_t; 3] = [PX_SLOW_DROP, PX_SLOW_BLOCK, PX_SLOW_DISCONNECT];
+    assert_eq!(policies, [0, 1, 2]); // fixed by API.md
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! Safe Rust interface to libparallax: zero-copy memory segments, slot pools, refcounted
-//! buffers and channels that pass buffers between processes without copying the payload.
+//! buffers, channels that pass buffers between processes without copying the payload, and
+//! streams that publish each buffer once to every process subscribed by name
+//! ([`Publisher`], [`Subscriber`]).
 //!
 //! ```no_run
 //! use parallax::{Metadata, Pool};
@@ -38,6 +40,7 @@ mod error;
 mod metadata;
 mod pool;
 mod segment;
+mod stream;
 
 pub use buffer::Buffer;
 pub use channel::{recv_fd, send_fd, Channel, ChannelStats, Listener};
@@ -45,6 +48,10 @@ pub use error::{Error, Result, Status};
 pub use metadata::Metadata;
 pub use pool::{Pool, Slot};
 pub use segment::{HugePageSize, IpcHandle, MapFlags, MemoryType, Segment};
+pub use stream::{
+    list_streams, stream_stats, Frames, Publisher, PublisherOptions, PublisherStats, SlowPolicy,
+    Subscriber, SubscriberStats,
+};
 
 /// The raw bindings this crate is built on.
 pub use parallax_sys as sys;
