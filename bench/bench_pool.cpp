@@ -1,5 +1,6 @@
 // Issue 3 benchmarks: pool loans, buffer clones and two-thread use, each against the baseline a
-// user would otherwise pick, measured in the same run. Only the public C API is used and the
+// user would otherwise pick, measured in the same run. The targets are issue 14's (a loan+release
+// through the per-thread slot cache <= 5 ns, a clone+release <= 10 ns) and issue 3's. Only the public C API is used and the
 // shared library libparallax.so is linked, as any user would. See bench/README.md for what each
 // side does and why.
 #include <atomic>
@@ -268,7 +269,7 @@ int main(int argc, char **argv) {
         px_pool_t *pool = make_pool(size, burst);
         Target single_target, burst_target;
         if (size == 4 * KiB)
-            single_target = {10, 1.5};
+            single_target = {5, 1.5}; // issue 14 (issue 3 asked <= 10 ns)
         if (size == 64 * KiB)
             burst_target.min_ratio = 20;
         runner.compare(
@@ -297,7 +298,8 @@ int main(int argc, char **argv) {
         runner.compare(
             "buffer clone+release", "malloc'd view + atomic refcount",
             [&](uint64_t n) { return buffer_clone_release(buf, n); },
-            [&](uint64_t n) { return view_clone_release(&view, n); }, Target{30, 0});
+            [&](uint64_t n) { return view_clone_release(&view, n); },
+            Target{10, 0}); // issue 14 (issue 3 asked <= 30 ns)
         px_buffer_release(buf);
         std::free(frame.data);
         px_pool_release(pool);
