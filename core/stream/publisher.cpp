@@ -240,6 +240,8 @@ Publisher::Delivery Publisher::deliver_locked(Subscriber &sub, const Buffer &fra
     } catch (const Error &e) {
         if (e.status() == Status::would_block)
             return Delivery::no_room; // its ring is full of other records
+        if (e.status() == Status::io)
+            return Delivery::skipped; // ours (e.g. out of fds): not its fault, and not for ever
         return Delivery::gone;        // closed, died, broke the protocol
     }
 }
@@ -263,6 +265,8 @@ void Publisher::block_for_room_locked(std::vector<Subscriber *> &waiting, const 
             }
             if (d == Delivery::gone)
                 remove_locked(*it, false);
+            else if (d == Delivery::skipped)
+                ++counters_.dropped;
             it = waiting.erase(it);
         }
     }
@@ -292,6 +296,8 @@ void Publisher::publish(const Buffer &buf) {
             no_room.push_back(sub.get());
         else if (d == Delivery::gone)
             gone.push_back(sub.get());
+        else if (d == Delivery::skipped)
+            ++counters_.dropped;
     }
     for (Subscriber *s : gone)
         remove_locked(s, false);

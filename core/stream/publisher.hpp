@@ -76,7 +76,9 @@ public:
 private:
     struct Description;
     struct Subscriber;
-    enum class Delivery { sent, no_room, gone };
+    // skipped: this frame could not go to it for a reason of ours (out of fds registering the
+    // frame's segment with it): it misses the frame, counted as dropped, and stays.
+    enum class Delivery { sent, no_room, skipped, gone };
 
     Publisher(const std::string &socket_path, const std::string &stats_path,
               const PublisherOptions &opts);

@@ -8,6 +8,8 @@
 #include <csignal>
 #include <random>
 #include <cstdio>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <thread>
@@ -380,4 +382,105 @@ TEST_CASE("a plain channel connected to a stream's socket gets PX_E_PROTOCOL, no
         return px_publisher_subscriber_count(pub) == 0;
     }));
     px_publisher_release(pub);
+}
+
+// Issue 18: a publisher that runs out of fds cannot admit a new subscriber, but keeps serving
+// the ones it has (a join that fails for want of fds is the listener's trouble, never thrown
+// out of publish); once fds are free again, the newcomer gets in.
+TEST_CASE("a publisher at its fd limit keeps serving its subscribers; a newcomer joins later") {
+    RuntimeDir dir;
+    constexpr uint64_t frames = 200;
+    Signal ready, limited, early_failed, restored;
+    pid_t publisher = fork_child([&] {
+        ::alarm(60);
+        px_pool_t *pool = shm_pool(16, frame_len);
+        px_pool_t *other = shm_pool(2, frame_len); // a segment no subscriber has seen yet
+        px_publisher_t *pub = nullptr;
+        px_publisher_options_t o = options(PX_SLOW_BLOCK, 4);
+        o.block_timeout_ns = 10 * second_ns;
+        if (!pool || !other || px_publisher_new("full", &o, &pub) != PX_OK)
+            return 2;
+        ready.post('r');
+        if (!wait_for_subscribers(pub, 2))
+            return 3;
+        if (publish_frame(pub, pool, frame_len, 1) != PX_OK) // the pool's segment registered
+            return 8;
+        // No fd free from here: the lowest free fd number becomes the limit.
+        rlimit old{};
+        ::getrlimit(RLIMIT_NOFILE, &old);
+        rlimit low = old;
+        int lowest_free = 0;
+        while (::fcntl(lowest_free, F_GETFD) >= 0)
+            ++lowest_free;
+        low.rlim_cur = static_cast<rlim_t>(lowest_free);
+        if (::setrlimit(RLIMIT_NOFILE, &low) != 0)
+            return 4;
+        limited.post('l');
+        // Frame 2 is on a new segment, whose fd cannot be opened for the subscribers now: they
+        // miss it (counted), and stay.
+        px_publisher_stats_t before{}, after{};
+        px_publisher_get_stats(pub, &before);
+        if (publish_frame(pub, other, frame_len, 2) != PX_OK)
+            return 10;
+        px_publisher_get_stats(pub, &after);
+        if (after.dropped != before.dropped + 2 || px_publisher_subscriber_count(pub) != 2)
+            return 11;
+        for (uint64_t seq = 3; seq <= frames; ++seq) {
+            if (publish_frame(pub, pool, frame_len, seq) != PX_OK)
+                return 5; // the newcomer's failed join must not fail a publish
+            std::this_thread::sleep_for(std::chrono::microseconds(500));
+        }
+        if (early_failed.wait() != 'f') // the newcomer tried while there was no fd to spare
+            return 9;
+        ::setrlimit(RLIMIT_NOFILE, &old);
+        restored.post('o');
+        px_publisher_stats_t st{};
+        const bool joined = eventually( // the newcomer is the third to join
+            [&] {
+                px_publisher_poll(pub, 10'000'000);
+                return px_publisher_get_stats(pub, &st) == PX_OK && st.joined >= 3;
+            },
+            std::chrono::milliseconds(10000));
+        if (!joined)
+            return 6;
+        const bool late_ok = publish_frame(pub, pool, frame_len, frames + 1) == PX_OK;
+        px_publisher_release(pub);
+        px_pool_release(pool);
+        px_pool_release(other);
+        return late_ok ? 0 : 7;
+    });
+    REQUIRE(ready.wait() == 'r');
+    pid_t first[2];
+    for (pid_t &w : first)
+        w = fork_child([] { // frames 1 and 3..200 in order: only frame 2 missed
+            ::alarm(60);
+            px_subscriber_t *sub = nullptr;
+            if (px_subscriber_new("full", 10 * second_ns, &sub) != PX_OK)
+                return 2;
+            for (uint64_t seq = 1; seq <= frames; seq += seq == 1 ? 2 : 1)
+                if (recv_seq(sub, 10 * second_ns) != static_cast<int64_t>(seq))
+                    return 3;
+            px_subscriber_stats_t st;
+            px_subscriber_get_stats(sub, &st);
+            return st.missed == 1 ? 0 : 4;
+        });
+    REQUIRE(limited.wait() == 'l');
+    pid_t newcomer = fork_child([&] {
+        ::alarm(60);
+        px_subscriber_t *sub = nullptr;
+        // While the publisher has no fd to spare, no join completes.
+        const px_status_t early = px_subscriber_new("full", 300'000'000, &sub);
+        if (early == PX_OK)
+            return 2;
+        early_failed.post('f');
+        if (restored.wait() != 'o')
+            return 3;
+        if (px_subscriber_new("full", 10 * second_ns, &sub) != PX_OK)
+            return 4;
+        return recv_seq(sub, 10 * second_ns) == static_cast<int64_t>(frames + 1) ? 0 : 5;
+    });
+    for (pid_t w : first)
+        CHECK(wait_child(w) == 0); // every frame, no gap, while the publisher was at its limit
+    CHECK(wait_child(newcomer) == 0);
+    CHECK(wait_child(publisher) == 0);
 }
