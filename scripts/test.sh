@@ -43,17 +43,17 @@ sanitized() { # preset
   local preset=$1
   cmake --preset "$preset" -DPX_BUILD_TESTS=ON >/dev/null &&
     cmake --build "build/$preset" -j "$jobs" --target px_core_tests px_capi_tests px_ipc_tests \
-      px_ipc_peer px_fault_tests &&
+      px_ipc_peer px_fault_tests px_stream_tests &&
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
       TSAN_OPTIONS=halt_on_error=1 \
       ctest --test-dir "build/$preset" --output-on-failure --no-tests=error \
-      -R '^(core|capi|ipc|faults)$'
+      -R '^(core|capi|ipc|faults|stream)$'
 }
 
 step "C++ core, C API, C header/programs, IPC, install, C++ wrapper (release build)" \
   build_and_ctest release
-step "ASan + UBSan: core, C API, IPC, faults" sanitized asan-ubsan
-step "TSan: core, C API, IPC, faults" sanitized tsan
+step "ASan + UBSan: core, C API, IPC, faults, streams" sanitized asan-ubsan
+step "TSan: core, C API, IPC, faults, streams" sanitized tsan
 step "Fuzz: wire decoder, received-fd validation, channel (30 s each)" bash fuzz/run_fuzzers.sh 30
 step "Python: pip install . and pytest" bash tests/python/run.sh "$root/build/release"
 step "Rust: bindgen, parallax-sys, parallax" bash bindings/rust/run_tests.sh "$root/build/release"
