@@ -205,6 +205,22 @@ px_status_t px_stream_stats(const char *name, int64_t timeout_ns, px_publisher_s
     });
 }
 
+px_status_t px_stream_subscribers(const char *name, int64_t timeout_ns,
+                                  px_stream_subscriber_info_t *out, size_t cap, size_t *count) {
+    return px_guard(__func__, [&] {
+        require_out(count, "count");
+        if (cap > 0 && !out)
+            fail(Status::invalid, "out is NULL but cap is " + std::to_string(cap));
+        const stream::StreamPaths paths = stream::paths_for(require_name(name));
+        const std::vector<stream::SubscriberRow> rows =
+            stream::read_subscribers(paths.stats, timeout_ns);
+        *count = rows.size();
+        for (size_t i = 0; i < rows.size() && i < cap; ++i)
+            out[i] = px_stream_subscriber_info_t{rows[i].pid, rows[i].in_flight,
+                                                 rows[i].delivered, rows[i].dropped};
+    });
+}
+
 px_status_t px_stream_list(px_stream_list_fn fn, void *ctx) {
     return px_guard(__func__, [&] {
         require(fn, "fn");

@@ -72,6 +72,9 @@ struct Publisher::Subscriber {
     uint64_t id = 0;
     Ref<Channel> ch;
     uint64_t description_version = 0; // the last one sent to it
+    uint64_t pid = 0;                 // its process, for the stats page's table
+    uint64_t delivered = 0;           // frames sent to it
+    uint64_t dropped = 0;             // frames it had no room for
 };
 
 Ref<Publisher> Publisher::create(const std::string &name, const PublisherOptions &opts) {
@@ -155,7 +158,9 @@ void Publisher::welcome_locked(Ref<Channel> ch) {
     const size_t replay = std::min<size_t>(history_.size(), opts_.max_in_flight);
     const size_t from = history_.size() - replay;
     const uint64_t first_seq = replay ? history_[from].first : last_seq_ + 1;
+    uint64_t pid = 0;
     try {
+        pid = ch->stats().peer_pid;
         ch->send(description_->text, 0, StreamTag{DataKind::stream_welcome, first_seq});
         for (size_t i = from; i < history_.size(); ++i)
             ch->send(history_[i].second, 0, StreamTag{DataKind::frame, history_[i].first});
@@ -165,12 +170,15 @@ void Publisher::welcome_locked(Ref<Channel> ch) {
     auto sub = std::make_unique<Subscriber>();
     sub->id = next_sub_id_++;
     sub->description_version = description_->version;
+    sub->pid = pid;
+    sub->delivered = replay;
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLRDHUP;
     ev.data.u64 = sub->id;
     if (::epoll_ctl(poll_fd_.fd, EPOLL_CTL_ADD, ch->socket_fd(), &ev) != 0)
         return; // out of memory for epoll: it is not admitted (it sees PX_E_CLOSED)
     sub->ch = std::move(ch);
+    rows_.reserve(subs_.size() + 1); // publish_stats_locked, noexcept, never allocates
     subs_.push_back(std::move(sub));
     ++counters_.joined;
 }
@@ -236,6 +244,7 @@ Publisher::Delivery Publisher::deliver_locked(Subscriber &sub, const Buffer &fra
         if (!sync_description_locked(sub, 0))
             return Delivery::no_room;
         sub.ch->send(frame, 0, StreamTag{DataKind::frame, seq});
+        ++sub.delivered;
         return Delivery::sent;
     } catch (const Error &e) {
         if (e.status() == Status::would_block)
@@ -310,7 +319,7 @@ void Publisher::apply_slow_policy_locked(std::vector<Subscriber *> &no_room, con
                                          uint64_t seq) {
     switch (opts_.slow_policy) {
     case SlowPolicy::drop:
-        counters_.dropped += no_room.size();
+        count_dropped_locked(no_room);
         break;
     case SlowPolicy::disconnect:
         for (Subscriber *s : no_room)
@@ -319,7 +328,7 @@ void Publisher::apply_slow_policy_locked(std::vector<Subscriber *> &no_room, con
     case SlowPolicy::block:
         block_for_room_locked(no_room, frame, seq);
         if (!no_room.empty()) {
-            counters_.dropped += no_room.size();
+            count_dropped_locked(no_room);
             publish_stats_locked();
             fail(Status::timeout, std::to_string(no_room.size()) + " of " +
                                       std::to_string(subs_.size()) +
@@ -330,6 +339,12 @@ void Publisher::apply_slow_policy_locked(std::vector<Subscriber *> &no_room, con
         }
         break;
     }
+}
+
+void Publisher::count_dropped_locked(const std::vector<Subscriber *> &missed) noexcept {
+    counters_.dropped += missed.size();
+    for (Subscriber *s : missed)
+        ++s->dropped;
 }
 
 void Publisher::set_description(const std::string &text) {
@@ -360,10 +375,14 @@ void Publisher::set_description(const std::string &text) {
 void Publisher::publish_stats_locked() noexcept {
     counters_.subscribers = subs_.size();
     uint64_t lent = 0;
-    for (auto &sub : subs_)
-        lent += sub->ch->in_flight();
+    rows_.clear(); // keeps its capacity: no allocation once the table has grown
+    for (auto &sub : subs_) {
+        const uint64_t in_flight = sub->ch->in_flight();
+        lent += in_flight;
+        rows_.push_back(SubscriberRow{sub->pid, in_flight, sub->delivered, sub->dropped});
+    }
     counters_.slots_lent = lent;
-    stats_page_.store(counters_);
+    stats_page_.store(counters_, rows_.data(), rows_.size());
 }
 
 PublisherStats Publisher::stats() {

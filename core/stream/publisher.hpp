@@ -95,6 +95,7 @@ private:
     void block_for_room_locked(std::vector<Subscriber *> &waiting, const Buffer &frame,
                                uint64_t seq);
     void remove_locked(Subscriber *sub, bool slow) noexcept;
+    void count_dropped_locked(const std::vector<Subscriber *> &missed) noexcept;
     void publish_stats_locked() noexcept;
 
     const PublisherOptions opts_;
@@ -110,6 +111,7 @@ private:
     uint64_t last_seq_ = 0;
     int64_t last_housekeeping_ns_ = 0;
     PublisherStats counters_;
+    std::vector<SubscriberRow> rows_; // the stats page's subscriber table, rebuilt in place
 };
 
 } // namespace px::stream

@@ -11,11 +11,16 @@
 // Readers use pread, never a mapping: a page truncated under them is then a short read, not a
 // SIGBUS. The counters are written under a sequence lock (odd while being written), so a reader
 // never sees half an update.
+//
+// After the counters' page comes a table of the admitted subscribers (pid, in flight, delivered,
+// dropped), written under the same sequence lock, for `parallax info`.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <sys/types.h>
+#include <vector>
 
 #include "core/fd_guard.hpp"
 
@@ -31,6 +36,17 @@ struct PublisherStats {
     uint64_t slots_lent = 0;         // buffers held or queued by subscribers now
 };
 
+// One admitted subscriber as its publisher knows it.
+struct SubscriberRow {
+    uint64_t pid = 0;       // its process (the handshake's credentials)
+    uint64_t in_flight = 0; // buffers it holds plus those queued for it now
+    uint64_t delivered = 0; // frames sent to it since it joined (history included)
+    uint64_t dropped = 0;   // frames it missed for want of room (its `missed`, seen from here)
+};
+
+// Rows the table holds: as many as a publisher may admit (publisher.hpp's limit).
+constexpr size_t max_subscriber_rows = 1024;
+
 class StatsPage {
 public:
     // Creates (or takes over a dead publisher's) page at `path` and locks it: busy when a live
@@ -41,7 +57,9 @@ public:
     // Removes the page (while still holding the lock, so no new publisher's page is removed).
     ~StatsPage();
 
-    void store(const PublisherStats &s) noexcept;
+    // Rows beyond max_subscriber_rows are left out (a publisher never admits that many).
+    void store(const PublisherStats &s, const SubscriberRow *rows = nullptr,
+               size_t row_count = 0) noexcept;
 
     struct Layout; // of the page (stream_stats.cpp)
 
@@ -54,6 +72,9 @@ private:
 // A live publisher's counters from its page: closed at once when no live publisher has it,
 // timeout when no consistent reading came within timeout_ns (a publisher stopped mid-update).
 PublisherStats read_stats(const std::string &path, int64_t timeout_ns);
+// A live publisher's subscriber table, errors as read_stats; unsupported when the page has no
+// table (a publisher built before it existed).
+std::vector<SubscriberRow> read_subscribers(const std::string &path, int64_t timeout_ns);
 // Whether a live publisher holds the page at `path`. Never blocks, never throws.
 bool publisher_alive(const std::string &path) noexcept;
 

@@ -588,6 +588,28 @@ typedef void (*px_stream_list_fn)(const char *name, void *ctx);
  * @param ctx  nullable: passed to fn as is. */
 PX_API px_status_t px_stream_list(px_stream_list_fn fn, void *ctx);
 
+/* One admitted subscriber of a stream, as its publisher knows it (px_stream_subscribers). */
+typedef struct px_stream_subscriber_info {
+    uint64_t pid;       /* the subscriber's process (from the connection's credentials) */
+    uint64_t in_flight; /* buffers it holds plus those queued for it now (max_in_flight bounds
+                           this) */
+    uint64_t delivered; /* frames sent to it since it joined, history included */
+    uint64_t dropped;   /* frames it had no room for: what its own `missed` counts once a later
+                           frame reaches it */
+} px_stream_subscriber_info_t;
+
+/* The admitted subscribers of the live publisher of `name`, in any process of this user, read
+ * like px_stream_stats from the page the publisher keeps current (as of its last publish or
+ * poll). Copies the first min(cap, *count) of them into out, in the order they joined; *count is
+ * how many there are (call again with a larger array when it exceeds cap). No live publisher of
+ * that name is PX_E_CLOSED at once; PX_E_UNSUPPORTED when its library keeps no such table.
+ * @param name        borrowed for the call.
+ * @param out         nullable when cap is 0 (to learn the count): the caller's array.
+ * @param[out] count  the number of subscribers admitted. */
+PX_API px_status_t px_stream_subscribers(const char *name, int64_t timeout_ns,
+                                         px_stream_subscriber_info_t *out, size_t cap,
+                                         size_t *count);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif
