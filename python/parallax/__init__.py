@@ -1,4 +1,4 @@
-"""parallax: zero-copy memory segments, slot pools, buffers and IPC channels.
+"""parallax: zero-copy memory segments, slot pools, buffers, IPC channels and streams.
 
 Python bindings of libparallax (the library ships inside this package).
 
@@ -11,6 +11,9 @@ Timeouts are seconds everywhere: ``None`` waits forever (any negative value or
 ``float('inf')`` too), ``0`` polls, a positive value waits up to that long and then raises
 Timeout. The one exception is ``MemoryPool.loan``, whose default is ``timeout=0``: a loan
 never blocks unless asked to, and raises PoolExhausted when every slot is out.
+
+Streams publish each frame once, zero-copy, to every process subscribed by name:
+``Publisher(name)`` / ``Subscriber(name)``, ``stream_stats(name)`` and ``list_streams()``.
 
 Every call that can wait releases the GIL.
 """
@@ -35,11 +38,18 @@ from ._parallax import (
     MemoryPool,
     MemoryType,
     Metadata,
+    Publisher,
+    PublisherStats,
     Segment,
     SharedMemorySegment,
     Slot,
+    SlowPolicy,
+    Subscriber,
+    SubscriberStats,
     __version__,
+    list_streams,
     status_string,
+    stream_stats,
     version,
 )
 from .errors import (
@@ -81,6 +91,13 @@ __all__ = [
     "Channel",
     "ChannelStats",
     "Listener",
+    "Publisher",
+    "PublisherStats",
+    "SlowPolicy",
+    "Subscriber",
+    "SubscriberStats",
+    "stream_stats",
+    "list_streams",
     "errors",
     "ParallaxError",
     "InvalidArgument",

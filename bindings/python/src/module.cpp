@@ -2,6 +2,11 @@
 #include "convert.hpp"
 #include "objects.hpp"
 
+namespace pxpy {
+// Streams (stream.cpp): its objects are its own, so only the section is declared here.
+void bind_stream(py::module_ &m);
+} // namespace pxpy
+
 PYBIND11_MODULE(_parallax, m) {
     using namespace pxpy;
     m.doc() = "Bindings of libparallax (use the `parallax` package, which re-exports them).";
@@ -31,4 +36,5 @@ PYBIND11_MODULE(_parallax, m) {
     bind_pool(m);
     bind_buffer(m);
     bind_channel(m);
+    bind_stream(m);
 }
