@@ -10,9 +10,9 @@
  *
  * Ownership: Segment, Pool and Buffer are refcounted handles. Copying a Segment or Pool adds a
  * reference; copying a Buffer is px_buffer_clone (O(1), same memory, its own metadata). Slot,
- * Channel and Listener are move-only. A moved-from object is empty (`!obj`); calling anything
- * but destruction, assignment or `operator bool` on an empty object is a programming error
- * (the C API answers NULL/0 or PX_E_INVALID, which throws).
+ * Channel, Listener, Publisher and Subscriber are move-only. A moved-from object is empty
+ * (`!obj`); calling anything but destruction, assignment or `operator bool` on an empty object
+ * is a programming error (the C API answers NULL/0 or PX_E_INVALID, which throws).
  *
  * Errors: every failing call throws parallax::Error, carrying the status code and the
  * library's message (which names the function and what was wrong).
@@ -29,6 +29,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <exception>
+#include <iterator>
 #include <optional>
 #include <ratio>
 #include <stdexcept>
@@ -36,6 +38,7 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "parallax/parallax.h"
 
@@ -583,6 +586,252 @@ public:
 private:
     px_listener_t *h_ = nullptr;
 };
+
+/* ------------------------------------------------------------------------------------------ */
+/* Streams                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+/// What Publisher::publish does for a subscriber with no credit left (max_in_flight held or
+/// queued): drop that frame for it (counted on both sides), block up to block_timeout_ns and then
+/// throw Status::timeout having delivered to the others, or disconnect it.
+enum class SlowPolicy : px_slow_policy_t {
+    drop = PX_SLOW_DROP,
+    block = PX_SLOW_BLOCK,
+    disconnect = PX_SLOW_DISCONNECT,
+};
+
+/// px_publisher_options_t with px_publisher_options_init's defaults (DROP, 64 subscribers, 8
+/// in flight, no history, block timeout 1 s); its fields are public, as in C, and
+/// struct_size stays what the init function set.
+///
+///     parallax::PublisherOptions opts;
+///     opts.set_policy(parallax::SlowPolicy::block).set_block_timeout(200ms);
+///     opts.history = 4;
+struct PublisherOptions : px_publisher_options_t {
+    PublisherOptions() noexcept : px_publisher_options_t{} { px_publisher_options_init(this); }
+
+    SlowPolicy policy() const noexcept { return static_cast<SlowPolicy>(slow_policy); }
+    PublisherOptions &set_policy(SlowPolicy p) noexcept {
+        slow_policy = static_cast<px_slow_policy_t>(p);
+        return *this;
+    }
+    /// SlowPolicy::block's wait (wait_forever, or a duration).
+    PublisherOptions &set_block_timeout(Timeout t) noexcept {
+        block_timeout_ns = t.ns();
+        return *this;
+    }
+};
+
+/// The publishing end of a stream (px_publisher_t). Move-only; the destructor ends the stream:
+/// subscribers receive what was sent to them, then Status::closed, and the name is free again.
+/// No library thread runs: subscribers are admitted inside publish() and poll(), so a publisher
+/// that goes a while without publishing polls fd() or calls poll().
+///
+///     parallax::Publisher pub("camera");               // or a socket path with a '/'
+///     pub.set_description("video/x-raw,format=RGB");
+///     pub.publish(std::move(slot).into_buffer(len));   // to every subscriber, zero-copy
+class Publisher {
+public:
+    Publisher() noexcept = default;
+    explicit Publisher(px_publisher_t *pub) noexcept : h_(pub) {}
+    /// Starts publishing stream `name`: a live publisher of that name throws Status::busy (a
+    /// stale one is replaced), a malformed name or option Status::invalid naming the rule.
+    explicit Publisher(const std::string &name, const PublisherOptions &opts = {}) {
+        detail::check(px_publisher_new(name.c_str(), &opts, &h_));
+    }
+    Publisher(const Publisher &) = delete;
+    Publisher &operator=(const Publisher &) = delete;
+    Publisher(Publisher &&o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+    Publisher &operator=(Publisher &&o) noexcept {
+        Publisher(std::move(o)).swap(*this);
+        return *this;
+    }
+    ~Publisher() { px_publisher_release(h_); }
+
+    /// To every admitted subscriber, zero-copy; the caller keeps its buffer. Heap and
+    /// mapped-file memory throw Status::unsupported; under SlowPolicy::block, Status::timeout.
+    void publish(const Buffer &buf) { detail::check(px_publisher_publish(h_, buf.get())); }
+    /// Waits up to `timeout` for housekeeping (joins, departures) and does it: true when there
+    /// was some, false when none came.
+    bool poll(Timeout timeout = no_wait) {
+        const px_status_t rc = px_publisher_poll(h_, timeout.ns());
+        if (rc == PX_E_WOULD_BLOCK || rc == PX_E_TIMEOUT)
+            return false;
+        detail::check(rc);
+        return true;
+    }
+    size_t subscriber_count() const noexcept { return px_publisher_subscriber_count(h_); }
+    /// At most 64 KiB of opaque text, delivered at join and in order with the frames. A NUL
+    /// inside (which C would cut the text at) throws Status::invalid.
+    void set_description(std::string_view text) {
+        if (text.find('\0') != std::string_view::npos)
+            throw Error(PX_E_INVALID, "Publisher::set_description: the text has a NUL byte at " +
+                                          std::to_string(text.find('\0')));
+        detail::check(px_publisher_set_description(h_, std::string(text).c_str()));
+    }
+    px_publisher_stats_t stats() const {
+        px_publisher_stats_t s{};
+        detail::check(px_publisher_get_stats(h_, &s));
+        return s;
+    }
+    /// Pollable: readable when poll() has housekeeping to do. Owned by the publisher.
+    int fd() const noexcept { return px_publisher_fd(h_); }
+
+    px_publisher_t *get() const noexcept { return h_; }
+    explicit operator bool() const noexcept { return h_ != nullptr; }
+    void swap(Publisher &o) noexcept { std::swap(h_, o.h_); }
+
+private:
+    px_publisher_t *h_ = nullptr;
+};
+
+/// The receiving end of a stream (px_subscriber_t). Move-only; the destructor leaves the
+/// stream. Received buffers are read-only views of the publisher's memory and outlive both
+/// ends. Frames come in order (history first), those the publisher had no room for skipped and
+/// counted in stats().missed; once the publisher is gone and everything it sent is received,
+/// recv throws Status::closed and a range-for ends:
+///
+///     parallax::Subscriber sub("camera", 5s);          // waits up to 5 s for the publisher
+///     for (parallax::Buffer &frame : sub)              // waits for each frame
+///         show(frame.view(), sub.description());
+class Subscriber {
+public:
+    Subscriber() noexcept = default;
+    explicit Subscriber(px_subscriber_t *sub) noexcept : h_(sub) {}
+    /// Joins stream `name`, waiting up to `timeout` for its publisher to appear and admit this
+    /// subscriber (Status::timeout; a full publisher is Status::busy).
+    explicit Subscriber(const std::string &name, Timeout timeout = wait_forever) {
+        detail::check(px_subscriber_new(name.c_str(), timeout.ns(), &h_));
+    }
+    Subscriber(const Subscriber &) = delete;
+    Subscriber &operator=(const Subscriber &) = delete;
+    Subscriber(Subscriber &&o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+    Subscriber &operator=(Subscriber &&o) noexcept {
+        Subscriber(std::move(o)).swap(*this);
+        return *this;
+    }
+    ~Subscriber() { px_subscriber_release(h_); }
+
+    /// The next frame (read-only, metadata intact).
+    Buffer recv(Timeout timeout = wait_forever) {
+        px_buffer_t *b = nullptr;
+        detail::check(px_subscriber_recv(h_, timeout.ns(), &b));
+        return Buffer(b);
+    }
+    /// The next frame if one is ready now, else nullopt (the end of the stream etc. throw).
+    std::optional<Buffer> try_recv() {
+        px_buffer_t *b = nullptr;
+        const px_status_t rc = px_subscriber_recv(h_, 0, &b);
+        if (rc == PX_E_WOULD_BLOCK)
+            return std::nullopt;
+        detail::check(rc);
+        return Buffer(b);
+    }
+    /// The next frame, or nullopt at the end of the stream (other errors throw).
+    std::optional<Buffer> next(Timeout timeout = wait_forever) {
+        px_buffer_t *b = nullptr;
+        const px_status_t rc = px_subscriber_recv(h_, timeout.ns(), &b);
+        if (rc == PX_E_CLOSED)
+            return std::nullopt;
+        detail::check(rc);
+        return Buffer(b);
+    }
+    /// The description in force for the last frame received (before the first, the one current
+    /// at join; "" when none was ever set).
+    std::string description() const {
+        std::string text(256, '\0');
+        for (;;) {
+            size_t len = 0;
+            const px_status_t rc = px_subscriber_description(h_, text.data(), text.size(), &len);
+            if (rc == PX_OK) {
+                text.resize(len);
+                return text;
+            }
+            // Too small: try again at the length it has now (another thread's recv may change
+            // it between the two calls).
+            if (rc != PX_E_INVALID || len < text.size())
+                detail::check(rc);
+            text.resize(len + 1);
+        }
+    }
+    px_subscriber_stats_t stats() const {
+        px_subscriber_stats_t s{};
+        detail::check(px_subscriber_get_stats(h_, &s));
+        return s;
+    }
+    /// Pollable: readable when recv may not block; -1 when the process is out of fds.
+    int fd() const noexcept { return px_subscriber_fd(h_); }
+
+    /// Input iterator over the frames (waiting forever for each); equal to end() once the
+    /// stream has ended. Errors other than the end throw from begin() and ++.
+    class iterator {
+    public:
+        using iterator_category = std::input_iterator_tag;
+        using value_type = Buffer;
+        using difference_type = std::ptrdiff_t;
+        using pointer = Buffer *;
+        using reference = Buffer &;
+
+        iterator() noexcept = default;
+        explicit iterator(Subscriber *sub) : sub_(sub) { ++*this; }
+        Buffer &operator*() noexcept { return frame_; }
+        Buffer *operator->() noexcept { return &frame_; }
+        iterator &operator++() {
+            std::optional<Buffer> f = sub_->next();
+            if (f)
+                frame_ = std::move(*f);
+            else
+                *this = iterator();
+            return *this;
+        }
+        bool operator==(const iterator &o) const noexcept { return sub_ == o.sub_; }
+        bool operator!=(const iterator &o) const noexcept { return sub_ != o.sub_; }
+
+    private:
+        Subscriber *sub_ = nullptr;
+        Buffer frame_;
+    };
+    iterator begin() { return iterator(this); }
+    iterator end() noexcept { return iterator(); }
+
+    px_subscriber_t *get() const noexcept { return h_; }
+    explicit operator bool() const noexcept { return h_ != nullptr; }
+    void swap(Subscriber &o) noexcept { std::swap(h_, o.h_); }
+
+private:
+    px_subscriber_t *h_ = nullptr;
+};
+
+/// The counters of the live publisher of `name`, in any process of this user; no live
+/// publisher throws Status::closed at once.
+inline px_publisher_stats_t stream_stats(const std::string &name, Timeout timeout = wait_forever) {
+    px_publisher_stats_t s{};
+    detail::check(px_stream_stats(name.c_str(), timeout.ns(), &s));
+    return s;
+}
+
+/// The live streams in the runtime directory.
+inline std::vector<std::string> list_streams() {
+    struct Names {
+        std::vector<std::string> names;
+        std::exception_ptr error; // nothing may be thrown through the C library
+    } ctx;
+    detail::check(px_stream_list(
+        [](const char *name, void *p) {
+            auto *c = static_cast<Names *>(p);
+            if (c->error)
+                return;
+            try {
+                c->names.emplace_back(name);
+            } catch (...) {
+                c->error = std::current_exception();
+            }
+        },
+        &ctx));
+    if (ctx.error)
+        std::rethrow_exception(ctx.error);
+    return std::move(ctx.names);
+}
 
 } // namespace parallax
 
