@@ -101,6 +101,7 @@ api_functions!(
     px_subscriber_get_stats,
     px_stream_stats,
     px_stream_list,
+    px_stream_subscribers,
 );
 
 const FORBIDDEN: [&str; 4] = [

@@ -49,8 +49,8 @@ pub use metadata::Metadata;
 pub use pool::{Pool, Slot};
 pub use segment::{HugePageSize, IpcHandle, MapFlags, MemoryType, Segment};
 pub use stream::{
-    list_streams, stream_stats, Frames, Publisher, PublisherOptions, PublisherStats, SlowPolicy,
-    Subscriber, SubscriberStats,
+    list_streams, stream_stats, stream_subscribers, Frames, Publisher, PublisherOptions,
+    PublisherStats, SlowPolicy, Subscriber, SubscriberInfo, SubscriberStats,
 };
 
 /// The raw bindings this crate is built on.

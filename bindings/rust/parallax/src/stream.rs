@@ -536,6 +536,57 @@ pub fn stream_stats(name: impl AsRef<Path>, timeout: Option<Duration>) -> Result
     Ok(s.into())
 }
 
+/// One admitted subscriber of a stream as its publisher knows it
+/// (`px_stream_subscriber_info_t`), from [`stream_subscribers`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SubscriberInfo {
+    /// The subscriber's process (from the connection's credentials).
+    pub pid: u64,
+    /// Buffers it holds plus those queued for it now (at most `max_in_flight`).
+    pub in_flight: u64,
+    /// Frames sent to it since it joined, history included.
+    pub delivered: u64,
+    /// Frames it had no room for: what its own [`SubscriberStats::missed`] counts once a later
+    /// frame reaches it.
+    pub dropped: u64,
+}
+
+/// The admitted subscribers of the live publisher of `name`, in any process of this user, in
+/// the order they joined, as of the publisher's last publish or poll (read like
+/// [`stream_stats`]). No live publisher of that name is [`Status::Closed`] at once;
+/// [`Status::Unsupported`] when that publisher's library keeps no such table.
+pub fn stream_subscribers(
+    name: impl AsRef<Path>,
+    timeout: Option<Duration>,
+) -> Result<Vec<SubscriberInfo>> {
+    let name = c_name(name.as_ref())?;
+    let ns = timeout_ns(timeout);
+    let mut rows = vec![sys::px_stream_subscriber_info_t::default(); 16];
+    loop {
+        let mut count = 0usize;
+        // SAFETY: live C string; `rows` has room for `rows.len()` entries; valid out-pointer.
+        check(unsafe {
+            sys::px_stream_subscribers(name.as_ptr(), ns, rows.as_mut_ptr(), rows.len(), &mut count)
+        })?;
+        // More joined than there was room for: read again with room for them all (they may
+        // keep joining, so this loops rather than trusting one count).
+        if count > rows.len() {
+            rows.resize(count, sys::px_stream_subscriber_info_t::default());
+            continue;
+        }
+        rows.truncate(count);
+        return Ok(rows
+            .iter()
+            .map(|r| SubscriberInfo {
+                pid: r.pid,
+                in_flight: r.in_flight,
+                delivered: r.delivered,
+                dropped: r.dropped,
+            })
+            .collect());
+    }
+}
+
 /// The names of the live streams in the runtime directory (stale sockets are skipped, not
 /// removed; streams named by a socket path elsewhere are not listed), in the order the
 /// directory gives them.

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use common::{assert_err, pattern, TempDir};
 use parallax::{
-    list_streams, stream_stats, Buffer, Metadata, Pool, Publisher, PublisherOptions, SlowPolicy,
-    Status, Subscriber,
+    list_streams, stream_stats, stream_subscribers, Buffer, Metadata, Pool, Publisher,
+    PublisherOptions, SlowPolicy, Status, Subscriber, SubscriberInfo,
 };
 
 const WAIT: Option<Duration> = Some(Duration::from_secs(10));
@@ -347,8 +347,9 @@ fn a_late_subscriber_gets_the_history_first_then_live_frames() {
     let name = dir.file("cam");
     let pool = shm_pool(16);
     let p = publisher(&name, SlowPolicy::Block, 8, 4);
-    publish(&p, &pool, 1..=10); // nobody listens yet
-                                // The publisher keeps the 4 latest frames for joiners: their slots stay out.
+    // Nobody listens yet; the publisher keeps the 4 latest frames for joiners, so their slots
+    // stay out.
+    publish(&p, &pool, 1..=10);
     assert_eq!(pool.available(), pool.capacity() - 4);
     let peer = Peer::spawn("receive_all", &name, "7..12");
     wait_for_subscribers(&p, 1);
@@ -461,6 +462,15 @@ fn drop_a_lagging_subscriber_misses_frames_counted_on_both_sides() {
         "DROP waited for the lagging subscriber"
     );
     assert_eq!(p.stats().unwrap().dropped, 8);
+    // What the publisher knows of it, as any process of this user can read it.
+    let rows = stream_subscribers(&name, WAIT).unwrap();
+    let row = SubscriberInfo {
+        pid: u64::from(lagging.child.id()),
+        in_flight: 2,
+        delivered: 2,
+        dropped: 8,
+    };
+    assert_eq!(rows, [row]);
     lagging.go();
     wait_all_back(&pool); // it has taken frames 1 and 2 and released them
     publish(&p, &pool, [11]);
@@ -633,6 +643,23 @@ fn stream_stats_by_socket_path_and_closed_when_nobody_publishes() {
     let s = stream_stats(&name, WAIT).unwrap();
     assert_eq!((s.published, s.subscribers), (3, 0));
     assert_eq!(s, p.stats().unwrap());
+    assert_eq!(stream_subscribers(&name, WAIT).unwrap(), []);
+    assert_err(
+        stream_subscribers(dir.file("absent"), WAIT),
+        Status::Closed,
+        "",
+    );
+    // More subscribers than stream_subscribers first makes room for (16).
+    let subs: Vec<Subscriber> = (0..20).map(|_| in_thread_subscriber(&p, &name)).collect();
+    publish(&p, &pool, [4]); // the table is as of the last publish or poll
+    let rows = stream_subscribers(&name, WAIT).unwrap();
+    assert_eq!(rows.len(), subs.len());
+    for r in &rows {
+        assert_eq!(
+            (r.pid, r.in_flight, r.delivered),
+            (u64::from(std::process::id()), 1, 1)
+        );
+    }
 }
 
 // ---- Polling, limits, bad input ---------------------------------------------------------------
