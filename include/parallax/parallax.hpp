@@ -810,6 +810,24 @@ inline px_publisher_stats_t stream_stats(const std::string &name, Timeout timeou
     return s;
 }
 
+/// The admitted subscribers of the live publisher of `name` (pid, in flight, delivered,
+/// dropped), in any process of this user, in the order they joined, as of the publisher's last
+/// publish or poll. No live publisher throws Status::closed at once.
+inline std::vector<px_stream_subscriber_info_t> stream_subscribers(const std::string &name,
+                                                                   Timeout timeout = wait_forever) {
+    std::vector<px_stream_subscriber_info_t> rows(16);
+    for (;;) {
+        size_t count = 0;
+        detail::check(
+            px_stream_subscribers(name.c_str(), timeout.ns(), rows.data(), rows.size(), &count));
+        // More joined than there was room for: read again (they may keep joining).
+        const bool fits = count <= rows.size();
+        rows.resize(count);
+        if (fits)
+            return rows;
+    }
+}
+
 /// The live streams in the runtime directory.
 inline std::vector<std::string> list_streams() {
     struct Names {

@@ -222,6 +222,12 @@ TEST_CASE("C++ streams: DROP skips a lagging subscriber, counted on both sides")
     publish(*pub, pool, 1, 10); // room for two: 3..10 dropped, never waited for
     CHECK(std::chrono::steady_clock::now() - t0 < 1s);
     CHECK(pub->stats().dropped == 8);
+    const std::vector<px_stream_subscriber_info_t> rows = px::stream_subscribers("cam", 1s);
+    REQUIRE(rows.size() == 1);
+    CHECK(rows[0].pid == static_cast<uint64_t>(child));
+    CHECK(rows[0].in_flight == 2);
+    CHECK(rows[0].delivered == 2);
+    CHECK(rows[0].dropped == 8);
     go.post();
     REQUIRE(all_back(pool)); // it took 1 and 2 and released them
     publish(*pub, pool, 11, 11);
@@ -337,6 +343,8 @@ TEST_CASE("C++ streams: list_streams and stream_stats from a process that publis
         return px::stream_stats("cam", 1s).published == 5 ? 0 : 3;
     });
     CHECK(wait_child(child) == 0);
+    CHECK(px::stream_subscribers("cam", 1s).empty());
+    expect_error([] { px::stream_subscribers("absent", 1s); }, px::Status::closed);
 }
 
 TEST_CASE("C++ streams: poll and the fds say when there is work; try_recv does not wait") {
