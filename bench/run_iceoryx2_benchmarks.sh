@@ -107,10 +107,11 @@ stage="$build/python"
 if [ "$run_python" = 1 ]; then
   rm -rf "$stage"
   mkdir -p "$stage/parallax"
-  for f in "$root"/python/parallax/*; do ln -s "$f" "$stage/parallax/"; done
+  # Copies, not links: the package stays as it was built while others edit the tree.
+  find "$root/python/parallax" -maxdepth 1 -type f -exec cp -p {} "$stage/parallax/" \;
   module=$(find "$build/bindings/python" -maxdepth 1 -name '_parallax*.so' | head -1)
   [ -n "$module" ] || die "the parallax Python module was not built (see $build/build.log)"
-  ln -s "$module" "$stage/parallax/"
+  cp -p "$module" "$stage/parallax/"
 fi
 
 # 4. The Rust benchmark, against the library just built (linked dynamically, rpath set).
