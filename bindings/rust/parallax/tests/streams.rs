@@ -798,3 +798,40 @@ fn handles_are_send_and_sync() {
     shareable::<Publisher>();
     shareable::<Subscriber>();
 }
+
+/// The streams example of bindings/rust/README.md, kept compiling and passing (the
+/// subscribing "process" is a thread here, and the name a socket path).
+#[test]
+fn readme_streams_example() -> Result<(), parallax::Error> {
+    let dir = TempDir::new("stream-readme");
+    let name = dir.file("camera");
+    let mut opts = PublisherOptions::default(); // the C defaults (DROP, 64 subscribers...)
+    opts.slow_policy = SlowPolicy::Block; // or Drop (default) / Disconnect
+    opts.history = 4; // a late joiner gets the 4 latest frames first
+    let publisher = Publisher::new(&name, &opts)?;
+    publisher.set_description("video/x-raw,format=RGB,width=640,height=480")?;
+    let pool = Pool::shm(Some("frames"), 16, 640 * 480 * 3)?;
+    let mut slot = pool.loan_timeout(None)?;
+    slot[..3].copy_from_slice(b"RGB");
+    publisher.publish(&slot.into_buffer(640 * 480 * 3, &Metadata::with_sequence(0))?)?;
+    publisher.poll(Some(Duration::from_millis(10)))?; // an idle publisher polls: joins happen here
+
+    let subscriber = thread::spawn(move || -> Result<Vec<String>, parallax::Error> {
+        let sub = Subscriber::new(&name, Some(Duration::from_secs(5)))?;
+        let mut seen = Vec::new();
+        for frame in sub.iter() {
+            // ends when the publisher has gone
+            let frame = frame?; // read-only view of the publisher's memory
+            seen.push(format!("{} bytes, {}", frame.len(), sub.description()?));
+        }
+        Ok(seen)
+    });
+    wait_for_subscribers(&publisher, 1); // it got frame 0 from the history
+    drop(publisher);
+    let seen = subscriber.join().unwrap()?;
+    assert_eq!(
+        seen,
+        ["921600 bytes, video/x-raw,format=RGB,width=640,height=480"]
+    );
+    Ok(())
+}
