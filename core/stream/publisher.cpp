@@ -157,19 +157,29 @@ void Publisher::welcome_locked(Ref<Channel> ch) {
     // A joining subscriber gets the latest history frames, at most its credit's worth.
     const size_t replay = std::min<size_t>(history_.size(), opts_.max_in_flight);
     const size_t from = history_.size() - replay;
-    const uint64_t first_seq = replay ? history_[from].first : last_seq_ + 1;
+    const uint64_t first_seq = replay ? history_[from].seq : last_seq_ + 1;
     uint64_t pid = 0;
+    // The welcome carries the description current at join (what the subscriber reports before
+    // its first frame); each history frame comes after the description it was published under.
+    const Description *sent = description_.get();
     try {
         pid = ch->stats().peer_pid;
         ch->send(description_->text, 0, StreamTag{DataKind::stream_welcome, first_seq});
-        for (size_t i = from; i < history_.size(); ++i)
-            ch->send(history_[i].second, 0, StreamTag{DataKind::frame, history_[i].first});
+        for (size_t i = from; i < history_.size(); ++i) {
+            const Past &past = history_[i];
+            if (past.description.get() != sent) {
+                ch->send(past.description->text, 0,
+                         StreamTag{DataKind::stream_description, past.seq - 1});
+                sent = past.description.get();
+            }
+            ch->send(past.frame, 0, StreamTag{DataKind::frame, past.seq});
+        }
     } catch (const Error &) {
         return; // it went away (or is out of fds) while joining: it never joined
     }
     auto sub = std::make_unique<Subscriber>();
     sub->id = next_sub_id_++;
-    sub->description_version = description_->version;
+    sub->description_version = sent->version; // the current one follows before the next frame
     sub->pid = pid;
     sub->delivered = replay;
     epoll_event ev{};
@@ -294,7 +304,7 @@ void Publisher::publish(const Buffer &buf) {
     const uint64_t seq = ++last_seq_;
     ++counters_.published;
     if (opts_.history) {
-        history_.emplace_back(seq, frame);
+        history_.push_back(Past{seq, frame, description_});
         if (history_.size() > opts_.history)
             history_.pop_front();
     }

@@ -107,7 +107,12 @@ private:
     std::vector<std::unique_ptr<Subscriber>> subs_;
     uint64_t next_sub_id_ = 1;
     std::shared_ptr<const Description> description_;
-    std::deque<std::pair<uint64_t, Buffer>> history_; // (stream number, frame), oldest first
+    struct Past {
+        uint64_t seq;                                    // its stream number
+        Buffer frame;
+        std::shared_ptr<const Description> description; // in force when it was published
+    };
+    std::deque<Past> history_; // oldest first
     uint64_t last_seq_ = 0;
     int64_t last_housekeeping_ns_ = 0;
     PublisherStats counters_;

@@ -91,6 +91,41 @@ TEST_CASE("a late subscriber gets the history first (at most its credit's worth)
     px_pool_release(pool);
 }
 
+// API.md: "a buffer's description is the one set before it was published, history included".
+TEST_CASE("history frames arrive under the descriptions they were published with") {
+    RuntimeDir dir;
+    px_pool_t *pool = shm_pool(16, frame_len);
+    px_publisher_t *pub = nullptr;
+    px_publisher_options_t o = options(PX_SLOW_BLOCK, 8, 3);
+    REQUIRE(px_publisher_new("cam", &o, &pub) == PX_OK);
+    REQUIRE(px_publisher_set_description(pub, "A") == PX_OK);
+    for (uint64_t seq = 1; seq <= 3; ++seq)
+        REQUIRE(publish_frame(pub, pool, frame_len, seq) == PX_OK);
+    REQUIRE(px_publisher_set_description(pub, "B") == PX_OK);
+    for (uint64_t seq = 4; seq <= 5; ++seq)
+        REQUIRE(publish_frame(pub, pool, frame_len, seq) == PX_OK);
+    REQUIRE(px_publisher_set_description(pub, "C") == PX_OK);
+    pid_t child = fork_child([&] {
+        ::alarm(30);
+        px_subscriber_t *sub = nullptr;
+        if (px_subscriber_new("cam", 10 * second_ns, &sub) != PX_OK)
+            return 2;
+        if (description_of(sub) != "C") // before the first frame: the one current at join
+            return 3;
+        const std::pair<int64_t, const char *> expected[] = {{3, "A"}, {4, "B"}, {5, "B"}, {6, "C"}};
+        for (const auto &[seq, text] : expected)
+            if (recv_seq(sub, 10 * second_ns) != seq || description_of(sub) != text)
+                return 4;
+        return 0;
+    });
+    REQUIRE(wait_for_subscribers(pub, 1));
+    REQUIRE(publish_frame(pub, pool, frame_len, 6) == PX_OK);
+    CHECK(wait_child(child) == 0);
+    px_publisher_release(pub);
+    CHECK(eventually([&] { return px_pool_available(pool) == px_pool_capacity(pool); }));
+    px_pool_release(pool);
+}
+
 TEST_CASE("the description: current at join, then each change in order with the frames") {
     RuntimeDir dir;
     px_pool_t *pool = shm_pool(8, frame_len);
