@@ -471,10 +471,11 @@ def run_case(case: Case) -> dict:
     while True:
         ready, _, _ = select.select([r], [], [], max(0.0, deadline - time.monotonic()))
         if not ready:
+            stuck = describe_group(pid)
             os.killpg(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             os.close(r)
-            raise Failure("timed out; killed")
+            raise Failure(f"timed out; killed ({stuck})")
         chunk = os.read(r, 1 << 16)
         if not chunk:
             break
@@ -487,6 +488,25 @@ def run_case(case: Case) -> dict:
     if "error" in out:
         raise Failure(out["error"])
     return out["ok"]
+
+
+def describe_group(pgid: int) -> str:
+    """Where the processes of a stuck case were ("pid state wchan" of each member of the group
+    whose id is the leader's pid), so that a hang says which side waited on what."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) != pgid:
+                continue
+            wchan = (proc / "wchan").read_text().strip()
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        role = "leader" if int(proc.name) == pgid else "follower"
+        found.append(f"{role} {proc.name} {fields[0]} {wchan}")
+    return "; ".join(found) or "no process of the case was left"
 
 
 # ---- cleanup -------------------------------------------------------------------------------------

@@ -122,10 +122,11 @@ fn run_case(case: &Case) -> Result<Figures, String> {
             Ok(Some(_)) => break,
             Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
             Ok(None) => {
+                let stuck = describe_group(child.id());
                 // SAFETY: signals the leader's own process group (leader and follower).
                 unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
                 let _ = child.wait();
-                return Err("timed out; killed".into());
+                return Err(format!("timed out; killed ({stuck})"));
             }
             Err(e) => return Err(format!("waiting for the leader: {e}")),
         }
@@ -154,6 +155,35 @@ fn run_case(case: &Case) -> Result<Figures, String> {
         elapsed_s: field("elapsed")?,
         overlap: field("overlap")?,
     })
+}
+
+/// Where the processes of a stuck case were: "pid state wchan" of each member of the group
+/// (the leader's pid is its group id), so that a hang says which side waited on what.
+fn describe_group(pgid: u32) -> String {
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Fields after the command (which may hold spaces): state ppid pgrp ...
+        let rest: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or("", |r| r.1)
+            .split_whitespace()
+            .collect();
+        if rest.get(2).and_then(|g| g.parse::<u32>().ok()) != Some(pgid) {
+            continue;
+        }
+        let wchan = fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+        let role = if pid == pgid { "leader" } else { "follower" };
+        found.push(format!("{role} {pid} {} {}", rest[0], wchan.trim()));
+    }
+    if found.is_empty() {
+        "no process of the case was left".into()
+    } else {
+        found.join("; ")
+    }
 }
 
 fn first_line(path: &str, prefix: &str) -> String {
@@ -329,4 +359,28 @@ fn write_outputs(o: &Options, ctx: &str, records: &[Record], seconds: f64) -> i3
         println!("{failed} run(s) failed; their reasons are under the tables");
     }
     0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stuck_group_is_described_by_its_members() {
+        // A group of two: `sh` (its leader) waiting for a `sleep` it started.
+        let mut child = Command::new("sh")
+            .args(["-c", "sleep 5; true"])
+            .process_group(0)
+            .spawn()
+            .expect("sh");
+        std::thread::sleep(Duration::from_millis(200));
+        let text = describe_group(child.id());
+        // SAFETY: the group we just made.
+        unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+        let _ = child.wait();
+        assert!(text.contains(&format!("leader {} S", child.id())), "{text}");
+        assert!(text.contains("follower "), "{text}");
+        // Reaped: the leader is gone (its orphaned child may linger as a zombie a moment).
+        assert!(!describe_group(child.id()).contains("leader"));
+    }
 }
