@@ -539,6 +539,10 @@ void bind_stream(py::module_ &m) {
 What Publisher.publish does for a subscriber with no room (max_in_flight held or queued):
 DROP (it misses the frame), BLOCK (wait up to block_timeout, then Timeout), DISCONNECT (it is
 dropped). ``Publisher(slow_policy=...)`` also takes "drop", "block", "disconnect".
+
+Example::
+
+    pub = px.Publisher("camera", slow_policy=px.SlowPolicy.BLOCK, block_timeout=0.5)
 )doc")
         .value("DROP", SlowPolicy::DROP)
         .value("BLOCK", SlowPolicy::BLOCK)
