@@ -14,7 +14,7 @@
 # (bench/results/ is gitignored).
 # Environment: PX_IOX2_BUILD_DIR (default build/iox2bench), PYTHON (default python3; the
 # virtualenv is made from it), CARGO (default cargo).
-# Takes ~8 minutes in full on the 2-core VM (+3-4 minutes for a first build).
+# Takes ~4 minutes in full on the 2-core VM (+4-5 minutes for a first build, mostly iceoryx2).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -43,7 +43,7 @@ for a in "$@"; do
   case "$a" in
     --rust-only) run_python=0 ;;
     --python-only) run_rust=0 ;;
-    -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) args+=("$a") ;;
   esac
 done
