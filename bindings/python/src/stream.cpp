@@ -44,7 +44,9 @@ struct PySubscriber {
 };
 
 // A stream name as the library takes it: a bare name, or a socket path (str, bytes, PathLike).
-std::string name_arg(py::handle name) { return as_path(name, "name"); }
+std::string name_arg(py::handle name) {
+    return as_path(name, "name");
+}
 
 // The name as given, for repr and the `name` property.
 std::string shown_name(py::handle name) {
@@ -54,8 +56,8 @@ std::string shown_name(py::handle name) {
 // The library's text (opaque bytes, UTF-8 by convention) as str; bytes that are not UTF-8
 // (a C publisher may set any) survive as surrogates, as os.fsdecode does for paths.
 py::str text_to_str(const std::string &text) {
-    PyObject *s = PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()),
-                                       "surrogateescape");
+    PyObject *s =
+        PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()), "surrogateescape");
     if (!s)
         throw py::error_already_set();
     return py::reinterpret_steal<py::str>(s);
@@ -131,16 +133,14 @@ template <class F> px_status_t without_gil(PyPublisher &p, F call) {
 
 void publish(PyPublisher &p, PyBuffer &b) {
     auto buf = b.handle.lease("buffer"); // another thread may release it meanwhile
-    check(without_gil(p, [&](px_publisher_t *pub) {
-        return px_publisher_publish(pub, buf.get());
-    }));
+    check(
+        without_gil(p, [&](px_publisher_t *pub) { return px_publisher_publish(pub, buf.get()); }));
 }
 
 bool poll(PyPublisher &p, py::handle timeout) {
     int64_t ns = as_timeout_ns(timeout);
-    px_status_t st = without_gil(p, [&](px_publisher_t *pub) {
-        return px_publisher_poll(pub, ns);
-    });
+    px_status_t st =
+        without_gil(p, [&](px_publisher_t *pub) { return px_publisher_poll(pub, ns); });
     if (st == PX_E_WOULD_BLOCK || st == PX_E_TIMEOUT)
         return false; // nothing came: an expected answer of a poll, not an error
     check(st);
@@ -158,9 +158,8 @@ size_t subscriber_count(PyPublisher &p) {
 
 void set_description(PyPublisher &p, py::handle value) {
     std::string text = str_to_text(value, "Publisher.description");
-    check(without_gil(p, [&](px_publisher_t *pub) {
-        return px_publisher_set_description(pub, text.c_str());
-    }));
+    check(without_gil(
+        p, [&](px_publisher_t *pub) { return px_publisher_set_description(pub, text.c_str()); }));
     p.description = std::move(text);
 }
 
@@ -305,14 +304,13 @@ Example::
         .def_readonly("disconnected_slow", &P::disconnected_slow)
         .def_readonly("slots_lent", &P::slots_lent)
         .def("__repr__", [](const P &s) {
-            return fields_repr("PublisherStats",
-                               {{"published", s.published},
-                                {"subscribers", s.subscribers},
-                                {"joined", s.joined},
-                                {"departed", s.departed},
-                                {"dropped", s.dropped},
-                                {"disconnected_slow", s.disconnected_slow},
-                                {"slots_lent", s.slots_lent}});
+            return fields_repr("PublisherStats", {{"published", s.published},
+                                                  {"subscribers", s.subscribers},
+                                                  {"joined", s.joined},
+                                                  {"departed", s.departed},
+                                                  {"dropped", s.dropped},
+                                                  {"disconnected_slow", s.disconnected_slow},
+                                                  {"slots_lent", s.slots_lent}});
         });
 
     using S = px_subscriber_stats_t;
@@ -419,20 +417,21 @@ Example::
     while pub.subscriber_count < 3:
         pub.poll(0.1)
 )doc")
-        .def("fileno", [](const PyPublisher &p) { return px_publisher_fd(p.get()); },
-             "Pollable fd: readable when poll() has work (a joiner, a departure). Owned by the "
-             "publisher: never close it.")
+        .def(
+            "fileno", [](const PyPublisher &p) { return px_publisher_fd(p.get()); },
+            "Pollable fd: readable when poll() has work (a joiner, a departure). Owned by the "
+            "publisher: never close it.")
         .def_property_readonly(
             "fd", [](const PyPublisher &p) { return px_publisher_fd(p.get()); },
             "The same fd as fileno().")
-        .def_property_readonly("subscriber_count", &subscriber_count,
-                               "Subscribers admitted now.")
-        .def_property("description",
-                      [](const PyPublisher &p) {
-                          p.get();
-                          return text_to_str(p.description);
-                      },
-                      &set_description, R"doc(
+        .def_property_readonly("subscriber_count", &subscriber_count, "Subscribers admitted now.")
+        .def_property(
+            "description",
+            [](const PyPublisher &p) {
+                p.get();
+                return text_to_str(p.description);
+            },
+            &set_description, R"doc(
 The stream's description: a text of at most 64 KiB (UTF-8) describing the frames, e.g.
 GStreamer caps or JSON. Every subscriber gets the current one when it joins, and each change in
 order with the frames: it is in force for the frames published after it. Reading it gives the
@@ -447,11 +446,11 @@ Example::
 )doc")
         .def("stats", &publisher_stats, "The publisher's counters now (a PublisherStats).")
         .def_property_readonly("name", [](const PyPublisher &p) { return p.name; })
-        .def_property_readonly("closed",
-                               [](const PyPublisher &p) { return !p.handle.is_open(); })
-        .def("close", [](PyPublisher &p) { p.handle.close("publisher"); },
-             "Stops publishing (idempotent): subscribers drain, then see ChannelClosed. The "
-             "name is free again at once.")
+        .def_property_readonly("closed", [](const PyPublisher &p) { return !p.handle.is_open(); })
+        .def(
+            "close", [](PyPublisher &p) { p.handle.close("publisher"); },
+            "Stops publishing (idempotent): subscribers drain, then see ChannelClosed. The "
+            "name is free again at once.")
         .def("__enter__", [](py::object self) { return self; })
         .def("__exit__", [](PyPublisher &p, py::args) { p.handle.close("publisher"); })
         .def("__repr__", [](const PyPublisher &p) {
@@ -519,10 +518,10 @@ history included); before the first frame, the one current at join; "" when none
              "description). Owned by the subscriber: never close it.")
         .def("stats", &subscriber_stats, "The subscriber's counters now (a SubscriberStats).")
         .def_property_readonly("name", [](const PySubscriber &s) { return s.name; })
-        .def_property_readonly("closed",
-                               [](const PySubscriber &s) { return !s.handle.is_open(); })
-        .def("close", [](PySubscriber &s) { s.handle.close("subscriber"); },
-             "Leaves the stream (idempotent); buffers received stay valid.")
+        .def_property_readonly("closed", [](const PySubscriber &s) { return !s.handle.is_open(); })
+        .def(
+            "close", [](PySubscriber &s) { s.handle.close("subscriber"); },
+            "Leaves the stream (idempotent); buffers received stay valid.")
         .def("__enter__", [](py::object self) { return self; })
         .def("__exit__", [](PySubscriber &s, py::args) { s.handle.close("subscriber"); })
         .def("__iter__", [](py::object self) { return self; })
