@@ -13,30 +13,30 @@ static_assert(PX_MEMORY_HEAP == static_cast<uint32_t>(MemoryType::heap));
 static_assert(PX_MEMORY_SHARED == static_cast<uint32_t>(MemoryType::shared));
 static_assert(PX_MEMORY_HUGE_PAGES == static_cast<uint32_t>(MemoryType::huge_pages));
 static_assert(PX_MEMORY_MAPPED_FILE == static_cast<uint32_t>(MemoryType::mapped_file));
-static_assert(PX_MAP_READONLY == SharedMemorySegment::map_readonly);
-static_assert(PX_MAP_ALLOW_UNSEALED == SharedMemorySegment::map_allow_unsealed);
-static_assert(PX_HUGEPAGE_FALLBACK == HugePageSegment::fallback);
+static_assert(PX_MAP_READONLY == shm::map_readonly);
+static_assert(PX_MAP_ALLOW_UNSEALED == shm::map_allow_unsealed);
+static_assert(PX_HUGEPAGE_FALLBACK == huge_pages::fallback);
 
 extern "C" {
 
 px_status_t px_segment_heap_new(size_t size, px_segment_t **out) {
     return px_guard(__func__, [&] {
         require_out(out);
-        *out = to_handle(HeapSegment::create(size).detach());
+        *out = to_handle(heap::create(size).detach());
     });
 }
 
 px_status_t px_segment_shm_new(const char *name, size_t size, px_segment_t **out) {
     return px_guard(__func__, [&] {
         require_out(out);
-        *out = to_handle(SharedMemorySegment::create(name, size).detach());
+        *out = to_handle(shm::create(name, size).detach());
     });
 }
 
 px_status_t px_segment_shm_from_fd(int fd, size_t size, uint32_t flags, px_segment_t **out) {
     return px_guard(__func__, [&] {
         require_out(out);
-        *out = to_handle(SharedMemorySegment::from_fd(fd, size, flags).detach());
+        *out = to_handle(shm::from_fd(fd, size, flags).detach());
     });
 }
 
@@ -44,28 +44,28 @@ px_status_t px_segment_hugepage_new(uint32_t page_size, size_t size, uint32_t fl
                                     px_segment_t **out) {
     return px_guard(__func__, [&] {
         require_out(out);
-        *out = to_handle(HugePageSegment::create(page_size, size, flags).detach());
+        *out = to_handle(huge_pages::create(page_size, size, flags).detach());
     });
 }
 
 px_status_t px_segment_file_create(const char *path, size_t size, px_segment_t **out) {
     return px_guard(__func__, [&] {
         require_out(out);
-        *out = to_handle(MappedFileSegment::create(path, size).detach());
+        *out = to_handle(mapped_file::create(path, size).detach());
     });
 }
 
 px_status_t px_segment_file_open(const char *path, px_segment_t **out) {
     return px_guard(__func__, [&] {
         require_out(out);
-        *out = to_handle(MappedFileSegment::open(path, false).detach());
+        *out = to_handle(mapped_file::open(path, false).detach());
     });
 }
 
 px_status_t px_segment_file_open_readonly(const char *path, px_segment_t **out) {
     return px_guard(__func__, [&] {
         require_out(out);
-        *out = to_handle(MappedFileSegment::open(path, true).detach());
+        *out = to_handle(mapped_file::open(path, true).detach());
     });
 }
 

@@ -6,7 +6,7 @@
 
 #include "core/error.hpp"
 
-namespace px::HeapSegment {
+namespace px::heap {
 
 Ref<Segment> create(size_t size) {
     if (size == 0)
@@ -24,4 +24,4 @@ Ref<Segment> create(size_t size) {
     return owned.hand_over();
 }
 
-} // namespace px::HeapSegment
+} // namespace px::heap

@@ -1,8 +1,8 @@
-// HeapSegment: private anonymous memory, zero-filled. Fast, not shareable.
+// px::heap — heap segments: private anonymous memory, zero-filled. Fast, not shareable.
 #pragma once
 
 #include "core/segment.hpp"
 
-namespace px::HeapSegment {
+namespace px::heap {
 Ref<Segment> create(size_t size);
 }

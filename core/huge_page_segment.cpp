@@ -13,7 +13,7 @@
 #include "core/fd_guard.hpp"
 #include "core/shared_memory_segment.hpp"
 
-namespace px::HugePageSegment {
+namespace px::huge_pages {
 
 namespace {
 
@@ -28,7 +28,7 @@ Ref<Segment> create_huge(size_t page_size, size_t size) {
     unsigned size_flag = page_size == page_1gb ? MFD_HUGE_1GB : MFD_HUGE_2MB;
     FdGuard fd{-1};
     try {
-        fd.fd = SharedMemorySegment::create_sealed_memfd("parallax-huge", size,
+        fd.fd = shm::create_sealed_memfd("parallax-huge", size,
                                                          MFD_HUGETLB | size_flag);
     } catch (const Error &e) {
         if (ran_out_of_fds(e)) // not a lack of huge pages: normal pages would fail the same way
@@ -50,7 +50,7 @@ Ref<Segment> create_huge(size_t page_size, size_t size) {
                  "/nr_hugepages, or pass PX_HUGEPAGE_FALLBACK");
     }
     try {
-        return SharedMemorySegment::map_owned_fd(fd.release(), size, size, MemoryType::huge_pages,
+        return shm::map_owned_fd(fd.release(), size, size, MemoryType::huge_pages,
                                                  page_size, true);
     } catch (const Error &e) {
         fail(Status::unsupported, std::string("mapping ") + page_label(page_size) +
@@ -88,9 +88,9 @@ Ref<Segment> create(size_t page_size, size_t size, uint32_t flags) {
             throw;
     }
     // Fallback: ordinary shared memory, honest about what it is.
-    int fd = SharedMemorySegment::create_sealed_memfd("parallax-huge-fallback", rounded, 0);
-    return SharedMemorySegment::map_owned_fd(fd, rounded, rounded, MemoryType::shared,
+    int fd = shm::create_sealed_memfd("parallax-huge-fallback", rounded, 0);
+    return shm::map_owned_fd(fd, rounded, rounded, MemoryType::shared,
                                              system_page_size(), false);
 }
 
-} // namespace px::HugePageSegment
+} // namespace px::huge_pages

@@ -10,7 +10,7 @@
 #include "core/error.hpp"
 #include "core/fd_guard.hpp"
 
-namespace px::MappedFileSegment {
+namespace px::mapped_file {
 
 namespace {
 
@@ -98,4 +98,4 @@ Ref<Segment> open(const char *path, bool readonly) {
     return map_file(fd, path, static_cast<size_t>(st.st_size), readonly);
 }
 
-} // namespace px::MappedFileSegment
+} // namespace px::mapped_file

@@ -12,7 +12,7 @@
 #include "core/error.hpp"
 #include "core/fd_guard.hpp"
 
-namespace px::SharedMemorySegment {
+namespace px::shm {
 
 namespace {
 
@@ -148,4 +148,4 @@ Ref<Segment> from_fd(int fd, size_t size, uint32_t flags) {
     return owned.hand_over();
 }
 
-} // namespace px::SharedMemorySegment
+} // namespace px::shm

@@ -1,12 +1,12 @@
-// SharedMemorySegment: a memfd, sealed against shrinking and growing from birth, so that no
-// process holding it can truncate it under a reader (which would be a SIGBUS).
+// px::shm — shared-memory segments: a memfd, sealed against shrinking and growing from birth, so
+// that no process holding it can truncate it under a reader (which would be a SIGBUS).
 #pragma once
 
 #include <cstdint>
 
 #include "core/segment.hpp"
 
-namespace px::SharedMemorySegment {
+namespace px::shm {
 
 enum MapFlags : uint32_t { map_readonly = 1u, map_allow_unsealed = 2u };
 
@@ -15,11 +15,11 @@ Ref<Segment> create(const char *name, size_t size);
 // Validates and maps `size` bytes of a received fd (kept by the caller; the segment dups it).
 Ref<Segment> from_fd(int fd, size_t size, uint32_t flags);
 
-// Creates a sealed memfd of `size` bytes (shared with HugePageSegment); `extra_flags` are more
+// Creates a sealed memfd of `size` bytes (shared with px::huge_pages); `extra_flags` are more
 // memfd_create flags (MFD_HUGETLB...). Returns the fd; errno-style failures are thrown.
 int create_sealed_memfd(const char *name, size_t size, unsigned extra_flags);
 // Maps a memfd created by create_sealed_memfd (takes ownership of fd, also on failure).
 Ref<Segment> map_owned_fd(int fd, size_t size, size_t map_len, MemoryType type, size_t page_size,
                           bool populate);
 
-} // namespace px::SharedMemorySegment
+} // namespace px::shm

@@ -3,7 +3,7 @@
 // pipe, a socket, an eventfd, a device, a directory, an O_PATH fd, a closed or negative number —
 // the size it claims, the flags the receiver maps it with, and whether it arrives directly or
 // through a socket (SCM_RIGHTS, with any number of fds and any payload length) as
-// px::ipc::recv_message takes it. Then SharedMemorySegment::from_fd decides.
+// px::ipc::recv_message takes it. Then shm::from_fd decides.
 //
 // Properties, beyond the sanitizers':
 //  - refusals are px::Error with invalid / permission / io / nomem (protocol for recv_message),
@@ -37,7 +37,7 @@
 #include "core/ipc/fd_passing.hpp"
 #include "core/shared_memory_segment.hpp"
 
-namespace shm = px::SharedMemorySegment;
+namespace shm = px::shm;
 
 const char *const px_fuzz::target_name = "fuzz_received_fd";
 

@@ -221,8 +221,8 @@ void RecvSide::handle_segment(const wire::SegmentInfo &info, std::vector<int> &f
         fail(Status::protocol, "segment size does not fit in memory");
     Ref<Segment> seg;
     try {
-        seg = SharedMemorySegment::from_fd(fds[0], static_cast<size_t>(info.size),
-                                           SharedMemorySegment::map_readonly);
+        seg = shm::from_fd(fds[0], static_cast<size_t>(info.size),
+                                           shm::map_readonly);
     } catch (const Error &e) {
         if (e.status() == Status::io)
             throw; // ours (out of fds or memory mapping it), not the peer's fault

@@ -41,7 +41,7 @@ Ref<Segment> map_control(int fd) {
 
 NewControlBlock create_control_block() {
     NewControlBlock out;
-    out.fd.fd = SharedMemorySegment::create_sealed_memfd("parallax-channel", sizeof(ControlBlock), 0);
+    out.fd.fd = shm::create_sealed_memfd("parallax-channel", sizeof(ControlBlock), 0);
     out.block = map_control(out.fd.fd);
     auto *cb = new (out.block->mutable_data()) ControlBlock; // zero-filled: indices start at 0
     cb->magic = ControlBlock::magic_value;

@@ -87,7 +87,7 @@ namespace {
 
 Buffer description_buffer(const std::string &text) {
     // A segment cannot be empty: "" is a 0-byte window on a 1-byte one.
-    Ref<Segment> seg = SharedMemorySegment::create("px-stream-description",
+    Ref<Segment> seg = shm::create("px-stream-description",
                                                    std::max<size_t>(text.size(), 1));
     if (!text.empty())
         std::memcpy(seg->mutable_data(), text.data(), text.size());

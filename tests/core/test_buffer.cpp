@@ -10,7 +10,7 @@
 using namespace px;
 
 TEST_CASE("buffer range checks are overflow-safe") {
-    auto seg = HeapSegment::create(4096);
+    auto seg = heap::create(4096);
     Metadata m;
     CHECK_NOTHROW(Buffer(seg, 4096, 0, m));
     CHECK_NOTHROW(Buffer(seg, 0, 4096, m));
@@ -29,7 +29,7 @@ TEST_CASE("buffer range checks are overflow-safe") {
 }
 
 TEST_CASE("clone and slice alias the memory and keep their own metadata") {
-    auto seg = HeapSegment::create(4096);
+    auto seg = heap::create(4096);
     Metadata m;
     m.sequence = 7;
     Buffer a(seg, 100, 200, m);
@@ -50,7 +50,7 @@ TEST_CASE("clone and slice alias the memory and keep their own metadata") {
 }
 
 TEST_CASE("a pool slot returns when the last buffer made from it goes") {
-    auto pool = MemoryPool::create(HeapSegment::create(4096), 1024);
+    auto pool = MemoryPool::create(heap::create(4096), 1024);
     Slot *slot = pool->try_loan();
     {
         Buffer a(pool->segment_ref(), slot->index() * 1024, 1024, Metadata{},

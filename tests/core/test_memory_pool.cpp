@@ -22,9 +22,9 @@
 using namespace px;
 
 TEST_CASE("pool capacity math and loans of distinct slots") {
-    auto pool = MemoryPool::create(HeapSegment::create(1 << 20), 64 << 10);
+    auto pool = MemoryPool::create(heap::create(1 << 20), 64 << 10);
     CHECK(pool->capacity() == 16);
-    auto odd = MemoryPool::create(HeapSegment::create(1000), 300);
+    auto odd = MemoryPool::create(heap::create(1000), 300);
     CHECK(odd->capacity() == 3);
     std::vector<Slot *> slots;
     while (Slot *s = pool->try_loan())
@@ -41,7 +41,7 @@ TEST_CASE("pool capacity math and loans of distinct slots") {
 }
 
 TEST_CASE("pool refuses bad sizes and read-only memory") {
-    auto seg = HeapSegment::create(4096);
+    auto seg = heap::create(4096);
     auto code = [](auto &&f) {
         try {
             f();
@@ -55,15 +55,15 @@ TEST_CASE("pool refuses bad sizes and read-only memory") {
     CHECK(code([&] { MemoryPool::create(nullptr, 64); }) == Status::invalid);
     px_test::TempDir dir;
     auto f = dir.file("ro");
-    MappedFileSegment::create(f.c_str(), 4096);
-    CHECK(code([&] { MemoryPool::create(MappedFileSegment::open(f.c_str(), true), 64); }) ==
+    mapped_file::create(f.c_str(), 4096);
+    CHECK(code([&] { MemoryPool::create(mapped_file::open(f.c_str(), true), 64); }) ==
           Status::unsupported);
 }
 
 TEST_CASE("a loaned slot keeps the pool alive") {
     Slot *s;
     {
-        auto pool = MemoryPool::create(HeapSegment::create(4096), 1024);
+        auto pool = MemoryPool::create(heap::create(4096), 1024);
         s = pool->try_loan();
         REQUIRE(s);
     }
@@ -73,7 +73,7 @@ TEST_CASE("a loaned slot keeps the pool alive") {
 }
 
 TEST_CASE("loan with timeout: polls, times out, and is woken by another thread") {
-    auto pool = MemoryPool::create(HeapSegment::create(4096), 4096);
+    auto pool = MemoryPool::create(heap::create(4096), 4096);
     Slot *only = pool->loan(0);
     try {
         pool->loan(0);
@@ -123,7 +123,7 @@ TEST_CASE("the deadline helpers a loan waits with: saturate, never wrap") {
 }
 
 TEST_CASE("loan with a timeout too long to add to the clock waits for a release") {
-    auto pool = MemoryPool::create(HeapSegment::create(4096), 4096);
+    auto pool = MemoryPool::create(heap::create(4096), 4096);
     Slot *only = pool->loan(0);
     std::thread releaser([&] {
         std::this_thread::sleep_for(std::chrono::milliseconds(30));
@@ -142,7 +142,7 @@ TEST_CASE("loan with a timeout too long to add to the clock waits for a release"
 }
 
 TEST_CASE("stress: two threads, a million loans, no slot ever owned twice") {
-    auto pool = MemoryPool::create(HeapSegment::create(64 * 256), 256);
+    auto pool = MemoryPool::create(heap::create(64 * 256), 256);
     std::vector<std::atomic<int>> owner(pool->capacity());
     std::atomic<bool> doubled{false};
     std::atomic<long> loans{0};
@@ -183,7 +183,7 @@ TEST_CASE("the last owner leaves while slots are out and releasers are waking a 
     // release that wakes it, and the owner's references dropped while all that runs. The pool
     // must be deleted exactly once, after the last of them (the segment's count says when;
     // ASan and TSan builds catch a use after free).
-    auto segment = HeapSegment::create(2 * 256);
+    auto segment = heap::create(2 * 256);
     for (int round = 0; round < 2000; ++round) {
         Ref<MemoryPool> pool = MemoryPool::create(segment, 256);
         Slot *a = pool->try_loan();
@@ -210,7 +210,7 @@ TEST_CASE("the last owner leaves while slots are out and releasers are waking a 
 }
 
 TEST_CASE("a pool whose owner left is deleted by its last slot, not before") {
-    auto segment = HeapSegment::create(4 * 1024);
+    auto segment = heap::create(4 * 1024);
     Ref<MemoryPool> pool = MemoryPool::create(segment, 1024);
     std::vector<Slot *> out;
     for (int i = 0; i < 3; ++i)
@@ -229,7 +229,7 @@ TEST_CASE("a pool whose owner left is deleted by its last slot, not before") {
 // from the bitmap 4 at a time.
 
 namespace {
-Ref<MemoryPool> cached_pool(Ref<Segment> segment = HeapSegment::create(64 * 256)) {
+Ref<MemoryPool> cached_pool(Ref<Segment> segment = heap::create(64 * 256)) {
     auto pool = MemoryPool::create(std::move(segment), 256);
     // membarrier(2) is what makes the caches safe; without it pools are not cached.
     REQUIRE_MESSAGE(pool->cache_limit() == 8, "membarrier unavailable: pools are not cached");
@@ -387,7 +387,7 @@ TEST_CASE("thread cache: one thread, more pools than caches") {
 TEST_CASE("thread cache: the last owner leaves while idle threads cache its slots") {
     // The threads stay alive and never touch the pool again: their caches must not keep it
     // alive, and the pool must be deleted (the segment's count says so) before they exit.
-    auto segment = HeapSegment::create(64 * 256);
+    auto segment = heap::create(64 * 256);
     for (int round = 0; round < 50; ++round) {
         Ref<MemoryPool> pool = cached_pool(segment);
         std::latch filled(3), done(1);
@@ -417,7 +417,7 @@ TEST_CASE("thread cache: the last owner leaves while idle threads cache its slot
 
 TEST_CASE("stress with caches: four threads, a million loans, releases on other threads, "
           "waiters, and the owner leaving mid-way") {
-    auto segment = HeapSegment::create(64 * 256);
+    auto segment = heap::create(64 * 256);
     Ref<MemoryPool> owner_ref = cached_pool(segment);
     MemoryPool &pool = *owner_ref;
     const size_t capacity = pool.capacity();

@@ -27,7 +27,7 @@ Status status_of(auto &&f) {
 } // namespace
 
 TEST_CASE("heap segment is zero-filled, writable, not shareable") {
-    auto s = HeapSegment::create(10000);
+    auto s = heap::create(10000);
     CHECK(s->size() == 10000);
     CHECK(s->memory_type() == MemoryType::heap);
     CHECK(s->ipc_fd() == -1);
@@ -36,19 +36,19 @@ TEST_CASE("heap segment is zero-filled, writable, not shareable") {
         REQUIRE(s->data()[i] == std::byte{0});
     s->mutable_data()[9999] = std::byte{7};
     CHECK(s->data()[9999] == std::byte{7});
-    CHECK(status_of([] { HeapSegment::create(0); }) == Status::invalid);
-    CHECK(status_of([] { HeapSegment::create(SIZE_MAX); }) == Status::invalid);
+    CHECK(status_of([] { heap::create(0); }) == Status::invalid);
+    CHECK(status_of([] { heap::create(SIZE_MAX); }) == Status::invalid);
 }
 
 TEST_CASE("shared memory segment is a sealed memfd that another mapping sees") {
-    auto s = SharedMemorySegment::create("test", 8192);
+    auto s = shm::create("test", 8192);
     REQUIRE(s->ipc_fd() >= 0);
     int seals = fcntl(s->ipc_fd(), F_GET_SEALS);
     CHECK((seals & F_SEAL_SHRINK) != 0);
     CHECK((seals & F_SEAL_GROW) != 0);
     CHECK(ftruncate(s->ipc_fd(), 0) == -1); // sealed: no one can shrink it under a reader
     std::memcpy(s->mutable_data(), "hello", 5);
-    auto view = SharedMemorySegment::from_fd(s->ipc_fd(), 8192, SharedMemorySegment::map_readonly);
+    auto view = shm::from_fd(s->ipc_fd(), 8192, shm::map_readonly);
     CHECK(view->readonly());
     CHECK(view->mutable_data() == nullptr);
     CHECK(std::memcmp(view->data(), "hello", 5) == 0);
@@ -56,31 +56,31 @@ TEST_CASE("shared memory segment is a sealed memfd that another mapping sees") {
 }
 
 TEST_CASE("from_fd refuses what is not sealed shared memory of the claimed size") {
-    auto s = SharedMemorySegment::create(nullptr, 4096);
-    CHECK(status_of([&] { SharedMemorySegment::from_fd(s->ipc_fd(), 4097, 0); }) ==
+    auto s = shm::create(nullptr, 4096);
+    CHECK(status_of([&] { shm::from_fd(s->ipc_fd(), 4097, 0); }) ==
           Status::invalid);
-    CHECK(status_of([&] { SharedMemorySegment::from_fd(s->ipc_fd(), 0, 0); }) == Status::invalid);
-    CHECK(status_of([] { SharedMemorySegment::from_fd(-1, 4096, 0); }) == Status::invalid);
+    CHECK(status_of([&] { shm::from_fd(s->ipc_fd(), 0, 0); }) == Status::invalid);
+    CHECK(status_of([] { shm::from_fd(-1, 4096, 0); }) == Status::invalid);
     int p[2];
     REQUIRE(pipe(p) == 0);
-    CHECK(status_of([&] { SharedMemorySegment::from_fd(p[0], 4096, 0); }) == Status::invalid);
+    CHECK(status_of([&] { shm::from_fd(p[0], 4096, 0); }) == Status::invalid);
     close(p[0]);
     close(p[1]);
-    CHECK(status_of([&] { SharedMemorySegment::from_fd(p[0], 4096, 0); }) == Status::invalid);
+    CHECK(status_of([&] { shm::from_fd(p[0], 4096, 0); }) == Status::invalid);
     int unsealed = memfd_create("unsealed", MFD_CLOEXEC);
     REQUIRE(ftruncate(unsealed, 4096) == 0);
-    CHECK(status_of([&] { SharedMemorySegment::from_fd(unsealed, 4096, 0); }) ==
+    CHECK(status_of([&] { shm::from_fd(unsealed, 4096, 0); }) ==
           Status::permission);
-    auto ok = SharedMemorySegment::from_fd(unsealed, 4096, SharedMemorySegment::map_allow_unsealed);
+    auto ok = shm::from_fd(unsealed, 4096, shm::map_allow_unsealed);
     CHECK(ok->size() == 4096);
     close(unsealed);
 }
 
 TEST_CASE("read-only peer fd cannot be made writable") {
-    auto s = SharedMemorySegment::create("ro", 4096);
+    auto s = shm::create("ro", 4096);
     int ro = s->open_readonly_for_peer();
     REQUIRE(ro >= 0);
-    CHECK(status_of([&] { SharedMemorySegment::from_fd(ro, 4096, 0); }) == Status::permission);
+    CHECK(status_of([&] { shm::from_fd(ro, 4096, 0); }) == Status::permission);
     CHECK(mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, ro, 0) == MAP_FAILED);
     // Reopening through /proc read-write would bypass O_RDONLY; the future-write seal stops it.
     std::string path = "/proc/self/fd/" + std::to_string(ro);
@@ -93,18 +93,18 @@ TEST_CASE("read-only peer fd cannot be made writable") {
     // The owner's own mapping stays writable.
     s->mutable_data()[0] = std::byte{1};
     close(ro);
-    auto heap = HeapSegment::create(4096);
+    auto heap = heap::create(4096);
     CHECK(status_of([&] { heap->open_readonly_for_peer(); }) == Status::unsupported);
 }
 
 TEST_CASE("huge pages: real 2 MiB pages when reserved, honest fallback when not") {
     SUBCASE("none reserved") {
-        if (HugePageSegment::free_pages(HugePageSegment::page_2mb) > 0)
+        if (huge_pages::free_pages(huge_pages::page_2mb) > 0)
             return; // someone else reserved pages; the reserved case covers this machine
-        CHECK(status_of([] { HugePageSegment::create(HugePageSegment::page_2mb, 1, 0); }) ==
+        CHECK(status_of([] { huge_pages::create(huge_pages::page_2mb, 1, 0); }) ==
               Status::unsupported);
-        auto s = HugePageSegment::create(HugePageSegment::page_2mb, 3 << 20,
-                                         HugePageSegment::fallback);
+        auto s = huge_pages::create(huge_pages::page_2mb, 3 << 20,
+                                         huge_pages::fallback);
         CHECK(s->memory_type() == MemoryType::shared);
         CHECK(s->page_size() == 4096);
         CHECK(s->size() == 4 << 20);
@@ -117,26 +117,26 @@ TEST_CASE("huge pages: real 2 MiB pages when reserved, honest fallback when not"
         }
         long before = reserve.free_pages();
         {
-            auto s = HugePageSegment::create(HugePageSegment::page_2mb, 3 << 20, 0);
+            auto s = huge_pages::create(huge_pages::page_2mb, 3 << 20, 0);
             CHECK(s->memory_type() == MemoryType::huge_pages);
-            CHECK(s->page_size() == HugePageSegment::page_2mb);
+            CHECK(s->page_size() == huge_pages::page_2mb);
             CHECK(s->size() == 4 << 20);
             CHECK(reserve.free_pages() == before - 2); // pre-faulted: taken at creation
             s->mutable_data()[s->size() - 1] = std::byte{1};
             // Exhaustion is an error now, never a SIGBUS on touch.
-            CHECK(status_of([] { HugePageSegment::create(HugePageSegment::page_2mb, 1, 0); }) ==
+            CHECK(status_of([] { huge_pages::create(huge_pages::page_2mb, 1, 0); }) ==
                   Status::unsupported);
-            auto peer = SharedMemorySegment::from_fd(s->ipc_fd(), s->size(),
-                                                     SharedMemorySegment::map_readonly);
+            auto peer = shm::from_fd(s->ipc_fd(), s->size(),
+                                                     shm::map_readonly);
             CHECK(peer->memory_type() == MemoryType::huge_pages);
             CHECK(peer->data()[s->size() - 1] == std::byte{1});
         }
         CHECK(reserve.free_pages() == before);
     }
-    CHECK(status_of([] { HugePageSegment::create(4096, 1, 0); }) == Status::invalid);
-    CHECK(status_of([] { HugePageSegment::create(HugePageSegment::page_2mb, 0, 0); }) ==
+    CHECK(status_of([] { huge_pages::create(4096, 1, 0); }) == Status::invalid);
+    CHECK(status_of([] { huge_pages::create(huge_pages::page_2mb, 0, 0); }) ==
           Status::invalid);
-    CHECK(status_of([] { HugePageSegment::create(HugePageSegment::page_2mb, SIZE_MAX, 0); }) ==
+    CHECK(status_of([] { huge_pages::create(huge_pages::page_2mb, SIZE_MAX, 0); }) ==
           Status::invalid);
 }
 
@@ -144,7 +144,7 @@ TEST_CASE("mapped files: create, reopen, read-only, flush") {
     px_test::TempDir dir;
     std::string path = dir.file("frames.bin");
     {
-        auto s = MappedFileSegment::create(path.c_str(), 5000);
+        auto s = mapped_file::create(path.c_str(), 5000);
         CHECK(s->memory_type() == MemoryType::mapped_file);
         std::memcpy(s->mutable_data(), "persist", 7);
         s->flush();
@@ -153,25 +153,25 @@ TEST_CASE("mapped files: create, reopen, read-only, flush") {
     REQUIRE(::stat(path.c_str(), &st) == 0);
     CHECK((st.st_mode & 0777) == 0600);
     CHECK(st.st_size == 5000);
-    CHECK(status_of([&] { MappedFileSegment::create(path.c_str(), 10); }) == Status::invalid);
+    CHECK(status_of([&] { mapped_file::create(path.c_str(), 10); }) == Status::invalid);
     REQUIRE(::stat(path.c_str(), &st) == 0);
     CHECK(st.st_size == 5000); // never truncated
-    auto ro = MappedFileSegment::open(path.c_str(), true);
+    auto ro = mapped_file::open(path.c_str(), true);
     CHECK(ro->readonly());
     CHECK(ro->mutable_data() == nullptr);
     CHECK(std::memcmp(ro->data(), "persist", 7) == 0);
-    auto rw = MappedFileSegment::open(path.c_str(), false);
+    auto rw = mapped_file::open(path.c_str(), false);
     CHECK(rw->size() == 5000);
     std::string empty = dir.file("empty");
     close(open(empty.c_str(), O_CREAT | O_WRONLY, 0600));
-    CHECK(status_of([&] { MappedFileSegment::open(empty.c_str(), false); }) == Status::invalid);
-    CHECK(status_of([&] { MappedFileSegment::open(dir.path().c_str(), false); }) ==
+    CHECK(status_of([&] { mapped_file::open(empty.c_str(), false); }) == Status::invalid);
+    CHECK(status_of([&] { mapped_file::open(dir.path().c_str(), false); }) ==
           Status::invalid);
-    CHECK(status_of([&] { MappedFileSegment::open(dir.path().c_str(), true); }) ==
+    CHECK(status_of([&] { mapped_file::open(dir.path().c_str(), true); }) ==
           Status::invalid);
-    CHECK(status_of([&] { MappedFileSegment::open(dir.file("missing").c_str(), true); }) ==
+    CHECK(status_of([&] { mapped_file::open(dir.file("missing").c_str(), true); }) ==
           Status::io);
-    CHECK(status_of([] { MappedFileSegment::open(nullptr, true); }) == Status::invalid);
-    CHECK(status_of([&] { MappedFileSegment::create(dir.file("zero").c_str(), 0); }) ==
+    CHECK(status_of([] { mapped_file::open(nullptr, true); }) == Status::invalid);
+    CHECK(status_of([&] { mapped_file::create(dir.file("zero").c_str(), 0); }) ==
           Status::invalid);
 }
