@@ -14,6 +14,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -276,6 +277,24 @@ def test_stream_stats_and_list_streams_from_another_process_while_the_publisher_
     assert px.list_streams() == []
     with pytest.raises(px.ChannelClosed, match="cam"):
         px.stream_stats("cam")
+
+
+def doc_example(obj) -> str:
+    return textwrap.dedent(obj.__doc__.split("Example::", 1)[1])
+
+
+def test_the_publisher_and_subscriber_doc_examples_run_together():
+    # The subscriber's example in another process (it waits for the publisher), the
+    # publisher's here (100 frames, admitting joiners between them) once that one is ready.
+    ready = "import numpy, parallax; print('ready', flush=True)\n"
+    proc = subprocess.Popen([sys.executable, "-c", ready + doc_example(px.Subscriber)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "ready\n", proc.stderr.read()
+    exec(doc_example(px.Publisher), {})
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert len(out.splitlines()) >= 2, out  # at least the history, then live frames
+    assert '"shape": [64, 64]' in out
 
 
 # --- One process: subscribers in threads -------------------------------------------------

@@ -374,7 +374,7 @@ Example::
     import numpy as np
     import parallax as px
 
-    pool = px.MemoryPool(px.SharedMemorySegment("camera", 8 * 4096), 4096)
+    pool = px.MemoryPool(px.SharedMemorySegment("camera", 16 * 4096), 4096)
     with px.Publisher("camera", history=2) as pub:
         pub.description = '{"shape": [64, 64], "dtype": "u1"}'
         for k in range(100):
