@@ -84,7 +84,8 @@ class Timeout(ParallaxError, TimeoutError):
 
 
 class ChannelClosed(ParallaxError, ConnectionError):
-    """The peer is gone or the channel was closed."""
+    """The peer is gone or the channel was closed (for a Subscriber: its publisher is gone, or
+    dropped it, and everything it sent has been received)."""
 
     status = PX_E_CLOSED
 
@@ -102,7 +103,8 @@ class PermissionDenied(ParallaxError, PermissionError):
 
 
 class Busy(ParallaxError):
-    """The resource is in use (e.g. a live listener already owns the socket path)."""
+    """The resource is in use (e.g. a live listener or publisher already owns the socket path
+    or stream name, or a publisher already has max_subscribers)."""
 
     status = PX_E_BUSY
 
