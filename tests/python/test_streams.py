@@ -440,6 +440,28 @@ def test_a_full_publisher_refuses_one_more_subscriber_with_busy():
         first.close()
 
 
+def test_subscriber_fileno_out_of_fds_is_an_io_failure_not_a_crash():
+    import resource
+
+    with px.Publisher("cam") as pub, subscribe_while_polling(pub) as sub:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        held = []
+        try:
+            # The pollable fd is made on first use; leave none for it.
+            in_use = len(os.listdir("/proc/self/fd"))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (in_use + 64, hard))
+            with pytest.raises(OSError):
+                while True:
+                    held.append(os.open(os.devnull, os.O_RDONLY))
+            with pytest.raises(px.IOFailure, match="too many open files"):
+                sub.fileno()
+        finally:
+            for fd in held:
+                os.close(fd)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        assert sub.fileno() >= 0  # fds free again: it works
+
+
 # --- The GIL is released while waiting -----------------------------------------------------
 
 
