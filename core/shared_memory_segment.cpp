@@ -48,9 +48,9 @@ int create_sealed_memfd(const char *name, size_t size, unsigned extra_flags) {
     return guard.release();
 }
 
-Ref<Segment> map_owned_fd(int fd, size_t size, size_t map_len, MemoryType type, size_t page_size,
-                          bool populate) {
-    FdGuard guard{fd};
+Ref<Segment> map_shared(int fd, bool keep_fd, size_t size, size_t map_len, MemoryType type,
+                        size_t page_size, bool populate) {
+    FdGuard guard{keep_fd ? fd : -1};
     int flags = MAP_SHARED | (populate ? MAP_POPULATE : 0);
     void *addr = ::mmap(nullptr, map_len, PROT_READ | PROT_WRITE, flags, fd, 0);
     if (addr == MAP_FAILED)
@@ -64,6 +64,11 @@ Ref<Segment> map_owned_fd(int fd, size_t size, size_t map_len, MemoryType type, 
     m.fd = guard.release();
     MappingGuard owned{m}; // until the segment exists (making it may throw bad_alloc)
     return owned.hand_over();
+}
+
+Ref<Segment> map_owned_fd(int fd, size_t size, size_t map_len, MemoryType type, size_t page_size,
+                          bool populate) {
+    return map_shared(fd, true, size, map_len, type, page_size, populate);
 }
 
 Ref<Segment> create(const char *name, size_t size) {

@@ -22,19 +22,10 @@ namespace {
 // Maps a control block's memfd read-write. The segment keeps no fd: once both ends have mapped
 // their blocks, neither needs the fds again (a channel end costs that many fds fewer).
 Ref<Segment> map_control(int fd) {
-    const size_t map_len = (sizeof(ControlBlock) + system_page_size() - 1) / system_page_size() *
-                           system_page_size();
-    void *addr = ::mmap(nullptr, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (addr == MAP_FAILED)
-        fail_errno("mmap(control block, " + std::to_string(map_len) + " bytes)", errno);
-    Segment::Mapping m;
-    m.addr = addr;
-    m.map_len = map_len;
-    m.size = sizeof(ControlBlock);
-    m.type = MemoryType::shared;
-    m.page_size = system_page_size();
-    MappingGuard owned{m}; // until the segment exists (making it may throw bad_alloc)
-    return owned.hand_over();
+    size_t map_len = 0;
+    round_up(sizeof(ControlBlock), system_page_size(), map_len); // a constant: cannot overflow
+    return shm::map_shared(fd, false, sizeof(ControlBlock), map_len, MemoryType::shared,
+                           system_page_size(), false);
 }
 
 } // namespace
