@@ -155,10 +155,16 @@ StatsPage::StatsPage(const std::string &path) : path_(path) {
     table_of(page_)->count.store(0, std::memory_order_relaxed);
     table_of(page_)->magic.store(table_magic, std::memory_order_relaxed);
     page_->magic.store(page_magic, std::memory_order_release);
+    owner_pid_ = ::getpid();
+    dev_ = st.st_dev;
+    ino_ = st.st_ino;
 }
 
 StatsPage::~StatsPage() {
-    ::unlink(path_.c_str());
+    struct stat st {};
+    if (::getpid() == owner_pid_ && ::stat(path_.c_str(), &st) == 0 && st.st_dev == dev_ &&
+        st.st_ino == ino_)
+        ::unlink(path_.c_str());
     if (page_)
         ::munmap(page_, file_size);
 }

@@ -67,6 +67,11 @@ private:
     std::string path_;
     FdGuard fd_;
     Layout *page_ = nullptr;
+    // The file is removed only by the process that made the page, and only while the path is
+    // still this file: a forked child closing its copy of a publisher leaves the stream listed.
+    pid_t owner_pid_ = 0;
+    dev_t dev_ = 0;
+    ino_t ino_ = 0;
 };
 
 // A live publisher's counters from its page: closed at once when no live publisher has it,

@@ -297,10 +297,6 @@ def test_the_publisher_and_subscriber_doc_examples_run_together():
     assert '"shape": [64, 64]' in out
 
 
-@pytest.mark.xfail(strict=True, reason="core: StatsPage::~StatsPage unlinks the stats page in "
-                   "any process, so a forked child releasing its copy of a publisher hides the "
-                   "parent's live stream from list_streams/stream_stats (Listener checks the "
-                   "owner pid and inode before unlinking; the stats page does not)")
 def test_a_forked_child_closing_its_copy_of_a_publisher_leaves_the_stream_listed():
     with px.Publisher("cam") as pub:
         pid = os.fork()
