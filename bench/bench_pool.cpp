@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Issue 3 benchmarks: pool loans, buffer clones and two-thread use, each against the baseline a
 // user would otherwise pick, measured in the same run. The targets are issue 14's (a loan+release
 // through the per-thread slot cache <= 5 ns, a clone+release <= 10 ns) and issue 3's. Only the public C API is used and the

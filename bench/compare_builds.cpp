@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Before/after for changes to the pool and buffer hot paths: loads two builds of libparallax.so
 // into one process (each in its own link namespace, so both keep their px_* symbols) and runs
 // the same loops through each, interleaved like every other row of this directory.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // A small comparison harness: every row runs our code and the baseline a user would otherwise
 // pick, interleaved in the same process, and prints both medians and their ratio.
 //

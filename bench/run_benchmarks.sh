@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 # Builds libparallax and the pool/buffer benchmark in Release and prints the table: each row is
 # parallax through the C API against the baseline a user would otherwise pick, from one run.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 # Issue 14: libparallax against iceoryx2 0.10 in one command, from Rust and from Python, both
 # libraries in the same run. Installs what is missing (build tools and libclang with apt-get,
 # iceoryx2 and pybind11 from PyPI into a virtualenv of its own, the Rust crates with cargo),

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 # Issue 7's benchmarks in one command: installs what is missing (build tools and iceoryx with
 # apt-get, matplotlib with pip), builds px_bench_ipc in Release in its own build directory, runs
 # it (libparallax against Unix sockets, pipes, eventfd, futex, a busy-polled atomic and iceoryx,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // px_buffer_* and px_metadata_*.
 #include <cstring>
 #include <new>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // px_ipc_*, px_channel_*, px_listener_*.
 #include <fcntl.h>
 #include <unistd.h>

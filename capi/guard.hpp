@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // The exception firewall. Every fallible C entry point is one call to px_guard(): it runs the
 // body, turns px::Error / bad_alloc / anything else into a status code, and records
 // "<function>: <message>" as this thread's last error. Nothing thrown ever crosses the C ABI.

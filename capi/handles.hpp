@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // C handles are the core objects themselves (a px_buffer_t is one heap-allocated Buffer): these
 // casts are the only place that knows it, so every capi/*.cpp converts through them.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // px_pool_* and px_slot_*.
 #include <cstdio>
 

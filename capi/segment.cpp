@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // px_segment_*: the four backends behind one handle.
 #include "capi/guard.hpp"
 #include "capi/handles.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // px_publisher_*, px_subscriber_*, px_stream_*.
 #include <cstddef>
 #include <cstring>

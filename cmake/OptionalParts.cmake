@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 # Tests, examples and benchmarks are built by default only where they can be, so that
 # `cmake -S . -B build && cmake --install build` needs nothing but a compiler and CMake: this must
 # be the top-level project, the part's directory must be in the source tree (the Rust crate ships

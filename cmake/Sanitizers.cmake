@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 # PX_SANITIZE="address;undefined" or "thread": applied to everything in this build tree.
 if(PX_SANITIZE)
   string(REPLACE ";" "," _px_san "${PX_SANITIZE}")

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 # The library configures, builds and installs with only a compiler and CMake: doctest (and the
 # optional packages: pybind11, iceoryx) hidden from every find_* call. Registered as the ctest
 # `minimal_build` by the top-level CMakeLists.txt.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // AtomicBitmap: lock-free set of slot indices. A set bit is a slot in use. Acquire finds a zero
 // bit with tzcnt, starting at the word where this thread last found one, and claims it with CAS;
 // release clears it with one CAS. Index bits past `size` are set for good, so they are never

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Buffer: a window [offset, offset + len) on a segment, with its own metadata. Clone and slice
 // share the memory (one reference each on the segment and on the lease that keeps it lent);
 // nothing is ever copied but the metadata.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Monotonic time in nanoseconds, for deadlines and spin budgets.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Busy-wait steps (spinning on memory that another core or process writes).
 #pragma once
 

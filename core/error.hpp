@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // px::Error — the one exception type of the core. The C API turns it into a status code and
 // the thread-local message (capi/guard.hpp); nothing else catches it.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Closes an fd at the end of a scope unless release() handed it on. Movable, never copied
 // (a copy would close the fd twice).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // px::heap — heap segments: private anonymous memory, zero-filled. Fast, not shareable.
 #pragma once
 

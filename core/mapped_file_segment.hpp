@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // px::mapped_file — file segments: a file on disk mapped shared. Files cannot be sealed, so a
 // file segment never crosses a channel; processes share a file by opening its path.
 #pragma once

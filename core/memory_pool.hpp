@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // MemoryPool: fixed-size slots over a segment. Slot i lives at data + i * slot_size.
 // A loan claims a bit in the AtomicBitmap (lock-free); the slot object is preallocated per index,
 // so a loan allocates nothing. A loaned slot keeps its pool alive. The slot's reference count

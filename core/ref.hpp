@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Intrusive reference counting. Segments, pools, slots, channels and listeners are RefCounted,
 // and their C handles are the core objects themselves (capi/handles.hpp), so a retain or a
 // release of such a handle is one atomic operation and a C++ owner (Ref<T>) shares its count.

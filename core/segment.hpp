@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Segment: one contiguous mapping of memory. The base class owns the mapping and (for shareable
 // kinds) the fd; each backend is a factory that produces a mapped Segment.
 #pragma once

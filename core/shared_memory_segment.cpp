@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 #include "core/shared_memory_segment.hpp"
 
 #include <cerrno>

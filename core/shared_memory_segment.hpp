@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // px::shm — shared-memory segments: a memfd, sealed against shrinking and growing from birth, so
 // that no process holding it can truncate it under a reader (which would be a SIGBUS).
 #pragma once

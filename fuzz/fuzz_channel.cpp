@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // libFuzzer target: an honest channel end (px::ipc::Channel, as the C API uses it) against a
 // peer whose every move comes from the input: the handshake (hello bytes, which fds, of what
 // kind), then any sequence of segment registrations with fds, raw socket records, data and

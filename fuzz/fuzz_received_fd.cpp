@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // libFuzzer target: validation of a file descriptor received from a peer. The input chooses
 // what the "peer" hands over — a memfd with any seals, size and access mode, a regular file, a
 // pipe, a socket, an eventfd, a device, a directory, an O_PATH fd, a closed or negative number —

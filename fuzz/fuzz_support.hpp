@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Shared by the fuzz targets: how a broken invariant is reported (an abort the fuzzer keeps as
 // a crash input), and a check that an input leaked no fd.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // libFuzzer target: the descriptor and handshake decoder (core/ipc/wire.cpp), the first code a
 // hostile peer's bytes reach, whether they come from the socket or a ring entry.
 //

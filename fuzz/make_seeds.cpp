@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Writes the hand-made seeds of fuzz_wire_decode into the directory given: one valid record of
 // every type the wire format has, and near misses (bad magic, wrong size, lying count). Run it
 // again when the wire format changes: build/fuzz/px_fuzz_seeds fuzz/corpus/wire_decode

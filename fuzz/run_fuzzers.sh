@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 # Builds the libFuzzer targets (clang, -fsanitize=fuzzer,address,undefined) in build/fuzz, then
 # for each target: replays its regression inputs (fuzz/regressions/<target>/, crashes found
 # before and fixed), and fuzzes it for the given time on a copy of its seed corpus

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 # The demo: two processes pass 8 MiB frames zero-copy through libparallax, then the same frames
 # go through a Unix socket as bytes (what you would otherwise do), in the same run.
 # Usage: scripts/demo.sh [frames] [frame_bytes]

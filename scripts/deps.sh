@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 # Installs what building and testing libparallax needs, if it is missing (Debian packages via
 # apt-get). Sourced by test.sh and demo.sh; safe to run again. Usage: deps.sh [build|test]
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 # Builds and runs every test of libparallax: C++ core, C API, C header and programs, IPC with
 # real processes, the fault suite (kill -9, hostile peers), install consumers, C++ wrapper,
 # sanitizer builds (ASan+UBSan and TSan) of the core, C API and IPC suites, libFuzzer targets

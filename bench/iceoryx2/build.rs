@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Puts libparallax's directory on the binary's rpath when parallax-sys links it dynamically
 //! (PARALLAX_BUILD_DIR, PARALLAX_LIB_DIR or pkg-config), so the benchmark runs without
 //! LD_LIBRARY_PATH. The bundled (static) build needs nothing. The location arrives as

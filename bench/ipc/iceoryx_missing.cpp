@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Built instead of iceoryx_transport.cpp when CMake did not find iceoryx_posh: the iceoryx rows
 // then say why, and every other row still runs.
 #include "ipc_bench.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // iceoryx 2.x (the Debian packages libiceoryx-posh-dev / iceoryx), the zero-copy IPC library
 // users pick today, used the way its own latency benchmark (iceperf) uses it: an untyped
 // publisher and subscriber per direction, loan -> write -> publish, take -> read -> release.

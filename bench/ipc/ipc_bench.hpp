@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Issue 7 benchmarks: handing a frame to another process, libparallax against the alternatives a
 // user would otherwise pick, all run by the same binary in the same run.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // px_bench_ipc: handing a frame to another process on this machine, libparallax against the
 // transports a user would otherwise pick, every figure measured by this binary in this run.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // libparallax through its public C API, as a user writes it: the producer loans a slot from a
 // pool over a shared-memory segment, writes the frame's sequence number, turns the slot into a
 // buffer and sends it over a channel; the consumer receives a read-only view of the same memory

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 """Draws bench/results/ipc.png from the CSV files px_bench_ipc writes (medians over repetitions).
 
     plot_ipc.py RESULTS_DIR OUTPUT_PNG

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // The baselines built from plain kernel primitives, as a C programmer would write them:
 //  - socket: an AF_UNIX SOCK_STREAM socketpair; the frame's bytes are copied through it
 //            (write, read into the consumer's own buffer, allocated once).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Shared by every role: frames, clocks, pinning, the command line of a role, spawning and
 // reaping the follower, and the leader's one-line report.
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Starting and stopping iceoryx's daemon, iox-roudi, for the iceoryx rows. It runs with its
 // process monitoring off (a benchmark process pinned next to a spinning peer may miss
 // keep-alives) and with mempools sized for the frames of this run; its log goes to a file in

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 """8 MiB numpy frames from one Python process to another: parallax against what a Python
 programmer would otherwise use, all measured in the same run.
 

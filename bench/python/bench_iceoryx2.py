@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 """libparallax against iceoryx2 from Python, the same cases in the same run (issue 14).
 
     python bench/python/bench_iceoryx2.py [--quick] [--reps 5] [--seconds 0.3] [--out DIR]

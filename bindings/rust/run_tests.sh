@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 # Builds and tests the Rust bindings against a CMake build of libparallax:
 #   bindings/rust/run_tests.sh <cmake-build-dir>
 # - installs libclang-dev (for bindgen) with apt-get if it is missing; crates come from

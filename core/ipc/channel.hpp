@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Channel: one end of a connection between two processes that carries buffers zero-copy.
 //
 // Three paths connect two ends:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // SCM_RIGHTS helpers: one message, optionally carrying file descriptors, over a connected
 // AF_UNIX socket. Received fds are close-on-exec; truncated control data is a protocol error
 // (unless this process ran out of fds: then it is Status::io) and every fd that did arrive is

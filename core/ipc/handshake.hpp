@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // The handshake every channel starts with, whichever way it was made (pair, from_fd, connect,
 // accept). Each end sends one hello record carrying two fds: the socket through which the peer
 // returns slots (one end of a socketpair this end made), and this end's control block (rings).

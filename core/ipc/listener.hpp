@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Listener: a socket path (mode 0600) that accepts channels.
 //
 // Handshakes never run inline in accept: connections are taken from the kernel into a small

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Which process is at the other end of a channel, and whether it still lives.
 //
 // A socket's hang-up is not enough to learn that a peer died: copies of its end survive in

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // The receive side of a channel end: the peer's data ring (records it consumes), the segments
 // the peer registered, and the receiver's half of the wake-up protocol. One mutex guards all of
 // it, so two threads receiving on one end take turns.

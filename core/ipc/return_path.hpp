@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // The return path of a channel: how slots lent to a peer come back.
 //
 // The two ends share one return socket (one end of a socketpair each, chosen in the handshake):

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Shared-memory control block of a channel end: the fast path of issue 7.
 //
 // Each end creates one control block (a sealed memfd) and hands it to its peer in the handshake.

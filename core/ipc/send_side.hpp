@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // The send side of a channel end: its data ring (the records it produces), the segments whose
 // fds the peer has, and the wake-up of the receiver. One mutex guards all of it, so two threads
 // sending on one end take turns.

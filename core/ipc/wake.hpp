@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // The wake-up protocol of a data ring: how a sender makes sure a receiver that is not looking
 // at the ring learns that a record arrived, at the lowest cost for the common cases.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // The channel's wire format: fixed-size records, encoded and decoded field by field. The
 // decoder is the surface a hostile peer reaches first (and the fuzz target): it validates
 // everything that can be checked without channel state and throws Status::protocol otherwise.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Publisher: one stream, published to every subscriber that connects by name (API.md,
 // "Streams"). Built on channels: one Channel per subscriber, plus a table of them.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Stream names and where they live (API.md, "Streams"). A name without '/' is a file in the
 // runtime directory: $PARALLAX_RUNTIME_DIR (used as given, never created), else
 // $XDG_RUNTIME_DIR/parallax, else /tmp/parallax-<uid> (both made mode 0700 when missing).

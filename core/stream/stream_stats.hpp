@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // A publisher's counters, and the stats page through which another process reads them
 // (px_stream_stats) whether or not the publisher is publishing: a small file beside the stream's
 // socket (runtime_dir.hpp) that the publisher maps and keeps current.

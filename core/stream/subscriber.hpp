@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Subscriber: one stream's frames, received over a channel from its publisher (publisher.hpp).
 //
 // The publisher's first record is its welcome (or, when it is full, its refusal): the stream's

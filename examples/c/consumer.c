@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 OR MIT */
 /* Consumer: takes frames from px_producer and reports what the transport achieved.
  *
  *   px_consumer <socket_path> <frames> [--verify] [--socket-copy]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 OR MIT */
 /* Loading libparallax at run time with dlopen(3) instead of linking it: for plugins, optional
  * acceleration, or programs that must start (and say why) when the library is missing.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 OR MIT */
 /* Shared by producer.c and consumer.c: the frame pattern, clocks and the socket-copy baseline's
  * framing. Frame k of n bytes: byte j is (k + j) & 0xff; metadata.sequence is k and
  * metadata.pts_ns the producer's CLOCK_MONOTONIC time when it sent the frame. */

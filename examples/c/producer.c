@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 OR MIT */
 /* Producer: serves frames to one consumer over a socket path.
  *
  *   px_producer <socket_path> <frames> <frame_bytes> [--touch] [--huge] [--socket-copy]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 OR MIT */
 /* Stream publisher: publishes frames by name, zero-copy, to every subscriber that comes.
  *
  *   px_stream_publisher <name> <frames> [--bytes N] [--interval-ms MS] [--subscribers K]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 OR MIT */
 /* Stream subscriber: receives a stream's frames by name and checks every byte.
  *
  *   px_stream_subscriber <name> <frames> [--hold K] [--delay-ms MS]

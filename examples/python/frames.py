@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 """Numpy frames across processes, zero-copy, with parallax.
 
     python examples/python/frames.py                      # demo: producer + forked consumer

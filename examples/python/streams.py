@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 """One publisher, three subscriber processes, one of them killed mid-stream.
 
     python examples/python/streams.py [--frames 40] [--side 256]

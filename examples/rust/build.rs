@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Puts libparallax's directory on the examples' rpath, so they run without LD_LIBRARY_PATH.
 fn main() {
     println!("cargo:rerun-if-env-changed=DEP_PARALLAX_LIB_DIR");

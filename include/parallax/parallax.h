@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 OR MIT */
 /*
  * libparallax — zero-copy memory segments, slot pools, buffers and IPC channels.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 /*
  * libparallax — header-only C++17 RAII wrapper over the C API (parallax.h). Nothing here
  * reaches past the C functions: it only manages references and turns failures into exceptions.

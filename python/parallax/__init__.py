@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 """parallax: zero-copy memory segments, slot pools, buffers, IPC channels and streams.
 
 Python bindings of libparallax (the library ships inside this package).

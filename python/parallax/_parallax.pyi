@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 """Type stubs of the extension module (see parallax/__init__.py for the conventions)."""
 
 import enum

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 """Exceptions raised by parallax, one per libparallax status code.
 
 Every exception carries the library's own message (``str(exc)``) and the C status

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 OR MIT */
 /* A plain C99 program written from parallax.h's contract: segments, a pool, buffers, errors. */
 #include <parallax/parallax.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 OR MIT */
 /* Compiles the public header alone, pedantic, warnings as errors (see CMakeLists.txt). */
 #include <parallax/parallax.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // The public header from C++ with every warning an error.
 #include <parallax/parallax.h>
 

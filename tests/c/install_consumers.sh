@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 # Installs the build into a scratch prefix, then builds two consumers against the installed tree
 # only: examples/cmake_consumer (find_package(parallax)) and a C99 program through pkg-config.
 set -euo pipefail

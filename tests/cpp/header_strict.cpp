@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // parallax.hpp alone, compiled with every warning an error (C++17 and C++20 in CMake).
 #include "parallax/parallax.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // The C++ wrapper's channels and listeners: in one process, across fork(), over a socket
 // path, adopted sockets, hostile peers, low-level fd passing.
 #include <doctest/doctest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // The C++ wrapper (parallax.hpp): errors, metadata, segments, pools, slots, buffers.
 #include <doctest/doctest.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // The C++ wrapper's streams: parallax::Publisher and parallax::Subscriber with subscribers in
 // forked processes (start order, range-for to the end of the stream, history, description,
 // each slow policy, a subscriber killed, the publisher gone), stats and the list from another

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // The C++ wrapper's timeouts (parallax::Timeout, detail::to_ns): any std::chrono duration maps
 // onto the C API's timeout_ns, and one too long for int64 nanoseconds waits forever instead of
 // overflowing into a short (or saturating into a finite) wait.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Helpers for the fault suite: a fixed seed, waits that are always bounded, a killer that lands
 // at a random moment, and leak probes (fds, mappings) for the process that survives.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // A channel peer forged from the wire format (core/ipc/wire.hpp, ring.hpp), as a hostile process
 // would build one: it greets properly, then sends whatever it likes. Unlike the forged peer of
 // tests/ipc, the honest end may live in another process: the handshake is split so that the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // A peer that floods the honest side with fds: more segment registrations than the per-channel
 // cap, hundreds of fds on one message, and registrations until the receiving process has no fd
 // left. Each is refused with PX_E_PROTOCOL (the connection dropped, the process intact) and

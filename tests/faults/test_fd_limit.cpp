@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Running out of file descriptors is reported as what it is (issue 18): every call that needs a
 // new fd, run in a forked child whose soft RLIMIT_NOFILE leaves 0, 1, 2... fds free, answers
 // PX_E_IO with a message naming RLIMIT_NOFILE (never PX_E_PROTOCOL, the code for a hostile

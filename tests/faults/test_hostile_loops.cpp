@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // A hostile peer must not be able to hold the honest side in a loop: however fast it feeds the
 // shared rings and sockets, a bounded wait on the honest side stays bounded, and no amount of
 // queued records grows the honest side's stack. The honest side runs in a child, so that a hang

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // 100 rounds of kill -9 of a receiver at a random moment while it holds lent buffers (and
 // clones of them), with the sender streaming to it the whole time. After each round the sender
 // (the survivor) must have every slot back, every loan accounted for exactly once, no fd or

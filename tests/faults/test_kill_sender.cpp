@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // 100 rounds of kill -9 of a sender in the middle of sending: it streams pool frames and, now and
 // then, a frame from a brand-new segment (so that some kills land around an fd-carrying
 // registration), while the receiver consumes and holds some of them. The receiver (the

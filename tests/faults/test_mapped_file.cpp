@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Mapped files cannot be sealed: another process may truncate a file this process has mapped.
 // Touching the lost pages is a SIGBUS (shown here in a child, since that is the hazard being
 // documented); px_segment_read turns the same situation into PX_E_IO. Channels keep refusing

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 OR MIT */
 /* A separate program for fork+exec tests: receives frames over a channel and checks them.
  *   px_ipc_peer fd <socket-fd> <frames> <len>     adopt an inherited socket
  *   px_ipc_peer connect <path> <frames> <len>     connect to a listener

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Helpers for tests with real processes.
 #pragma once
 

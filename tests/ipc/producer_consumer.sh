@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 # The C examples as two processes over a socket path: every byte and sequence number checked,
 # through libparallax and through the socket-copy baseline.
 set -euo pipefail

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // A hostile peer, forged by hand from the wire format: every lie it tells is refused with
 // PX_E_PROTOCOL (the connection is dropped, the process is not) or refused and counted.
 #include <doctest/doctest.h>

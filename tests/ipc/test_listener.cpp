@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // The listener's handshakes never stall it (issue 12): a client that connects and never speaks,
 // sends garbage, hangs up, or runs as another uid delays no one and makes no accept fail; it is
 // dropped (after its handshake time, if silent) and counted. Honest clients are real processes

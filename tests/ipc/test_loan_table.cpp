@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // The fast path's bookkeeping (issue 7): the lender's loan table, whose tokens name an entry and
 // its generation, and the borrower's recycled leases. Tokens come from an untrusted peer: a
 // forged, stale or repeated one must be refused and counted, never free a loan twice.

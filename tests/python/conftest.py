@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 """Shared helpers for the parallax Python suite.
 
 The suite tests the *installed* package (tests/python/run.sh installs it and runs pytest

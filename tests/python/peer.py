@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 """A consumer process for the multi-process tests (run as a script, never imported by pytest).
 
     python peer.py consume <socket_path> <frames> <frame_bytes> [connect|listen]

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 # The Python suite: installs what it needs if missing, builds and installs the package with
 # `pip install .` (libparallax and the module, from source), then runs pytest against the
 # installed package from a directory where the source python/ folder is not importable.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 """A subscriber process for test_streams.py (run as a script, never imported by pytest).
 
     python stream_peer.py NAME [--wait-stdin] [--hold N] [--timeout SECONDS]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 """Buffer: ranges, clone/slice without copies, metadata, read-only memory, misuse."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 """Channels inside one process: zero-copy send/recv, metadata, slot return, timeouts, misuse."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 """Channel.pair's documentation: its fork example runs as written, and the .pyi stub carries
 the same text."""
 

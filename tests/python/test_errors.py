@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 """Exceptions: one class per status, builtin bases, the library's own message."""
 
 from __future__ import annotations

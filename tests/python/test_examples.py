@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 """The Python examples run (so that they never rot)."""
 
 from __future__ import annotations

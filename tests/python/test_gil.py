@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 """Every call that may block releases the GIL: another thread keeps running Python meanwhile."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 """Views never outlive their memory: not after close(), not across gc, not at interpreter exit."""
 
 from __future__ import annotations

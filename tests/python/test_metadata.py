@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 """Metadata: fields, None times, user bytes, range checks, copies."""
 
 from __future__ import annotations

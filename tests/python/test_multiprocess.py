@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 """Real processes: fork with Channel.pair, subprocesses over a socket path, and a C producer."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 """The installed package: layout, typing files, version, and that it is not the source tree."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 """MemoryPool and Slot: capacity, loans, timeouts, release, into_buffer, misuse."""
 
 from __future__ import annotations

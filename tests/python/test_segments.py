@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 """Segments: the four backends, their properties, bad input and closing."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 """Streams (issue 13): one Publisher, Subscribers in other processes found by name.
 
 Subscriber processes run stream_peer.py (a fresh interpreter: no state inherited from pytest

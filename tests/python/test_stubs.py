@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 """The .pyi stubs describe what the module really has (no missing or stale names)."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 """Timeouts in seconds -> the C API's int64_t nanoseconds: None, negative, inf and anything
 longer than 2**63 - 1 ns (about 292 years) wait forever; exactly representable shorter waits
 stay finite; NaN and non-numbers are refused."""

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Helpers of the stream tests: a private runtime directory per test, and frames published and
 // received by number.
 #pragma once

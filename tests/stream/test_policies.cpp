@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // What publish does for a subscriber without credit: DROP (it misses the frame, counted on both
 // sides), BLOCK (wait, then PX_E_TIMEOUT having delivered to the others), DISCONNECT. And the
 // options' checks.

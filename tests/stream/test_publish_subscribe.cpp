@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // One publisher, subscribers in other processes: start orders, history on late join, the
 // description in order with frames, stats from a third process, 64 subscribers.
 #include <doctest/doctest.h>

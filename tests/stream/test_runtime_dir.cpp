@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Names and the runtime directory: every rule of API.md, with the message naming the rule.
 #include <doctest/doctest.h>
 

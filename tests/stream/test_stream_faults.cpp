@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Streams against dying and hostile processes: a subscriber killed with SIGKILL, a publisher
 // killed and restarted, subscribers that connect and stay silent, send garbage, or never read.
 // And a quick measure of what each added subscriber costs publish (printed, not asserted).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Reserves 2 MiB huge pages for a test (as root) and restores the kernel's previous value.
 #pragma once
 

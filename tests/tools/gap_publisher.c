@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 OR MIT */
 /* A test publisher for `parallax hz`, with what the example publisher never does on purpose.
  *
  *   gap_publisher <name> skip   100 frames, 20 ms apart, alternately 1000 and 3000 bytes, whose

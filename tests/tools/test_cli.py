@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 """The `parallax` CLI and the C stream examples as real processes: each command's text and
 --json output parsed and checked against what the publishers and subscribers did, its errors
 (no such stream: exit 1 naming the runtime directory; bad arguments: exit 2 with the usage), and

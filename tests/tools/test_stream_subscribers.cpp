@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // px_stream_subscribers: each subscriber of a live publisher, read from another process the way
 // `parallax info` does (pid, in flight, delivered, dropped), and its bad input.
 #include <doctest/doctest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // The `parallax` command-line tool: what its commands share. A client of the public header only
 // (parallax.h): everything it shows, another program could learn the same way.
 #pragma once

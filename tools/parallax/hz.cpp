@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // parallax hz NAME: subscribes to a stream like any subscriber, releases each frame at once,
 // and prints what it sees once a second (rate, frame sizes, gaps over the last --window
 // seconds), then a summary when it stops (Ctrl-C, --count frames, or the stream ended).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Just enough JSON for the tool's --json output: one object built field by field, numbers and
 // escaped strings, written on one line.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // parallax list, parallax info NAME: what the live publishers' stats pages say, read through
 // px_stream_list, px_stream_stats and px_stream_subscribers (no publisher is disturbed).
 #include <algorithm>

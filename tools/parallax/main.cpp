@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // parallax: inspect this user's libparallax streams (list, info, hz). Argument parsing and
 // dispatch; the commands are in list_info.cpp and hz.cpp.
 #include <cerrno>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // What the commands share: where names live (for messages) and how failures are reported.
 #include <cstdio>
 #include <cstdlib>

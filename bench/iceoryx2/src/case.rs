@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! What one measurement ("run") is, and how it travels on the command line of the two processes
 //! that make it (the leader measures, the follower answers or consumes).
 

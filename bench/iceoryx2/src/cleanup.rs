@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! What iceoryx2 leaves behind. Its nodes keep shared memory in /dev/shm and node and service
 //! records under /tmp/iceoryx2; a process killed mid-run (a stuck case, Ctrl-C) leaves them
 //! there. This benchmark's nodes name every such file with their own prefix

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! iceoryx2's side, through its Rust API as its own examples and benchmarks use it: one
 //! publish-subscribe service of `[u8]` per direction ("a2b": leader to follower, "b2a": back);
 //! the producer loans a sample, writes the frame in place and sends it; the consumer receives

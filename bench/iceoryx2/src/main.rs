@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! px-bench-iceoryx2: libparallax against iceoryx2 in the same run (issue 14).
 //!
 //! One binary, three roles. Without a role it is the orchestrator: it runs every case as a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! The orchestrator: runs every case as a fresh leader process (which starts its follower),
 //! interleaved so that drift on a shared VM hits both libraries alike, then prints the tables and
 //! writes the CSV.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! libparallax's side, through its safe Rust crate as a Rust user writes it: the producer loans
 //! a slot from a pool over shared memory, writes the frame in place, turns the slot into a buffer
 //! and sends it over a channel; the consumer receives a read-only view of the same memory and

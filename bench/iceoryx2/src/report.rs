@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Medians, paired ratios and the tables (markdown, printed and written to a file), and the CSV
 //! of every run.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! The two processes of a run and what they do, whatever the library: the leader measures, the
 //! follower echoes (latency) or consumes (stream). Each library only provides a [`Link`]; the
 //! loops, the frames, the clock and the placement are the same code for both, so the two

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Buffer: a window on a segment with its own metadata; clone and slice never copy the bytes.
 #include "convert.hpp"
 #include "objects.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // The Python buffer protocol (1-D, format "B") for objects that expose px memory.
 //
 // pybind11's own def_buffer has no release hook, so it cannot count exported views; this one

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Channel, Listener and ChannelStats. Every call that may wait releases the GIL.
 #include "convert.hpp"
 #include "objects.hpp"

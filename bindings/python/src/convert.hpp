@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Python argument -> C argument conversions that reject bad input with a clear exception
 // (InvalidArgument naming the parameter) instead of pybind11's generic "incompatible function
 // arguments" TypeError or a silent wrap-around of negative numbers into size_t.

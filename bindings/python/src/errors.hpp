@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Turning library statuses into Python exceptions.
 //
 // The exception classes live in python/parallax/errors.py (multiple inheritance from the

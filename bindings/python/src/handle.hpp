@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Handle<T>: one reference to a px_* handle, owned by a Python object.
 //
 // The C API cannot protect a handle from being released while it is in use; a Python object

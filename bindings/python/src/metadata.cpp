@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Metadata: px_metadata_t with Pythonic fields (times are None when PX_TIME_NONE, user is
 // bytes of at most 64).
 #include <cstring>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // parallax._parallax: the whole C API for Python. Built on parallax.h alone.
 #include "convert.hpp"
 #include "objects.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // The C++ objects behind the Python classes: each owns one px handle through a Handle<>.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // MemoryPool and Slot.
 #include "convert.hpp"
 #include "objects.hpp"

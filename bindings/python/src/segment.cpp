@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Segments: HeapSegment, SharedMemorySegment, HugePageSegment, MappedFileSegment.
 #include <pybind11/native_enum.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Publisher, Subscriber, their stats, stream_stats() and list_streams() (streams, issue 13).
 //
 // Every call that may wait releases the GIL. For a publisher that is every call that takes its

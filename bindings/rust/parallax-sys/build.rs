@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Generates the FFI bindings from `parallax.h` with bindgen and links `libparallax`.
 //!
 //! Where the library is found, in this order:

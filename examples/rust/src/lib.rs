@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! What the producer and consumer examples share: the frame pattern and the clock.
 
 /// Byte `j` of frame `k`.

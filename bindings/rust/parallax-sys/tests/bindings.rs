@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! What bindgen made of parallax.h: clean names, every documented function present and
 //! linkable, constants with the right types, and a few real calls through the raw FFI.
 use std::collections::BTreeSet;

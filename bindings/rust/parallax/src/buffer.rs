@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Buffers: a range of a segment plus metadata, refcounted, never a hidden copy.
 use std::ops::Deref;
 use std::ptr::NonNull;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Channels: connections between processes that carry buffers zero-copy, and the listener
 //! that accepts them. Also the low-level fd passing for programs with their own sockets.
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Errors: the status code of the failing call and the library's message for it.
 use std::ffi::CStr;
 use std::fmt;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Safe Rust interface to libparallax: zero-copy memory segments, slot pools, refcounted
 //! buffers, channels that pass buffers between processes without copying the payload, and
 //! streams that publish each buffer once to every process subscribed by name

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Metadata carried by every buffer, and across channels intact.
 use parallax_sys as sys;
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Pools of fixed-size slots over a segment, and the slots they lend.
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;

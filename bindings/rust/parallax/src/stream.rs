@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Streams: one [`Publisher`] sends each buffer once, zero-copy, to every [`Subscriber`] that
 //! joined its stream by name, in this process or any other of the same user.
 //!

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Buffers: range checks, clone and slice aliasing, metadata per buffer, lifetimes, read-only.
 mod common;
 

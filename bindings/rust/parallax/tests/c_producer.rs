@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! A Rust process receiving frames from the C producer example (examples/c/producer.c):
 //! `px_producer <socket_path> <frames> <frame_bytes>` listens on the path and sends `frames`
 //! frames; byte j of frame k is `(k + j) & 0xff` and metadata.sequence is k. It exits once the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Channels and listeners: buffers between ends zero-copy (in one process, between threads
 //! and between processes), slot return, closing, polling, timeouts, hostile peers, bad input.
 mod common;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Pools and slots: capacity, exhaustion, waiting loans, RAII return, into_buffer, threads.
 mod common;
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! The example of bindings/rust/README.md, kept compiling and passing.
 use std::time::Duration;
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Segments through the safe API: every constructor, the accessors, sharing by fd, bad input.
 mod common;
 

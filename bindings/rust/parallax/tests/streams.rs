@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Streams: one publisher, subscribers in other processes (this test binary re-run as the
 //! peer). Start orders, history, the description, each slow policy, a subscriber killed with
 //! SIGKILL, the publisher gone or killed (subscribers drain, then Closed), stats and the list

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Which handles may cross or be shared between threads. All of them may: every libparallax
 //! call is thread-safe. A Slot writes only through `&mut`, a Buffer never writes, and changing
 //! a buffer's metadata needs `&mut`. These are compile-time facts; the tests in pools.rs,

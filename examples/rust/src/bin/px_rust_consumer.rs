@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Takes frames from a producer (examples/c/producer.c or px_rust_producer), checks every byte
 //! and the sequence numbers, and reports what the transport achieved:
 //!

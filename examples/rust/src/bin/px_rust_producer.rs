@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Serves frames to one consumer over a socket path, zero-copy (like examples/c/producer.c):
 //!
 //!     px_rust_producer <socket_path> <frames> <frame_bytes>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Receives a stream's frames by name and checks every byte: the Rust counterpart of
 //! examples/c/stream_subscriber.c, with the same command line, for the same publishers
 //! (examples/c/stream_publisher.c, or any that writes frames.h's pattern):
