@@ -14,7 +14,8 @@ Timeout. The one exception is ``MemoryPool.loan``, whose default is ``timeout=0`
 never blocks unless asked to, and raises PoolExhausted when every slot is out.
 
 Streams publish each frame once, zero-copy, to every process subscribed by name:
-``Publisher(name)`` / ``Subscriber(name)``, ``stream_stats(name)`` and ``list_streams()``.
+``Publisher(name)`` / ``Subscriber(name)``, ``stream_stats(name)``, ``stream_subscribers(name)`` and
+``list_streams()``.
 
 Every call that can wait releases the GIL.
 """
@@ -46,11 +47,13 @@ from ._parallax import (
     Slot,
     SlowPolicy,
     Subscriber,
+    SubscriberInfo,
     SubscriberStats,
     __version__,
     list_streams,
     status_string,
     stream_stats,
+    stream_subscribers,
     version,
 )
 from .errors import (
@@ -97,6 +100,8 @@ __all__ = [
     "SlowPolicy",
     "Subscriber",
     "SubscriberStats",
+    "SubscriberInfo",
+    "stream_subscribers",
     "stream_stats",
     "list_streams",
     "errors",

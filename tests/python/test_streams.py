@@ -555,3 +555,21 @@ def test_a_runtime_directory_others_can_write_is_refused(runtime_dir):
     finally:
         os.chmod(runtime_dir, 0o700)
     assert stat.S_IMODE(os.stat(runtime_dir).st_mode) == 0o700
+
+
+def test_stream_subscribers_lists_each_subscriber_as_the_publisher_knows_it(pool):
+    with px.Publisher("cam", max_in_flight=2) as pub, subscribe_while_polling(pub) as sub:
+        for k in range(1, 4):  # the third has no room: the subscriber holds two
+            publish_frame(pub, pool, k)
+        rows = px.stream_subscribers("cam")
+        assert len(rows) == 1
+        row = rows[0]
+        assert row.pid == os.getpid()  # the subscriber lives in this process (a thread)
+        assert (row.in_flight, row.delivered, row.dropped) == (2, 2, 1)
+        assert "SubscriberInfo(pid=" in repr(row)
+        held = [sub.recv(timeout=5), sub.recv(timeout=5)]
+        del held
+    with pytest.raises(px.ChannelClosed):
+        px.stream_subscribers("cam")
+    with pytest.raises(px.InvalidArgument):
+        px.stream_subscribers("bad/../")

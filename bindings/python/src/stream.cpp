@@ -246,6 +246,28 @@ px_publisher_stats_t stream_stats(py::handle name, py::handle timeout) {
     return s;
 }
 
+py::list stream_subscribers(py::handle name, py::handle timeout) {
+    std::string n = name_arg(name);
+    int64_t ns = as_timeout_ns(timeout);
+    std::vector<px_stream_subscriber_info_t> rows(16);
+    for (;;) { // read again with room for all when more joined than there was room for
+        size_t count = 0;
+        px_status_t st;
+        {
+            py::gil_scoped_release nogil;
+            st = px_stream_subscribers(n.c_str(), ns, rows.data(), rows.size(), &count);
+        }
+        check(st);
+        if (count <= rows.size()) {
+            py::list out;
+            for (size_t i = 0; i < count; ++i)
+                out.append(py::cast(rows[i]));
+            return out;
+        }
+        rows.resize(count);
+    }
+}
+
 py::list list_streams() {
     std::vector<std::string> names;
     px_status_t st;
@@ -312,6 +334,24 @@ Example::
                                                   {"dropped", s.dropped},
                                                   {"disconnected_slow", s.disconnected_slow},
                                                   {"slots_lent", s.slots_lent}});
+        });
+
+    using I = px_stream_subscriber_info_t;
+    py::class_<I>(m, "SubscriberInfo", R"doc(
+One admitted subscriber of a stream as its publisher knows it (``stream_subscribers(name)``):
+``pid`` (its process), ``in_flight`` (buffers it holds plus those queued for it), ``delivered``
+(frames sent to it since it joined, history included), ``dropped`` (frames it had no room for:
+what its own ``missed`` counts once a later frame reaches it).
+)doc")
+        .def_readonly("pid", &I::pid)
+        .def_readonly("in_flight", &I::in_flight)
+        .def_readonly("delivered", &I::delivered)
+        .def_readonly("dropped", &I::dropped)
+        .def("__repr__", [](const I &s) {
+            return fields_repr("SubscriberInfo", {{"pid", s.pid},
+                                                  {"in_flight", s.in_flight},
+                                                  {"delivered", s.delivered},
+                                                  {"dropped", s.dropped}});
         });
 
     using S = px_subscriber_stats_t;
@@ -564,6 +604,19 @@ Raises:
 Example::
 
     print(px.stream_stats("camera").subscribers)
+)doc");
+    m.def("stream_subscribers", &stream_subscribers, py::arg("name"), py::arg("timeout") = 1.0,
+          R"doc(
+The admitted subscribers of the live publisher of ``name`` (any process of this user), in the
+order they joined, as of the publisher's last publish or poll: a list of SubscriberInfo.
+
+Raises:
+    ChannelClosed: no live publisher has that name. InvalidArgument: a malformed name.
+
+Example::
+
+    for s in px.stream_subscribers("camera"):
+        print(s.pid, s.in_flight, s.dropped)
 )doc");
     m.def("list_streams", &list_streams, R"doc(
 The names of the live streams in the runtime directory, sorted (stale sockets are skipped;
