@@ -16,8 +16,13 @@ void WakeSender::after_publish() noexcept {
     std::atomic_thread_fence(std::memory_order_seq_cst); // pairs with the receiver's state store
     uint32_t state = cb_->data_state.load(std::memory_order_relaxed);
     if (state == consumer_sleeping) {
-        cb_->data_notify.fetch_add(1, std::memory_order_seq_cst);
-        futex_wake_all(&cb_->data_notify);
+        // One wake per sleep: the first record marks the receiver active, so the records that
+        // follow before it has run (a burst, a busy machine) make no system call each. The
+        // receiver's futex_wait compares data_notify, bumped here, so it cannot sleep through.
+        if (cb_->data_state.compare_exchange_strong(state, consumer_active)) {
+            cb_->data_notify.fetch_add(1, std::memory_order_seq_cst);
+            futex_wake_all(&cb_->data_notify);
+        }
         return;
     }
     if (state != consumer_away || !cb_->consumer_polls_fd.load(std::memory_order_relaxed) ||

@@ -4,7 +4,8 @@
 //
 // The receiver publishes where it is in the ring's control block (data_state, ring.hpp):
 //   active      inside recv, looking at the ring             -> the sender does nothing
-//   sleeping    inside recv, asleep on the futex data_notify -> the sender bumps it, futex-wakes
+//   sleeping    inside recv, asleep on the futex data_notify -> the sender marks it active (so
+//               one wake serves a burst), bumps data_notify and futex-wakes
 //   away        outside recv                                 -> if the receiver polls
 //               px_channel_fd (consumer_polls_fd), the sender puts one wake record on the
 //               socket and moves the state to away_woken; otherwise nothing (a receiver that
