@@ -60,6 +60,8 @@ public:
     size_t in_flight();
     // The peer has gone (hang-up, its process exited, or it broke the protocol of returns).
     bool peer_gone() noexcept { return conn_.inbox->peer_gone(); }
+    // See RecvSide::abandon: for a protocol carried over the channel (streams).
+    void abandon(const std::string &why) { recv_.abandon(why); }
     // The main socket, to poll for the peer's hang-up (or bytes it should not send) without
     // the epoll set and doorbell fd() makes. Borrowed; never read from it directly.
     int socket_fd() const noexcept { return conn_.sock.fd; }

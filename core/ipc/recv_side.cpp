@@ -49,6 +49,12 @@ int RecvSide::fd() {
     return fd;
 }
 
+void RecvSide::abandon(const std::string &why) {
+    std::lock_guard lock(mutex_);
+    if (dropped_.empty())
+        drop(Status::protocol, why);
+}
+
 uint64_t RecvSide::buffers_received() const {
     std::lock_guard lock(mutex_);
     return buffers_received_;

@@ -41,6 +41,9 @@ public:
     // Pollable: readable when recv may not block. Made at the first call (throws io when the
     // process is out of fds).
     int fd();
+    // A layer above found the peer breaking its protocol: the connection is dropped as for a
+    // protocol error of the channel's own (later calls fail with `why`; the peer sees hang-up).
+    void abandon(const std::string &why);
     uint64_t buffers_received() const;
 
 private:

@@ -68,6 +68,18 @@ void Subscriber::join(int64_t deadline_ns) {
 
 Buffer Subscriber::recv(int64_t timeout_ns) {
     std::lock_guard recv_lock(recv_mutex_);
+    try {
+        return next_frame(timeout_ns);
+    } catch (const Error &e) {
+        // A publisher that breaks the stream's rules is dropped like one that breaks the
+        // channel's: later calls fail too, and it sees us leave.
+        if (e.status() == Status::protocol)
+            ch_->abandon(e.what());
+        throw;
+    }
+}
+
+Buffer Subscriber::next_frame(int64_t timeout_ns) {
     const int64_t deadline = deadline_for(timeout_ns);
     for (;;) {
         StreamTag tag;

@@ -44,6 +44,7 @@ public:
 private:
     Subscriber(std::string name, Ref<ipc::Channel> ch) : name_(std::move(name)), ch_(std::move(ch)) {}
     void join(int64_t deadline_ns);
+    Buffer next_frame(int64_t timeout_ns); // recv, recv_mutex_ held
     // The text of a description record (the peer's word: its length is checked).
     static std::string text_of(const Buffer &b);
 

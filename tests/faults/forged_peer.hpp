@@ -38,11 +38,19 @@ struct ForgedPeer {
     // Our half of the handshake: the hello (with a return socket and a control block) is on the
     // wire before the honest side even starts.
     ForgedPeer() {
-        int sv[2], rp[2];
+        int sv[2];
         REQUIRE(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
-        REQUIRE(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, rp) == 0);
         honest_fd = sv[0];
-        evil = sv[1];
+        greet(sv[1]);
+    }
+    // The same on a socket connected otherwise (e.g. accepted from a stream's socket path: a
+    // forged publisher); the honest end is whatever connected.
+    explicit ForgedPeer(int connected) { greet(connected); }
+
+    void greet(int connected) {
+        int rp[2];
+        REQUIRE(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, rp) == 0);
+        evil = connected;
         evil_return_in = rp[0];
         {
             px::ipc::NewControlBlock made = px::ipc::create_control_block();
@@ -122,11 +130,12 @@ struct ForgedPeer {
         out.publish();
         return true;
     }
-    bool data(uint32_t id, uint64_t offset, uint64_t len) {
+    bool data(uint32_t id, uint64_t offset, uint64_t len, wire::StreamTag tag = {}) {
         wire::Data d;
         d.segment_id = id;
         d.offset = offset;
         d.len = len;
+        d.tag = tag;
         return push(wire::encode(d));
     }
     bool unregister(uint32_t id) { return push(wire::encode(wire::Unregister{id})); }
