@@ -117,9 +117,10 @@ std::string iceoryx_version(); // of the headers built against ("" when not buil
 
 // ---- iox-roudi (orchestrator side) ------------------------------------------------------------
 // Starts the iceoryx daemon with one mempool per frame size (log and config in `workdir`).
-// Returns its pid once it is ready for clients, or -1 with `why` set.
+// Returns its pid once it is ready for clients, or -1 with `why` set. `chunks` per frame size:
+// 8 suits one subscriber (see roudi.cpp); fan-out (bench/stream) needs more.
 int roudi_start(const std::string &workdir, const std::vector<size_t> &frame_sizes,
-                std::string &why);
+                std::string &why, size_t chunks = 8);
 void roudi_stop(int pid);
 
 // ---- implementation of the template ----------------------------------------------------------

@@ -58,7 +58,7 @@ void sleep_ms(int ms) {
 } // namespace
 
 int roudi_start(const std::string &workdir, const std::vector<size_t> &frame_sizes,
-                std::string &why) {
+                std::string &why, size_t chunks) {
     // One mempool per frame size (chunks of that many payload bytes; iceoryx adds its chunk
     // header itself) plus small chunks for acks. 8 chunks per frame size: enough for a queue of
     // 4 frames in flight plus those held by either side, and no more than one publisher may
@@ -69,7 +69,7 @@ int roudi_start(const std::string &workdir, const std::vector<size_t> &frame_siz
         out << "# written by px_bench_ipc\n[general]\nversion = 1\n\n[[segment]]\n\n"
             << "[[segment.mempool]]\nsize = 128\ncount = 1000\n\n";
         for (size_t s : frame_sizes)
-            out << "[[segment.mempool]]\nsize = " << s << "\ncount = 8\n\n";
+            out << "[[segment.mempool]]\nsize = " << s << "\ncount = " << chunks << "\n\n";
         if (!out) {
             why = "cannot write " + config;
             return -1;

@@ -1,0 +1,643 @@
+// px_bench_stream: fan-out of libparallax streams against iceoryx publish-subscribe (issue 13).
+//
+//   px_bench_stream [--quick] [--reps N] [--seconds S] [--lag-seconds S]
+//
+// Fan-out: one publisher, 1/2/4/8 subscriber processes, 4 KiB and 8 MiB frames, in two phases
+// with the same processes. Paced (one frame every 500 us, so that every subscriber is waiting
+// when a frame comes): the publish call's median cost and the one-way latency (subscriber's
+// CLOCK_MONOTONIC at arrival minus the publisher's stamp), as the median over all subscribers'
+// frames and the median of the slowest subscriber. Free-running (the publisher publishes as
+// fast as it can; a subscriber with no room misses frames, the default of both libraries):
+// frames per second received by the slowest subscriber. Under a free-running publisher a
+// latency would measure the queue (8 frames deep), not the transport, hence the two phases. Lag: 4
+// subscribers, one of them sleeping 100 ms per frame; the other three's frame rate with and without
+// it. Repetitions are interleaved (every case of a repetition runs before the next repetition
+// starts), each row is the median over them, and libparallax and iceoryx run from the same binary
+// in the same run. Processes are not pinned.
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <poll.h>
+#include <sstream>
+#include <string>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <vector>
+
+#include "../ipc/ipc_bench.hpp"
+#include "stream_bench.hpp"
+
+using pxipc::die;
+using pxipc::now_ns;
+
+namespace pxstream {
+namespace {
+
+constexpr size_t KiB = 1024, MiB = 1024 * KiB;
+constexpr int result_fd_in_subscriber = 100;
+constexpr size_t max_samples = size_t{1} << 20; // per subscriber (8 MiB of a pipe at most)
+constexpr int lag_ms = 100;
+constexpr int64_t pace_ns = 500'000; // the latency phase's interval between frames
+
+// ---- one case, as the publisher process sees it -------------------------------------------------
+struct Spec {
+    std::string transport; // parallax | iceoryx
+    size_t payload = 4 * KiB;
+    int subscribers = 1;
+    bool lag = false; // subscriber 0 sleeps lag_ms per frame and is left out of the figures
+    double seconds = 0.1;
+};
+
+std::vector<std::string> spec_args(const Spec &s) {
+    char seconds[32];
+    std::snprintf(seconds, sizeof seconds, "%.6f", s.seconds);
+    return {"--transport",   s.transport,
+            "--payload",     std::to_string(s.payload),
+            "--subscribers", std::to_string(s.subscribers),
+            "--lag",         s.lag ? "1" : "0",
+            "--seconds",     seconds};
+}
+
+Spec parse_spec(const std::vector<std::string> &args, size_t i) {
+    Spec s;
+    for (; i + 1 < args.size(); i += 2) {
+        const std::string &k = args[i], &v = args[i + 1];
+        if (k == "--transport")
+            s.transport = v;
+        else if (k == "--payload")
+            s.payload = std::max<size_t>(std::strtoull(v.c_str(), nullptr, 10), 16);
+        else if (k == "--subscribers")
+            s.subscribers = std::atoi(v.c_str());
+        else if (k == "--lag")
+            s.lag = v == "1";
+        else if (k == "--seconds")
+            s.seconds = std::atof(v.c_str());
+    }
+    return s;
+}
+
+// Starts this binary as `args`; fd `keep` of ours becomes `at` in the child (-1: none). The
+// child closes fd 3, the publisher's result pipe, which is not its business.
+pid_t spawn_self(const std::vector<std::string> &args, int keep, int at, bool new_group) {
+    std::vector<std::string> all = {"/proc/self/exe"};
+    all.insert(all.end(), args.begin(), args.end());
+    std::vector<char *> argv;
+    for (auto &a : all)
+        argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = fork();
+    if (pid < 0)
+        die(std::string("fork: ") + std::strerror(errno));
+    if (pid == 0) {
+        if (new_group)
+            setpgid(0, 0); // a stuck case is killed as a group
+        if (at != 3)
+            close(3);
+        if (keep >= 0 && dup2(keep, at) < 0)
+            _exit(126);
+        execv("/proc/self/exe", argv.data());
+        _exit(127);
+    }
+    return pid;
+}
+
+// ---- subscriber role
+// -----------------------------------------------------------------------------
+volatile sig_atomic_t g_stop = 0; // the lagging subscriber is told to stop with SIGTERM
+
+void on_term(int) {
+    g_stop = 1;
+}
+
+void write_all(int fd, const void *p, size_t n) {
+    const char *b = static_cast<const char *>(p);
+    while (n > 0) {
+        ssize_t w = write(fd, b, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            die(std::string("write results: ") + std::strerror(errno));
+        b += w;
+        n -= static_cast<size_t>(w);
+    }
+}
+
+// Sleeps `ms` in 1 ms steps, returning early once told to stop.
+void lag_sleep(int ms) {
+    for (int i = 0; i < ms && !g_stop; ++i)
+        usleep(1000);
+}
+
+// Receives until the stop frame (or the publisher is gone, or SIGTERM), then writes to fd 100:
+// frames received in the free-running phase, and the latencies of the paced phase's frames.
+int subscriber_main(const std::string &transport, const std::string &name, bool lag) {
+    std::signal(SIGTERM, on_term);
+    std::unique_ptr<Subscriber> sub =
+        transport == "parallax" ? parallax_subscriber(name) : iceoryx_subscriber(name);
+    write_all(result_fd_in_subscriber, "R", 1); // subscribed (admitted, for libparallax)
+    std::vector<int64_t> lat;
+    lat.reserve(1 << 16);
+    uint64_t received = 0, seq = 0;
+    int64_t pts = 0, now = 0;
+    while (!g_stop && sub->next(seq, pts, now) && seq != pxipc::seq_stop) {
+        if (lag)
+            ++received; // the laggard's figure is how many frames it got at all
+        else if (seq & paced_bit && lat.size() < max_samples)
+            lat.push_back(now - pts);
+        else if (!(seq & (warm_bit | paced_bit)))
+            ++received;
+        if (lag)
+            lag_sleep(lag_ms);
+    }
+    const uint64_t n = lat.size();
+    write_all(result_fd_in_subscriber, &received, sizeof received);
+    write_all(result_fd_in_subscriber, &n, sizeof n);
+    write_all(result_fd_in_subscriber, lat.data(), n * sizeof(int64_t));
+    return 0;
+}
+
+// ---- publisher role
+// --------------------------------------------------------------------------------
+struct Child {
+    pid_t pid = -1;
+    int fd = -1; // its results pipe
+    bool ready = false, done = false;
+    std::string data; // what it wrote after "R"
+};
+
+// Reads what is there from every child still writing (waiting up to timeout_ms for some).
+void gather(std::vector<Child> &kids, int timeout_ms) {
+    std::vector<pollfd> fds;
+    for (auto &k : kids)
+        if (!k.done)
+            fds.push_back({k.fd, POLLIN, 0});
+    if (fds.empty() || poll(fds.data(), fds.size(), timeout_ms) <= 0)
+        return;
+    char buf[65536];
+    for (auto &k : kids) {
+        if (k.done)
+            continue;
+        pollfd p{k.fd, POLLIN, 0};
+        if (poll(&p, 1, 0) <= 0)
+            continue;
+        ssize_t n = read(k.fd, buf, sizeof buf);
+        if (n <= 0) {
+            k.done = true;
+            continue;
+        }
+        size_t off = 0;
+        if (!k.ready) {
+            k.ready = buf[0] == 'R';
+            off = 1;
+        }
+        k.data.append(buf + off, static_cast<size_t>(n) - off);
+    }
+}
+
+std::vector<Child> spawn_subscribers(const Spec &s, const std::string &name) {
+    std::vector<Child> kids(static_cast<size_t>(s.subscribers));
+    for (size_t i = 0; i < kids.size(); ++i) {
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) != 0)
+            die(std::string("pipe: ") + std::strerror(errno));
+        const bool lag = s.lag && i == 0;
+        kids[i].pid = spawn_self(
+            {"--role", "sub", "--transport", s.transport, "--name", name, "--lag", lag ? "1" : "0"},
+            p[1], result_fd_in_subscriber, false);
+        close(p[1]);
+        kids[i].fd = p[0];
+    }
+    return kids;
+}
+
+void wait_until_subscribed(Publisher &pub, std::vector<Child> &kids) {
+    const int64_t give_up = now_ns() + 20'000'000'000;
+    for (;;) {
+        bool all = true;
+        for (auto &k : kids) {
+            if (k.done)
+                die("a subscriber exited before subscribing (see its stderr)");
+            all = all && k.ready;
+        }
+        if (all)
+            return;
+        if (now_ns() > give_up)
+            die("the subscribers did not all subscribe within 20 s");
+        pub.housekeeping(); // libparallax admits joiners here
+        gather(kids, 0);
+    }
+}
+
+double median(std::vector<int64_t> &v) {
+    if (v.empty())
+        return 0;
+    auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
+    std::nth_element(v.begin(), mid, v.end());
+    return static_cast<double>(*mid);
+}
+
+struct SubResult {
+    uint64_t received = 0;
+    std::vector<int64_t> lat;
+};
+
+SubResult decode(const Child &k, size_t index) {
+    SubResult r;
+    uint64_t n = 0;
+    const std::string &d = k.data;
+    if (d.size() < 16)
+        die("subscriber " + std::to_string(index) + " exited without its results");
+    std::memcpy(&r.received, d.data(), 8);
+    std::memcpy(&n, d.data() + 8, 8);
+    if (d.size() != 16 + n * 8)
+        die("subscriber " + std::to_string(index) + " wrote truncated results");
+    r.lat.resize(n);
+    std::memcpy(r.lat.data(), d.data() + 16, n * 8);
+    return r;
+}
+
+// One frame every pace_ns for `seconds` (absolute deadlines: no drift); the publish calls' costs.
+std::vector<int64_t> paced_phase(Publisher &pub, double seconds) {
+    std::vector<int64_t> cost;
+    const int64_t end = now_ns() + static_cast<int64_t>(seconds * 1e9);
+    int64_t next = now_ns();
+    for (uint64_t seq = 0; next < end; ++seq) {
+        next += pace_ns;
+        cost.push_back(pub.publish(paced_bit | seq));
+        const timespec at{static_cast<time_t>(next / 1'000'000'000), next % 1'000'000'000};
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, nullptr) == EINTR) {
+        }
+    }
+    // Let the last paced frames arrive before the flood starts.
+    usleep(static_cast<useconds_t>(2 * pace_ns / 1000));
+    return cost;
+}
+
+int publisher_main(const Spec &s) {
+    pxipc::g_is_leader = true; // die() reports on fd 3
+    const std::string name = "pxbench-stream-" + std::to_string(getpid());
+    std::unique_ptr<Publisher> pub = s.transport == "parallax" ? parallax_publisher(name, s.payload)
+                                                               : iceoryx_publisher(name, s.payload);
+    std::vector<Child> kids = spawn_subscribers(s, name);
+    wait_until_subscribed(*pub, kids);
+
+    // Warm-up (page faults, first mappings; every frame cycled at least twice), not recorded.
+    uint64_t seq = 0;
+    const int64_t warm_end = now_ns() + 20'000'000;
+    while (now_ns() < warm_end || seq < 2 * frames_out)
+        pub->publish(warm_bit | seq++);
+
+    std::vector<int64_t> cost = s.lag ? std::vector<int64_t>{} : paced_phase(*pub, s.seconds);
+
+    const int64_t t0 = now_ns(), deadline = t0 + static_cast<int64_t>(s.seconds * 1e9);
+    uint64_t published = 0;
+    do
+        pub->publish(published++);
+    while (now_ns() < deadline);
+    const double elapsed = static_cast<double>(now_ns() - t0) / 1e9;
+
+    // The lagging subscriber would take up to a second to reach the stop frame: tell it to stop.
+    if (s.lag)
+        kill(kids[0].pid, SIGTERM);
+    // The stop frame is published until everyone has answered: under a dropping policy a
+    // subscriber with no room misses a frame, the stop frame included.
+    const int64_t give_up = now_ns() + 20'000'000'000;
+    while (!std::all_of(kids.begin(), kids.end(), [](const Child &k) { return k.done; })) {
+        if (now_ns() > give_up)
+            die("the subscribers did not all finish within 20 s of the stop frame");
+        pub->publish(pxipc::seq_stop);
+        gather(kids, 1);
+    }
+    for (auto &k : kids) {
+        close(k.fd);
+        if (!pxipc::reap(k.pid))
+            die("a subscriber failed (see its stderr)");
+    }
+
+    std::vector<int64_t> all;
+    double slowest = 0, min_fps = 1e300, others_fps = 0;
+    uint64_t lag_received = 0;
+    for (size_t i = 0; i < kids.size(); ++i) {
+        SubResult r = decode(kids[i], i);
+        if (s.lag && i == 0) {
+            lag_received = r.received;
+            continue;
+        }
+        const double fps = static_cast<double>(r.received) / elapsed;
+        min_fps = std::min(min_fps, fps);
+        if (i > 0) // "the others" of the lag case: subscribers 1.. with or without a laggard
+            others_fps += fps / static_cast<double>(kids.size() - 1);
+        all.insert(all.end(), r.lat.begin(), r.lat.end());
+        slowest = std::max(slowest, median(r.lat));
+    }
+    char line[512];
+    std::snprintf(line, sizeof line,
+                  "ok publish_ns=%.1f lat_all=%.1f lat_slowest=%.1f published_fps=%.1f "
+                  "min_fps=%.1f others_fps=%.1f lag_received=%llu\n",
+                  median(cost), median(all), slowest, static_cast<double>(published) / elapsed,
+                  min_fps, others_fps, static_cast<unsigned long long>(lag_received));
+    write_all(3, line, std::strlen(line));
+    return 0;
+}
+
+// ---- orchestrator
+// ------------------------------------------------------------------------------------
+using Outcome = std::map<std::string, double>; // empty with `error` set when the case failed
+
+// Runs one case in fresh processes; its figures, or why not.
+Outcome run_case(const Spec &s, std::string &error) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+        die(std::string("pipe: ") + std::strerror(errno));
+    std::vector<std::string> args = {"--role", "pub"};
+    for (auto &a : spec_args(s))
+        args.push_back(a);
+    pid_t pid = spawn_self(args, p[1], 3, true);
+    close(p[1]);
+    std::string text;
+    const int64_t give_up = now_ns() + static_cast<int64_t>((s.seconds + 60) * 1e9);
+    char buf[1024];
+    for (;;) {
+        pollfd pf{p[0], POLLIN, 0};
+        if (poll(&pf, 1, 100) > 0) {
+            ssize_t n = read(p[0], buf, sizeof buf);
+            if (n <= 0)
+                break;
+            text.append(buf, static_cast<size_t>(n));
+        }
+        if (now_ns() > give_up) {
+            text = "error no result within " + std::to_string(int(s.seconds + 60)) + " s";
+            break;
+        }
+    }
+    close(p[0]);
+    kill(-pid, SIGKILL); // whatever is left of the case (nothing, normally)
+    waitpid(pid, nullptr, 0);
+    Outcome o;
+    std::istringstream in(text);
+    std::string word;
+    in >> word;
+    if (word != "ok") {
+        std::getline(in, error);
+        if (error.empty())
+            error = "the publisher process died without a result";
+        return {};
+    }
+    while (in >> word) {
+        auto eq = word.find('=');
+        if (eq != std::string::npos)
+            o[word.substr(0, eq)] = std::atof(word.c_str() + eq + 1);
+    }
+    return o;
+}
+
+struct Options {
+    int reps = 7;
+    double seconds = 0.3, lag_seconds = 1.0;
+};
+
+std::string first_line_of(const char *path) {
+    std::ifstream in(path);
+    std::string line;
+    std::getline(in, line);
+    return line;
+}
+
+std::string size_name(size_t b) {
+    return b >= MiB ? std::to_string(b / MiB) + " MiB" : std::to_string(b / KiB) + " KiB";
+}
+
+// The figures of one row: per metric, the median over the repetitions that worked.
+struct Row {
+    std::map<std::string, std::vector<double>> values;
+    std::string error;
+    double med(const std::string &k) {
+        auto &v = values[k];
+        if (v.empty())
+            return 0;
+        std::sort(v.begin(), v.end());
+        return v[v.size() / 2];
+    }
+};
+
+void record(Row &row, const Spec &s) {
+    std::string error;
+    Outcome o = run_case(s, error);
+    if (o.empty()) {
+        row.error = error;
+        return;
+    }
+    for (auto &[k, v] : o)
+        row.values[k].push_back(v);
+}
+
+std::string cell(Row &row, const std::string &k, const char *fmt) {
+    if (row.values[k].empty())
+        return "-";
+    char b[64];
+    std::snprintf(b, sizeof b, fmt, row.med(k));
+    return b;
+}
+
+// better / worse: > 1 means libparallax did better.
+std::string ratio(double better, double worse) {
+    if (better <= 0 || worse <= 0)
+        return "-";
+    char b[32];
+    std::snprintf(b, sizeof b, "%.2fx", better / worse);
+    return b;
+}
+
+const std::vector<std::string> transports = {"parallax", "iceoryx"};
+
+void fan_out(const Options &o, const std::string &iox_why) {
+    const std::vector<size_t> sizes = {4 * KiB, 8 * MiB};
+    const std::vector<int> counts = {1, 2, 4, 8};
+    std::map<std::string, Row> rows; // transport/size/subscribers
+    auto key = [](const std::string &t, size_t sz, int n) {
+        return t + "/" + std::to_string(sz) + "/" + std::to_string(n);
+    };
+    for (int rep = 0; rep < o.reps; ++rep)
+        for (size_t sz : sizes)
+            for (int n : counts)
+                for (auto &t : transports) {
+                    if (t == "iceoryx" && !iox_why.empty())
+                        continue;
+                    record(rows[key(t, sz, n)], Spec{t, sz, n, false, o.seconds});
+                }
+    for (size_t sz : sizes) {
+        std::printf("\n== Fan-out, %s frames: libparallax streams (default options: DROP, "
+                    "max_in_flight 8) vs iceoryx (WaitSet, queue 8); median of %d x (%.2f s paced, "
+                    "same free-running)\n",
+                    size_name(sz).c_str(), o.reps, o.seconds);
+        std::printf("%-5s %-28s %14s %14s %8s\n", "subs", "metric", "parallax", "iceoryx", "ratio");
+        for (int n : counts) {
+            Row &px = rows[key("parallax", sz, n)], &ix = rows[key("iceoryx", sz, n)];
+            struct Metric {
+                const char *label, *key, *fmt;
+                bool lower_is_better;
+            };
+            const Metric metrics[] = {
+                {"publish call ns, paced", "publish_ns", "%.0f", true},
+                {"latency p50 ns, all subs", "lat_all", "%.0f", true},
+                {"latency p50 ns, slowest sub", "lat_slowest", "%.0f", true},
+                {"frames/s free-run, slowest", "min_fps", "%.0f", false},
+            };
+            for (const Metric &m : metrics) {
+                std::string r = m.lower_is_better ? ratio(ix.med(m.key), px.med(m.key))
+                                                  : ratio(px.med(m.key), ix.med(m.key));
+                std::printf("%-5d %-28s %14s %14s %8s\n", n, m.label,
+                            cell(px, m.key, m.fmt).c_str(), cell(ix, m.key, m.fmt).c_str(),
+                            r.c_str());
+            }
+        }
+        for (auto &t : transports)
+            for (int n : counts)
+                if (!rows[key(t, sz, n)].error.empty())
+                    std::printf("  %s, %d subscriber(s): %s\n", t.c_str(), n,
+                                rows[key(t, sz, n)].error.c_str());
+    }
+    std::printf("ratio > 1: libparallax better (iceoryx/parallax for times, parallax/iceoryx for "
+                "frames/s)\n");
+    if (!iox_why.empty())
+        std::printf("iceoryx rows: %s\n", iox_why.c_str());
+}
+
+void lagging(const Options &o, const std::string &iox_why) {
+    const std::vector<size_t> sizes = {4 * KiB, 8 * MiB};
+    std::map<std::string, Row> rows;
+    auto key = [](const std::string &t, size_t sz, bool lag) {
+        return t + "/" + std::to_string(sz) + (lag ? "/lag" : "/none");
+    };
+    for (int rep = 0; rep < o.reps; ++rep)
+        for (size_t sz : sizes)
+            for (bool lag : {false, true})
+                for (auto &t : transports) {
+                    if (t == "iceoryx" && !iox_why.empty())
+                        continue;
+                    record(rows[key(t, sz, lag)], Spec{t, sz, 4, lag, o.lag_seconds});
+                }
+    std::printf("\n== Lagging subscriber: 4 subscribers, subscriber 0 sleeps %d ms per frame "
+                "(libparallax PX_SLOW_DROP, iceoryx DISCARD_OLDEST_DATA); frames/s of each of "
+                "the 3 others (mean), median of %d x %.2f s\n",
+                lag_ms, o.reps, o.lag_seconds);
+    std::printf("%-8s %-10s %14s %14s %16s %12s\n", "frames", "transport", "without lag",
+                "with lag", "with / without", "laggard got");
+    for (size_t sz : sizes)
+        for (auto &t : transports) {
+            Row &a = rows[key(t, sz, false)], &b = rows[key(t, sz, true)];
+            std::printf("%-8s %-10s %14s %14s %16s %12s\n", size_name(sz).c_str(), t.c_str(),
+                        cell(a, "others_fps", "%.0f").c_str(),
+                        cell(b, "others_fps", "%.0f").c_str(),
+                        ratio(b.med("others_fps"), a.med("others_fps")).c_str(),
+                        cell(b, "lag_received", "%.0f").c_str());
+            if (!a.error.empty() || !b.error.empty())
+                std::printf("  %s: %s\n", t.c_str(), (a.error.empty() ? b : a).error.c_str());
+        }
+    if (!iox_why.empty())
+        std::printf("iceoryx rows: %s\n", iox_why.c_str());
+}
+
+// Starts iox-roudi when iceoryx was built in; "" when it runs, else why its rows are empty.
+std::string start_iceoryx(int &roudi, std::string &workdir) {
+    std::string why = pxipc::iceoryx_build_problem();
+    if (!why.empty())
+        return why;
+    char dir[] = "/tmp/px_bench_stream.XXXXXX";
+    if (!mkdtemp(dir))
+        return std::string("mkdtemp: ") + std::strerror(errno);
+    workdir = dir;
+    roudi = pxipc::roudi_start(workdir, {4 * KiB, 8 * MiB}, why, frames_out);
+    return roudi < 0 ? "iox-roudi: " + why : "";
+}
+
+int orchestrate(const Options &o) {
+    const int64_t t0 = now_ns();
+    utsname u{};
+    uname(&u);
+    std::printf("px_bench_stream: %ld CPUs, Linux %s; iceoryx %s; load average %s\n",
+                sysconf(_SC_NPROCESSORS_ONLN), u.release,
+                pxipc::iceoryx_version().empty() ? "(not built)" : pxipc::iceoryx_version().c_str(),
+                first_line_of("/proc/loadavg").substr(0, 14).c_str());
+    int roudi = -1;
+    std::string workdir;
+    const std::string iox_why = start_iceoryx(roudi, workdir);
+    fan_out(o, iox_why);
+    lagging(o, iox_why);
+    pxipc::roudi_stop(roudi);
+    if (!workdir.empty()) { // its config and log: kept only when iox-roudi failed
+        if (roudi >= 0) {
+            unlink((workdir + "/roudi_config.toml").c_str());
+            unlink((workdir + "/roudi.log").c_str());
+            rmdir(workdir.c_str());
+        } else {
+            std::printf("iox-roudi's log: %s/roudi.log\n", workdir.c_str());
+        }
+    }
+    std::printf("\n%.0f s; load average at the end %s\n", static_cast<double>(now_ns() - t0) / 1e9,
+                first_line_of("/proc/loadavg").substr(0, 14).c_str());
+    return 0;
+}
+
+int usage(const char *why) {
+    std::fprintf(stderr,
+                 "px_bench_stream: %s\nusage: px_bench_stream [--quick] [--reps N] "
+                 "[--seconds S] [--lag-seconds S]\n"
+                 "  --quick          5 repetitions of 0.1 s (lag case 0.4 s): under 90 s\n",
+                 why);
+    return 2;
+}
+
+} // namespace
+} // namespace pxstream
+
+int main(int argc, char **argv) {
+    using namespace pxstream;
+    std::vector<std::string> args(argv + 1, argv + argc);
+    if (args.size() >= 2 && args[0] == "--role") {
+        Spec s = parse_spec(args, 2);
+        if (args[1] == "pub")
+            return publisher_main(s);
+        std::string name;
+        bool lag = false;
+        for (size_t i = 2; i + 1 < args.size(); i += 2) {
+            if (args[i] == "--name")
+                name = args[i + 1];
+            else if (args[i] == "--lag")
+                lag = args[i + 1] == "1";
+        }
+        return subscriber_main(s.transport, name, lag);
+    }
+    Options o;
+    for (size_t i = 0; i < args.size(); ++i) {
+        const std::string &a = args[i];
+        const char *v = i + 1 < args.size() ? args[i + 1].c_str() : nullptr;
+        if (a == "--quick") {
+            o.reps = 5;
+            o.seconds = 0.1;
+            o.lag_seconds = 0.4;
+        } else if (a == "--reps" && v && std::atoi(v) > 0) {
+            o.reps = std::atoi(v);
+            ++i;
+        } else if (a == "--seconds" && v && std::atof(v) > 0) {
+            o.seconds = std::atof(v);
+            ++i;
+        } else if (a == "--lag-seconds" && v && std::atof(v) > 0) {
+            o.lag_seconds = std::atof(v);
+            ++i;
+        } else {
+            return usage(("unknown option or bad value: " + a).c_str());
+        }
+    }
+    return orchestrate(o);
+}

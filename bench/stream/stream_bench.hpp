@@ -1,0 +1,55 @@
+// Issue 13 benchmarks: one publisher fanning frames out to 1..8 subscriber processes,
+// libparallax streams against iceoryx publish-subscribe, in the same run.
+//
+// Process layout of one case: the orchestrator (main.cpp) execs a *publisher* process, which
+// creates the stream and fork+execs its subscribers (this binary again, one process each); the
+// publisher measures, gathers what every subscriber recorded, and writes one result line back
+// to the orchestrator on fd 3 (bench/ipc's die() turns a failure into that line). Every case
+// starts from fresh processes: iceoryx allows one runtime per process, and a stuck case is
+// killed as a process group without taking the orchestrator down.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace pxstream {
+
+// Both transports carry the same frames: bytes 0..7 hold the sequence number, 8..15 (iceoryx)
+// the publish time; libparallax carries the time in its metadata (pts_ns) instead.
+constexpr uint64_t warm_bit = uint64_t{1} << 62;  // frames of the warm-up, not recorded
+constexpr uint64_t paced_bit = uint64_t{1} << 61; // frames of the latency phase
+
+// The publisher's side of one transport.
+class Publisher {
+  public:
+    virtual ~Publisher() = default;
+    // Admits joining subscribers while waiting for them (libparallax admits inside its calls).
+    virtual void housekeeping() = 0;
+    // Loans a frame (waiting while every one is out), writes `seq` into it, stamps the publish
+    // time (CLOCK_MONOTONIC) and publishes it. Returns the ns the publish call itself took.
+    virtual int64_t publish(uint64_t seq) = 0;
+};
+
+// A subscriber's side.
+class Subscriber {
+  public:
+    virtual ~Subscriber() = default;
+    // Waits for the next frame; false once the publisher is gone. On return `now` is the time
+    // of arrival and `pts` the time the publisher stamped.
+    virtual bool next(uint64_t &seq, int64_t &pts, int64_t &now) = 0;
+};
+
+// Frames a publisher can have out at once: what every subscriber may hold or have queued
+// (libparallax's default max_in_flight, iceoryx's queue capacity here) twice over, plus one,
+// as examples/c/stream_publisher.c sizes its pool. iox-roudi gets as many chunks.
+constexpr uint32_t in_flight = 8;
+constexpr size_t frames_out = 2 * in_flight + 1;
+
+std::unique_ptr<Publisher> parallax_publisher(const std::string &name, size_t payload);
+std::unique_ptr<Subscriber> parallax_subscriber(const std::string &name);
+std::unique_ptr<Publisher> iceoryx_publisher(const std::string &name, size_t payload);
+std::unique_ptr<Subscriber> iceoryx_subscriber(const std::string &name);
+
+} // namespace pxstream
