@@ -154,7 +154,7 @@ void Listener::set_handshake_timeout_ns(int64_t timeout_ns) {
 Ref<Channel> Listener::accept(int64_t timeout_ns) {
     const int64_t deadline = deadline_for(timeout_ns);
     for (;;) {
-        if (Ref<Channel> ch = step())
+        if (Ref<Channel> ch = step(false))
             return ch;
         const int64_t left = wait_left(deadline);
         if (timeout_ns == 0 || left == 0) {
@@ -180,7 +180,11 @@ Ref<Channel> Listener::accept(int64_t timeout_ns) {
 // hello, and that next connection stays in the kernel's backlog (not in this process: no fds,
 // no control block) until the caller asks for it. Answers the first channel completed, if any;
 // whatever else is ready stays readable in the epoll set.
-Ref<Channel> Listener::step() {
+Ref<Channel> Listener::accept_step() {
+    return step(true);
+}
+
+Ref<Channel> Listener::step(bool one_piece) {
     std::lock_guard lock(mutex_);
     struct Rearm {
         Listener &self;
@@ -191,12 +195,17 @@ Ref<Channel> Listener::step() {
     // Bounded, so that a flood of connections cannot keep one call busy.
     for (size_t round = 0; round <= max_pending; ++round) {
         const bool connections_wait = ready_now(ready);
-        for (int fd : ready)
+        for (int fd : ready) {
             if (Ref<Channel> ch = advance(fd))
                 return ch;
+            if (one_piece)
+                return {};
+        }
         int admitted = -1;
         if (!connections_wait || !admit_next(admitted))
             return {};
+        if (one_piece)
+            return {}; // its hello is read at the next step
         if (admitted >= 0)
             if (Ref<Channel> ch = advance(admitted))
                 return ch;

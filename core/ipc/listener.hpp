@@ -48,6 +48,12 @@ public:
     // May be called from several threads; none holds the listener while it waits.
     Ref<Channel> accept(int64_t timeout_ns);
 
+    // At most one piece of the work accept(0) does — advance one pending handshake, or admit
+    // one connection (its hello is read at a later step) — for a caller with a latency budget
+    // (a publisher admits subscribers between frames: tens of microseconds per piece instead of
+    // the sum). The channel completed, if any, or null; never blocks, never throws for a peer.
+    Ref<Channel> accept_step();
+
     // Pollable: readable when accept may make progress (a new connection, a pending handshake
     // with data or a hang-up, or a pending handshake whose time is up). Not the listening
     // socket itself: an epoll set holding it, every pending handshake's socket and a timer.
@@ -76,7 +82,7 @@ private:
 
     Listener(FdGuard sock, FdGuard poll_fd, FdGuard timer, std::string path, dev_t dev, ino_t ino);
 
-    Ref<Channel> step();
+    Ref<Channel> step(bool one_piece);
     void drop_expired(int64_t now);
     bool ready_now(std::vector<int> &handshakes);
     bool admit_next(int &admitted);

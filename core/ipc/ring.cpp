@@ -35,7 +35,10 @@ NewControlBlock create_control_block() {
     NewControlBlock out;
     out.fd.fd = shm::create_sealed_memfd("parallax-channel", sizeof(ControlBlock), 0);
     out.block = map_control(out.fd.fd);
-    auto *cb = new (out.block->mutable_data()) ControlBlock; // zero-filled: indices start at 0
+    // A fresh memfd reads as zeros, which is every index and state at its start: no
+    // construction writes the block (that would fault in each of its pages at once, ~10 us on
+    // a handshake's path); the peer maps it the same way.
+    auto *cb = control_of(*out.block);
     cb->magic = ControlBlock::magic_value;
     cb->data_state.store(consumer_away, std::memory_order_relaxed);
     return out;
