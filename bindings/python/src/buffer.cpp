@@ -2,6 +2,7 @@
 // Buffer: a window on a segment with its own metadata; clone and slice never copy the bytes.
 #include "convert.hpp"
 #include "objects.hpp"
+#include "recycle.hpp"
 
 namespace pxpy {
 
@@ -35,6 +36,15 @@ std::unique_ptr<PyBuffer> slice(const PyBuffer &b, py::handle offset, py::handle
     check(px_buffer_slice(buf, off, len, &out));
     return std::make_unique<PyBuffer>(out);
 }
+
+// The per-frame methods, through vectorcall (fastcall.hpp).
+PyMethodDef buffer_methods[] = {
+    fast_method<fast_release<PyBuffer>>("release", "release($self, /)\n--\n\n"
+                                                   "Drops this reference (idempotent)."),
+    fast_method<fast_enter>("__enter__", "__enter__($self, /)\n--\n\n"),
+    fast_method<fast_exit<PyBuffer>>("__exit__", "__exit__($self, /, *exc_info)\n--\n\n"
+                                                 "release()"),
+};
 
 } // namespace
 
@@ -91,10 +101,6 @@ of this buffer exists, ``release()`` raises BufferError.
              "Same memory (no copy), its own copy of the metadata.")
         .def("slice", &slice, py::arg("offset"), py::arg("length") = py::none(),
              "[offset, offset + length) of this buffer (default: to its end), same memory.")
-        .def("release", [](PyBuffer &b) { b.handle.close("buffer"); },
-             "Drops this reference (idempotent).")
-        .def("__enter__", [](py::object self) { return self; })
-        .def("__exit__", [](PyBuffer &b, py::args) { b.handle.close("buffer"); })
         .def("__repr__", [](const PyBuffer &b) {
             if (!b.handle.is_open())
                 return std::string("<Buffer released>");
@@ -106,6 +112,7 @@ of this buffer exists, ``release()`` raises BufferError.
                    " sequence=" + std::to_string(md.sequence) +
                    (px_buffer_mut_ptr(buf) ? "" : " readonly") + ">";
         });
+    def_fast(m.attr("Buffer"), buffer_methods);
 }
 
 } // namespace pxpy

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 // Channel, Listener and ChannelStats. Every call that may wait releases the GIL.
 #include "convert.hpp"
+#include "fastcall.hpp"
 #include "objects.hpp"
+#include "recycle.hpp"
 
 namespace pxpy {
 
@@ -18,28 +20,17 @@ px_status_t recv_buffer(PyChannel &c, int64_t ns, px_buffer_t **buf) {
     return px_channel_recv(lease.get(), ns, buf);
 }
 
-std::unique_ptr<PyBuffer> recv(PyChannel &c, py::handle timeout) {
-    int64_t ns = as_timeout_ns(timeout);
-    px_buffer_t *buf = nullptr;
-    check(recv_buffer(c, ns, &buf));
-    return std::make_unique<PyBuffer>(buf);
-}
-
-void send(PyChannel &c, PyBuffer &b, py::handle timeout) {
-    int64_t ns = as_timeout_ns(timeout);
+px_status_t send(PyChannel &c, PyBuffer &b, int64_t ns) {
     // First without waiting, GIL held (the ring usually has room); then, if the peer is
     // behind and the caller may wait, with the GIL released and both objects leased (another
     // thread may close either meanwhile).
     px_status_t st = px_channel_send_timeout(c.get(), b.get(), 0);
     if (st != PX_E_WOULD_BLOCK || ns == 0)
-        return check(st);
+        return st;
     auto ch = c.handle.lease("channel");
     auto buf = b.handle.lease("buffer");
-    {
-        py::gil_scoped_release nogil;
-        st = px_channel_send_timeout(ch.get(), buf.get(), ns);
-    }
-    check(st);
+    py::gil_scoped_release nogil;
+    return px_channel_send_timeout(ch.get(), buf.get(), ns);
 }
 
 void set_spin(PyChannel &c, py::handle seconds) {
@@ -94,6 +85,73 @@ std::unique_ptr<PyChannel> accept(PyListener &l, py::handle timeout) {
     check(st);
     return std::make_unique<PyChannel>(ch);
 }
+
+py::object next_buffer(PyChannel &c) {
+    px_buffer_t *buf = nullptr;
+    px_status_t st = recv_buffer(c, -1, &buf);
+    if (st == PX_E_CLOSED)
+        throw py::stop_iteration();
+    check(st);
+    return recycler<PyBuffer>().wrap(buf);
+}
+
+// The per-frame methods, through vectorcall (fastcall.hpp).
+PyChannel &self_channel(PyObject *self) {
+    return cast_arg<PyChannel>(self, "self", "Channel");
+}
+
+// Failures set the Python error and return nullptr without a C++ throw (set_last_error).
+PyObject *fast_recv(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+    PyObject *timeout;
+    bind_args("recv", args, nargs, kwnames, {"timeout"}, &timeout);
+    PyChannel &c = self_channel(self);
+    int64_t ns = as_timeout_ns(timeout ? timeout : Py_None);
+    px_buffer_t *buf = nullptr;
+    px_status_t st = recv_buffer(c, ns, &buf);
+    if (st != PX_OK) {
+        set_last_error(st);
+        return nullptr;
+    }
+    return recycler<PyBuffer>().wrap(buf).release().ptr();
+}
+
+PyObject *fast_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+    PyObject *a[2]; // buffer, timeout
+    bind_args("send", args, nargs, kwnames, {"buffer", "timeout"}, a);
+    if (!a[0])
+        throw py::type_error("send() missing required argument 'buffer'");
+    PyChannel &c = self_channel(self);
+    PyBuffer &b = cast_arg<PyBuffer>(a[0], "buffer", "Buffer");
+    px_status_t st = send(c, b, as_timeout_ns(a[1] ? a[1] : Py_None));
+    if (st != PX_OK) {
+        set_last_error(st);
+        return nullptr;
+    }
+    return none();
+}
+
+PyObject *fast_next(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+    bind_args("__next__", args, nargs, kwnames, {}, nullptr);
+    return next_buffer(self_channel(self)).release().ptr();
+}
+
+PyMethodDef channel_methods[] = {
+    fast_method<fast_send>("send", R"doc(send($self, /, buffer, timeout=None)
+--
+
+Sends a buffer of a shared-memory segment zero-copy; the sender keeps its reference.
+Unsupported for heap and mapped-file segments. Waits up to ``timeout`` (None: forever) while
+the peer is too far behind to take another buffer (then Timeout / WouldBlock).
+)doc"),
+    fast_method<fast_recv>("recv", R"doc(recv($self, /, timeout=None)
+--
+
+The next buffer from the peer (read-only, zero-copy). Waits up to ``timeout`` seconds (None:
+forever; 0 polls: WouldBlock when none is ready); ChannelClosed once the peer has closed.
+)doc"),
+    fast_method<fast_next>("__next__", "__next__($self, /)\n--\n\nThe next buffer (recv()); "
+                                       "StopIteration once the peer has closed."),
+};
 
 } // namespace
 
@@ -176,17 +234,11 @@ Example::
         .def_static("from_fd", &from_fd, py::arg("fd"),
                     "Adopts a connected AF_UNIX SOCK_SEQPACKET socket fd (takes ownership, "
                     "also on failure) and runs the handshake.")
-        .def("send", &send, py::arg("buffer"), py::arg("timeout") = py::none(), R"doc(
-Sends a buffer of a shared-memory segment zero-copy; the sender keeps its reference.
-Unsupported for heap and mapped-file segments. Waits up to ``timeout`` (None: forever) while
-the peer is too far behind to take another buffer (then Timeout / WouldBlock).
-)doc")
         .def("set_spin", &set_spin, py::arg("seconds"), R"doc(
 How long recv() busy-polls before it sleeps: 0 sleeps at once (no core spent waiting), None or
 a negative value never sleeps (lowest latency, one core busy while waiting), a positive value
 polls that long (the default is SPIN_DEFAULT, 20 us).
 )doc")
-        .def("recv", &recv, py::arg("timeout") = py::none())
         .def("fileno",
              [](const PyChannel &c) { return px_channel_fd(c.get()); },
              "Pollable fd: readable when recv() may not block.")
@@ -197,20 +249,12 @@ polls that long (the default is SPIN_DEFAULT, 20 us).
         .def("__enter__", [](py::object self) { return self; })
         .def("__exit__", [](PyChannel &c, py::args) { c.handle.close("channel"); })
         .def("__iter__", [](py::object self) { return self; })
-        .def("__next__",
-             [](PyChannel &c) {
-                 px_buffer_t *buf = nullptr;
-                 px_status_t st = recv_buffer(c, -1, &buf);
-                 if (st == PX_E_CLOSED)
-                     throw py::stop_iteration();
-                 check(st);
-                 return std::make_unique<PyBuffer>(buf);
-             })
         .def("__repr__", [](const PyChannel &c) {
             if (!c.handle.is_open())
                 return std::string("<Channel closed>");
             return "<Channel fd=" + std::to_string(px_channel_fd(c.get())) + ">";
         });
+    def_fast(m.attr("Channel"), channel_methods);
 
     py::class_<PyListener>(m, "Listener", R"doc(
 Listens on a Unix socket path (mode 0600) for Channel.connect(). A stale socket file is

@@ -62,7 +62,9 @@ constexpr double two_to_63 = 9223372036854775808.0; // INT64_MAX + 1, exact as a
 
 // Whole seconds, exactly (an int of any size: 10**400 is forever too, not an OverflowError).
 int64_t whole_seconds_ns(py::handle value, const char *name) {
-    py::int_ v = index(value, name);
+    // An exact int (timeout=0, the per-frame poll) needs no operator.index() round trip.
+    py::int_ v = PyLong_CheckExact(value.ptr()) ? py::reinterpret_borrow<py::int_>(value)
+                                                : index(value, name);
     int overflow = 0;
     long long seconds = PyLong_AsLongLongAndOverflow(v.ptr(), &overflow);
     if (overflow != 0 || seconds < 0 || seconds > INT64_MAX / ns_per_s)

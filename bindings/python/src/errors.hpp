@@ -26,6 +26,11 @@ void init_errors();
 // called on the thread that made the call, before any other library call.
 [[noreturn]] void raise_last(px_status_t status, const char *class_name = nullptr);
 
+// Sets the Python exception that raise_last would raise, without throwing: for the vectorcall
+// methods (fastcall.hpp), which then return nullptr. A C++ throw costs microseconds, and an
+// empty poll (recv(0), loan()) is an ordinary outcome in a loop.
+void set_last_error(px_status_t status, const char *class_name = nullptr);
+
 // Checks a status: returns on PX_OK, raises otherwise.
 inline void check(px_status_t status, const char *class_name = nullptr) {
     if (status != PX_OK)

@@ -46,6 +46,7 @@ struct PyPool {
 };
 
 struct PySlot {
+    static constexpr const char *what = "slot";
     explicit PySlot(px_slot_t *s) : handle(s) {}
     px_slot_t *get() const { return handle.get("slot"); }
     Span span() const;
@@ -53,6 +54,7 @@ struct PySlot {
 };
 
 struct PyBuffer {
+    static constexpr const char *what = "buffer";
     explicit PyBuffer(px_buffer_t *b) : handle(b) {}
     px_buffer_t *get() const { return handle.get("buffer"); }
     Span span() const;

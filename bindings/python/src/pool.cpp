@@ -1,73 +1,40 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 // MemoryPool and Slot.
 #include "convert.hpp"
+#include "fastcall.hpp"
 #include "objects.hpp"
+#include "recycle.hpp"
 
 namespace pxpy {
 
 namespace {
 
-// Released Slot objects kept for reuse by later loans. Creating a pybind11 instance per loan
-// (allocation, instance registry) costs more than the loan itself, and `pool.loan()` ...
-// `slot.release()` is the hot loop. Only released objects are kept (a loaned slot must still
-// return to its pool when its object is garbage-collected), and one is reused only once
-// nothing else refers to it, so the reuse is invisible. Touched only with the GIL held;
-// leaked at exit on purpose (it holds only empty objects).
-struct FreeSlot {
-    py::object object;
-    PySlot *slot; // the C++ side of `object`, to skip a cast
-};
-std::vector<FreeSlot> &free_slots() {
-    static auto *list = new std::vector<FreeSlot>();
-    return *list;
-}
-constexpr size_t free_slots_max = 32;
-
-py::object slot_object(px_slot_t *slot) {
-    auto &list = free_slots();
-    for (size_t i = list.size(); i-- > 0;) {
-        FreeSlot &f = list[i];
-        if (Py_REFCNT(f.object.ptr()) == 1 && f.slot->handle.can_reset()) {
-            py::object reused = std::move(f.object);
-            f.slot->handle.reset(slot);
-            list.erase(list.begin() + static_cast<std::ptrdiff_t>(i));
-            return reused;
-        }
-    }
-    return py::cast(std::make_unique<PySlot>(slot));
-}
-
-void release_slot(py::object self) {
-    PySlot &s = self.cast<PySlot &>();
-    if (!s.handle.is_open())
-        return; // idempotent, and never listed twice
-    s.handle.close("slot");
-    auto &list = free_slots();
-    if (list.size() == free_slots_max) // full of objects still referenced: make room
-        list.erase(list.begin());
-    list.push_back({std::move(self), &s});
-}
-
-py::object loan(PyPool &p, py::handle timeout) {
-    int64_t ns = as_timeout_ns(timeout);
+// Failures set the Python error and return nullptr without a C++ throw (set_last_error): a
+// loan() that finds the pool empty is an ordinary outcome in a loop.
+PyObject *loan(PyPool &p, int64_t ns) {
     px_slot_t *slot = nullptr;
     // The hot path, whatever the timeout: a lock-free loan that never blocks, so the GIL stays
     // held. Only when every slot is out and the caller may wait is the GIL released.
     px_status_t st = px_pool_loan(p.get(), &slot);
     if (st == PX_OK)
-        return slot_object(slot);
-    if (ns == 0 || st != PX_E_WOULD_BLOCK)
-        raise_last(st, st == PX_E_WOULD_BLOCK ? "PoolExhausted" : nullptr);
+        return recycler<PySlot>().wrap(slot).release().ptr();
+    if (ns == 0 || st != PX_E_WOULD_BLOCK) {
+        set_last_error(st, st == PX_E_WOULD_BLOCK ? "PoolExhausted" : nullptr);
+        return nullptr;
+    }
     auto lease = p.handle.lease("pool");
     {
         py::gil_scoped_release nogil;
         st = px_pool_loan_timeout(lease.get(), ns, &slot);
     }
-    check(st);
-    return slot_object(slot);
+    if (st != PX_OK) {
+        set_last_error(st);
+        return nullptr;
+    }
+    return recycler<PySlot>().wrap(slot).release().ptr();
 }
 
-std::unique_ptr<PyBuffer> into_buffer(PySlot &s, py::handle length, py::handle metadata) {
+py::object into_buffer(PySlot &s, py::handle length, py::handle metadata) {
     px_slot_t *slot = s.get();
     size_t slot_len = px_slot_len(slot);
     size_t len = length.is_none() ? slot_len : as_size(length, "length");
@@ -82,8 +49,46 @@ std::unique_ptr<PyBuffer> into_buffer(PySlot &s, py::handle length, py::handle m
     slot = s.handle.take("slot"); // BufferError (slot intact) while views are exported
     px_buffer_t *buf = nullptr;
     check(px_slot_into_buffer(slot, len, meta, &buf));
-    return std::make_unique<PyBuffer>(buf);
+    return recycler<PyBuffer>().wrap(buf);
 }
+
+// The per-frame methods, through vectorcall (fastcall.hpp).
+PyObject *fast_loan(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+    PyObject *timeout;
+    bind_args("loan", args, nargs, kwnames, {"timeout"}, &timeout);
+    PyPool &pool = cast_arg<PyPool>(self, "self", "MemoryPool");
+    return loan(pool, timeout ? as_timeout_ns(timeout) : 0);
+}
+
+PyObject *fast_into_buffer(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                           PyObject *kwnames) {
+    PyObject *a[2]; // length, metadata
+    bind_args("into_buffer", args, nargs, kwnames, {"length", "metadata"}, a);
+    PySlot &slot = cast_arg<PySlot>(self, "self", "Slot");
+    return into_buffer(slot, a[0] ? a[0] : Py_None, a[1] ? a[1] : Py_None).release().ptr();
+}
+
+PyMethodDef pool_methods[] = {
+    fast_method<fast_loan>("loan", "loan($self, /, timeout=0)\n--\n\n"
+                                   "A slot: now (timeout 0, else PoolExhausted), or waiting up "
+                                   "to ``timeout`` seconds (None: forever; then Timeout)."),
+};
+
+PyMethodDef slot_methods[] = {
+    fast_method<fast_release<PySlot>>("release", "release($self, /)\n--\n\n"
+                                                 "Gives the slot back to its pool (idempotent)."),
+    fast_method<fast_into_buffer>("into_buffer",
+                                  R"doc(into_buffer($self, /, length=None, metadata=None)
+--
+
+Turns the slot into a Buffer of its first ``length`` bytes (default: all) with ``metadata``.
+Consumes the slot: it returns to the pool when the last buffer made from it, in this process
+or any other, is released.
+)doc"),
+    fast_method<fast_enter>("__enter__", "__enter__($self, /)\n--\n\n"),
+    fast_method<fast_exit<PySlot>>("__exit__", "__exit__($self, /, *exc_info)\n--\n\n"
+                                               "release()"),
+};
 
 } // namespace
 
@@ -119,7 +124,6 @@ Waiting releases the GIL.
             [](const PyPool &p) { return wrap_segment(px_segment_retain(px_pool_segment(p.get()))); },
             "A new Segment object for the pool's segment (its own reference).")
         .def_property_readonly("closed", [](const PyPool &p) { return !p.handle.is_open(); })
-        .def("loan", &loan, py::arg("timeout") = 0)
         .def("close", [](PyPool &p) { p.handle.close("pool"); },
              "Drops this object's reference; loaned slots and buffers keep the pool alive.")
         .def("__enter__", [](py::object self) { return self; })
@@ -131,6 +135,7 @@ Waiting releases the GIL.
                    " available=" + std::to_string(px_pool_available(p.get())) +
                    " slot_size=" + std::to_string(px_pool_slot_size(p.get())) + ">";
         });
+    def_fast(m.attr("MemoryPool"), pool_methods);
 
     py::class_<PySlot>(m, "Slot", buffer_protocol<PySlot>(), R"doc(
 A loaned slot: writable memory (buffer protocol) that goes back to its pool on ``release()``,
@@ -141,22 +146,13 @@ at the end of a ``with`` block, or when the object is garbage-collected.
         .def("__len__", [](const PySlot &s) { return px_slot_len(s.get()); })
         .def_property_readonly("index", [](const PySlot &s) { return px_slot_index(s.get()); })
         .def_property_readonly("released", [](const PySlot &s) { return !s.handle.is_open(); })
-        .def("release", &release_slot,
-             "Gives the slot back to its pool (idempotent).")
-        .def("into_buffer", &into_buffer, py::arg("length") = py::none(),
-             py::arg("metadata") = py::none(), R"doc(
-Turns the slot into a Buffer of its first ``length`` bytes (default: all) with ``metadata``.
-Consumes the slot: it returns to the pool when the last buffer made from it, in this process
-or any other, is released.
-)doc")
-        .def("__enter__", [](py::object self) { return self; })
-        .def("__exit__", [](py::object self, py::args) { release_slot(std::move(self)); })
         .def("__repr__", [](const PySlot &s) {
             if (!s.handle.is_open())
                 return std::string("<Slot released>");
             return "<Slot index=" + std::to_string(px_slot_index(s.get())) +
                    " len=" + std::to_string(px_slot_len(s.get())) + ">";
         });
+    def_fast(m.attr("Slot"), slot_methods);
 }
 
 } // namespace pxpy
