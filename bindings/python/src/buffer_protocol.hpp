@@ -13,6 +13,8 @@
 
 #include <pybind11/pybind11.h>
 
+#include "fastcall.hpp"
+
 namespace pxpy {
 
 struct Span {
@@ -26,7 +28,7 @@ template <class Obj> int get_buffer(PyObject *self, Py_buffer *view, int flags) 
     namespace py = pybind11;
     view->obj = nullptr;
     try {
-        Obj &o = py::cast<Obj &>(py::handle(self));
+        Obj &o = cast_arg<Obj>(self, "self", "parallax object"); // no type-caster lookup
         Span s = o.span();
         if ((flags & PyBUF_WRITABLE) && s.readonly) {
             PyErr_Format(PyExc_BufferError,
