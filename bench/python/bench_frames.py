@@ -2,7 +2,7 @@
 """8 MiB numpy frames from one Python process to another: parallax against what a Python
 programmer would otherwise use, all measured in the same run.
 
-    python bench/python/bench_frames.py [--runs 5] [--frame-mib 8] [--quick]
+    python bench/python/bench_frames.py [--runs 5] [--frame-mib 8] [--quick] [--calls]
 
 Methods (producer = this process, consumer = a forked child; per-frame time = wall time from
 the first send to the consumer's "done", divided by the frame count; medians over --runs):
@@ -20,6 +20,8 @@ Two workloads:
              it: frame production included (the same for every method)
 
 Also: MemoryPool.loan() + Slot.release() from Python, next to a bare method call.
+--calls: only the per-call cost of the per-frame calls (loan, into_buffer, send, recv,
+release) in one process, over Channel.pair() (issue 14).
 Targets (issue 5): parallax >= 20x mp.Pipe and >= 2x shared_memory per frame, loan+release
 <= 1.5 us.
 """
@@ -198,6 +200,65 @@ def loan_release_ns(n: int) -> tuple[float, float]:
     return per_op, floor
 
 
+# --- per-call costs (--calls) -----------------------------------------------------------------
+def per_call_ns(n: int) -> dict[str, float]:
+    """The binding's per-frame calls in one process, over a channel pair (issue 14): the time
+    of each, in ns. Timed in batches so that setup (filling the ring) stays out of a figure."""
+    pool = px.MemoryPool(px.SharedMemorySegment("bench-calls", 64 * 4096), 4096)
+    a, b = px.Channel.pair()
+    loan, send, recv = pool.loan, a.send, b.recv
+    out = {}
+    t0 = time.perf_counter_ns()
+    for _ in range(n):
+        buf = loan().into_buffer(64)
+        send(buf)
+        buf.release()
+        recv(0).release()
+    out["frame: loan, into_buffer, send, release, recv(0), release"] = (
+        time.perf_counter_ns() - t0) / n
+    batch, sent = 32, pool.loan().into_buffer(64)
+    times = {"send(buffer)": 0, "recv(0), a buffer ready": 0, "Buffer.release()": 0}
+    for _ in range(n // batch):
+        t0 = time.perf_counter_ns()
+        for _ in range(batch):
+            send(sent)
+        t1 = time.perf_counter_ns()
+        got = [recv(0) for _ in range(batch)]
+        t2 = time.perf_counter_ns()
+        for g in got:
+            g.release()
+        t3 = time.perf_counter_ns()
+        times["send(buffer)"] += t1 - t0
+        times["recv(0), a buffer ready"] += t2 - t1
+        times["Buffer.release()"] += t3 - t2
+        del got
+    sent.release()
+    out.update({k: v / (n // batch * batch) for k, v in times.items()})
+    m = max(1, n // 20)
+    t0 = time.perf_counter_ns()
+    for _ in range(m):
+        try:
+            recv(0)
+        except px.WouldBlock:
+            pass
+    out["recv(0), nothing ready: WouldBlock"] = (time.perf_counter_ns() - t0) / m
+    a.close()
+    b.close()
+    pool.close()
+    return out
+
+
+def print_per_call(runs: int, n: int) -> None:
+    samples: dict[str, list[float]] = {}
+    for _ in range(runs):
+        for k, v in per_call_ns(n).items():
+            samples.setdefault(k, []).append(v)
+    print(f"parallax {px.__version__}, Python {sys.version.split()[0]}: per call, median of "
+          f"{runs} runs of {n}")
+    for k, v in samples.items():
+        print(f"  {k:<58} {statistics.median(v):8.0f} ns")
+
+
 def median_of(runs: int, fn, *args) -> float:
     fn(max(2, args[0] // 10), *args[1:])  # warm-up (imports, page cache, child start paths)
     return statistics.median(fn(*args) for _ in range(runs))
@@ -208,10 +269,15 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--frame-mib", type=int, default=8)
     ap.add_argument("--quick", action="store_true", help="fewer frames (a smoke run)")
+    ap.add_argument("--calls", action="store_true",
+                    help="only the per-call cost of the binding's per-frame calls, one process")
     args = ap.parse_args()
     size = args.frame_mib << 20
     scale = 0.2 if args.quick else 1.0
     n = lambda count: max(3, int(count * scale))  # noqa: E731
+    if args.calls:
+        print_per_call(args.runs, n(200_000))
+        return 0
 
     print(f"parallax {px.__version__}, Python {sys.version.split()[0]}, numpy {np.__version__}")
     print(f"{args.frame_mib} MiB frames, producer -> forked consumer; per-frame wall time, "
