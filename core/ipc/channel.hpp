@@ -62,6 +62,8 @@ public:
     bool peer_gone() noexcept { return conn_.inbox->peer_gone(); }
     // See RecvSide::abandon: for a protocol carried over the channel (streams).
     void abandon(const std::string &why) { recv_.abandon(why); }
+    // The peer's receiver last slept on this thread's CPU (a hint).
+    bool receiver_shares_cpu() const noexcept { return send_.receiver_shares_cpu(); }
     // The main socket, to poll for the peer's hang-up (or bytes it should not send) without
     // the epoll set and doorbell fd() makes. Borrowed; never read from it directly.
     int socket_fd() const noexcept { return conn_.sock.fd; }

@@ -45,6 +45,9 @@ struct alignas(64) ControlBlock {
     alignas(64) std::atomic<uint32_t> data_state;  // ConsumerState
     std::atomic<uint32_t> data_notify;             // futex word, bumped to wake a sleeper
     std::atomic<uint32_t> consumer_polls_fd;       // the consumer asked for px_channel_fd
+    // 1 + the CPU the consumer last went to sleep on (0: unknown). A hint for a producer that
+    // finds it behind: sharing its CPU, the consumer runs only if the producer gives the CPU up.
+    std::atomic<uint32_t> data_consumer_cpu;
     alignas(64) std::atomic<uint64_t> return_tail;
     alignas(64) std::atomic<uint64_t> return_head;
     alignas(64) std::atomic<uint32_t> owner_waits_for_returns;

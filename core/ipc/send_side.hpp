@@ -32,6 +32,7 @@ public:
     void send(const Buffer &buf, int64_t timeout_ns, wire::StreamTag tag = {});
     // The end closes: wake a receiver asleep on the ring.
     void on_close() noexcept { wake_.on_close(); }
+    bool receiver_shares_cpu() const noexcept { return wake_.consumer_shares_cpu(); }
 
     struct Counters {
         uint64_t buffers_sent = 0;

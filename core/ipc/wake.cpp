@@ -2,6 +2,7 @@
 #include "core/ipc/wake.hpp"
 
 #include <cerrno>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -39,6 +40,11 @@ void WakeSender::after_publish() noexcept {
     }
     auto wake = wire::encode_wake();
     [[maybe_unused]] ssize_t n = ::send(sock_, wake.data, wake.size, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+bool WakeSender::consumer_shares_cpu() const noexcept {
+    const uint32_t cpu = cb_->data_consumer_cpu.load(std::memory_order_relaxed);
+    return cpu != 0 && cpu == static_cast<uint32_t>(::sched_getcpu() + 1);
 }
 
 void WakeSender::on_close() noexcept {
@@ -112,6 +118,8 @@ void WakeReceiver::clear_doorbell() noexcept {
 
 void WakeReceiver::sleep(const RingConsumer &ring, int64_t max_ns) noexcept {
     uint32_t seen = cb_->data_notify.load(std::memory_order_acquire);
+    cb_->data_consumer_cpu.store(static_cast<uint32_t>(::sched_getcpu() + 1),
+                                 std::memory_order_relaxed);
     cb_->data_state.store(consumer_sleeping, std::memory_order_seq_cst);
     if (ring.empty())
         futex_wait(&cb_->data_notify, seen, std::min<int64_t>(max_ns, slice_ns));

@@ -38,6 +38,8 @@ public:
     void after_publish() noexcept;
     // The end is closing: a receiver asleep on the ring wakes now and finds the hang-up.
     void on_close() noexcept;
+    // The receiver last slept on the CPU this thread runs on (a hint: it may have moved).
+    bool consumer_shares_cpu() const noexcept;
 
 private:
     ControlBlock *cb_ = nullptr;

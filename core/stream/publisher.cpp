@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <thread>
 
@@ -318,8 +319,14 @@ void Publisher::publish(const Buffer &buf) {
     }
     for (Subscriber *s : gone)
         remove_locked(s, false);
-    if (!no_room.empty())
+    if (!no_room.empty()) {
+        // A subscriber without credit that sleeps on our CPU may be woken and yet never run
+        // while we publish (until the scheduler's tick, ~8 frames per 4 ms): let it.
+        if (std::any_of(no_room.begin(), no_room.end(),
+                        [](Subscriber *s) { return s->ch->receiver_shares_cpu(); }))
+            ::sched_yield();
         apply_slow_policy_locked(no_room, frame, seq);
+    }
     publish_stats_locked();
 }
 
