@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 # Issue 13's fan-out benchmark in one command: installs iceoryx if missing (apt-get), builds
 # px_bench_stream in Release in its own build directory, runs it (libparallax streams against
 # iceoryx publish-subscribe with 1, 2, 4 and 8 subscriber processes, and a lagging subscriber;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // iceoryx 2.x publish-subscribe (Debian's libiceoryx-posh-dev), the peer of libparallax's
 // default mode: an untyped publisher and one untyped subscriber per process, loan -> write ->
 // publish, and the subscriber sleeping in a WaitSet until it has data, then take -> read ->

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Built instead of iceoryx_stream.cpp when CMake did not find iceoryx_posh: the orchestrator
 // then prints why (bench/ipc's iceoryx_build_problem()) in the iceoryx rows and never gets here.
 #include "../ipc/ipc_bench.hpp"

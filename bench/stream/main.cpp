@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // px_bench_stream: fan-out of libparallax streams against iceoryx publish-subscribe (issue 13).
 //
 //   px_bench_stream [--quick] [--reps N] [--seconds S] [--lag-seconds S]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // libparallax streams through the public C API, as a user writes them (see
 // examples/c/stream_publisher.c): default publisher options (PX_SLOW_DROP, max_in_flight 8),
 // a pool over a shared-memory segment, loan -> write -> px_slot_into_buffer with pts_ns in the

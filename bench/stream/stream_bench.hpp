@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Issue 13 benchmarks: one publisher fanning frames out to 1..8 subscriber processes,
 // libparallax streams against iceoryx publish-subscribe, in the same run.
 //

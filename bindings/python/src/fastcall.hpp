@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // The per-frame methods (loan, into_buffer, send, recv, release...) as plain CPython
 // METH_FASTCALL methods, called through vectorcall.
 //

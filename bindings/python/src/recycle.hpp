@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Recycler<T>: released Python objects of one class kept for reuse by later calls that return
 // a new one (Slot from loan; Buffer from recv and into_buffer).
 //
