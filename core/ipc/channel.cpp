@@ -94,6 +94,13 @@ Buffer Channel::recv(int64_t timeout_ns, wire::StreamTag *tag) {
     return recv_.recv(timeout_ns, tag);
 }
 
+std::optional<Buffer> Channel::try_recv(wire::StreamTag *tag) {
+    follow_fork();
+    conn_.outbox->flush();
+    conn_.inbox->collect(false);
+    return recv_.receive(0, tag);
+}
+
 size_t Channel::in_flight() {
     follow_fork();
     conn_.inbox->collect(false);

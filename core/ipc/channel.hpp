@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -55,6 +56,8 @@ public:
     // timeout_ns: < 0 forever, 0 poll (would_block), > 0 wait (timeout). `tag` (nullable):
     // receives the record's stream tag; without it a stream's own record is a protocol error.
     Buffer recv(int64_t timeout_ns, wire::StreamTag *tag = nullptr);
+    // recv(0) that answers "nothing yet" with nullopt instead of an exception (RecvSide).
+    std::optional<Buffer> try_recv(wire::StreamTag *tag = nullptr);
     // What this end has lent to the peer and not had back: buffers the peer holds plus those
     // queued for it (returns collected first). A stream's per-subscriber credit.
     size_t in_flight();

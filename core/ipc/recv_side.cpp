@@ -61,10 +61,18 @@ uint64_t RecvSide::buffers_received() const {
 }
 
 Buffer RecvSide::recv(int64_t timeout_ns, wire::StreamTag *tag) {
+    if (std::optional<Buffer> b = receive(timeout_ns, tag))
+        return std::move(*b);
+    fail(Status::would_block, "nothing to receive");
+}
+
+std::optional<Buffer> RecvSide::receive(int64_t timeout_ns, wire::StreamTag *tag) {
     std::lock_guard lock(mutex_);
     if (!dropped_.empty())
         fail_dropped();
-    Buffer b = take_any(timeout_ns);
+    std::optional<Buffer> b = take_any(timeout_ns);
+    if (!b)
+        return b;
     if (tag) {
         *tag = last_tag_;
     } else if (last_tag_.kind != wire::DataKind::frame) {
@@ -77,7 +85,7 @@ Buffer RecvSide::recv(int64_t timeout_ns, wire::StreamTag *tag) {
     return b;
 }
 
-Buffer RecvSide::take_any(int64_t timeout_ns) {
+std::optional<Buffer> RecvSide::take_any(int64_t timeout_ns) {
     // A receiver that polls px_channel_fd tells the sender when it is inside recv (no socket
     // wake needed) and when it leaves (declared after the lock: runs before it is released).
     struct Bracket {
@@ -88,21 +96,21 @@ Buffer RecvSide::take_any(int64_t timeout_ns) {
     if (wake_.enter())
         pump_socket(); // eat the wake record (and any registrations behind it)
     if (auto b = take_record()) // the common case of a sender ahead: no clock read
-        return std::move(*b);
+        return b;
     if (timeout_ns == 0)
         return poll_once();
     return wait_for_record(timeout_ns);
 }
 
-Buffer RecvSide::poll_once() {
+std::optional<Buffer> RecvSide::poll_once() {
     // Never waits: a registration on the socket may announce a record the sender is about to
     // publish, but a poller whose fd became readable for it is woken again when it is.
     pump_socket();
     if (auto b = take_record())
-        return std::move(*b);
+        return b;
     if (peer_closed())
         fail(Status::closed, "the peer closed the channel");
-    fail(Status::would_block, "nothing to receive");
+    return std::nullopt;
 }
 
 bool RecvSide::peer_closed() noexcept {
