@@ -15,14 +15,6 @@ using namespace px::capi;
 using px::ipc::Channel;
 using px::ipc::Listener;
 
-namespace {
-std::string require_path(const char *path) {
-    if (!path)
-        fail(Status::invalid, "path is NULL");
-    return path;
-}
-} // namespace
-
 extern "C" {
 
 px_status_t px_ipc_send_fd(int socket_fd, int fd) {
@@ -82,7 +74,7 @@ px_status_t px_channel_from_fd(int socket_fd, px_channel_t **out) {
 px_status_t px_listener_new(const char *path, px_listener_t **out) {
     return px_guard(__func__, [&] {
         require_out(out);
-        *out = to_handle(Listener::create(require_path(path)).detach());
+        *out = to_handle(Listener::create(require_text(path, "path")).detach());
     });
 }
 
@@ -105,7 +97,7 @@ void px_listener_release(px_listener_t *listener) {
 px_status_t px_channel_connect(const char *path, int64_t timeout_ns, px_channel_t **out) {
     return px_guard(__func__, [&] {
         require_out(out);
-        *out = to_handle(Channel::connect(require_path(path), timeout_ns).detach());
+        *out = to_handle(Channel::connect(require_text(path, "path"), timeout_ns).detach());
     });
 }
 

@@ -40,6 +40,13 @@ template <class T> T *require(T *p, const char *name) {
     return p;
 }
 
+// A string argument (a path, a name) as a std::string; NULL is invalid, naming the argument.
+inline std::string require_text(const char *text, const char *name) {
+    if (!text)
+        fail(Status::invalid, std::string(name) + " is NULL");
+    return text;
+}
+
 // Checks an out-parameter and clears it, so a failing call leaves it NULL/zeroed.
 template <class T> T *require_out(T *out, const char *name = "out") {
     if (!out)

@@ -21,12 +21,6 @@ using px::stream::Subscriber;
 
 namespace {
 
-std::string require_name(const char *name) {
-    if (!name)
-        fail(Status::invalid, "name is NULL");
-    return name;
-}
-
 // A field of the caller's options is read only when its struct_size covers it.
 template <class T>
 bool covers(const px_publisher_options_t &o, const T &field) {
@@ -102,7 +96,7 @@ px_status_t px_publisher_new(const char *name, const px_publisher_options_t *opt
                              px_publisher_t **out) {
     return px_guard(__func__, [&] {
         require_out(out);
-        *out = to_handle(Publisher::create(require_name(name), options_from_c(opts)).detach());
+        *out = to_handle(Publisher::create(require_text(name, "name"), options_from_c(opts)).detach());
     });
 }
 
@@ -151,7 +145,7 @@ void px_publisher_release(px_publisher_t *pub) {
 px_status_t px_subscriber_new(const char *name, int64_t timeout_ns, px_subscriber_t **out) {
     return px_guard(__func__, [&] {
         require_out(out);
-        *out = to_handle(Subscriber::create(require_name(name), timeout_ns).detach());
+        *out = to_handle(Subscriber::create(require_text(name, "name"), timeout_ns).detach());
     });
 }
 
@@ -201,7 +195,7 @@ void px_subscriber_release(px_subscriber_t *sub) {
 px_status_t px_stream_stats(const char *name, int64_t timeout_ns, px_publisher_stats_t *out) {
     return px_guard(__func__, [&] {
         require_out(out);
-        const stream::StreamPaths paths = stream::paths_for(require_name(name));
+        const stream::StreamPaths paths = stream::paths_for(require_text(name, "name"));
         stats_to_c(stream::read_stats(paths.stats, timeout_ns), out);
     });
 }
@@ -212,7 +206,7 @@ px_status_t px_stream_subscribers(const char *name, int64_t timeout_ns,
         require_out(count, "count");
         if (cap > 0 && !out)
             fail(Status::invalid, "out is NULL but cap is " + std::to_string(cap));
-        const stream::StreamPaths paths = stream::paths_for(require_name(name));
+        const stream::StreamPaths paths = stream::paths_for(require_text(name, "name"));
         const std::vector<stream::SubscriberRow> rows =
             stream::read_subscribers(paths.stats, timeout_ns);
         *count = rows.size();

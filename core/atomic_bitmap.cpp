@@ -25,10 +25,7 @@ AtomicBitmap::AtomicBitmap(size_t size)
 size_t AtomicBitmap::acquire_many(size_t max, size_t *out) noexcept {
     if (max == 0)
         return 0;
-    size_t hint = thread_word_hint; // a copy: see acquire()
-    if (hint == SIZE_MAX)
-        thread_word_hint = hint = first_word_hint();
-    size_t start = hint < words_ ? hint : hint % (words_ ? words_ : 1);
+    const size_t start = start_word(words_);
     for (size_t n = 0; n < words_; ++n) {
         size_t w = start + n < words_ ? start + n : start + n - words_;
         uint64_t word = bits_[w].v.load(std::memory_order_relaxed);

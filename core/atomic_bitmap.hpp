@@ -97,13 +97,18 @@ private:
 __attribute__((tls_model("initial-exec"))) inline thread_local size_t thread_word_hint = SIZE_MAX;
 size_t first_word_hint() noexcept;
 
-inline size_t AtomicBitmap::acquire() noexcept {
+// The word this thread starts looking at in a bitmap of `words` words.
+inline size_t start_word(size_t words) noexcept {
     // A copy, written back by name: GCC's UBSan takes a reference to this initial-exec variable,
     // in the PIC code of the library, for a null pointer (a false "store to null pointer").
     size_t hint = thread_word_hint;
     if (hint == SIZE_MAX) [[unlikely]]
         thread_word_hint = hint = first_word_hint();
-    size_t start = hint < words_ ? hint : hint % (words_ ? words_ : 1);
+    return hint < words ? hint : hint % (words ? words : 1);
+}
+
+inline size_t AtomicBitmap::acquire() noexcept {
+    const size_t start = start_word(words_);
     for (size_t n = 0; n < words_; ++n) {
         size_t w = start + n < words_ ? start + n : start + n - words_;
         uint64_t word = bits_[w].v.load(std::memory_order_relaxed);
