@@ -2,6 +2,7 @@
 // px_publisher_*, px_subscriber_*, px_stream_*.
 #include <cstddef>
 #include <cstring>
+#include <optional>
 #include <dirent.h>
 #include <string>
 #include <vector>
@@ -150,10 +151,18 @@ px_status_t px_subscriber_new(const char *name, int64_t timeout_ns, px_subscribe
 }
 
 px_status_t px_subscriber_recv(px_subscriber_t *sub, int64_t timeout_ns, px_buffer_t **out) {
-    return px_guard(__func__, [&] {
+    bool nothing = false;
+    const px_status_t st = px_guard(__func__, [&] {
         require_out(out);
-        *out = new_buffer_handle(from_handle(require(sub, "sub"))->recv(timeout_ns));
+        if (std::optional<Buffer> b = from_handle(require(sub, "sub"))->receive(timeout_ns))
+            *out = new_buffer_handle(std::move(*b));
+        else
+            nothing = true; // a poll's common answer: no exception for it (px_channel_recv)
     });
+    if (st != PX_OK || !nothing)
+        return st;
+    set_last_error(__func__, Status::would_block, "nothing to receive");
+    return PX_E_WOULD_BLOCK;
 }
 
 px_status_t px_subscriber_description(const px_subscriber_t *sub, char *dst, size_t cap,

@@ -67,6 +67,12 @@ void Subscriber::join(int64_t deadline_ns) {
 }
 
 Buffer Subscriber::recv(int64_t timeout_ns) {
+    if (std::optional<Buffer> b = receive(timeout_ns))
+        return std::move(*b);
+    fail(Status::would_block, "nothing to receive");
+}
+
+std::optional<Buffer> Subscriber::receive(int64_t timeout_ns) {
     std::lock_guard recv_lock(recv_mutex_);
     try {
         return next_frame(timeout_ns);
@@ -79,14 +85,17 @@ Buffer Subscriber::recv(int64_t timeout_ns) {
     }
 }
 
-Buffer Subscriber::next_frame(int64_t timeout_ns) {
+std::optional<Buffer> Subscriber::next_frame(int64_t timeout_ns) {
     const int64_t deadline = deadline_for(timeout_ns);
     for (;;) {
         StreamTag tag;
-        Buffer b = [&] {
+        std::optional<Buffer> got = [&]() -> std::optional<Buffer> {
             try {
-                // A poll stays a poll; a wait waits for what is left of it.
-                return ch_->recv(timeout_ns == 0 ? 0 : timeout_left(deadline, now_ns()), &tag);
+                // A poll stays a poll (and "nothing yet" is no exception); a wait waits for
+                // what is left of it.
+                if (timeout_ns == 0)
+                    return ch_->try_recv(&tag);
+                return ch_->recv(timeout_left(deadline, now_ns()), &tag);
             } catch (const Error &e) {
                 if (e.status() == Status::closed)
                     fail(Status::closed, "the publisher of \"" + name_ +
@@ -94,6 +103,9 @@ Buffer Subscriber::next_frame(int64_t timeout_ns) {
                 throw;
             }
         }();
+        if (!got)
+            return got;
+        const Buffer &b = *got;
         if (tag.kind == DataKind::stream_description) {
             auto text = std::make_shared<const std::string>(text_of(b));
             std::lock_guard lock(state_mutex_);
@@ -111,7 +123,7 @@ Buffer Subscriber::next_frame(int64_t timeout_ns) {
         next_seq_ = tag.seq + 1;
         ++stats_.received;
         description_ = pending_description_;
-        return b;
+        return got;
     }
 }
 

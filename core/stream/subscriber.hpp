@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <sys/types.h>
 
@@ -35,6 +36,8 @@ public:
     // The next frame. Throws closed once the publisher has gone and everything it sent has
     // been received (buffers already received stay valid).
     Buffer recv(int64_t timeout_ns);
+    // recv without an exception for "nothing yet" (nullopt, timeout 0 only): a busy poll.
+    std::optional<Buffer> receive(int64_t timeout_ns);
     // In force for the last frame received (before the first: the one current at join).
     std::string description() const;
     // Pollable: readable when recv may not block (it may still find only a description).
@@ -44,7 +47,7 @@ public:
 private:
     Subscriber(std::string name, Ref<ipc::Channel> ch) : name_(std::move(name)), ch_(std::move(ch)) {}
     void join(int64_t deadline_ns);
-    Buffer next_frame(int64_t timeout_ns); // recv, recv_mutex_ held
+    std::optional<Buffer> next_frame(int64_t timeout_ns); // receive, recv_mutex_ held
     // The text of a description record (the peer's word: its length is checked).
     static std::string text_of(const Buffer &b);
 
