@@ -109,21 +109,15 @@ px_status_t px_channel_send(px_channel_t *ch, const px_buffer_t *buf) {
 }
 
 px_status_t px_channel_recv(px_channel_t *ch, int64_t timeout_ns, px_buffer_t **out) {
-    bool nothing = false;
-    const px_status_t st = px_guard(__func__, [&] {
+    return px_guard_poll(__func__, [&](bool &nothing) {
         require_out(out);
-        if (timeout_ns != 0) {
+        if (timeout_ns != 0)
             *out = new_buffer_handle(from_handle(require(ch, "ch"))->recv(timeout_ns));
-        } else if (std::optional<Buffer> b = from_handle(require(ch, "ch"))->try_recv()) {
+        else if (std::optional<Buffer> b = from_handle(require(ch, "ch"))->try_recv())
             *out = new_buffer_handle(std::move(*b));
-        } else {
-            nothing = true; // a busy poll's common answer: no exception for it
-        }
+        else
+            nothing = true;
     });
-    if (st != PX_OK || !nothing)
-        return st;
-    set_last_error(__func__, Status::would_block, "nothing to receive");
-    return PX_E_WOULD_BLOCK;
 }
 
 px_status_t px_channel_send_timeout(px_channel_t *ch, const px_buffer_t *buf, int64_t timeout_ns) {

@@ -97,7 +97,8 @@ px_status_t px_publisher_new(const char *name, const px_publisher_options_t *opt
                              px_publisher_t **out) {
     return px_guard(__func__, [&] {
         require_out(out);
-        *out = to_handle(Publisher::create(require_text(name, "name"), options_from_c(opts)).detach());
+        *out = to_handle(
+            Publisher::create(require_text(name, "name"), options_from_c(opts)).detach());
     });
 }
 
@@ -151,18 +152,13 @@ px_status_t px_subscriber_new(const char *name, int64_t timeout_ns, px_subscribe
 }
 
 px_status_t px_subscriber_recv(px_subscriber_t *sub, int64_t timeout_ns, px_buffer_t **out) {
-    bool nothing = false;
-    const px_status_t st = px_guard(__func__, [&] {
+    return px_guard_poll(__func__, [&](bool &nothing) {
         require_out(out);
         if (std::optional<Buffer> b = from_handle(require(sub, "sub"))->receive(timeout_ns))
             *out = new_buffer_handle(std::move(*b));
         else
-            nothing = true; // a poll's common answer: no exception for it (px_channel_recv)
+            nothing = true;
     });
-    if (st != PX_OK || !nothing)
-        return st;
-    set_last_error(__func__, Status::would_block, "nothing to receive");
-    return PX_E_WOULD_BLOCK;
 }
 
 px_status_t px_subscriber_description(const px_subscriber_t *sub, char *dst, size_t cap,

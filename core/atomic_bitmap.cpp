@@ -51,7 +51,8 @@ size_t AtomicBitmap::acquire_many(size_t max, size_t *out) noexcept {
 }
 
 bool AtomicBitmap::waker_done(size_t index) noexcept {
-    uint64_t old = bits_[index / indices_per_word].v.fetch_sub(waker_one, std::memory_order_acq_rel);
+    uint64_t old =
+        bits_[index / indices_per_word].v.fetch_sub(waker_one, std::memory_order_acq_rel);
     return (old & flag_closed) != 0;
 }
 

@@ -46,8 +46,8 @@ Ref<Segment> create_huge(size_t page_size, size_t size) {
         fail(Status::unsupported,
              std::string("cannot reserve ") + std::to_string(needed) + " huge page(s) of " +
                  page_label(page_size) + " (fallocate: " + std::strerror(err) + "; " +
-                 std::to_string(free_pages(page_size)) + " free); reserve them as root with: echo " +
-                 std::to_string(needed) + " > " + dir +
+                 std::to_string(free_pages(page_size)) +
+                 " free); reserve them as root with: echo " + std::to_string(needed) + " > " + dir +
                  "/nr_hugepages, or pass PX_HUGEPAGE_FALLBACK");
     }
     try {

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 // px::huge_pages — segments of huge pages: a memfd on hugetlbfs (MFD_HUGETLB), 2 MiB or 1 GiB
 // pages, allocated up front (fallocate + MAP_POPULATE) so that running out of reserved pages is
-// an error at creation and never a SIGBUS on first touch. Optionally falls back to normal shared pages, and then says so
-// through memory_type() and page_size().
+// an error at creation and never a SIGBUS on first touch. Optionally falls back to normal
+// shared pages, and then says so through memory_type() and page_size().
 #pragma once
 
 #include <cstdint>

@@ -195,7 +195,8 @@ Received recv_message(int socket_fd, void *buf, size_t cap, size_t max_fds, bool
     if (!only_rights)
         fail(Status::protocol, "unexpected control message (not SCM_RIGHTS)");
     if (r.fds.size() > max_fds)
-        fail(Status::protocol, std::to_string(r.fds.size()) + " fds in one message, more than the " +
+        fail(Status::protocol, std::to_string(r.fds.size()) +
+                                   " fds in one message, more than the " +
                                    std::to_string(max_fds) + " allowed");
     if (n == 0 && r.fds.empty()) {
         if (!read_side_shut(socket_fd))

@@ -54,7 +54,8 @@ struct alignas(64) ControlBlock {
     alignas(64) uint8_t data_entries[data_ring_entries][data_entry_size];
     std::atomic<uint64_t> return_entries[return_ring_entries];
 };
-static_assert(std::atomic<uint64_t>::is_always_lock_free && std::atomic<uint32_t>::is_always_lock_free,
+static_assert(std::atomic<uint64_t>::is_always_lock_free &&
+                  std::atomic<uint32_t>::is_always_lock_free,
               "rings in shared memory need address-free atomics");
 
 // A new control block: its mapping (a segment that keeps no fd) and the sealed memfd behind it,

@@ -45,7 +45,8 @@ public:
     SubscriberStats stats() const;
 
 private:
-    Subscriber(std::string name, Ref<ipc::Channel> ch) : name_(std::move(name)), ch_(std::move(ch)) {}
+    Subscriber(std::string name, Ref<ipc::Channel> ch)
+        : name_(std::move(name)), ch_(std::move(ch)) {}
     void join(int64_t deadline_ns);
     std::optional<Buffer> next_frame(int64_t timeout_ns); // receive, recv_mutex_ held
     // The text of a description record (the peer's word: its length is checked).
