@@ -17,6 +17,12 @@ if [ "$what" = test ]; then
   # (the benchmarks use their own harness, bench/harness.hpp: no Google benchmark)
   have_pkg libclang-dev || need+=(libclang-dev) # bindgen, for the Rust crate
   have_cmd clang || need+=(clang)
+  # The GStreamer elements (bindings/gstreamer) and their tests: headers, gst-check (in the -dev
+  # package), gst-launch/gst-inspect, videotestsrc and filesink; shmsink/shmsrc for the bench.
+  for p in libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools \
+    gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad; do
+    have_pkg "$p" || need+=("$p")
+  done
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "deps: installing ${need[*]}"
