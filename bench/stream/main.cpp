@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 // px_bench_stream: fan-out of libparallax streams against iceoryx publish-subscribe (issue 13).
 //
-//   px_bench_stream [--quick] [--reps N] [--seconds S] [--lag-seconds S]
+//   px_bench_stream [--quick] [--reps N] [--seconds S] [--lag-seconds S] [--churn-seconds S]
+//                   [--churn-only]
 //
 // Fan-out: one publisher, 1/2/4/8 subscriber processes, 4 KiB and 8 MiB frames, in two phases
 // with the same processes. Paced (one frame every 500 us, so that every subscriber is waiting
@@ -14,7 +15,8 @@
 // subscribers, one of them sleeping 100 ms per frame; the other three's frame rate with and without
 // it. Repetitions are interleaved (every case of a repetition runs before the next repetition
 // starts), each row is the median over them, and libparallax and iceoryx run from the same binary
-// in the same run. Processes are not pinned.
+// in the same run. Processes are not pinned. Join/leave stall (libparallax only, churn.cpp): the
+// publish calls of a publisher paced every 50 us while subscriber processes join and leave.
 #include <algorithm>
 #include <cerrno>
 #include <climits>
@@ -42,53 +44,7 @@ using pxipc::die;
 using pxipc::now_ns;
 
 namespace pxstream {
-namespace {
 
-constexpr size_t KiB = 1024, MiB = 1024 * KiB;
-constexpr int result_fd_in_subscriber = 100;
-constexpr size_t max_samples = size_t{1} << 20; // per subscriber (8 MiB of a pipe at most)
-constexpr int lag_ms = 100;
-constexpr int64_t pace_ns = 500'000; // the latency phase's interval between frames
-
-// ---- one case, as the publisher process sees it -------------------------------------------------
-struct Spec {
-    std::string transport; // parallax | iceoryx
-    size_t payload = 4 * KiB;
-    int subscribers = 1;
-    bool lag = false; // subscriber 0 sleeps lag_ms per frame and is left out of the figures
-    double seconds = 0.1;
-};
-
-std::vector<std::string> spec_args(const Spec &s) {
-    char seconds[32];
-    std::snprintf(seconds, sizeof seconds, "%.6f", s.seconds);
-    return {"--transport",   s.transport,
-            "--payload",     std::to_string(s.payload),
-            "--subscribers", std::to_string(s.subscribers),
-            "--lag",         s.lag ? "1" : "0",
-            "--seconds",     seconds};
-}
-
-Spec parse_spec(const std::vector<std::string> &args, size_t i) {
-    Spec s;
-    for (; i + 1 < args.size(); i += 2) {
-        const std::string &k = args[i], &v = args[i + 1];
-        if (k == "--transport")
-            s.transport = v;
-        else if (k == "--payload")
-            s.payload = std::max<size_t>(std::strtoull(v.c_str(), nullptr, 10), 16);
-        else if (k == "--subscribers")
-            s.subscribers = std::atoi(v.c_str());
-        else if (k == "--lag")
-            s.lag = v == "1";
-        else if (k == "--seconds")
-            s.seconds = std::atof(v.c_str());
-    }
-    return s;
-}
-
-// Starts this binary as `args`; fd `keep` of ours becomes `at` in the child (-1: none). The
-// child closes fd 3, the publisher's result pipe, which is not its business.
 pid_t spawn_self(const std::vector<std::string> &args, int keep, int at, bool new_group) {
     std::vector<std::string> all = {"/proc/self/exe"};
     all.insert(all.end(), args.begin(), args.end());
@@ -112,14 +68,6 @@ pid_t spawn_self(const std::vector<std::string> &args, int keep, int at, bool ne
     return pid;
 }
 
-// ---- subscriber role
-// -----------------------------------------------------------------------------
-volatile sig_atomic_t g_stop = 0; // the lagging subscriber is told to stop with SIGTERM
-
-void on_term(int) {
-    g_stop = 1;
-}
-
 void write_all(int fd, const void *p, size_t n) {
     const char *b = static_cast<const char *>(p);
     while (n > 0) {
@@ -131,6 +79,63 @@ void write_all(int fd, const void *p, size_t n) {
         b += w;
         n -= static_cast<size_t>(w);
     }
+}
+
+namespace {
+
+constexpr size_t KiB = 1024, MiB = 1024 * KiB;
+constexpr int result_fd_in_subscriber = 100;
+constexpr size_t max_samples = size_t{1} << 20; // per subscriber (8 MiB of a pipe at most)
+constexpr int lag_ms = 100;
+constexpr int64_t pace_ns = 500'000; // the latency phase's interval between frames
+
+// ---- one case, as the publisher process sees it -------------------------------------------------
+struct Spec {
+    std::string transport; // parallax | iceoryx
+    size_t payload = 4 * KiB;
+    int subscribers = 1;
+    bool lag = false; // subscriber 0 sleeps lag_ms per frame and is left out of the figures
+    double seconds = 0.1;
+    int churners = -1; // >= 0: a join/leave stall case (churn.cpp) with that many churners
+};
+
+std::vector<std::string> spec_args(const Spec &s) {
+    char seconds[32];
+    std::snprintf(seconds, sizeof seconds, "%.6f", s.seconds);
+    return {"--transport",   s.transport,
+            "--payload",     std::to_string(s.payload),
+            "--subscribers", std::to_string(s.subscribers),
+            "--lag",         s.lag ? "1" : "0",
+            "--seconds",     seconds,
+            "--churners",    std::to_string(s.churners)};
+}
+
+Spec parse_spec(const std::vector<std::string> &args, size_t i) {
+    Spec s;
+    for (; i + 1 < args.size(); i += 2) {
+        const std::string &k = args[i], &v = args[i + 1];
+        if (k == "--transport")
+            s.transport = v;
+        else if (k == "--payload")
+            s.payload = std::max<size_t>(std::strtoull(v.c_str(), nullptr, 10), 16);
+        else if (k == "--subscribers")
+            s.subscribers = std::atoi(v.c_str());
+        else if (k == "--lag")
+            s.lag = v == "1";
+        else if (k == "--seconds")
+            s.seconds = std::atof(v.c_str());
+        else if (k == "--churners")
+            s.churners = std::atoi(v.c_str());
+    }
+    return s;
+}
+
+// ---- subscriber role
+// -----------------------------------------------------------------------------
+volatile sig_atomic_t g_stop = 0; // the lagging subscriber is told to stop with SIGTERM
+
+void on_term(int) {
+    g_stop = 1;
 }
 
 // Sleeps `ms` in 1 ms steps, returning early once told to stop.
@@ -285,6 +290,8 @@ std::vector<int64_t> paced_phase(Publisher &pub, double seconds) {
 }
 
 int publisher_main(const Spec &s) {
+    if (s.churners >= 0)
+        return churn_publisher_main(s.churners, s.seconds);
     pxipc::g_is_leader = true; // die() reports on fd 3
     const std::string name = "pxbench-stream-" + std::to_string(getpid());
     std::unique_ptr<Publisher> pub = s.transport == "parallax" ? parallax_publisher(name, s.payload)
@@ -404,7 +411,8 @@ Outcome run_case(const Spec &s, std::string &error) {
 
 struct Options {
     int reps = 7;
-    double seconds = 0.3, lag_seconds = 1.0;
+    double seconds = 0.3, lag_seconds = 1.0, churn_seconds = 1.0;
+    bool churn_only = false;
 };
 
 std::string first_line_of(const char *path) {
@@ -549,6 +557,56 @@ void lagging(const Options &o, const std::string &iox_why) {
         std::printf("iceoryx rows: %s\n", iox_why.c_str());
 }
 
+// Issue 13's "joining or leaving never stalls publish for more than 50 us" (churn.cpp): rounds
+// with subscribers joining and leaving, interleaved with control rounds where nobody does.
+void join_leave(const Options &o) {
+    constexpr int churners = 2;
+    Row churn, control;
+    for (int rep = 0; rep < o.reps; ++rep) {
+        record(churn, Spec{"parallax", 4 * KiB, 1, false, o.churn_seconds, churners});
+        record(control, Spec{"parallax", 4 * KiB, 1, false, o.churn_seconds, 0});
+    }
+    auto max_of = [](Row &row, const std::string &k) {
+        auto &v = row.values[k];
+        return v.empty() ? 0.0 : *std::max_element(v.begin(), v.end());
+    };
+    std::printf("\n== Join/leave stall: libparallax publisher paced every 50 us (4 KiB, default "
+                "options), 1 stable subscriber, %d subscriber processes joining and leaving "
+                "over and over (join, %s); %d rounds of %.2f s each, with control rounds "
+                "(nobody joins) interleaved\n",
+                churners, "10 frames, leave holding 4", o.reps, o.churn_seconds);
+    std::printf("%-44s %8s %8s %9s %12s %12s %9s\n", "publish calls", "n/round", "p50 ns",
+                "p99 ns", "max ns (med)", "max ns (all)", ">50us/rnd");
+    struct Group {
+        const char *label, *key;
+        Row &row;
+    };
+    const Group groups[] = {
+        {"joined/left: admitted or removed one", "jl", churn},
+        {"pending: a join/leave waited (other pieces)", "pend", churn},
+        {"none: nothing waited", "none", churn},
+        {"control round: nobody joins or leaves", "all", control},
+    };
+    for (const Group &g : groups) {
+        const std::string k = g.key;
+        std::printf("%-44s %8s %8s %9s %12s %12.0f %9s\n", g.label,
+                    cell(g.row, k + "_n", "%.0f").c_str(), cell(g.row, k + "_p50", "%.0f").c_str(),
+                    cell(g.row, k + "_p99", "%.0f").c_str(), cell(g.row, k + "_max", "%.0f").c_str(),
+                    max_of(g.row, k + "_max"), cell(g.row, k + "_over", "%.0f").c_str());
+    }
+    std::printf("joins per round %s, leaves %s; the stable subscriber received %s frames per "
+                "round and missed %s (median of rounds)\n",
+                cell(churn, "joins", "%.0f").c_str(), cell(churn, "leaves", "%.0f").c_str(),
+                cell(churn, "stable_received", "%.0f").c_str(),
+                cell(churn, "stable_missed", "%.0f").c_str());
+    std::printf("p50/p99/max (med), >50us/rnd: medians over the rounds of each round's figure; "
+                "max (all): the largest of all rounds. On a shared machine the control row's max "
+                "is the scheduler's noise floor\n");
+    for (Row *r : {&churn, &control})
+        if (!r->error.empty())
+            std::printf("  %s: %s\n", r == &churn ? "churn" : "control", r->error.c_str());
+}
+
 // Starts iox-roudi when iceoryx was built in; "" when it runs, else why its rows are empty.
 std::string start_iceoryx(int &roudi, std::string &workdir) {
     std::string why = pxipc::iceoryx_build_problem();
@@ -570,11 +628,16 @@ int orchestrate(const Options &o) {
                 sysconf(_SC_NPROCESSORS_ONLN), u.release,
                 pxipc::iceoryx_version().empty() ? "(not built)" : pxipc::iceoryx_version().c_str(),
                 first_line_of("/proc/loadavg").substr(0, 14).c_str());
+    if (o.churn_only) {
+        join_leave(o);
+        return 0;
+    }
     int roudi = -1;
     std::string workdir;
     const std::string iox_why = start_iceoryx(roudi, workdir);
     fan_out(o, iox_why);
     lagging(o, iox_why);
+    join_leave(o);
     pxipc::roudi_stop(roudi);
     if (!workdir.empty()) { // its config and log: kept only when iox-roudi failed
         if (roudi >= 0) {
@@ -593,8 +656,9 @@ int orchestrate(const Options &o) {
 int usage(const char *why) {
     std::fprintf(stderr,
                  "px_bench_stream: %s\nusage: px_bench_stream [--quick] [--reps N] "
-                 "[--seconds S] [--lag-seconds S]\n"
-                 "  --quick          5 repetitions of 0.1 s (lag case 0.4 s): under 90 s\n",
+                 "[--seconds S] [--lag-seconds S] [--churn-seconds S] [--churn-only]\n"
+                 "  --quick          5 repetitions of 0.1 s (lag case 0.4 s, join/leave 0.5 s)\n"
+                 "  --churn-only     only the join/leave stall phase\n",
                  why);
     return 2;
 }
@@ -609,6 +673,16 @@ int main(int argc, char **argv) {
         Spec s = parse_spec(args, 2);
         if (args[1] == "pub")
             return publisher_main(s);
+        if (args[1] == "churn-sub") {
+            std::string name, kind;
+            for (size_t i = 2; i + 1 < args.size(); i += 2) {
+                if (args[i] == "--name")
+                    name = args[i + 1];
+                else if (args[i] == "--kind")
+                    kind = args[i + 1];
+            }
+            return churn_subscriber_main(name, kind);
+        }
         std::string name;
         bool lag = false;
         for (size_t i = 2; i + 1 < args.size(); i += 2) {
@@ -627,6 +701,12 @@ int main(int argc, char **argv) {
             o.reps = 5;
             o.seconds = 0.1;
             o.lag_seconds = 0.4;
+            o.churn_seconds = 0.5;
+        } else if (a == "--churn-only") {
+            o.churn_only = true;
+        } else if (a == "--churn-seconds" && v && std::atof(v) > 0) {
+            o.churn_seconds = std::atof(v);
+            ++i;
         } else if (a == "--reps" && v && std::atoi(v) > 0) {
             o.reps = std::atoi(v);
             ++i;

@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <sys/types.h>
+#include <vector>
 
 namespace pxstream {
 
@@ -52,5 +54,17 @@ std::unique_ptr<Publisher> parallax_publisher(const std::string &name, size_t pa
 std::unique_ptr<Subscriber> parallax_subscriber(const std::string &name);
 std::unique_ptr<Publisher> iceoryx_publisher(const std::string &name, size_t payload);
 std::unique_ptr<Subscriber> iceoryx_subscriber(const std::string &name);
+
+// Starts this binary as `args`; fd `keep` of ours becomes `at` in the child (-1: none). The
+// child closes fd 3, the publisher's result pipe, which is not its business.
+pid_t spawn_self(const std::vector<std::string> &args, int keep, int at, bool new_group);
+// Writes all of it, or dies.
+void write_all(int fd, const void *p, size_t n);
+
+// The join/leave stall case (churn.cpp): a publisher paced every 50 us with one stable
+// subscriber and `churners` processes joining and leaving, for `seconds`; its result line goes
+// to fd 3. A subscriber of it: kind "stable" or "churn".
+int churn_publisher_main(int churners, double seconds);
+int churn_subscriber_main(const std::string &name, const std::string &kind);
 
 } // namespace pxstream

@@ -1,0 +1,317 @@
+// Join/leave stall (issue 13: "joining or leaving never stalls publish for more than 50 us").
+//
+// One case, in fresh processes: a libparallax publisher (default options, 4 KiB frames)
+// publishes one frame every 50 us for `seconds` to one stable subscriber process, while
+// `churners` other subscriber processes join and leave over and over (each: subscribe, receive
+// a few frames, hold some, leave, again). Every publish call is timed and sorted into one of:
+//   - "joined/left": the publisher's joined or departed counter moved during the call (the
+//     call finished a join with its welcome, or took a departed subscriber down);
+//   - "pending": px_publisher_fd was readable just before the call (a connection, a handshake
+//     or a hang-up waited) and no counter moved: the earlier pieces of a join are among these,
+//     and so are calls that left the work to a later call;
+//   - "none": nothing waited.
+// With churners = 0 the same loop is the control: what a publish costs on this machine when
+// nobody joins (its maximum is the scheduler's noise, not ours).
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+#include <vector>
+
+#include "../ipc/ipc_bench.hpp"
+#include "parallax/parallax.h"
+#include "stream_bench.hpp"
+
+using pxipc::die;
+using pxipc::now_ns;
+
+namespace pxstream {
+namespace {
+
+constexpr size_t frame_size = 4096;
+constexpr int64_t churn_pace_ns = 50'000;
+constexpr int64_t patience_ns = 10'000'000'000;
+constexpr int frames_per_visit = 10; // a churner's stay: ~0.5 ms of frames
+constexpr int frames_held = 4;       // held across its leave, as a consumer that keeps some
+constexpr int stats_fd_in_subscriber = 100;
+
+volatile sig_atomic_t g_churn_stop = 0;
+void on_churn_term(int) {
+    g_churn_stop = 1;
+}
+
+void check(px_status_t st, const char *what) {
+    if (st != PX_OK)
+        die(std::string(what) + ": " + px_status_string(st) + " (" + px_last_error_message() +
+            ")");
+}
+
+// A churner: join, take a few frames, keep some, leave; until SIGTERM.
+int churner(const std::string &name) {
+    uint64_t visits = 0;
+    while (!g_churn_stop) {
+        px_subscriber_t *sub = nullptr;
+        const px_status_t st = px_subscriber_new(name.c_str(), patience_ns, &sub);
+        if (st == PX_E_CLOSED || g_churn_stop)
+            break; // the publisher is finishing
+        check(st, "px_subscriber_new (churner)");
+        std::vector<px_buffer_t *> held;
+        for (int i = 0; i < frames_per_visit && !g_churn_stop; ++i) {
+            px_buffer_t *buf = nullptr;
+            const px_status_t rc = px_subscriber_recv(sub, 1'000'000'000, &buf);
+            if (rc == PX_E_CLOSED)
+                break;
+            if (rc != PX_OK)
+                continue; // a description record, or a slow moment: take what comes
+            if (i >= frames_per_visit - frames_held)
+                held.push_back(buf);
+            else
+                px_buffer_release(buf);
+        }
+        px_subscriber_release(sub); // leaves with frames still held: they return after
+        for (px_buffer_t *b : held)
+            px_buffer_release(b);
+        ++visits;
+    }
+    write_all(stats_fd_in_subscriber, &visits, sizeof visits);
+    return 0;
+}
+
+// The stable subscriber: every frame until the stop frame; writes received and missed.
+int stable(const std::string &name) {
+    px_subscriber_t *sub = nullptr;
+    check(px_subscriber_new(name.c_str(), patience_ns, &sub), "px_subscriber_new (stable)");
+    write_all(stats_fd_in_subscriber, "R", 1);
+    uint64_t received = 0;
+    const int64_t give_up = now_ns() + 120'000'000'000;
+    for (;;) {
+        px_buffer_t *buf = nullptr;
+        const px_status_t rc = px_subscriber_recv(sub, patience_ns, &buf);
+        if (rc == PX_E_CLOSED)
+            break;
+        if (now_ns() > give_up)
+            die("the stable subscriber saw no stop frame within 120 s");
+        if (rc != PX_OK)
+            continue;
+        const uint64_t seq = pxipc::load_seq(px_buffer_ptr(buf));
+        px_buffer_release(buf);
+        if (seq == pxipc::seq_stop)
+            break;
+        ++received;
+    }
+    px_subscriber_stats_t st{};
+    check(px_subscriber_get_stats(sub, &st), "px_subscriber_get_stats");
+    px_subscriber_release(sub);
+    const uint64_t out[2] = {received, st.missed};
+    write_all(stats_fd_in_subscriber, out, sizeof out);
+    return 0;
+}
+
+// ---- the publisher's side ---------------------------------------------------------------------
+
+struct Kid {
+    pid_t pid = -1;
+    int fd = -1;
+    std::string data;
+};
+
+Kid spawn_sub(const std::string &name, const char *kind) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+        die(std::string("pipe: ") + std::strerror(errno));
+    Kid k;
+    k.pid = spawn_self({"--role", "churn-sub", "--name", name, "--kind", kind}, p[1],
+                       stats_fd_in_subscriber, false);
+    close(p[1]);
+    k.fd = p[0];
+    return k;
+}
+
+// Appends what `k` wrote, waiting up to timeout_ms; false once it closed its end.
+bool read_some(Kid &k, int timeout_ms) {
+    pollfd p{k.fd, POLLIN, 0};
+    if (poll(&p, 1, timeout_ms) <= 0)
+        return true;
+    char buf[256];
+    const ssize_t n = read(k.fd, buf, sizeof buf);
+    if (n <= 0)
+        return false;
+    k.data.append(buf, static_cast<size_t>(n));
+    return true;
+}
+
+bool readable(int fd) {
+    pollfd p{fd, POLLIN, 0};
+    return poll(&p, 1, 0) > 0;
+}
+
+struct Timed {
+    std::vector<int64_t> joined_left, pending, none;
+};
+
+class Stream {
+  public:
+    explicit Stream(const std::string &name) {
+        px_segment_t *seg = nullptr;
+        // The stable subscriber and every churner may hold max_in_flight (8) frames each.
+        check(px_segment_shm_new("px_bench_churn", 128 * frame_size, &seg), "px_segment_shm_new");
+        pxipc::fill_frame(px_segment_mut_ptr(seg), px_segment_len(seg));
+        check(px_pool_new(seg, frame_size, &pool_), "px_pool_new");
+        px_segment_release(seg);
+        check(px_publisher_new(name.c_str(), nullptr, &pub_), "px_publisher_new");
+    }
+    ~Stream() {
+        px_publisher_release(pub_);
+        px_pool_release(pool_);
+    }
+    px_publisher_t *pub() { return pub_; }
+
+    // Publishes frame `seq`; the ns px_publisher_publish took.
+    int64_t publish(uint64_t seq) {
+        px_slot_t *slot = nullptr;
+        check(px_pool_loan_timeout(pool_, patience_ns, &slot), "px_pool_loan_timeout");
+        pxipc::store_seq(px_slot_data(slot), seq);
+        px_metadata_t meta;
+        px_metadata_init(&meta);
+        meta.sequence = seq;
+        px_buffer_t *buf = nullptr;
+        check(px_slot_into_buffer(slot, frame_size, &meta, &buf), "px_slot_into_buffer");
+        const int64_t t0 = now_ns();
+        const px_status_t st = px_publisher_publish(pub_, buf);
+        const int64_t took = now_ns() - t0;
+        px_buffer_release(buf);
+        check(st, "px_publisher_publish");
+        return took;
+    }
+    uint64_t joins_and_leaves() {
+        px_publisher_stats_t s{};
+        check(px_publisher_get_stats(pub_, &s), "px_publisher_get_stats");
+        return s.joined + s.departed;
+    }
+    px_publisher_stats_t stats() {
+        px_publisher_stats_t s{};
+        check(px_publisher_get_stats(pub_, &s), "px_publisher_get_stats");
+        return s;
+    }
+
+  private:
+    px_pool_t *pool_ = nullptr;
+    px_publisher_t *pub_ = nullptr;
+};
+
+void sleep_until(int64_t t) {
+    const timespec at{static_cast<time_t>(t / 1'000'000'000), t % 1'000'000'000};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, nullptr) == EINTR) {
+    }
+}
+
+// One frame every churn_pace_ns until `end`, each call timed and sorted (see the top).
+void paced(Stream &s, int64_t end, Timed &t) {
+    int64_t next = now_ns();
+    uint64_t before = s.joins_and_leaves();
+    for (uint64_t seq = 0; next < end; ++seq) {
+        next += churn_pace_ns;
+        const bool pending = readable(px_publisher_fd(s.pub()));
+        const int64_t took = s.publish(seq);
+        const uint64_t after = s.joins_and_leaves();
+        (after != before ? t.joined_left : pending ? t.pending : t.none).push_back(took);
+        before = after;
+        sleep_until(next);
+    }
+}
+
+void add_quantiles(std::string &line, const char *key, std::vector<int64_t> &v) {
+    char b[200];
+    std::sort(v.begin(), v.end());
+    const size_t over = static_cast<size_t>(
+        v.end() - std::upper_bound(v.begin(), v.end(), int64_t{50'000}));
+    auto at = [&](double q) {
+        return v.empty() ? 0.0 : static_cast<double>(v[static_cast<size_t>(q * static_cast<double>(v.size() - 1))]);
+    };
+    std::snprintf(b, sizeof b, " %s_n=%zu %s_p50=%.0f %s_p99=%.0f %s_max=%.0f %s_over=%zu", key,
+                  v.size(), key, at(0.5), key, at(0.99), key,
+                  v.empty() ? 0.0 : static_cast<double>(v.back()), key, over);
+    line += b;
+}
+
+} // namespace
+
+int churn_subscriber_main(const std::string &name, const std::string &kind) {
+    std::signal(SIGTERM, on_churn_term);
+    return kind == "stable" ? stable(name) : churner(name);
+}
+
+int churn_publisher_main(int churners, double seconds) {
+    pxipc::g_is_leader = true;
+    prctl(PR_SET_TIMERSLACK, 1UL); // a 50 us pace, not the default 50 us of slack on top
+    const std::string name = "pxbench-churn-" + std::to_string(getpid());
+    Stream s(name);
+    Kid stable_kid = spawn_sub(name, "stable");
+    const int64_t give_up = now_ns() + 20'000'000'000;
+    while (stable_kid.data.empty()) {
+        if (now_ns() > give_up || !read_some(stable_kid, 0))
+            die("the stable subscriber did not subscribe within 20 s");
+        px_publisher_poll(s.pub(), 1'000'000);
+    }
+    // Warm-up: the pool's pages and the stable subscriber's mappings, not recorded.
+    for (uint64_t seq = 0; seq < 200; ++seq)
+        s.publish(warm_bit | seq);
+
+    std::vector<Kid> kids;
+    for (int i = 0; i < churners; ++i)
+        kids.push_back(spawn_sub(name, "churn"));
+    Timed t;
+    const px_publisher_stats_t start = s.stats();
+    paced(s, now_ns() + static_cast<int64_t>(seconds * 1e9), t);
+    const px_publisher_stats_t end = s.stats();
+
+    // Churners stop at SIGTERM; one mid-join is admitted by the publishes that follow.
+    for (Kid &k : kids)
+        kill(k.pid, SIGTERM);
+    std::vector<Kid *> all;
+    for (Kid &k : kids)
+        all.push_back(&k);
+    all.push_back(&stable_kid);
+    const int64_t finish_by = now_ns() + 20'000'000'000;
+    for (Kid *k : all) {
+        while (read_some(*k, 0)) {
+            if (now_ns() > finish_by)
+                die("a subscriber did not finish within 20 s of the end");
+            s.publish(pxipc::seq_stop); // the stable one stops at this frame
+            usleep(200);
+        }
+        close(k->fd);
+        if (!pxipc::reap(k->pid))
+            die("a subscriber failed (see its stderr)");
+    }
+    uint64_t received_missed[2] = {0, 0};
+    if (stable_kid.data.size() != 1 + sizeof received_missed)
+        die("the stable subscriber wrote no results");
+    std::memcpy(received_missed, stable_kid.data.data() + 1, sizeof received_missed);
+
+    std::string line = "ok";
+    add_quantiles(line, "jl", t.joined_left);
+    add_quantiles(line, "pend", t.pending);
+    add_quantiles(line, "none", t.none);
+    std::vector<int64_t> every = t.joined_left;
+    every.insert(every.end(), t.pending.begin(), t.pending.end());
+    every.insert(every.end(), t.none.begin(), t.none.end());
+    add_quantiles(line, "all", every);
+    char b[200];
+    std::snprintf(b, sizeof b, " joins=%llu leaves=%llu stable_received=%llu stable_missed=%llu\n",
+                  static_cast<unsigned long long>(end.joined - start.joined),
+                  static_cast<unsigned long long>(end.departed - start.departed),
+                  static_cast<unsigned long long>(received_missed[0]),
+                  static_cast<unsigned long long>(received_missed[1]));
+    line += b;
+    write_all(3, line.data(), line.size());
+    return 0;
+}
+
+} // namespace pxstream
