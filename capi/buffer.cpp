@@ -21,6 +21,16 @@ static_assert(offsetof(px_metadata_t, flags) == offsetof(Metadata, flags));
 static_assert(offsetof(px_metadata_t, user_len) == offsetof(Metadata, user_len));
 static_assert(offsetof(px_metadata_t, user) == offsetof(Metadata, user));
 static_assert(PX_TIME_NONE == time_none);
+static_assert(sizeof(px_format_t) == sizeof(Format));
+static_assert(offsetof(px_format_t, dtype) == offsetof(Format, dtype));
+static_assert(offsetof(px_format_t, ndim) == offsetof(Format, ndim));
+static_assert(offsetof(px_format_t, fourcc) == offsetof(Format, fourcc));
+static_assert(offsetof(px_format_t, flags) == offsetof(Format, flags));
+static_assert(offsetof(px_format_t, shape) == offsetof(Format, shape));
+static_assert(offsetof(px_format_t, strides) == offsetof(Format, strides));
+static_assert(PX_FORMAT_MAX_DIMS == format_max_dims);
+static_assert(PX_DTYPE_U8 == static_cast<uint32_t>(DType::u8));
+static_assert(PX_DTYPE_F64 == static_cast<uint32_t>(DType::f64) && PX_DTYPE_F64 == max_dtype);
 static_assert(PX_METADATA_USER_MAX == metadata_user_max);
 
 namespace px::capi {
@@ -55,7 +65,7 @@ struct FreeBlock {
 };
 static_assert(sizeof(FreeBlock) <= sizeof(Buffer) && alignof(FreeBlock) <= alignof(Buffer));
 
-constexpr uint32_t handle_cache_max = 64; // 64 * sizeof(Buffer) (152 bytes) per thread at most
+constexpr uint32_t handle_cache_max = 64; // 64 * sizeof(Buffer) (160 bytes) per thread at most
 // AddressSanitizer must see a released handle freed, to catch its later use.
 #if defined(__SANITIZE_ADDRESS__)
 constexpr bool recycle_handles = false;
@@ -225,6 +235,26 @@ px_status_t px_buffer_set_metadata(px_buffer_t *buf, const px_metadata_t *meta) 
     return px_guard(__func__, [&] {
         require(meta, "meta");
         from_handle(require(buf, "buf"))->set_metadata(metadata_from_c(meta));
+    });
+}
+
+size_t px_dtype_size(uint32_t dtype) { return dtype_size(dtype); }
+
+px_status_t px_buffer_set_format(px_buffer_t *buf, const px_format_t *fmt) {
+    return px_guard(__func__, [&] {
+        require(fmt, "fmt");
+        Format f;
+        std::memcpy(static_cast<void *>(&f), fmt, sizeof f);
+        from_handle(require(buf, "buf"))->set_format(f);
+    });
+}
+
+px_status_t px_buffer_format(const px_buffer_t *buf, px_format_t *out) {
+    return px_guard(__func__, [&] {
+        require(out, "out");
+        static constexpr Format untyped{};
+        const Format *f = from_handle(require(buf, "buf"))->format();
+        std::memcpy(out, f ? f : &untyped, sizeof *out);
     });
 }
 

@@ -35,12 +35,22 @@ Buffer Buffer::slice(size_t offset, size_t len) const {
     Buffer b(*this);
     b.offset_ = offset_ + offset;
     b.len_ = len;
+    b.format_ = nullptr;
     return b;
 }
 
 void Buffer::set_metadata(const Metadata &meta) {
     validate_metadata(meta);
     meta_ = meta;
+}
+
+void Buffer::set_format(const Format &f) {
+    if (f.ndim == 0) {
+        format_ = nullptr;
+        return;
+    }
+    validate_format(f, len_, Status::invalid);
+    format_ = Ref<SharedFormat>::make(f);
 }
 
 } // namespace px

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
-// Buffer: a window [offset, offset + len) on a segment, with its own metadata. Clone and slice
-// share the memory (one reference each on the segment and on the lease that keeps it lent);
-// nothing is ever copied but the metadata.
+// Buffer: a window [offset, offset + len) on a segment, with its own metadata and, when typed,
+// a format. Clone and slice share the memory (one reference each on the segment and on the
+// lease that keeps it lent); nothing is ever copied but the metadata.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "core/format.hpp"
 #include "core/ref.hpp"
 #include "core/segment.hpp"
 
@@ -38,7 +39,9 @@ public:
     Buffer(Ref<Segment> segment, size_t offset, size_t len, const Metadata &meta,
            Ref<RefCounted> lease = nullptr);
 
+    // Keeps the format.
     Buffer clone() const { return *this; }
+    // Untyped bytes until given a format of its own.
     Buffer slice(size_t offset, size_t len) const;
 
     const std::byte *data() const noexcept { return segment_->data() + offset_; }
@@ -53,6 +56,14 @@ public:
     const Ref<RefCounted> &lease() const noexcept { return lease_; }
     const Metadata &metadata() const noexcept { return meta_; }
     void set_metadata(const Metadata &meta);
+    // Null when untyped.
+    const Format *format() const noexcept { return format_ ? &format_->get() : nullptr; }
+    const Ref<SharedFormat> &shared_format() const noexcept { return format_; }
+    // ndim 0 makes the buffer untyped; otherwise throws invalid (naming the rule broken) unless
+    // every element lies inside the buffer, and changes nothing then.
+    void set_format(const Format &f);
+    // A format already validated against this buffer's length (e.g. a channel's current one).
+    void set_shared_format(Ref<SharedFormat> f) noexcept { format_ = std::move(f); }
 
     Buffer(const Buffer &) = default;
     Buffer(Buffer &&) noexcept = default;
@@ -62,6 +73,7 @@ public:
 private:
     Ref<Segment> segment_;
     Ref<RefCounted> lease_;
+    Ref<SharedFormat> format_; // null: untyped
     size_t offset_;
     size_t len_;
     Metadata meta_;

@@ -325,6 +325,50 @@ PX_API px_status_t px_buffer_metadata(const px_buffer_t *buf, px_metadata_t *out
 PX_API px_status_t px_buffer_set_metadata(px_buffer_t *buf, const px_metadata_t *meta);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Formats: what a buffer's bytes are (typed frames).                                         */
+/* ------------------------------------------------------------------------------------------ */
+/* Element types. The values are fixed: never renumbered. */
+#define PX_DTYPE_U8 1u
+#define PX_DTYPE_I8 2u
+#define PX_DTYPE_U16 3u
+#define PX_DTYPE_I16 4u
+#define PX_DTYPE_U32 5u
+#define PX_DTYPE_I32 6u
+#define PX_DTYPE_U64 7u
+#define PX_DTYPE_I64 8u
+#define PX_DTYPE_F16 9u
+#define PX_DTYPE_BF16 10u
+#define PX_DTYPE_F32 11u
+#define PX_DTYPE_F64 12u
+#define PX_FORMAT_MAX_DIMS 8u
+
+/* An array of `ndim` dimensions of one dtype at the buffer's first byte. Filled by the caller
+ * (zero it first: fields beyond ndim must be 0), or by px_buffer_format(). */
+typedef struct px_format {
+    uint32_t dtype;     /* PX_DTYPE_* */
+    uint32_t ndim;      /* 0: untyped bytes (the default of every buffer); at most 8 */
+    uint32_t fourcc;    /* optional pixel-format code, e.g. 'R','G','B','3'; 0 if none */
+    uint32_t flags;     /* none defined yet: 0 */
+    int64_t shape[8];   /* elements per dimension, >= 0 */
+    int64_t strides[8]; /* bytes between elements of each dimension, >= 0 and a multiple of the
+                           element size; all 0 means C-contiguous (row-major) */
+} px_format_t;
+
+/* Bytes of one element of `dtype`; 0 for an unknown dtype. */
+PX_API size_t px_dtype_size(uint32_t dtype);
+/* Gives this handle a format (clones made after keep it; slices are untyped bytes until given
+ * one); ndim 0 makes it untyped again. PX_E_INVALID, changing nothing, unless every element lies
+ * inside the buffer (overflow-safe) and the fields follow the rules above; the message names
+ * the rule broken. Channels and streams carry the format with the buffer. Must not race with
+ * other use of the same handle.
+ * @param fmt  copied. */
+PX_API px_status_t px_buffer_set_format(px_buffer_t *buf, const px_format_t *fmt);
+/* Copies the buffer's format; an untyped buffer gives all zeros (ndim 0). Strides are as they
+ * were set (all 0 for C-contiguous).
+ * @param[out] out  the caller's struct, filled. */
+PX_API px_status_t px_buffer_format(const px_buffer_t *buf, px_format_t *out);
+
+/* ------------------------------------------------------------------------------------------ */
 /* IPC                                                                                        */
 /* ------------------------------------------------------------------------------------------ */
 /* Low level: one fd over a connected AF_UNIX socket (SCM_RIGHTS).
