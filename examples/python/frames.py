@@ -55,9 +55,10 @@ def consume(channel: px.Channel, frames: int) -> None:
             buf = channel.recv(timeout=30)
         except px.ChannelClosed:  # the producer stopped early
             break
-        frame = np.frombuffer(buf, np.uint8)  # read-only, zero-copy
+        frame = np.asarray(buf)  # read-only, zero-copy (1-D bytes: the buffer is untyped)
         k = buf.metadata.sequence
-        latencies.append(time.monotonic_ns() - buf.metadata.pts_ns)
+        sent_at = buf.metadata.pts_ns  # None only if the producer set no time
+        latencies.append(time.monotonic_ns() - (sent_at if sent_at is not None else 0))
         assert frame[0] == k & 0xFF and frame[-1] == (k + len(frame) - 1) & 0xFF, k
         del frame
         buf.release()  # the slot goes back to the producer's pool

@@ -32,13 +32,13 @@ def expected_frame(k: int, side: int) -> np.ndarray:
     return (ramp + np.uint8(k & 0xFF)).reshape(side, side)
 
 
-def subscriber(name: str, index: int, results) -> None:
+def subscriber(name: str, index: int, results: mp.Queue[tuple[int, int, int, int]]) -> None:
     """Receives frames until the publisher is gone and reports what it saw."""
     frames = bad = 0
     with px.Subscriber(name, timeout=30) as sub:
         for buf in sub:  # ends once the publisher closed and everything sent was received
             shape = json.loads(sub.description)["shape"]  # in force for this very frame
-            image = np.frombuffer(buf, np.uint8).reshape(shape)  # zero-copy, read-only
+            image = np.asarray(buf).reshape(shape)  # zero-copy, read-only
             if not np.array_equal(image, expected_frame(buf.metadata.sequence, shape[0])):
                 bad += 1
             frames += 1

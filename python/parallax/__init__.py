@@ -18,6 +18,11 @@ Streams publish each frame once, zero-copy, to every process subscribed by name:
 ``list_streams()``.
 
 Every call that can wait releases the GIL.
+
+asyncio: ``await ch.recv_async()`` / ``await sub.recv_async()`` and ``async for buf in ch``
+wait through the event loop on the object's fd (no thread). multiprocessing: a
+``Channel.pair()`` end, a ``Subscriber`` and a ``SharedMemorySegment`` can be passed to a
+``Process`` under any start method (see parallax._reduction for what moves and what stays).
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ from ._parallax import (
     stream_subscribers,
     version,
 )
+from . import _aio, _reduction
 from .errors import (
     Busy,
     ChannelClosed,
@@ -119,3 +125,6 @@ __all__ = [
     "Busy",
     "InternalError",
 ]
+
+_aio.install()
+_reduction.install()

@@ -53,6 +53,8 @@ class InvalidArgument(ParallaxError, ValueError):
 
 
 class OutOfMemory(ParallaxError, MemoryError):
+    """The library could not allocate memory (a segment, a handle)."""
+
     status = PX_E_NOMEM
 
 

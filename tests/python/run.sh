@@ -30,6 +30,8 @@ pip_install() { "$python" -m pip install --quiet --disable-pip-version-check "$@
 # Test-time dependencies (the build ones, scikit-build-core and pybind11, are fetched by pip's
 # isolated build from pyproject.toml). readelf is only used when present.
 "$python" -c 'import numpy, pytest' 2>/dev/null || pip_install numpy pytest
+# mypy --strict over the examples (test_mypy.py).
+"$python" -c 'import mypy' 2>/dev/null || pip_install mypy
 
 echo "run.sh: pip install . (builds libparallax and the module)"
 PIP_ROOT_USER_ACTION=ignore pip_install "$root"

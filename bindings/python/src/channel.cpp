@@ -33,17 +33,17 @@ px_status_t send(PyChannel &c, PyBuffer &b, int64_t ns) {
     return px_channel_send_timeout(ch.get(), buf.get(), ns);
 }
 
-void set_spin(PyChannel &c, py::handle seconds) {
+void set_spin(PyChannel &c, TimeoutArg seconds) {
     check(px_channel_set_spin_ns(c.get(), as_timeout_ns(seconds, "seconds")));
 }
 
-px_channel_stats_t stats(const PyChannel &c) {
+px_channel_stats_t stats(PyChannel &c) {
     px_channel_stats_t s{};
     check(px_channel_get_stats(c.get(), &s));
     return s;
 }
 
-std::unique_ptr<PyChannel> connect(py::handle path, py::handle timeout) {
+std::unique_ptr<PyChannel> connect(PathArg path, TimeoutArg timeout) {
     std::string p = as_path(path);
     int64_t ns = as_timeout_ns(timeout);
     px_channel_t *ch = nullptr;
@@ -56,7 +56,7 @@ std::unique_ptr<PyChannel> connect(py::handle path, py::handle timeout) {
     return std::make_unique<PyChannel>(ch);
 }
 
-std::unique_ptr<PyChannel> from_fd(py::handle fd) {
+std::unique_ptr<PyChannel> from_fd(IntArg fd) {
     // Only a plain int: the channel takes ownership, and an object with fileno() (a socket)
     // would close the same fd again when it is collected.
     if (!PyIndex_Check(fd.ptr()))
@@ -73,7 +73,7 @@ std::unique_ptr<PyChannel> from_fd(py::handle fd) {
     return std::make_unique<PyChannel>(ch);
 }
 
-std::unique_ptr<PyChannel> accept(PyListener &l, py::handle timeout) {
+std::unique_ptr<PyChannel> accept(PyListener &l, TimeoutArg timeout) {
     int64_t ns = as_timeout_ns(timeout);
     auto lease = l.handle.lease("listener");
     px_channel_t *ch = nullptr;
@@ -84,6 +84,42 @@ std::unique_ptr<PyChannel> accept(PyListener &l, py::handle timeout) {
     }
     check(st);
     return std::make_unique<PyChannel>(ch);
+}
+
+int channel_fd(PyChannel &c) {
+    int fd = px_channel_fd(c.get());
+    if (fd < 0) // out of fds at the first call: the library's message says so
+        raise_last(PX_E_IO);
+    return fd;
+}
+
+// Channel.pair(): two ends that know each other (weakly) until one is handed to a child.
+py::tuple make_pair() {
+    px_channel_t *a = nullptr, *b = nullptr;
+    check(px_channel_pair(&a, &b));
+    py::object oa = py::cast(std::make_unique<PyChannel>(a));
+    py::object ob = py::cast(std::make_unique<PyChannel>(b));
+    oa.cast<PyChannel &>().pair_peer = py::weakref(ob);
+    ob.cast<PyChannel &>().pair_peer = py::weakref(oa);
+    return py::make_tuple(oa, ob);
+}
+
+// The other end of a pair while it is alive and open in this process, else None.
+py::object pair_peer(PyChannel &c) {
+    if (c.pair_peer.is_none())
+        return py::none();
+    py::object peer = c.pair_peer();
+    if (peer.is_none() || !peer.cast<PyChannel &>().is_open())
+        return py::none();
+    return peer;
+}
+
+// This end stops being the in-process pair end it was: its handle is released now, and the
+// next call on it waits for `handover` (see _reduction.py) to deliver the replacement.
+void hand_over(PyChannel &c, py::object handover) {
+    px_channel_release(c.handle.take("channel")); // refuses while another thread uses it
+    c.pending = std::move(handover);
+    c.pair_peer = py::none();
 }
 
 py::object next_buffer(PyChannel &c) {
@@ -139,15 +175,41 @@ PyMethodDef channel_methods[] = {
     fast_method<fast_send>("send", R"doc(send($self, /, buffer, timeout=None)
 --
 
-Sends a buffer of a shared-memory segment zero-copy; the sender keeps its reference.
-Unsupported for heap and mapped-file segments. Waits up to ``timeout`` (None: forever) while
-the peer is too far behind to take another buffer (then Timeout / WouldBlock).
+Sends ``buffer`` zero-copy: the first time its segment crosses this channel the segment's fd
+goes over, then only a small descriptor. The sender keeps its reference and may release it
+at once (a pool slot stays out until the peer has released what it received).
+
+Args:
+    buffer: a Buffer of a shared-memory or huge-page segment.
+    timeout: seconds to wait while the peer is too far behind to take another buffer (None:
+        forever, 0: not at all).
+
+Raises:
+    Unsupported: a heap or mapped-file buffer. WouldBlock / Timeout: the peer stayed behind.
+    ChannelClosed: the peer is gone. InvalidArgument: the channel or buffer was closed.
+
+Example::
+
+    ch.send(pool.loan(timeout=1).into_buffer(64), timeout=1.0)
 )doc"),
     fast_method<fast_recv>("recv", R"doc(recv($self, /, timeout=None)
 --
 
-The next buffer from the peer (read-only, zero-copy). Waits up to ``timeout`` seconds (None:
-forever; 0 polls: WouldBlock when none is ready); ChannelClosed once the peer has closed.
+The next buffer from the peer: read-only, zero-copy (it points into the sender's memory), with
+its metadata; it stays valid after the channel is closed.
+
+Args:
+    timeout: seconds to wait (None: forever; 0 polls).
+
+Raises:
+    WouldBlock: timeout 0 and nothing there. Timeout: nothing came in time. ChannelClosed:
+    the peer has closed and everything it sent was received. ProtocolError: the peer sent
+    malformed data (the connection is dropped). InvalidArgument: the channel is closed.
+
+Example::
+
+    with ch.recv(timeout=1.0) as buf:
+        print(len(buf), buf.metadata.sequence)
 )doc"),
     fast_method<fast_next>("__next__", "__next__($self, /)\n--\n\nThe next buffer (recv()); "
                                        "StopIteration once the peer has closed."),
@@ -155,16 +217,56 @@ forever; 0 polls: WouldBlock when none is ready); ChannelClosed once the peer ha
 
 } // namespace
 
+void PyChannel::adopt_pending() {
+    py::object handover = std::exchange(pending, py::none());
+    // Waits (Future.result releases the GIL) for the peer's hello; what the handshake raised
+    // propagates and leaves this end closed.
+    py::object fresh = handover.attr("result")();
+    handle.reset(cast_arg<PyChannel>(fresh, "handover", "Channel").handle.take("channel"));
+}
+
+void PyChannel::close() {
+    if (!aio.is_none()) // its waiters leave the event loop before the fd goes away
+        aio.attr("_closing")();
+    if (!pending.is_none()) {
+        std::exchange(pending, py::none()).attr("discard")();
+        return;
+    }
+    handle.close("channel");
+}
+
 void bind_channel(py::module_ &m) {
-    py::class_<px_channel_stats_t>(m, "ChannelStats", "Counters of one channel end.")
-        .def_readonly("buffers_sent", &px_channel_stats_t::buffers_sent)
-        .def_readonly("buffers_received", &px_channel_stats_t::buffers_received)
-        .def_readonly("segments_registered", &px_channel_stats_t::segments_registered)
-        .def_readonly("slots_lent", &px_channel_stats_t::slots_lent)
-        .def_readonly("returns_accepted", &px_channel_stats_t::returns_accepted)
-        .def_readonly("returns_refused", &px_channel_stats_t::returns_refused)
-        .def_readonly("slots_reclaimed", &px_channel_stats_t::slots_reclaimed)
-        .def_readonly("peer_pid", &px_channel_stats_t::peer_pid)
+    py::class_<px_channel_stats_t>(m, "ChannelStats", R"doc(
+Counters of one channel end (``Channel.stats()``), for monitoring and tests.
+
+- ``buffers_sent`` / ``buffers_received``: buffers this end sent / received;
+- ``segments_registered``: segments whose fd this end has sent (once per segment);
+- ``slots_lent``: pool slots sent to the peer and not yet returned;
+- ``returns_accepted`` / ``returns_refused``: slot returns from the peer that matched a loan /
+  that did not (never lent, or returned twice: a buggy or hostile peer);
+- ``slots_reclaimed``: slots taken back because the peer went away;
+- ``peer_pid``: the peer's process at the handshake (for ``pair()``: the creator).
+
+Example::
+
+    a, b = px.Channel.pair()
+    print(a.stats().buffers_sent, a.stats().peer_pid)
+)doc")
+        .def_readonly("buffers_sent", &px_channel_stats_t::buffers_sent, "Buffers sent.")
+        .def_readonly("buffers_received", &px_channel_stats_t::buffers_received,
+                      "Buffers received.")
+        .def_readonly("segments_registered", &px_channel_stats_t::segments_registered,
+                      "Segments whose fd this end has sent.")
+        .def_readonly("slots_lent", &px_channel_stats_t::slots_lent,
+                      "Pool slots sent to the peer and not yet returned.")
+        .def_readonly("returns_accepted", &px_channel_stats_t::returns_accepted,
+                      "Slot returns from the peer that matched a loan.")
+        .def_readonly("returns_refused", &px_channel_stats_t::returns_refused,
+                      "Slot returns of slots never lent, or returned twice.")
+        .def_readonly("slots_reclaimed", &px_channel_stats_t::slots_reclaimed,
+                      "Slots taken back because the peer went away.")
+        .def_readonly("peer_pid", &px_channel_stats_t::peer_pid,
+                      "The peer's process at the handshake (pair(): the creator).")
         .def("__repr__", [](const px_channel_stats_t &s) {
             return "ChannelStats(buffers_sent=" + std::to_string(s.buffers_sent) +
                    ", buffers_received=" + std::to_string(s.buffers_received) +
@@ -179,31 +281,48 @@ void bind_channel(py::module_ &m) {
     py::class_<PyChannel>(m, "Channel", R"doc(
 A connection to another process that carries buffers zero-copy.
 
-Make one with ``Channel.pair()`` (before ``fork``: each process then closes the end it does
-not use), ``Channel.connect(path)`` to a ``Listener``, or ``Channel.from_fd(fd)``.
-``recv()`` gives read-only buffers that point straight into the sender's memory; when the
-receiver releases the last one from a sender's pool slot, the slot goes back to that pool.
+Make one with ``Channel.pair()`` (before ``fork``, or to hand one end to a
+``multiprocessing.Process``), ``Channel.connect(path)`` to a ``Listener``, or
+``Channel.from_fd(fd)``. ``recv()`` gives read-only buffers that point straight into the
+sender's memory; when the receiver releases the last one from a sender's pool slot, the slot
+goes back to that pool.
 
 Timeouts are seconds: None (the default) waits forever, 0 polls (WouldBlock when nothing is
 ready), a positive value waits up to that long (Timeout). Waiting releases the GIL.
-Iterating over a channel yields received buffers until the peer closes it.
+Iterating over a channel yields received buffers until the peer closes it; ``async for`` and
+``await recv_async()`` do the same in asyncio, through the event loop (``fileno()``).
+
+An end of ``Channel.pair()`` may be passed to a ``multiprocessing.Process`` (``spawn``,
+``forkserver`` or ``fork``) or through a multiprocessing Queue or Pipe: the child gets that
+end, this process keeps the other one (see ``pair``). Plain ``pickle`` refuses it (TypeError).
+
+Example::
+
+    import parallax as px
+
+    pool = px.MemoryPool(px.SharedMemorySegment("frames", 1 << 20), 4096)
+    tx, rx = px.Channel.pair()
+    slot = pool.loan(timeout=1)
+    memoryview(slot)[:2] = b"hi"
+    tx.send(slot.into_buffer(2))
+    with rx.recv(timeout=1) as buf:
+        assert bytes(buf) == b"hi"
 )doc")
-        .def_static(
-            "pair",
-            []() {
-                px_channel_t *a = nullptr, *b = nullptr;
-                check(px_channel_pair(&a, &b));
-                auto pa = std::make_unique<PyChannel>(a);
-                auto pb = std::make_unique<PyChannel>(b);
-                return py::make_tuple(py::cast(std::move(pa)), py::cast(std::move(pb)));
-            },
-            R"doc(
+        .def_static("pair", &make_pair, R"doc(
 Two connected ends, made for ``os.fork()``. After the fork the parent keeps one end and
 closes the other; the child keeps the other and closes the first. Close the unused end even
 though the library now copes: a parent that kept the child's end open used to hold a dead
 child's slots out of the pool for good (the connection still looked alive); the library now
 watches the peer process and takes them back when it dies, but an open copy still pins the
 socket and memory until it is closed. Also usable within one process, e.g. between threads.
+
+With ``multiprocessing`` (``spawn``, ``forkserver`` or ``fork``), pass one end in the
+Process's ``args`` (or through a multiprocessing Queue or Pipe): the child keeps that end and
+this process keeps the other, now connected to the child; this process's object for the
+passed end is closed for it. Neither end may have sent or received yet. The handshake with the
+child runs in the background; the first call on the kept end waits for it (up to 10 s for the
+child to start, then Timeout). For instance
+``Process(target=work, args=(child_end,)).start(); parent_end.send(buf)``.
 
 Example::
 
@@ -230,37 +349,128 @@ Example::
     parent_end.close()
 )doc")
         .def_static("connect", &connect, py::arg("path"), py::arg("timeout") = py::none(),
-                    "Connects to a Listener's socket path.")
-        .def_static("from_fd", &from_fd, py::arg("fd"),
-                    "Adopts a connected AF_UNIX SOCK_SEQPACKET socket fd (takes ownership, "
-                    "also on failure) and runs the handshake.")
+                    R"doc(
+Connects to the ``Listener`` on socket ``path``, handshake done (protocol version, and the
+peer's credentials: same uid).
+
+Args:
+    path: the listener's socket path.
+    timeout: seconds to wait for the listener to accept (None: forever).
+
+Raises:
+    ChannelClosed: nothing listens there. Timeout: no answer in time. PermissionDenied: the
+    listener runs as another user. ProtocolError: the peer is not a parallax listener.
+
+Example::
+
+    ch = px.Channel.connect("/tmp/camera.sock", timeout=5)
+)doc")
+        .def_static("from_fd", &from_fd, py::arg("fd"), R"doc(
+Adopts a connected AF_UNIX SOCK_SEQPACKET socket and runs the handshake with the process at
+its other end (which does the same), waiting up to 10 s for it.
+
+Args:
+    fd: the socket's fd, as an int: the channel takes ownership (also on failure), so pass
+        ``sock.detach()``, not the socket.
+
+Raises:
+    TypeError: not an int. InvalidArgument: not a connected SOCK_SEQPACKET Unix socket.
+    Timeout: the peer did not answer. ProtocolError: the peer answered garbage.
+
+Example::
+
+    import socket
+    s1, s2 = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    # ... hand s2 to another process, which calls Channel.from_fd(s2.detach()) ...
+    ch = px.Channel.from_fd(s1.detach())
+)doc")
         .def("set_spin", &set_spin, py::arg("seconds"), R"doc(
 How long recv() busy-polls before it sleeps: 0 sleeps at once (no core spent waiting), None or
 a negative value never sleeps (lowest latency, one core busy while waiting), a positive value
 polls that long (the default is SPIN_DEFAULT, 20 us).
+
+Raises:
+    InvalidArgument: NaN, or the channel is closed.
+
+Example::
+
+    ch.set_spin(0)  # a consumer that must not burn a core
 )doc")
-        .def("fileno",
-             [](const PyChannel &c) { return px_channel_fd(c.get()); },
-             "Pollable fd: readable when recv() may not block.")
-        .def("stats", &stats)
-        .def_property_readonly("closed", [](const PyChannel &c) { return !c.handle.is_open(); })
-        .def("close", [](PyChannel &c) { c.handle.close("channel"); },
-             "Closes this end (the peer sees ChannelClosed). Received buffers stay valid.")
+        .def("fileno", &channel_fd, R"doc(
+The pollable fd: readable when recv() may not block (use with select, selectors or
+``loop.add_reader``; ``recv_async`` does). Owned by the channel: never close it.
+
+Raises:
+    InvalidArgument: the channel is closed. IOFailure: the process is out of fds.
+
+Example::
+
+    import select
+    select.select([ch], [], [], 1.0)
+)doc")
+        .def("stats", &stats, R"doc(
+This end's counters now (a ChannelStats).
+
+Raises:
+    InvalidArgument: the channel is closed.
+
+Example::
+
+    print(ch.stats().slots_lent)
+)doc")
+        .def_property_readonly(
+            "closed", [](const PyChannel &c) { return !c.is_open(); },
+            "True once close() was called (or the end was handed to a child process).")
+        .def(
+            "close", [](PyChannel &c) { c.close(); }, R"doc(
+Closes this end (idempotent); the peer sees ChannelClosed once it has received what was sent.
+Received buffers stay valid; ``recv_async`` waiters get ChannelClosed.
+
+Example::
+
+    with px.Channel.connect(path) as ch:  # closed at the end of the block
+        ...
+)doc")
         .def("__enter__", [](py::object self) { return self; })
-        .def("__exit__", [](PyChannel &c, py::args) { c.handle.close("channel"); })
+        .def("__exit__", [](PyChannel &c, py::args) { c.close(); })
         .def("__iter__", [](py::object self) { return self; })
-        .def("__repr__", [](const PyChannel &c) {
-            if (!c.handle.is_open())
-                return std::string("<Channel closed>");
-            return "<Channel fd=" + std::to_string(px_channel_fd(c.get())) + ">";
-        });
+        .def("__repr__",
+             [](PyChannel &c) {
+                 if (!c.pending.is_none())
+                     return std::string("<Channel handshaking with a child process>");
+                 if (!c.handle.is_open())
+                     return std::string("<Channel closed>");
+                 return "<Channel fd=" + std::to_string(px_channel_fd(c.get())) + ">";
+             })
+        // Private, for python/parallax/_reduction.py and _aio.py.
+        .def_property_readonly("_pair_peer", &pair_peer)
+        .def("_hand_over", &hand_over, py::arg("handover"))
+        .def_property(
+            "_aio", [](const PyChannel &c) { return c.aio; },
+            [](PyChannel &c, py::object state) { c.aio = std::move(state); });
     def_fast(m.attr("Channel"), channel_methods);
 
     py::class_<PyListener>(m, "Listener", R"doc(
-Listens on a Unix socket path (mode 0600) for Channel.connect(). A stale socket file is
-replaced; a live one raises Busy. ``close()`` removes the socket file.
+Listens on a Unix socket path (mode 0600) for ``Channel.connect()``. A stale socket file (no
+one listening) is replaced; a live one raises Busy. ``close()`` removes the socket file (only
+in the process that made the listener).
+
+``Listener(path)``
+
+Args:
+    path: the socket path (at most 107 bytes).
+
+Raises:
+    Busy: a live listener has that path. InvalidArgument: another kind of file is there, or
+    the path is too long. IOFailure: the directory is missing or not writable.
+
+Example::
+
+    with px.Listener("/tmp/camera.sock") as listener:
+        ch = listener.accept(timeout=10)
+        buf = ch.recv(timeout=1)
 )doc")
-        .def(py::init([](py::object path) {
+        .def(py::init([](PathArg path) {
                  std::string p = as_path(path);
                  px_listener_t *l = nullptr;
                  check(px_listener_new(p.c_str(), &l));
@@ -268,12 +478,36 @@ replaced; a live one raises Busy. ``close()`` removes the socket file.
                  return std::make_unique<PyListener>(l, std::move(shown));
              }),
              py::arg("path"))
-        .def("accept", &accept, py::arg("timeout") = py::none(),
-             "Waits for a peer (None: forever) and returns the connected Channel.")
-        .def("fileno", [](const PyListener &l) { return px_listener_fd(l.get()); })
-        .def_property_readonly("path", [](const PyListener &l) { return l.path; })
-        .def_property_readonly("closed", [](const PyListener &l) { return !l.handle.is_open(); })
-        .def("close", [](PyListener &l) { l.handle.close("listener"); })
+        .def("accept", &accept, py::arg("timeout") = py::none(), R"doc(
+Waits for a peer (None: forever) and returns the connected Channel, handshake done. A peer that
+stays silent, sends garbage or runs as another user never delays the others.
+
+Raises:
+    Timeout / WouldBlock: no peer finished its handshake in time. InvalidArgument: closed.
+
+Example::
+
+    ch = listener.accept(timeout=10)
+)doc")
+        .def(
+            "fileno", [](const PyListener &l) { return px_listener_fd(l.get()); }, R"doc(
+Pollable fd: readable when accept() may make progress (it may still raise WouldBlock). Owned
+by the listener: never close it.
+
+Example::
+
+    select.select([listener], [], [])
+    ch = listener.accept(0)
+)doc")
+        .def_property_readonly(
+            "path", [](const PyListener &l) { return l.path; }, "The socket path as given.")
+        .def_property_readonly(
+            "closed", [](const PyListener &l) { return !l.handle.is_open(); },
+            "True once close() was called.")
+        .def(
+            "close", [](PyListener &l) { l.handle.close("listener"); },
+            "Stops listening and removes the socket file (idempotent); accepted channels stay "
+            "open.")
         .def("__enter__", [](py::object self) { return self; })
         .def("__exit__", [](PyListener &l, py::args) { l.handle.close("listener"); })
         .def("__repr__", [](const PyListener &l) {

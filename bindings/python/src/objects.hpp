@@ -2,6 +2,7 @@
 // The C++ objects behind the Python classes: each owns one px handle through a Handle<>.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -69,8 +70,23 @@ struct PyMetadata {
 
 struct PyChannel {
     explicit PyChannel(px_channel_t *c) : handle(c) {}
-    px_channel_t *get() const { return handle.get("channel"); }
+    // The handle for a call made with the GIL held. An end whose pair peer was handed over to
+    // a child process (python/parallax/_reduction.py) first waits for the handshake with it.
+    px_channel_t *get() {
+        if (!pending.is_none())
+            adopt_pending();
+        return handle.get("channel");
+    }
+    bool is_open() const { return !pending.is_none() || handle.is_open(); }
+    void adopt_pending();
+    void close();
     Handle<px_channel_t, px_channel_release> handle;
+    // A _reduction.Handover whose result() is the Channel that replaces this end's handle.
+    py::object pending = py::none();
+    // The other end of Channel.pair() (a weakref.ref), while no process has taken either.
+    py::object pair_peer = py::none();
+    // The asyncio waiters of this end (python/parallax/_aio.py), told when it closes.
+    py::object aio = py::none();
 };
 
 struct PyListener {
@@ -79,6 +95,24 @@ struct PyListener {
     Handle<px_listener_t, px_listener_release> handle;
     std::string path;
 };
+
+// Argument types as signatures show them (help(), inspect.signature) for parameters the
+// binding converts itself (convert.hpp): Typed<"float | None"> accepts any object, as
+// py::handle does, but names its type. C++20 string-literal template arguments, as
+// pybind11/typing.h's Literal.
+template <size_t N> struct TypeText {
+    constexpr TypeText(const char (&s)[N]) { std::copy_n(s, N, chars); }
+    char chars[N];
+};
+template <TypeText T> struct Typed : py::object {
+    PYBIND11_OBJECT_DEFAULT(Typed, object, PyObject_Type)
+};
+using TimeoutArg = Typed<"float | None">;
+using PathArg = Typed<"str | bytes | os.PathLike[str] | os.PathLike[bytes]">;
+using IntArg = Typed<"int">;
+using FdArg = Typed<"int | parallax._HasFileno">;
+using OptionalStrArg = Typed<"str | None">;
+using SlowPolicyArg = Typed<"parallax.SlowPolicy | int | str">;
 
 // Module sections, one per file.
 void bind_metadata(py::module_ &m);
@@ -91,3 +125,7 @@ void bind_channel(py::module_ &m);
 const px_metadata_t *metadata_arg(py::handle value, px_metadata_t &storage);
 
 } // namespace pxpy
+
+template <pxpy::TypeText T> struct pybind11::detail::handle_type_name<pxpy::Typed<T>> {
+    static constexpr auto name = const_name(T.chars);
+};

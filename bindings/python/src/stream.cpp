@@ -7,6 +7,7 @@
 // would stall the whole interpreter meanwhile. For the same reason a subscriber's recv always
 // releases it: a recv waiting in another thread holds the subscriber's receive lock.
 #include <pybind11/native_enum.h>
+#include <pybind11/typing.h>
 
 #include <algorithm>
 #include <cctype>
@@ -40,8 +41,15 @@ struct PyPublisher {
 struct PySubscriber {
     PySubscriber(px_subscriber_t *s, std::string n) : handle(s), name(std::move(n)) {}
     px_subscriber_t *get() const { return handle.get("subscriber"); }
+    void close() {
+        if (!aio.is_none()) // its asyncio waiters leave the event loop before the fd goes away
+            aio.attr("_closing")();
+        handle.close("subscriber");
+    }
     Handle<px_subscriber_t, px_subscriber_release> handle;
     std::string name;
+    // The asyncio waiters of this subscriber (python/parallax/_aio.py).
+    py::object aio = py::none();
 };
 
 // A stream name as the library takes it: a bare name, or a socket path (str, bytes, PathLike).
@@ -110,9 +118,9 @@ const px_publisher_options_t &default_options() {
     return o;
 }
 
-std::unique_ptr<PyPublisher> make_publisher(py::handle name, py::handle slow_policy,
-                                            py::handle max_subscribers, py::handle max_in_flight,
-                                            py::handle history, py::handle block_timeout) {
+std::unique_ptr<PyPublisher> make_publisher(PathArg name, SlowPolicyArg slow_policy,
+                                            IntArg max_subscribers, IntArg max_in_flight,
+                                            IntArg history, TimeoutArg block_timeout) {
     std::string n = name_arg(name);
     px_publisher_options_t o = default_options();
     o.slow_policy = slow_policy_arg(slow_policy);
@@ -138,7 +146,7 @@ void publish(PyPublisher &p, PyBuffer &b) {
         without_gil(p, [&](px_publisher_t *pub) { return px_publisher_publish(pub, buf.get()); }));
 }
 
-bool poll(PyPublisher &p, py::handle timeout) {
+bool poll(PyPublisher &p, TimeoutArg timeout) {
     int64_t ns = as_timeout_ns(timeout);
     px_status_t st =
         without_gil(p, [&](px_publisher_t *pub) { return px_publisher_poll(pub, ns); });
@@ -170,7 +178,7 @@ px_publisher_stats_t publisher_stats(PyPublisher &p) {
     return s;
 }
 
-std::unique_ptr<PySubscriber> make_subscriber(py::handle name, py::handle timeout) {
+std::unique_ptr<PySubscriber> make_subscriber(PathArg name, TimeoutArg timeout) {
     std::string n = name_arg(name);
     int64_t ns = as_timeout_ns(timeout);
     px_subscriber_t *sub = nullptr;
@@ -189,7 +197,7 @@ px_status_t recv_frame(PySubscriber &s, int64_t ns, px_buffer_t **buf) {
     return px_subscriber_recv(lease.get(), ns, buf);
 }
 
-std::unique_ptr<PyBuffer> recv(PySubscriber &s, py::handle timeout) {
+std::unique_ptr<PyBuffer> recv(PySubscriber &s, TimeoutArg timeout) {
     int64_t ns = as_timeout_ns(timeout);
     px_buffer_t *buf = nullptr;
     check(recv_frame(s, ns, &buf));
@@ -233,7 +241,7 @@ int subscriber_fd(const PySubscriber &s) {
     return fd;
 }
 
-px_publisher_stats_t stream_stats(py::handle name, py::handle timeout) {
+px_publisher_stats_t stream_stats(PathArg name, TimeoutArg timeout) {
     std::string n = name_arg(name);
     int64_t ns = as_timeout_ns(timeout);
     px_publisher_stats_t s{};
@@ -246,7 +254,7 @@ px_publisher_stats_t stream_stats(py::handle name, py::handle timeout) {
     return s;
 }
 
-py::list stream_subscribers(py::handle name, py::handle timeout) {
+py::typing::List<px_stream_subscriber_info_t> stream_subscribers(PathArg name, TimeoutArg timeout) {
     std::string n = name_arg(name);
     int64_t ns = as_timeout_ns(timeout);
     std::vector<px_stream_subscriber_info_t> rows(16);
@@ -262,13 +270,14 @@ py::list stream_subscribers(py::handle name, py::handle timeout) {
             py::list out;
             for (size_t i = 0; i < count; ++i)
                 out.append(py::cast(rows[i]));
-            return out;
+            return py::reinterpret_steal<py::typing::List<px_stream_subscriber_info_t>>(
+                out.release());
         }
         rows.resize(count);
     }
 }
 
-py::list list_streams() {
+py::typing::List<py::str> list_streams() {
     std::vector<std::string> names;
     px_status_t st;
     {
@@ -288,7 +297,7 @@ py::list list_streams() {
     py::list out;
     for (const std::string &n : names)
         out.append(py::str(n));
-    return out;
+    return py::reinterpret_steal<py::typing::List<py::str>>(out.release());
 }
 
 std::string fields_repr(const char *type,
@@ -319,13 +328,16 @@ Example::
     st = px.stream_stats("camera")
     print(st.published, st.subscribers, st.dropped)
 )doc")
-        .def_readonly("published", &P::published)
-        .def_readonly("subscribers", &P::subscribers)
-        .def_readonly("joined", &P::joined)
-        .def_readonly("departed", &P::departed)
-        .def_readonly("dropped", &P::dropped)
-        .def_readonly("disconnected_slow", &P::disconnected_slow)
-        .def_readonly("slots_lent", &P::slots_lent)
+        .def_readonly("published", &P::published, "Frames published.")
+        .def_readonly("subscribers", &P::subscribers, "Subscribers admitted now.")
+        .def_readonly("joined", &P::joined, "Subscribers admitted since the start.")
+        .def_readonly("departed", &P::departed,
+                      "Subscribers that left, died or were disconnected since the start.")
+        .def_readonly("dropped", &P::dropped, "Frames a subscriber missed for want of room.")
+        .def_readonly("disconnected_slow", &P::disconnected_slow,
+                      "Subscribers dropped by the DISCONNECT policy.")
+        .def_readonly("slots_lent", &P::slots_lent,
+                      "Buffers subscribers hold or have queued now.")
         .def("__repr__", [](const P &s) {
             return fields_repr("PublisherStats", {{"published", s.published},
                                                   {"subscribers", s.subscribers},
@@ -343,10 +355,12 @@ One admitted subscriber of a stream as its publisher knows it (``stream_subscrib
 (frames sent to it since it joined, history included), ``dropped`` (frames it had no room for:
 what its own ``missed`` counts once a later frame reaches it).
 )doc")
-        .def_readonly("pid", &I::pid)
-        .def_readonly("in_flight", &I::in_flight)
-        .def_readonly("delivered", &I::delivered)
-        .def_readonly("dropped", &I::dropped)
+        .def_readonly("pid", &I::pid, "The subscriber's process.")
+        .def_readonly("in_flight", &I::in_flight,
+                      "Buffers it holds plus those queued for it.")
+        .def_readonly("delivered", &I::delivered,
+                      "Frames sent to it since it joined, history included.")
+        .def_readonly("dropped", &I::dropped, "Frames it had no room for.")
         .def("__repr__", [](const I &s) {
             return fields_repr("SubscriberInfo", {{"pid", s.pid},
                                                   {"in_flight", s.in_flight},
@@ -365,9 +379,10 @@ Example::
         frame = sub.recv(timeout=5)
         print(sub.stats().received, sub.stats().missed)
 )doc")
-        .def_readonly("received", &S::received)
-        .def_readonly("missed", &S::missed)
-        .def_readonly("publisher_pid", &S::publisher_pid)
+        .def_readonly("received", &S::received, "Frames received.")
+        .def_readonly("missed", &S::missed,
+                      "Frames missed: gaps in the stream's numbering.")
+        .def_readonly("publisher_pid", &S::publisher_pid, "The publisher's process.")
         .def("__repr__", [](const S &s) {
             return fields_repr("SubscriberStats", {{"received", s.received},
                                                    {"missed", s.missed},
@@ -459,13 +474,22 @@ Example::
         pub.poll(0.1)
 )doc")
         .def(
-            "fileno", [](const PyPublisher &p) { return px_publisher_fd(p.get()); },
-            "Pollable fd: readable when poll() has work (a joiner, a departure). Owned by the "
-            "publisher: never close it.")
+            "fileno", [](const PyPublisher &p) { return px_publisher_fd(p.get()); }, R"doc(
+Pollable fd: readable when poll() has work (a joiner, a departure). Owned by the publisher:
+never close it.
+
+Raises:
+    InvalidArgument: the publisher is closed.
+
+Example::
+
+    loop.add_reader(pub.fileno(), lambda: pub.poll(0))  # admit joiners from asyncio
+)doc")
         .def_property_readonly(
             "fd", [](const PyPublisher &p) { return px_publisher_fd(p.get()); },
-            "The same fd as fileno().")
-        .def_property_readonly("subscriber_count", &subscriber_count, "Subscribers admitted now.")
+            "The same fd as fileno() (InvalidArgument once closed).")
+        .def_property_readonly("subscriber_count", &subscriber_count,
+                               "Subscribers admitted now (InvalidArgument once closed).")
         .def_property(
             "description",
             [](const PyPublisher &p) {
@@ -485,9 +509,21 @@ Example::
 
     pub.description = "video/x-raw,format=GRAY8,width=64,height=64"
 )doc")
-        .def("stats", &publisher_stats, "The publisher's counters now (a PublisherStats).")
-        .def_property_readonly("name", [](const PyPublisher &p) { return p.name; })
-        .def_property_readonly("closed", [](const PyPublisher &p) { return !p.handle.is_open(); })
+        .def("stats", &publisher_stats, R"doc(
+The publisher's counters now (a PublisherStats).
+
+Raises:
+    InvalidArgument: the publisher is closed.
+
+Example::
+
+    print(pub.stats().published, pub.stats().dropped)
+)doc")
+        .def_property_readonly(
+            "name", [](const PyPublisher &p) { return p.name; }, "The stream's name as given.")
+        .def_property_readonly(
+            "closed", [](const PyPublisher &p) { return !p.handle.is_open(); },
+            "True once close() was called.")
         .def(
             "close", [](PyPublisher &p) { p.handle.close("publisher"); },
             "Stops publishing (idempotent): subscribers drain, then see ChannelClosed. The "
@@ -520,7 +556,14 @@ the publisher had no room for are skipped and counted in ``stats().missed``. Buf
 read-only and point straight into the publisher's memory (``np.frombuffer(buf, np.uint8)``
 or ``np.asarray(buf)`` alias it); they stay valid after the subscriber and the publisher are
 gone. Iterating yields frames until the publisher is gone and everything it sent has been
-received. Waiting releases the GIL.
+received. Waiting releases the GIL. In asyncio, ``await sub.recv_async()`` and ``async for``
+wait through the event loop (``fileno()``), without a thread.
+
+Passed to a ``multiprocessing.Process`` (any start method) or through a multiprocessing Queue
+or Pipe, a subscriber moves: this process's object leaves the stream and the child subscribes
+to the same name when it unpickles the object (waiting up to 10 s for the publisher to admit
+it); it starts from the publisher's history, like any new subscriber. Plain ``pickle`` refuses
+it (TypeError).
 
 Example::
 
@@ -554,17 +597,42 @@ Example::
 The description in force for the last frame received (the one set before it was published,
 history included); before the first frame, the one current at join; "" when none was set.
 )doc")
-        .def("fileno", &subscriber_fd,
-             "Pollable fd: readable when recv() may not block (it may still find only a "
-             "description). Owned by the subscriber: never close it.")
-        .def("stats", &subscriber_stats, "The subscriber's counters now (a SubscriberStats).")
-        .def_property_readonly("name", [](const PySubscriber &s) { return s.name; })
-        .def_property_readonly("closed", [](const PySubscriber &s) { return !s.handle.is_open(); })
+        .def("fileno", &subscriber_fd, R"doc(
+Pollable fd: readable when recv() may not block (it may still find only a description and
+raise WouldBlock). Owned by the subscriber: never close it. ``recv_async`` waits on it.
+
+Raises:
+    InvalidArgument: the subscriber is closed. IOFailure: the process is out of fds.
+
+Example::
+
+    select.select([sub], [], [], 1.0)
+)doc")
+        .def("stats", &subscriber_stats, R"doc(
+The subscriber's counters now (a SubscriberStats).
+
+Raises:
+    InvalidArgument: the subscriber is closed.
+
+Example::
+
+    print(sub.stats().missed)
+)doc")
+        .def_property_readonly(
+            "name", [](const PySubscriber &s) { return s.name; }, "The stream's name as given.")
+        .def_property_readonly(
+            "closed", [](const PySubscriber &s) { return !s.handle.is_open(); },
+            "True once close() was called (or the subscriber was handed to a child process).")
         .def(
-            "close", [](PySubscriber &s) { s.handle.close("subscriber"); },
-            "Leaves the stream (idempotent); buffers received stay valid.")
+            "close", [](PySubscriber &s) { s.close(); },
+            "Leaves the stream (idempotent); buffers received stay valid; ``recv_async`` "
+            "waiters get ChannelClosed.")
         .def("__enter__", [](py::object self) { return self; })
-        .def("__exit__", [](PySubscriber &s, py::args) { s.handle.close("subscriber"); })
+        .def("__exit__", [](PySubscriber &s, py::args) { s.close(); })
+        // Private, for python/parallax/_aio.py.
+        .def_property(
+            "_aio", [](const PySubscriber &s) { return s.aio; },
+            [](PySubscriber &s, py::object state) { s.aio = std::move(state); })
         .def("__iter__", [](py::object self) { return self; })
         .def("__next__", &next_frame)
         .def("__repr__", [](const PySubscriber &s) {
