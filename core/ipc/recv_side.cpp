@@ -313,6 +313,20 @@ Buffer RecvSide::make_buffer(const wire::Data &d) {
                   d.token ? outbox_.lease(d.token) : Ref<RefCounted>());
 }
 
+const Ref<SharedFormat> &RecvSide::format_for(const wire::Data &d) {
+    if (!format_)
+        fail(Status::protocol, "a typed data record before any format record");
+    if (d.len < format_fits_from_) {
+        try {
+            validate_format(format_->get(), d.len, Status::protocol);
+        } catch (const Error &e) {
+            fail(Status::protocol, std::string("a typed data record's ") + e.what());
+        }
+        format_fits_from_ = d.len;
+    }
+    return format_;
+}
+
 void RecvSide::forget_segment_cache() noexcept {
     last_id_ = 0;
     last_segment_ = nullptr;
@@ -347,7 +361,14 @@ std::optional<Buffer> RecvSide::take_record() {
                         std::memcpy(d.meta.user, meta + fixed, d.meta.user_len);
                     ring_.consume();
                     wire::decode_data_fields(head, d);
-                    std::optional<Buffer> out(make_buffer(d));
+                    std::optional<Buffer> out;
+                    if (d.typed) {
+                        const Ref<SharedFormat> &f = format_for(d);
+                        out.emplace(make_buffer(d));
+                        out->set_shared_format(f);
+                    } else {
+                        out.emplace(make_buffer(d));
+                    }
                     last_tag_ = d.tag;
                     ++buffers_received_;
                     return out;
@@ -359,6 +380,11 @@ std::optional<Buffer> RecvSide::take_record() {
             if (len > sizeof entry)
                 fail(Status::protocol, "ring entry of " + std::to_string(len) + " bytes");
             wire::Record rec = wire::decode(entry, len);
+            if (rec.type == wire::Type::format) { // in force for the typed records after it
+                format_ = Ref<SharedFormat>::make(rec.format);
+                format_fits_from_ = UINT64_MAX;
+                continue;
+            }
             if (rec.type != wire::Type::unregister)
                 fail(Status::protocol, "unexpected record type " +
                                            std::to_string(static_cast<uint32_t>(rec.type)) +

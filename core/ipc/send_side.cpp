@@ -17,7 +17,8 @@
 namespace px::ipc {
 
 static_assert(sizeof(uint32_t) + wire::data_size <= data_entry_size &&
-                  sizeof(uint32_t) + wire::unregister_size <= data_entry_size,
+                  sizeof(uint32_t) + wire::unregister_size <= data_entry_size &&
+                  sizeof(uint32_t) + wire::format_size <= data_entry_size,
               "a ring entry holds a length and any record of the ring");
 
 SendSide::SendSide(int sock, const Ref<Segment> &own_control, ReturnInbox &inbox) noexcept
@@ -42,14 +43,17 @@ void SendSide::send(const Buffer &buf, int64_t timeout_ns, wire::StreamTag tag) 
     check_peer_alive(false, coarse_now);
     const int64_t deadline = deadline_for(timeout_ns);
     const uint32_t segment_id = segment_id_for(buf, deadline, timeout_ns);
+    const Ref<SharedFormat> &format = buf.shared_format();
+    if (format) // untyped buffers (the common case) pay this test only
+        sync_format(format, deadline, timeout_ns);
     // The entry first: once it is ours nothing can fail, so a loan is never made for a record
     // that does not go out. The record is written in place, from the buffer.
     uint8_t *entry = reserve_entry(deadline, timeout_ns);
     const uint64_t token = buf.lease() ? inbox_.lend(buf.lease()) : 0;
     const uint32_t len = wire::data_size;
     std::memcpy(entry, &len, sizeof len);
-    wire::encode_data(segment_id, buf.offset(), buf.size(), token, tag, buf.metadata(),
-                      entry + sizeof len);
+    wire::encode_data(segment_id, buf.offset(), buf.size(), token, tag, format.get() != nullptr,
+                      buf.metadata(), entry + sizeof len);
     publish_entry();
     ++counters_.buffers_sent;
 }
@@ -135,6 +139,25 @@ void SendSide::push_record(const wire::Bytes &rec, int64_t deadline_ns, int64_t 
     std::memcpy(entry, &len, sizeof len);
     std::memcpy(entry + sizeof len, rec.data, rec.size);
     publish_entry();
+}
+
+void SendSide::sync_format(const Ref<SharedFormat> &f, int64_t deadline_ns,
+                           int64_t timeout_ns) {
+    if (f.get() == sent_format_.get())
+        return;
+    if (sent_format_ && std::memcmp(&f->get(), &sent_format_->get(), sizeof(Format)) == 0) {
+        sent_format_ = f; // the same format made again: the next compare is by pointer
+        return;
+    }
+    const wire::Bytes rec = wire::encode(f->get());
+    uint8_t *entry = reserve_entry(deadline_ns, timeout_ns);
+    const uint32_t len = static_cast<uint32_t>(rec.size);
+    std::memcpy(entry, &len, sizeof len);
+    std::memcpy(entry + sizeof len, rec.data, rec.size);
+    // No wake: the data record right behind it wakes the receiver, which finds both. (Alone,
+    // should the data record not go out, it would wake a receiver for nothing to receive.)
+    ring_.publish();
+    sent_format_ = f;
 }
 
 void SendSide::forget_unused_segments(int64_t deadline_ns, int64_t timeout_ns) {

@@ -28,7 +28,13 @@ public:
     SendSide(int sock, const Ref<Segment> &own_control, ReturnInbox &inbox) noexcept;
 
     // timeout_ns bounds the wait while the peer is too far behind (< 0: forever). `tag`: what
-    // the record is to a stream (a plain channel sends frames numbered 0).
+    // the record is to a stream (a plain channel sends frames numbered 0). A typed buffer whose
+    // format differs from the last one sent on this end takes a format record before its data
+    // record: two ring entries. The format record goes out (unannounced: the data record wakes
+    // the receiver) only once its entry is ours; if the data record then finds the ring full,
+    // send fails as for a full ring (would_block or timeout), and the format record stays in
+    // force, so the retry needs one entry. A stream's credit (max_in_flight <= 128) leaves room
+    // in the 256 entries for a format record before every frame.
     void send(const Buffer &buf, int64_t timeout_ns, wire::StreamTag tag = {});
     // The end closes: wake a receiver asleep on the ring.
     void on_close() noexcept { wake_.on_close(); }
@@ -47,6 +53,8 @@ private:
     uint8_t *reserve_entry(int64_t deadline_ns, int64_t timeout_ns);
     void publish_entry() noexcept;
     void push_record(const wire::Bytes &rec, int64_t deadline_ns, int64_t timeout_ns);
+    // Sends a format record unless `f` is the one the receiver has in force.
+    void sync_format(const Ref<SharedFormat> &f, int64_t deadline_ns, int64_t timeout_ns);
     // Throws closed once the peer has gone: its socket hung up or its process exited. Looks at
     // most once a millisecond, unless `now`. coarse_now: the caller's coarse_now_ns(), or < 0.
     void check_peer_alive(bool now, int64_t coarse_now = -1);
@@ -68,6 +76,9 @@ private:
     uint32_t next_segment_id_ = 1;
     uint64_t last_sent_serial_ = 0; // the segment of the last send (0: none) and its id
     uint32_t last_sent_id_ = 0;
+    // The format of the last format record sent (null: none yet). Compared by pointer first
+    // (clones of one buffer, frames of a pool given one shared format), then by bytes.
+    Ref<SharedFormat> sent_format_;
     Counters counters_;
     int64_t last_alive_check_ns_ = 0;
     bool peer_gone_ = false;

@@ -107,11 +107,11 @@ static_assert(std::is_trivially_copyable_v<Metadata>);
 } // namespace
 
 void encode_data(uint32_t segment_id, uint64_t offset, uint64_t len, uint64_t token,
-                 StreamTag tag, const Metadata &meta, uint8_t *out) noexcept {
+                 StreamTag tag, bool typed, const Metadata &meta, uint8_t *out) noexcept {
     put_at<uint32_t>(out, 0, magic);
     put_at<uint32_t>(out, 4, static_cast<uint32_t>(Type::data));
     put_at<uint32_t>(out, 8, segment_id);
-    put_at<uint32_t>(out, 12, static_cast<uint32_t>(tag.kind));
+    put_at<uint32_t>(out, 12, static_cast<uint32_t>(tag.kind) | (typed ? typed_bit : 0));
     put_at<uint64_t>(out, 16, offset);
     put_at<uint64_t>(out, 24, len);
     put_at<uint64_t>(out, 32, token);
@@ -126,10 +126,13 @@ bool is_data(const uint8_t *bytes, size_t n) noexcept {
 
 void decode_data_fields(const uint8_t *head, Data &d) {
     d.segment_id = get_at<uint32_t>(head, 8);
-    const uint32_t kind = get_at<uint32_t>(head, 12);
+    const uint32_t kind_field = get_at<uint32_t>(head, 12);
+    const uint32_t kind = kind_field & ~typed_bit;
     if (kind > max_data_kind)
-        fail(Status::protocol, "unknown data record kind " + std::to_string(kind));
+        fail(Status::protocol, "unknown data record kind " + std::to_string(kind) +
+                                   (kind > 0xffff ? " (bits beyond the typed bit are set)" : ""));
     d.tag.kind = static_cast<DataKind>(kind);
+    d.typed = (kind_field & typed_bit) != 0;
     d.offset = get_at<uint64_t>(head, 16);
     d.len = get_at<uint64_t>(head, 24);
     d.token = get_at<uint64_t>(head, 32);
@@ -144,7 +147,7 @@ void decode_data_fields(const uint8_t *head, Data &d) {
 
 Bytes encode(const Data &m) {
     Bytes b;
-    encode_data(m.segment_id, m.offset, m.len, m.token, m.tag, m.meta, b.data);
+    encode_data(m.segment_id, m.offset, m.len, m.token, m.tag, m.typed, m.meta, b.data);
     b.size = data_size;
     return b;
 }
@@ -167,6 +170,19 @@ Bytes encode(const Returns &m) {
     w.u32(0);
     for (uint64_t t : m.tokens)
         w.u64(t);
+    return b;
+}
+
+// Format's bytes travel as they lie in memory, as Metadata's do: no padding, every byte a field.
+static_assert(format_size == header_size + 144 && std::is_trivially_copyable_v<Format>);
+static_assert(offsetof(Format, dtype) == 0 && offsetof(Format, ndim) == 4 &&
+              offsetof(Format, fourcc) == 8 && offsetof(Format, flags) == 12 &&
+              offsetof(Format, shape) == 16 && offsetof(Format, strides) == 16 + 8 * 8);
+
+Bytes encode(const Format &m) {
+    Bytes b;
+    Writer w(Type::format, b);
+    w.raw(&m, sizeof m);
     return b;
 }
 
@@ -226,6 +242,13 @@ Record decode(const uint8_t *bytes, size_t n) {
     case Type::wake:
         expect_size("wake", n, wake_size);
         rec.type = Type::wake;
+        return rec;
+    case Type::format:
+        expect_size("format", n, format_size);
+        rec.type = Type::format;
+        r.raw(&rec.format, sizeof rec.format);
+        // Every rule but "fits the buffer", which each typed data record checks for its length.
+        validate_format(rec.format, SIZE_MAX, Status::protocol);
         return rec;
     case Type::returns: {
         if (n < header_size + 8)

@@ -6,7 +6,7 @@
 //
 // Where each record travels:
 //   main socket : hello (+ return socket, + control block fds), segment (+ its fd), wake
-//   data ring   : data, unregister            (see ring.hpp)
+//   data ring   : data, unregister, format    (see ring.hpp)
 //   return ring : bare 64-bit tokens; when it is full, `returns` records on the return socket,
 //                 which also carries `wake` records for a lender asleep in loan_timeout
 #pragma once
@@ -16,12 +16,14 @@
 #include <vector>
 
 #include "core/buffer.hpp"
+#include "core/format.hpp"
 
 namespace px::ipc::wire {
 
 constexpr uint32_t magic = 0x50585032; // "PXP2"
-// 3: ControlBlock::data_producer_cpu; 4: a data record's stream kind and stream sequence
-constexpr uint32_t protocol_version = 4;
+// 3: ControlBlock::data_producer_cpu; 4: a data record's stream kind and stream sequence;
+// 5: format records, and a data record's typed bit
+constexpr uint32_t protocol_version = 5;
 
 enum class Type : uint32_t {
     hello = 1,
@@ -30,6 +32,7 @@ enum class Type : uint32_t {
     returns = 4,
     segment = 5,
     wake = 6,
+    format = 7,
 };
 
 // Sent first by both ends, with two fds: the socket through which the peer returns slots, and
@@ -70,8 +73,19 @@ struct Data {
     uint64_t len = 0;
     uint64_t token = 0; // non-zero: a loan the receiver must return when done
     StreamTag tag;
+    // The buffer has the format of the channel's last format record (which must fit `len`);
+    // otherwise it is untyped bytes. A bit of the u32 that holds the stream kind (typed_bit);
+    // that u32's other bits are 0, so an untyped record is byte for byte what protocol 4 sent.
+    bool typed = false;
     Metadata meta;
 };
+constexpr uint32_t typed_bit = 1u << 16;
+
+// A format record (encode(const Format &)) carries px::Format's bytes: the format in force for
+// the typed data records after it. The sender puts one in the data ring before the first typed
+// record whose format differs from the last it sent (frames of one format cost one such record
+// per channel). Decoded only if its fields are valid (validate_format, with no buffer length
+// yet); the receiver checks that it fits each typed record's length.
 
 // The sender no longer uses this segment id (the receiver may drop its mapping).
 struct Unregister {
@@ -91,6 +105,7 @@ constexpr size_t data_size = header_size + 40 + sizeof(Metadata);
 static_assert(sizeof(Metadata) == 120, "the data record carries Metadata's bytes");
 constexpr size_t unregister_size = header_size + 8;
 constexpr size_t wake_size = header_size;
+constexpr size_t format_size = header_size + sizeof(Format); // Format's bytes as in memory
 constexpr size_t returns_size_max = header_size + 8 + 8 * max_returns_per_record;
 constexpr size_t max_record_size = returns_size_max > data_size ? returns_size_max : data_size;
 
@@ -105,6 +120,7 @@ Bytes encode(const SegmentInfo &m);
 Bytes encode(const Data &m);
 Bytes encode(const Unregister &m);
 Bytes encode(const Returns &m);
+Bytes encode(const Format &m);
 Bytes encode_wake();
 
 struct Record {
@@ -114,6 +130,7 @@ struct Record {
     Data data;
     Unregister unregister;
     Returns returns;
+    Format format;
 };
 
 // Decodes one record of exactly `n` bytes, or throws Error{protocol, what was wrong}.
@@ -127,7 +144,7 @@ Record decode(const uint8_t *bytes, size_t n);
 // in memory (checked in wire.cpp), so that they move with one copy.
 constexpr size_t data_meta_offset = header_size + 40;
 void encode_data(uint32_t segment_id, uint64_t offset, uint64_t len, uint64_t token,
-                 StreamTag tag, const Metadata &meta, uint8_t *out) noexcept;
+                 StreamTag tag, bool typed, const Metadata &meta, uint8_t *out) noexcept;
 // True when `n` bytes at `bytes` claim to be a data record (magic and type; nothing else
 // checked).
 bool is_data(const uint8_t *bytes, size_t n) noexcept;
