@@ -20,16 +20,54 @@ namespace px::ipc {
 
 namespace {
 
+thread_local std::vector<Ref<Segment>> *deferred_unmaps = nullptr;
+
+// A control block's mapping: unmapped with its last reference, unless a DeferControlUnmaps on
+// this thread has room to keep it.
+class ControlSegment final : public Segment {
+public:
+    using Segment::Segment;
+
+private:
+    void last_reference_dropped() noexcept override {
+        std::vector<Ref<Segment>> *sink = deferred_unmaps;
+        // Only without reallocating: push_back cannot throw here, and the reference it takes
+        // is the one this object is brought back to life with.
+        if (sink && sink->size() < sink->capacity()) {
+            reset_refs(1);
+            sink->push_back(Ref<Segment>::adopt(this));
+            return;
+        }
+        delete this;
+    }
+};
+
 // Maps a control block's memfd read-write. The segment keeps no fd: once both ends have mapped
-// their blocks, neither needs the fds again (a channel end costs that many fds fewer).
+// their blocks, neither needs the fds again (a channel end costs that many fds fewer). Not
+// through shm::map_shared, which makes a plain Segment: a ControlSegment can defer its unmap.
 Ref<Segment> map_control(int fd) {
-    size_t map_len = 0;
-    round_up(sizeof(ControlBlock), system_page_size(), map_len); // a constant: cannot overflow
-    return shm::map_shared(fd, false, sizeof(ControlBlock), map_len, MemoryType::shared,
-                           system_page_size(), false);
+    Segment::Mapping m;
+    round_up(sizeof(ControlBlock), system_page_size(), m.map_len); // a constant: no overflow
+    m.addr = ::mmap(nullptr, m.map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (m.addr == MAP_FAILED)
+        fail_errno("mmap(a control block, " + std::to_string(m.map_len) + " bytes)", errno);
+    m.size = sizeof(ControlBlock);
+    m.type = MemoryType::shared;
+    m.page_size = system_page_size();
+    MappingGuard owned{m}; // until the segment exists (making it may throw bad_alloc)
+    return owned.hand_over<ControlSegment>();
 }
 
 } // namespace
+
+DeferControlUnmaps::DeferControlUnmaps(std::vector<Ref<Segment>> &sink) noexcept
+    : outer_(deferred_unmaps) {
+    deferred_unmaps = &sink;
+}
+
+DeferControlUnmaps::~DeferControlUnmaps() {
+    deferred_unmaps = outer_;
+}
 
 NewControlBlock create_control_block() {
     NewControlBlock out;

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "core/cpu_relax.hpp"
 #include "core/fd_guard.hpp"
@@ -71,6 +72,21 @@ Ref<Segment> map_peer_control_block(int fd);
 inline ControlBlock *control_of(const Segment &s) {
     return reinterpret_cast<ControlBlock *>(s.mutable_data());
 }
+
+// While one of these lives on a thread, a control block whose last reference is dropped there
+// is not unmapped but handed to `sink` (when it has room: reserve it first), for the caller
+// to drop later. Unmapping the last mapping of a block frees its pages (tens of microseconds):
+// a publisher taking a departed subscriber down spreads that over its later calls.
+class DeferControlUnmaps {
+public:
+    explicit DeferControlUnmaps(std::vector<Ref<Segment>> &sink) noexcept;
+    ~DeferControlUnmaps();
+    DeferControlUnmaps(const DeferControlUnmaps &) = delete;
+    DeferControlUnmaps &operator=(const DeferControlUnmaps &) = delete;
+
+private:
+    std::vector<Ref<Segment>> *outer_;
+};
 
 // Producer side of an SPSC ring of `capacity` entries (indices free-running).
 class RingProducer {

@@ -7,7 +7,10 @@
 #include <cstring>
 #include <sched.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <thread>
+#include <unistd.h>
 
 #include "core/clock.hpp"
 #include "core/error.hpp"
@@ -27,6 +30,13 @@ namespace {
 // joining subscriber waits no longer than a frame or a millisecond, rarely enough that a
 // publish costs one send per subscriber.
 constexpr int64_t housekeeping_interval_ns = 1'000'000;
+// The epoll ids of the publisher's own fds (subscribers have ids from 1).
+constexpr uint64_t listener_id = 0;
+constexpr uint64_t teardown_id = UINT64_MAX;
+// Departures taken out of the table per housekeeping: each costs an epoll_ctl.
+constexpr int departures_per_round = 4;
+// poll() stalls no frame: it does every piece of work there is, up to this many.
+constexpr int pieces_per_poll = 64;
 
 // What keeps a frame that is not a pool slot counted while a subscriber holds it: a channel
 // tracks loans by lease, and credit is counted in loans.
@@ -98,14 +108,20 @@ Buffer description_buffer(const std::string &text) {
 Publisher::Publisher(const std::string &socket_path, const std::string &stats_path,
                      const PublisherOptions &opts)
     : opts_(opts), stats_page_(stats_path), listener_(ipc::Listener::create(socket_path)),
-      poll_fd_(::epoll_create1(EPOLL_CLOEXEC)) {
+      poll_fd_(::epoll_create1(EPOLL_CLOEXEC)),
+      teardown_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
     if (poll_fd_.fd < 0)
         fail_errno("epoll_create1", errno);
+    if (teardown_fd_.fd < 0)
+        fail_errno("eventfd for the publisher's teardowns", errno);
     epoll_event ev{};
     ev.events = EPOLLIN;
-    ev.data.u64 = 0; // the listener; subscribers have ids from 1
+    ev.data.u64 = listener_id;
     if (::epoll_ctl(poll_fd_.fd, EPOLL_CTL_ADD, listener_->fd(), &ev) != 0)
         fail_errno("epoll_ctl(ADD, listener)", errno);
+    ev.data.u64 = teardown_id;
+    if (::epoll_ctl(poll_fd_.fd, EPOLL_CTL_ADD, teardown_fd_.fd, &ev) != 0)
+        fail_errno("epoll_ctl(ADD, teardowns)", errno);
     description_ = std::make_shared<Description>(Description{0, description_buffer("")});
     stats_page_.store(counters_);
 }
@@ -122,8 +138,10 @@ size_t Publisher::subscriber_count() const {
 
 void Publisher::housekeeping_locked() {
     last_housekeeping_ns_ = coarse_now_ns();
-    reap_departed_locked();
-    admit_locked();
+    reap_departed_locked(); // an epoll_wait, and a few epoll_ctl when some left
+    // One piece of work: a teardown's first, since they give back fds, memory and slots.
+    if (!tear_down_piece_locked())
+        admit_locked();
     publish_stats_locked();
 }
 
@@ -188,6 +206,7 @@ void Publisher::welcome_locked(Ref<Channel> ch) {
         return; // out of memory for epoll: it is not admitted (it sees PX_E_CLOSED)
     sub->ch = std::move(ch);
     rows_.reserve(subs_.size() + 1); // publish_stats_locked, noexcept, never allocates
+    departed_.reserve(subs_.size() + departed_.size() + 1); // remove_locked, noexcept, too
     subs_.push_back(std::move(sub));
     ++counters_.joined;
 }
@@ -195,12 +214,13 @@ void Publisher::welcome_locked(Ref<Channel> ch) {
 void Publisher::reap_departed_locked() {
     // A subscriber never writes to its main socket after the handshake: readable means it hung
     // up (closed, or its process died), or it sent bytes it must not send. Either way it goes.
-    epoll_event events[64];
-    const int n = ::epoll_wait(poll_fd_.fd, events, 64, 0);
+    // A few at a time: the others stay readable for the next round.
+    epoll_event events[departures_per_round + 2];
+    const int n = ::epoll_wait(poll_fd_.fd, events, departures_per_round + 2, 0);
     for (int i = 0; i < n; ++i) {
         const uint64_t id = events[i].data.u64;
-        if (id == 0)
-            continue; // the listener: admit_locked looks after it
+        if (id == listener_id || id == teardown_id)
+            continue; // admit_locked and tear_down_piece_locked look after them
         auto it = std::find_if(subs_.begin(), subs_.end(),
                                [&](const auto &s) { return s->id == id; });
         if (it != subs_.end())
@@ -215,8 +235,48 @@ void Publisher::remove_locked(Subscriber *sub, bool slow) noexcept {
         ++counters_.disconnected_slow;
     auto it = std::find_if(subs_.begin(), subs_.end(),
                            [&](const auto &s) { return s.get() == sub; });
-    if (it != subs_.end())
-        subs_.erase(it); // releases its channel: it drains what it has, then PX_E_CLOSED
+    if (it == subs_.end())
+        return;
+    // Its channel is closed by a later piece; its socket goes down now, so that a subscriber
+    // still there (disconnected by the policy) drains what it has, then PX_E_CLOSED, as at
+    // once as before. Until the close its loans still come back through its return path, and
+    // whatever it holds then is reclaimed. Room was reserved at admission: no allocation.
+    if (departed_.size() < departed_.capacity()) {
+        ::shutdown(sub->ch->socket_fd(), SHUT_RDWR);
+        departed_.push_back(std::move(*it));
+        signal_teardown_locked();
+    }
+    subs_.erase(it); // without room (never expected): its channel closes here, at once
+}
+
+void Publisher::signal_teardown_locked() noexcept {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(teardown_fd_.fd, &one, sizeof one);
+}
+
+// One piece of a departed subscriber's teardown: close one channel (its sockets, its pidfd; its
+// control blocks are kept mapped, into unmaps_), or unmap one control block. False when there
+// was none left.
+bool Publisher::tear_down_piece_locked() noexcept {
+    if (!unmaps_.empty()) {
+        unmaps_.pop_back();
+    } else if (!departed_.empty()) {
+        // Room for its two control blocks (and those of channels its close lets go of): one
+        // that finds none is unmapped at once instead.
+        try {
+            unmaps_.reserve(2 * (subs_.size() + departed_.size()) + 2);
+        } catch (const std::bad_alloc &) {
+        }
+        ipc::DeferControlUnmaps defer(unmaps_);
+        departed_.pop_back();
+    } else {
+        return false;
+    }
+    if (unmaps_.empty() && departed_.empty()) {
+        uint64_t count;
+        [[maybe_unused]] ssize_t n = ::read(teardown_fd_.fd, &count, sizeof count);
+    }
+    return true;
 }
 
 void Publisher::poll(int64_t timeout_ns) {
@@ -224,7 +284,9 @@ void Publisher::poll(int64_t timeout_ns) {
         fail(timeout_ns == 0 ? Status::would_block : Status::timeout,
              "no subscriber joined or left in time");
     std::lock_guard lock(mutex_);
-    housekeeping_locked();
+    // No frame waits on poll: every piece there is now, not one per call.
+    for (int n = 0; n < pieces_per_poll && ipc::wait_readable(poll_fd_.fd, 0); ++n)
+        housekeeping_locked();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -298,8 +360,6 @@ void Publisher::publish(const Buffer &buf) {
              "them); allocate frames from a pool over px_segment_shm_new");
     const Buffer frame = counted(buf);
     std::lock_guard lock(mutex_);
-    if (coarse_now_ns() - last_housekeeping_ns_ >= housekeeping_interval_ns)
-        housekeeping_locked();
     const uint64_t seq = ++last_seq_;
     ++counters_.published;
     if (opts_.history) {
@@ -325,9 +385,24 @@ void Publisher::publish(const Buffer &buf) {
         if (std::any_of(no_room.begin(), no_room.end(),
                         [](Subscriber *s) { return s->ch->receiver_shares_cpu(); }))
             ::sched_yield();
-        apply_slow_policy_locked(no_room, frame, seq);
+        try {
+            apply_slow_policy_locked(no_room, frame, seq);
+        } catch (const Error &) {
+            after_frame_locked(); // a BLOCK timeout: joins and departures go on all the same
+            throw;
+        }
     }
-    publish_stats_locked();
+    after_frame_locked();
+}
+
+void Publisher::after_frame_locked() {
+    // After the frame went out, not before: a subscriber welcomed here starts at the next
+    // frame, so its first frame's segment registration (an fd passed) falls on the next
+    // publish instead of adding to this one.
+    if (coarse_now_ns() - last_housekeeping_ns_ >= housekeeping_interval_ns)
+        housekeeping_locked();
+    else
+        publish_stats_locked();
 }
 
 void Publisher::apply_slow_policy_locked(std::vector<Subscriber *> &no_room, const Buffer &frame,

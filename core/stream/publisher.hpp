@@ -5,7 +5,12 @@
 // No thread is started: joins (handshakes, by the listener, never blocking), departures and
 // the stats page are looked after inside publish() (at most once a millisecond, so that a
 // publish costs one send per subscriber) and poll(), which a publisher that goes a while
-// without publishing calls when fd() is readable.
+// without publishing calls when fd() is readable. A join or a departure is kernel work
+// (memfds, mappings, sockets, fds passed) that would stall a publish for 100-200 us at once:
+// it is done in pieces of a few syscalls, one piece per publish that looks after them (the
+// listener's accept_step for a join; for a departure, taking it out, closing its channel, and
+// unmapping each control block), so that no publish waits for more than one piece; poll(),
+// which stalls no frame, does every piece there is.
 //
 // Publish puts one descriptor in each subscriber's ring; the frame's slot is lent once per
 // subscriber and returns when the publisher and every subscriber have released it or died.
@@ -85,10 +90,13 @@ private:
               const PublisherOptions &opts);
 
     void housekeeping_locked();
+    void after_frame_locked();
     void admit_locked();
     void welcome_locked(Ref<ipc::Channel> ch);
     void refuse(ipc::Channel &ch) noexcept;
     void reap_departed_locked();
+    bool tear_down_piece_locked() noexcept;
+    void signal_teardown_locked() noexcept;
     Delivery deliver_locked(Subscriber &sub, const Buffer &frame, uint64_t seq);
     bool sync_description_locked(Subscriber &sub, int64_t timeout_ns);
     void apply_slow_policy_locked(std::vector<Subscriber *> &no_room, const Buffer &frame,
@@ -102,10 +110,18 @@ private:
     const PublisherOptions opts_;
     StatsPage stats_page_;
     Ref<ipc::Listener> listener_;
-    FdGuard poll_fd_; // epoll: the listener and every subscriber's socket
+    FdGuard poll_fd_; // epoll: the listener, every subscriber's socket and teardown_fd_
+    // An eventfd, readable while a departed subscriber's teardown has pieces left, so that a
+    // publisher waiting on fd() comes back to finish it.
+    FdGuard teardown_fd_;
 
     mutable std::mutex mutex_; // guards everything below
     std::vector<std::unique_ptr<Subscriber>> subs_;
+    // Removed subscribers whose channels are yet to be closed, and the control blocks of closed
+    // ones yet to be unmapped (ipc::DeferControlUnmaps): a teardown's pieces. Each keeps the
+    // capacity for every subscriber (reserved at admission), so removing one never allocates.
+    std::vector<std::unique_ptr<Subscriber>> departed_;
+    std::vector<Ref<Segment>> unmaps_;
     uint64_t next_sub_id_ = 1;
     std::shared_ptr<const Description> description_;
     struct Past {
