@@ -10,6 +10,10 @@
 //     or a hang-up waited) and no counter moved: the earlier pieces of a join are among these,
 //     and so are calls that left the work to a later call;
 //   - "none": nothing waited.
+// Each call is timed twice: on the wall clock, and in CPU time of the publishing thread
+// (CLOCK_THREAD_CPUTIME_ID), which leaves out the time the scheduler gave the CPU to another
+// process: on a loaded 2-core machine that noise is milliseconds, and the work is what a join
+// or a departure adds.
 // With churners = 0 the same loop is the control: what a publish costs on this machine when
 // nobody joins (its maximum is the scheduler's noise, not ours).
 #include <algorithm>
@@ -151,8 +155,19 @@ bool readable(int fd) {
     return poll(&p, 1, 0) > 0;
 }
 
+int64_t cpu_now_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+struct Took {
+    int64_t wall = 0, cpu = 0;
+};
+
 struct Timed {
-    std::vector<int64_t> joined_left, pending, none;
+    std::vector<int64_t> joined_left, pending, none;         // wall clock
+    std::vector<int64_t> cpu_joined_left, cpu_pending, cpu_none; // thread CPU time
 };
 
 class Stream {
@@ -173,7 +188,7 @@ class Stream {
     px_publisher_t *pub() { return pub_; }
 
     // Publishes frame `seq`; the ns px_publisher_publish took.
-    int64_t publish(uint64_t seq) {
+    Took publish(uint64_t seq) {
         px_slot_t *slot = nullptr;
         check(px_pool_loan_timeout(pool_, patience_ns, &slot), "px_pool_loan_timeout");
         pxipc::store_seq(px_slot_data(slot), seq);
@@ -182,12 +197,12 @@ class Stream {
         meta.sequence = seq;
         px_buffer_t *buf = nullptr;
         check(px_slot_into_buffer(slot, frame_size, &meta, &buf), "px_slot_into_buffer");
-        const int64_t t0 = now_ns();
+        const int64_t c0 = cpu_now_ns(), t0 = now_ns();
         const px_status_t st = px_publisher_publish(pub_, buf);
-        const int64_t took = now_ns() - t0;
+        const int64_t t1 = now_ns(), c1 = cpu_now_ns();
         px_buffer_release(buf);
         check(st, "px_publisher_publish");
-        return took;
+        return Took{t1 - t0, c1 - c0};
     }
     uint64_t joins_and_leaves() {
         px_publisher_stats_t s{};
@@ -218,9 +233,11 @@ void paced(Stream &s, int64_t end, Timed &t) {
     for (uint64_t seq = 0; next < end; ++seq) {
         next += churn_pace_ns;
         const bool pending = readable(px_publisher_fd(s.pub()));
-        const int64_t took = s.publish(seq);
+        const Took took = s.publish(seq);
         const uint64_t after = s.joins_and_leaves();
-        (after != before ? t.joined_left : pending ? t.pending : t.none).push_back(took);
+        (after != before ? t.joined_left : pending ? t.pending : t.none).push_back(took.wall);
+        (after != before ? t.cpu_joined_left : pending ? t.cpu_pending : t.cpu_none)
+            .push_back(took.cpu);
         before = after;
         sleep_until(next);
     }
@@ -303,6 +320,13 @@ int churn_publisher_main(int churners, double seconds) {
     every.insert(every.end(), t.pending.begin(), t.pending.end());
     every.insert(every.end(), t.none.begin(), t.none.end());
     add_quantiles(line, "all", every);
+    add_quantiles(line, "cjl", t.cpu_joined_left);
+    add_quantiles(line, "cpend", t.cpu_pending);
+    add_quantiles(line, "cnone", t.cpu_none);
+    std::vector<int64_t> cpu_every = t.cpu_joined_left;
+    cpu_every.insert(cpu_every.end(), t.cpu_pending.begin(), t.cpu_pending.end());
+    cpu_every.insert(cpu_every.end(), t.cpu_none.begin(), t.cpu_none.end());
+    add_quantiles(line, "call", cpu_every);
     char b[200];
     std::snprintf(b, sizeof b, " joins=%llu leaves=%llu stable_received=%llu stable_missed=%llu\n",
                   static_cast<unsigned long long>(end.joined - start.joined),
