@@ -8,6 +8,7 @@
 #   PARALLAX_BUILD_DIR pointing at the build;
 # - checks the generated bindings for bindgen artefacts and for every function of API.md;
 # - runs the Rust producer against the C consumer (when the build has it);
+# - runs parallax-bridge end to end (tests/bridge/run.sh: C publisher -> Zenoh -> Python);
 # - builds and runs a throwaway crate that depends on `parallax` with nothing installed and no
 #   PARALLAX_* variable (the `bundled` feature: libparallax built from the crate's own sources
 #   and linked statically), and checks that `cargo package` ships those sources.
@@ -127,6 +128,19 @@ else
     failed=$((failed + 1))
   fi
   rm -rf "$dir"
+fi
+
+# --- parallax-bridge end to end: C publisher -> export -> Zenoh/TCP -> import -> Python ---------
+# The binary of the cargo test above (its dependencies are built once); the Python of
+# tests/python/run.sh, which installed `parallax` just before (scripts/test.sh), or $PYTHON.
+echo "--- parallax-bridge: tests/bridge/run.sh"
+if ! (cd "$here" && cargo build --locked --quiet -p parallax-bridge --bin parallax-bridge); then
+  echo "FAILED: parallax-bridge did not build"
+  failed=$((failed + 1))
+elif ! ${PYTHON:-python3} -c 'import parallax, numpy' 2>/dev/null; then
+  echo "SKIPPED: ${PYTHON:-python3} cannot import parallax and numpy (run tests/python/run.sh first)"
+elif ! "$repo/tests/bridge/run.sh" "$build" "$here/target/debug/parallax-bridge"; then
+  failed=$((failed + 1))
 fi
 
 # --- the bundled build: a crate that depends on `parallax`, with nothing installed -------------

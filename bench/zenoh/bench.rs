@@ -1,0 +1,271 @@
+//! px_bridge_bench: frames/s of a stream carried through `parallax-bridge export` and
+//! `import` on loopback, against plain Zenoh put -> subscribe of the same bytes, same run
+//! (issue 17). Built with the bridge (`cargo build --release -p parallax-bridge`):
+//!
+//!     target/release/px_bridge_bench [--seconds S] [--reps N] [--sizes 4096,8388608]
+//!
+//! Each repetition runs, for each frame size, the plain pair then the bridged chain, each for
+//! S seconds after a warm-up, and counts frames at the far subscriber:
+//! - plain: a Zenoh publisher process putting one prepared payload (zero-copy, `Bytes`) in a
+//!   loop with congestion control Block, and a Zenoh subscriber process counting samples;
+//! - bridged: a parallax publisher process (slot from a shared pool, policy block) -> export
+//!   bridge -> import bridge -> a parallax subscriber process counting frames.
+//!
+//! Both use TCP on 127.0.0.1 with multicast scouting off. Prints each run, then the median of
+//! each and the ratio bridged/plain per size. The roles below are this same binary run again.
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use parallax::{Metadata, Pool, Publisher, PublisherOptions, SlowPolicy, Subscriber};
+use zenoh::bytes::ZBytes;
+use zenoh::handlers::FifoChannel;
+use zenoh::qos::CongestionControl;
+use zenoh::Wait;
+
+const WARMUP: Duration = Duration::from_millis(700);
+const KEY: &str = "px-bench/frames";
+
+fn zenoh_config(listen: Option<u16>, connect: Option<u16>) -> zenoh::Config {
+    let mut c = zenoh::Config::default();
+    let ep = |p: u16| format!("[\"tcp/127.0.0.1:{p}\"]");
+    c.insert_json5("mode", "\"peer\"").unwrap();
+    c.insert_json5("scouting/multicast/enabled", "false")
+        .unwrap();
+    c.insert_json5("listen/endpoints", &listen.map_or("[]".into(), ep))
+        .unwrap();
+    if let Some(p) = connect {
+        c.insert_json5("connect/endpoints", &ep(p)).unwrap();
+    }
+    c
+}
+
+/// Counts events from the first one on: `WARMUP`, then `seconds` of counting; the rate.
+struct Meter {
+    start: Option<Instant>,
+    counted: u64,
+    seconds: f64,
+}
+
+impl Meter {
+    fn new(seconds: f64) -> Meter {
+        Meter {
+            start: None,
+            counted: 0,
+            seconds,
+        }
+    }
+    /// One event; `Some(rate)` once the window is over.
+    fn tick(&mut self) -> Option<f64> {
+        let now = Instant::now();
+        let start = *self.start.get_or_insert(now);
+        let since = now.duration_since(start);
+        if since < WARMUP {
+            return None;
+        }
+        self.counted += 1;
+        let window = (since - WARMUP).as_secs_f64();
+        (window >= self.seconds).then(|| self.counted as f64 / window)
+    }
+}
+
+fn plain_pub(port: u16, size: usize) {
+    let session = zenoh::open(zenoh_config(Some(port), None)).wait().unwrap();
+    let publisher = session
+        .declare_publisher(KEY)
+        .congestion_control(CongestionControl::Block)
+        .wait()
+        .unwrap();
+    let payload = bytes::Bytes::from(vec![0x5au8; size]);
+    loop {
+        publisher.put(ZBytes::from(payload.clone())).wait().unwrap();
+    }
+}
+
+fn plain_sub(port: u16, seconds: f64) {
+    let session = zenoh::open(zenoh_config(None, Some(port))).wait().unwrap();
+    let sub = session
+        .declare_subscriber(KEY)
+        .with(FifoChannel::new(4))
+        .wait()
+        .unwrap();
+    println!("ready");
+    let mut meter = Meter::new(seconds);
+    while let Ok(sample) = sub.recv() {
+        std::hint::black_box(sample.payload().len());
+        if let Some(rate) = meter.tick() {
+            println!("{rate}");
+            return;
+        }
+    }
+}
+
+fn px_pub(stream: &str, size: usize) {
+    let mut opts = PublisherOptions::default();
+    opts.slow_policy = SlowPolicy::Block;
+    opts.block_timeout = None;
+    let publisher = Publisher::new(stream, &opts).unwrap();
+    let pool = Pool::shm(Some("bench"), 16, size).unwrap();
+    let mut seq = 0u64;
+    loop {
+        if publisher.subscriber_count() == 0 {
+            publisher.poll(Some(Duration::from_millis(10))).unwrap();
+            continue;
+        }
+        let mut slot = pool.loan_timeout(None).unwrap();
+        slot[0] = seq as u8;
+        seq += 1;
+        publisher
+            .publish(
+                &slot
+                    .into_buffer(size, &Metadata::with_sequence(seq))
+                    .unwrap(),
+            )
+            .unwrap();
+    }
+}
+
+fn px_sub(stream: &str, seconds: f64) {
+    let sub = Subscriber::new(stream, Some(Duration::from_secs(30))).unwrap();
+    println!("ready");
+    let mut meter = Meter::new(seconds);
+    loop {
+        let frame = sub.recv(Some(Duration::from_secs(30))).unwrap();
+        std::hint::black_box(frame.len());
+        drop(frame);
+        if let Some(rate) = meter.tick() {
+            println!("{rate}");
+            return;
+        }
+    }
+}
+
+fn me() -> std::path::PathBuf {
+    std::env::current_exe().unwrap()
+}
+
+fn spawn(exe: &std::path::Path, args: &[String]) -> Child {
+    Command::new(exe)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for the subscriber's rate line (after its "ready"), then stops the others.
+fn rate_of(mut sub: Child, others: Vec<Child>) -> f64 {
+    let mut lines = BufReader::new(sub.stdout.take().unwrap()).lines();
+    let mut rate = f64::NAN;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Ok(r) = line.trim().parse::<f64>() {
+            rate = r;
+            break;
+        }
+    }
+    let _ = sub.wait();
+    for mut c in others {
+        // SAFETY: signalling a child of ours by its pid.
+        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while c.try_wait().unwrap().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    rate
+}
+
+fn run_plain(size: usize, seconds: f64, port: u16) -> f64 {
+    let exe = me();
+    let publisher = spawn(
+        &exe,
+        &["plain-pub".into(), port.to_string(), size.to_string()],
+    );
+    let sub = spawn(
+        &exe,
+        &["plain-sub".into(), port.to_string(), seconds.to_string()],
+    );
+    rate_of(sub, vec![publisher])
+}
+
+fn run_bridged(size: usize, seconds: f64, port: u16, tag: &str) -> f64 {
+    let exe = me();
+    let bridge = exe.with_file_name("parallax-bridge");
+    let (a, b) = (format!("px-bench-{tag}-a"), format!("px-bench-{tag}-b"));
+    let ep = format!("tcp/127.0.0.1:{port}");
+    let publisher = spawn(&exe, &["px-pub".into(), a.clone(), size.to_string()]);
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let importer = spawn(
+        &bridge,
+        &s(&[
+            "import",
+            "--key",
+            KEY,
+            &b,
+            "--connect",
+            &ep,
+            "--policy",
+            "block",
+        ]),
+    );
+    let exporter = spawn(&bridge, &s(&["export", &a, "--key", KEY, "--listen", &ep]));
+    let sub = spawn(&exe, &["px-sub".into(), b, seconds.to_string()]);
+    rate_of(sub, vec![publisher, exporter, importer])
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize| argv[i].clone();
+    match argv.first().map(String::as_str) {
+        Some("plain-pub") => return plain_pub(arg(1).parse().unwrap(), arg(2).parse().unwrap()),
+        Some("plain-sub") => return plain_sub(arg(1).parse().unwrap(), arg(2).parse().unwrap()),
+        Some("px-pub") => return px_pub(&arg(1), arg(2).parse().unwrap()),
+        Some("px-sub") => return px_sub(&arg(1), arg(2).parse().unwrap()),
+        _ => {}
+    }
+    let (mut seconds, mut reps, mut sizes) = (3.0f64, 3usize, vec![4096usize, 8 << 20]);
+    let mut it = argv.iter();
+    while let Some(a) = it.next() {
+        let v = it.next().expect("every option takes a value");
+        match a.as_str() {
+            "--seconds" => seconds = v.parse().unwrap(),
+            "--reps" => reps = v.parse().unwrap(),
+            "--sizes" => sizes = v.split(',').map(|s| s.parse().unwrap()).collect(),
+            _ => panic!("unknown option {a}"),
+        }
+    }
+    let port = 17000 + (std::process::id() % 20000) as u16;
+    println!(
+        "px_bridge_bench: {reps} interleaved repetitions of {seconds} s per run, TCP 127.0.0.1"
+    );
+    for &size in &sizes {
+        let (mut plain, mut bridged) = (Vec::new(), Vec::new());
+        for rep in 0..reps {
+            let p = run_plain(size, seconds, port + (rep as u16) * 2);
+            let b = run_bridged(
+                size,
+                seconds,
+                port + (rep as u16) * 2 + 1,
+                &format!("{rep}"),
+            );
+            println!("  {size:>9} B rep {rep}: plain zenoh {p:>10.0} frames/s, bridged {b:>10.0} frames/s");
+            plain.push(p);
+            bridged.push(b);
+        }
+        let (p, b) = (median(&mut plain), median(&mut bridged));
+        println!(
+            "{size:>9} B: plain zenoh {p:.0} frames/s ({:.1} MB/s), bridged {b:.0} frames/s ({:.1} MB/s), ratio {:.2}",
+            p * size as f64 / 1e6,
+            b * size as f64 / 1e6,
+            b / p
+        );
+    }
+}

@@ -1,0 +1,260 @@
+//! `import`: a Zenoh key's frames into a local stream, from a pool of the bridge's own.
+//!
+//! The local publisher starts first, so local subscribers can join before any exporter is up
+//! and stay joined while exporters come and go. Each payload is copied once, from Zenoh's
+//! receive buffer into a slot of the pool; that slot is what local subscribers map.
+use std::io::Read;
+use std::time::Duration;
+
+use parallax::{Pool, Publisher, Status};
+use zenoh::bytes::ZBytes;
+use zenoh::handlers::FifoChannel;
+use zenoh::sample::Sample;
+use zenoh::{Session, Wait};
+
+use crate::cli::Args;
+use crate::wire::{self, Header};
+use crate::{log, net, raw, stopping};
+
+#[derive(Default, Debug)]
+pub struct Counts {
+    /// Frames published into the local stream.
+    pub frames: u64,
+    /// Frames the numbering says never arrived (dropped at the exporter's side or on the way).
+    pub gaps: u64,
+    /// Messages refused: a header that is not a bridge header, or a format that does not fit.
+    pub bad: u64,
+    /// Frames that came after a later one of the same exporter run (never republished).
+    pub stale: u64,
+    /// Frames dropped because every slot was held by local subscribers for a second.
+    pub no_slot: u64,
+    /// Frames the local publisher could not deliver (`--policy block` timed out).
+    pub publish_failed: u64,
+    /// Exporter runs seen (a restarted exporter is a new one).
+    pub exporters: u64,
+}
+
+/// Where the last exporter run is: its epoch, the position of its last frame, and the
+/// version of its description already set on the local stream.
+struct Upstream {
+    epoch: u64,
+    position: u64,
+    description_version: u64,
+}
+
+struct Importer<'a> {
+    args: &'a Args,
+    session: &'a Session,
+    publisher: Publisher,
+    pool: Option<Pool>,
+    upstream: Option<Upstream>,
+    counts: Counts,
+}
+
+/// Bad messages logged in full; after that only counted (a flood must not flood the log).
+const BAD_LOGGED: u64 = 10;
+
+pub fn run(args: &Args) -> Result<(), String> {
+    let publisher = Publisher::new(&args.stream, &args.publisher)
+        .map_err(|e| format!("cannot publish stream {}: {e}", args.stream))?;
+    let session = net::open(args, || {
+        let _ = publisher.poll(Some(Duration::ZERO));
+    })?;
+    let subscriber = session
+        .declare_subscriber(args.key.clone())
+        .with(FifoChannel::new(args.queue))
+        .wait()
+        .map_err(|e| format!("cannot subscribe to zenoh key {}: {e}", args.key))?;
+    log(&format!("import zenoh key {} -> {}", args.key, args.stream));
+    let mut imp = Importer {
+        args,
+        session: &session,
+        publisher,
+        pool: None,
+        upstream: None,
+        counts: Counts::default(),
+    };
+    while !stopping() {
+        match subscriber.recv_timeout(Duration::from_millis(20)) {
+            Ok(Some(sample)) => imp.handle(&sample),
+            // Idle: admit joining local subscribers (no library thread does it).
+            Ok(None) => {
+                let _ = imp.publisher.poll(Some(Duration::ZERO));
+            }
+            Err(e) => return Err(format!("zenoh subscriber: {e}")),
+        }
+    }
+    log(&format!("import stopped: {:?}", imp.counts));
+    drop(subscriber);
+    drop(imp);
+    session
+        .close()
+        .wait()
+        .map_err(|e| format!("closing the zenoh session: {e}"))
+}
+
+/// The whole header from the front of a payload, or why not.
+fn read_header(payload: &ZBytes, reader: &mut impl Read) -> Result<Header, String> {
+    let mut prefix = [0u8; 12];
+    reader.read_exact(&mut prefix).map_err(|_| {
+        format!(
+            "a message of {} bytes is shorter than any header",
+            payload.len()
+        )
+    })?;
+    let len = wire::header_len(&prefix)?;
+    let mut head = vec![0u8; len];
+    head[..12].copy_from_slice(&prefix);
+    reader
+        .read_exact(&mut head[12..])
+        .map_err(|_| format!("header of {len} bytes in a message of {}", payload.len()))?;
+    wire::decode(&head, payload.len() as u64)
+}
+
+impl Importer<'_> {
+    fn bad(&mut self, why: &str) {
+        self.counts.bad += 1;
+        if self.counts.bad <= BAD_LOGGED {
+            log(&format!("skipped a message on {}: {why}", self.args.key));
+        }
+    }
+
+    fn handle(&mut self, sample: &Sample) {
+        let payload = sample.payload();
+        let mut reader = payload.reader();
+        let header = match read_header(payload, &mut reader) {
+            Ok(h) => h,
+            Err(why) => return self.bad(&why),
+        };
+        if !self.advance(&header) {
+            return;
+        }
+        self.update_description(&header);
+        if let Err(why) = self.republish(&header, &mut reader) {
+            log(&why);
+        }
+    }
+
+    /// Checks the frame's place in its exporter's numbering and counts the gap before it;
+    /// false for a frame that must not be republished (older than one already out).
+    fn advance(&mut self, h: &Header) -> bool {
+        match &mut self.upstream {
+            Some(u) if u.epoch == h.epoch => {
+                if h.position <= u.position {
+                    self.counts.stale += 1;
+                    return false;
+                }
+                // TODO(API): these gaps should also show as `missed` at local subscribers;
+                // that needs the publisher to skip stream numbers (px_publisher_skip).
+                self.counts.gaps += h.position - u.position - 1;
+                u.position = h.position;
+            }
+            _ => {
+                // A new exporter run (or the first): its numbering starts here, no gap.
+                self.counts.exporters += 1;
+                log(&format!(
+                    "exporter run {:016x} from position {}",
+                    h.epoch, h.position
+                ));
+                self.upstream = Some(Upstream {
+                    epoch: h.epoch,
+                    position: h.position,
+                    description_version: 0,
+                });
+            }
+        }
+        true
+    }
+
+    /// Sets the local description when the exporter's changed: from the frame when it carries
+    /// it, else (this importer missed the frame that did) by asking the exporter.
+    fn update_description(&mut self, h: &Header) {
+        let u = self.upstream.as_mut().expect("advance set it");
+        if h.description_version == u.description_version {
+            return;
+        }
+        let text = match &h.description {
+            Some(t) => Some(t.clone()),
+            None => query_description(self.session, &self.args.key, h.epoch, h.description_version),
+        };
+        match text {
+            Some(t) => match raw::set_description(&self.publisher, &t) {
+                Ok(()) => u.description_version = h.description_version,
+                Err(e) => log(&format!("cannot set the description: {e}")),
+            },
+            None => log("the exporter did not answer for its description; asking again later"),
+        }
+    }
+
+    /// A pool whose slots hold `len` bytes: the current one, or a new one with bigger slots
+    /// (the old one lives on while local subscribers hold its buffers).
+    fn pool_for(&mut self, len: usize) -> Result<&Pool, String> {
+        if self.pool.as_ref().is_none_or(|p| p.slot_size() < len) {
+            // Powers of two, so that growing frames regrow the pool a few times at most.
+            let size = len.max(self.args.slot_size).next_power_of_two().max(4096);
+            let slots = self.args.pool_slots();
+            let pool = Pool::shm(Some("parallax-bridge"), slots, size)
+                .map_err(|e| format!("cannot make a pool of {slots} x {size} bytes: {e}"))?;
+            log(&format!("import pool: {slots} slots of {size} bytes"));
+            self.pool = Some(pool);
+        }
+        Ok(self.pool.as_ref().unwrap())
+    }
+
+    fn republish(&mut self, h: &Header, reader: &mut impl Read) -> Result<(), String> {
+        let len = usize::try_from(h.payload_len).map_err(|_| "payload too large".to_string())?;
+        let pool = self.pool_for(len)?;
+        let mut slot = match pool.loan_timeout(Some(Duration::from_secs(1))) {
+            Ok(s) => s,
+            Err(e) if e.status() == Status::Timeout => {
+                self.counts.no_slot += 1;
+                return Ok(());
+            }
+            Err(e) => return Err(format!("loaning a slot: {e}")),
+        };
+        // The one copy on this side: from Zenoh's receive buffer into shared memory.
+        reader
+            .read_exact(&mut slot[..len])
+            .map_err(|e| format!("reading a payload of {len} bytes: {e}"))?;
+        let mut buf = slot
+            .into_buffer(len, &h.metadata)
+            .map_err(|e| format!("making a buffer: {e}"))?;
+        if let Some(f) = &h.format {
+            if let Err(e) = raw::set_format(&mut buf, f) {
+                self.bad(&format!("format does not fit the frame: {e}"));
+                return Ok(());
+            }
+        }
+        match self.publisher.publish(&buf) {
+            Ok(()) => self.counts.frames += 1,
+            Err(e) => {
+                self.counts.publish_failed += 1;
+                log(&format!("publishing into {}: {e}", self.args.stream));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Asks the exporter for its description; `None` unless it answers, within a second, for
+/// the same run and at least the version the frame names.
+fn query_description(session: &Session, key: &str, epoch: u64, version: u64) -> Option<Vec<u8>> {
+    let replies = session
+        .get(net::description_key(key))
+        .timeout(Duration::from_secs(1))
+        .wait()
+        .ok()?;
+    while let Ok(reply) = replies.recv() {
+        let Ok(sample) = reply.result() else { continue };
+        let bytes = sample.payload().to_bytes();
+        if bytes.len() < 16 {
+            continue;
+        }
+        let e = u64::from_le_bytes(bytes[..8].try_into().unwrap());
+        let v = u64::from_le_bytes(bytes[8..16].try_into().unwrap());
+        if e == epoch && v >= version {
+            return Some(bytes[16..].to_vec());
+        }
+    }
+    None
+}
