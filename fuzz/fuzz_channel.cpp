@@ -1,17 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 // libFuzzer target: an honest channel end (px::ipc::Channel, as the C API uses it) against a
 // peer whose every move comes from the input: the handshake (hello bytes, which fds, of what
-// kind), then any sequence of segment registrations with fds, raw socket records, data and
-// unregister records and raw entries in its data ring, lies about the ring's index, and
-// receives by the honest end. This is the descriptor decoder and the received-fd validation in
-// their context: the channel's state (segment table, cap, ring, drop after a protocol error).
+// kind), then any sequence of segment registrations with fds, raw socket records, data (typed
+// or not), format and unregister records and raw entries in its data ring, lies about the
+// ring's index, and receives by the honest end. This is the descriptor decoder and the received-fd
+// validation in their context: the channel's state (segment table, cap, ring, drop after a protocol
+// error).
 //
 // Properties, beyond the sanitizers' (and LeakSanitizer's):
 //  - the handshake either succeeds or is refused with protocol / permission / closed;
 //  - recv answers only OK, would_block, protocol or closed; after a protocol error the channel
 //    stays dropped (protocol forever);
 //  - a received buffer lies inside its segment, which is shared or huge-page memory mapped
-//    read-only; every byte of it can be read (no SIGBUS); its metadata is valid;
+//    read-only; every byte of it can be read (no SIGBUS); its metadata is valid; its format,
+//    if any, passes validate_format against its length (every element inside the buffer);
 //  - when everything is released, no fd is left open.
 #include <cstddef>
 #include <cstdint>
@@ -30,6 +32,7 @@
 #include "fuzz_support.hpp"
 
 #include "core/error.hpp"
+#include "core/format.hpp"
 #include "core/ipc/channel.hpp"
 #include "core/ipc/fd_passing.hpp"
 #include "core/ipc/ring.hpp"
@@ -169,7 +172,8 @@ bool greet(Peer &p, FuzzedDataProvider &in) {
     if (variant == 2) { // any fds for the hello
         size_t n = in.ConsumeIntegralInRange<size_t>(0, 3);
         for (size_t i = 0; i < n; ++i) {
-            size_t size = in.ConsumeBool() ? sizeof(ipc::ControlBlock) : in.ConsumeIntegral<uint16_t>();
+            size_t size =
+                in.ConsumeBool() ? sizeof(ipc::ControlBlock) : in.ConsumeIntegral<uint16_t>();
             attach.add(some_fd(in, size ? size : 1, p.own_cb_fd.fd));
         }
     } else {
@@ -202,6 +206,13 @@ void check_buffer(const px::Buffer &b) {
     check(b.data() == seg.data() + b.offset(), "a received buffer points elsewhere");
     check(b.mutable_data() == nullptr, "a received buffer is writable");
     check(b.metadata().user_len <= px::metadata_user_max, "received metadata user_len > 64");
+    if (const px::Format *f = b.format()) {
+        try {
+            px::validate_format(*f, b.size(), px::Status::invalid);
+        } catch (const px::Error &) {
+            broken("a received buffer's format does not fit it");
+        }
+    }
     volatile unsigned sum = 0;
     for (size_t i = 0; i < b.size(); i += 512)
         sum = sum + static_cast<unsigned>(b.data()[i]);
@@ -220,12 +231,11 @@ void run(FuzzedDataProvider &in) {
     } catch (const px::Error &e) {
         p.honest_fd = -1; // from_fd closes it on failure
         auto s = e.status();
-        check(s == px::Status::protocol || s == px::Status::permission ||
-                  s == px::Status::closed,
+        check(s == px::Status::protocol || s == px::Status::permission || s == px::Status::closed,
               "the handshake was refused with an unexpected status");
         return;
     }
-    {   // The honest hello: take its fds (we do not need its control block to misbehave).
+    { // The honest hello: take its fds (we do not need its control block to misbehave).
         uint8_t buf[wire::max_record_size];
         try {
             ipc::Received r = ipc::recv_message(p.evil, buf, sizeof buf, 2, true);
@@ -238,7 +248,7 @@ void run(FuzzedDataProvider &in) {
     std::vector<px::Buffer> held;
     bool dropped = false;
     for (int op = 0; op < 48 && in.remaining_bytes() > 0; ++op) {
-        switch (in.ConsumeIntegralInRange<int>(0, 8)) {
+        switch (in.ConsumeIntegralInRange<int>(0, 9)) {
         case 0: { // a segment registration, with fds of the input's choosing
             wire::SegmentInfo info;
             info.segment_id = in.ConsumeIntegralInRange<uint32_t>(0, 7);
@@ -276,6 +286,7 @@ void run(FuzzedDataProvider &in) {
             d.token = in.ConsumeIntegral<uint8_t>();
             d.meta.sequence = in.ConsumeIntegral<uint64_t>();
             d.meta.user_len = in.ConsumeIntegralInRange<uint32_t>(0, 70);
+            d.typed = in.ConsumeBool();
             wire::Bytes bytes;
             try {
                 bytes = wire::encode(d);
@@ -309,6 +320,35 @@ void run(FuzzedDataProvider &in) {
                 if (!raw.empty())
                     std::memcpy(cb->data_entries[slot] + sizeof len, raw.data(), raw.size());
             }
+            p.out.publish();
+            break;
+        }
+        case 9: { // a format record in the ring: any fields, mostly near the valid ones
+            px::Format f;
+            f.dtype = in.ConsumeIntegralInRange<uint32_t>(0, 14);
+            f.ndim = in.ConsumeIntegralInRange<uint32_t>(0, 10);
+            if (in.ConsumeBool())
+                f.fourcc = in.ConsumeIntegral<uint32_t>();
+            if (in.ConsumeIntegralInRange<int>(0, 7) == 0)
+                f.flags = in.ConsumeIntegral<uint32_t>();
+            const bool strided = in.ConsumeBool();
+            for (uint32_t i = 0; i < px::format_max_dims; ++i) {
+                const bool used = i < f.ndim;
+                if (!used && in.ConsumeIntegralInRange<int>(0, 15) != 0)
+                    continue; // beyond ndim: mostly zero, as it must be
+                f.shape[i] = in.ConsumeBool() ? in.ConsumeIntegralInRange<int64_t>(0, 64)
+                                              : in.ConsumeIntegral<int64_t>();
+                if (strided)
+                    f.strides[i] = in.ConsumeBool() ? 4 * in.ConsumeIntegralInRange<int64_t>(0, 512)
+                                                    : in.ConsumeIntegral<int64_t>();
+            }
+            long slot = reserve(p.out);
+            if (slot < 0)
+                break;
+            wire::Bytes bytes = wire::encode(f);
+            uint32_t len = static_cast<uint32_t>(bytes.size);
+            std::memcpy(cb->data_entries[slot], &len, sizeof len);
+            std::memcpy(cb->data_entries[slot] + sizeof len, bytes.data, bytes.size);
             p.out.publish();
             break;
         }

@@ -7,7 +7,7 @@
 //  - it is deterministic;
 //  - an accepted record has exactly the size of its type, and what it promises holds
 //    (hello speaks our version, no empty segment, no overflowing range, metadata user_len
-//    <= 64, 1..60 returns);
+//    <= 64, 1..60 returns, a format valid but for its buffer's length);
 //  - it is lossless: encoding the decoded record gives back the input bytes (reserved fields
 //    aside), and decoding that again gives the same record.
 #include <cstddef>
@@ -17,6 +17,7 @@
 #include <cstring>
 
 #include "core/error.hpp"
+#include "core/format.hpp"
 #include "core/ipc/wire.hpp"
 
 namespace wire = px::ipc::wire;
@@ -59,8 +60,8 @@ Outcome decode(const uint8_t *data, size_t size) {
 
 bool same_meta(const px::Metadata &a, const px::Metadata &b) {
     return a.sequence == b.sequence && a.pts_ns == b.pts_ns && a.dts_ns == b.dts_ns &&
-           a.duration_ns == b.duration_ns && a.offset == b.offset &&
-           a.offset_end == b.offset_end && a.flags == b.flags && a.user_len == b.user_len &&
+           a.duration_ns == b.duration_ns && a.offset == b.offset && a.offset_end == b.offset_end &&
+           a.flags == b.flags && a.user_len == b.user_len &&
            std::memcmp(a.user, b.user, sizeof a.user) == 0;
 }
 
@@ -72,19 +73,21 @@ bool same(const wire::Record &a, const wire::Record &b) {
         return a.hello.version == b.hello.version && a.hello.pid == b.hello.pid;
     case wire::Type::segment:
         return a.segment.segment_id == b.segment.segment_id &&
-               a.segment.memory_type == b.segment.memory_type &&
-               a.segment.size == b.segment.size && a.segment.page_size == b.segment.page_size;
+               a.segment.memory_type == b.segment.memory_type && a.segment.size == b.segment.size &&
+               a.segment.page_size == b.segment.page_size;
     case wire::Type::data:
         return a.data.segment_id == b.data.segment_id && a.data.offset == b.data.offset &&
                a.data.len == b.data.len && a.data.token == b.data.token &&
                a.data.tag.kind == b.data.tag.kind && a.data.tag.seq == b.data.tag.seq &&
-               same_meta(a.data.meta, b.data.meta);
+               a.data.typed == b.data.typed && same_meta(a.data.meta, b.data.meta);
     case wire::Type::unregister:
         return a.unregister.segment_id == b.unregister.segment_id;
     case wire::Type::returns:
         return a.returns.tokens == b.returns.tokens;
     case wire::Type::wake:
         return true;
+    case wire::Type::format:
+        return std::memcmp(&a.format, &b.format, sizeof a.format) == 0;
     }
     return false;
 }
@@ -103,6 +106,8 @@ wire::Bytes encode(const wire::Record &r) {
         return wire::encode(r.returns);
     case wire::Type::wake:
         return wire::encode_wake();
+    case wire::Type::format:
+        return wire::encode(r.format);
     }
     broken("accepted a record of no known type");
 }
@@ -117,6 +122,7 @@ bool reserved_byte(wire::Type type, size_t at) {
     case wire::Type::data: // magic, type, segment id, stream kind, ...: nothing reserved
     case wire::Type::segment:
     case wire::Type::wake:
+    case wire::Type::format: // px::Format's bytes: every one a field
         return false;
     }
     return false;
@@ -169,6 +175,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case wire::Type::wake:
         check(size == wire::wake_size, "wake record of the wrong size accepted");
         break;
+    case wire::Type::format: {
+        check(size == wire::format_size, "format record of the wrong size accepted");
+        const px::Format &f = rec.format;
+        check(f.ndim >= 1 && f.ndim <= px::format_max_dims, "format of a bad ndim accepted");
+        check(px::dtype_size(f.dtype) != 0, "format of an unknown dtype accepted");
+        try { // what a receiver checks against each buffer: it must not find more to refuse
+            px::validate_format(f, SIZE_MAX, px::Status::protocol);
+        } catch (const px::Error &) {
+            broken("an accepted format breaks a rule other than its buffer's length");
+        }
+        break;
+    }
     }
 
     wire::Bytes again = encode(rec);

@@ -63,6 +63,27 @@ int main(int argc, char **argv) {
     welcome.tag = {wire::DataKind::stream_welcome, 1};
     ok &= write(dir, "data-stream-welcome", wire::encode(welcome));
 
+    // Typed frames (protocol 5): a format record, and a typed data record.
+    px::Format image;
+    image.dtype = 1; // u8
+    image.ndim = 3;
+    image.fourcc = 0x33424752;
+    image.shape[0] = 1080;
+    image.shape[1] = 1920;
+    image.shape[2] = 3;
+    ok &= write(dir, "format", wire::encode(image));
+    px::Format padded;
+    padded.dtype = 11; // f32, rows of 12 padded to 16
+    padded.ndim = 2;
+    padded.shape[0] = 8;
+    padded.shape[1] = 12;
+    padded.strides[0] = 64;
+    padded.strides[1] = 4;
+    ok &= write(dir, "format-strided", wire::encode(padded));
+    wire::Data typed = framed;
+    typed.typed = true;
+    ok &= write(dir, "data-typed", wire::encode(typed));
+
     ok &= write(dir, "unregister", wire::encode(wire::Unregister{1}));
     ok &= write(dir, "wake", wire::encode_wake());
 
@@ -86,6 +107,21 @@ int main(int argc, char **argv) {
     wire::Bytes unknown_kind = wire::encode(framed);
     unknown_kind.data[12] = wire::max_data_kind + 1;
     ok &= write(dir, "data-unknown-kind", unknown_kind);
+    wire::Bytes unknown_bit = wire::encode(typed);
+    unknown_bit.data[14] |= 2; // bit 17 of the kind field, beside the typed bit
+    ok &= write(dir, "data-unknown-bit", unknown_bit);
+    px::Format wide = image;
+    wide.ndim = 9;
+    ok &= write(dir, "format-ndim-9", wire::encode(wide));
+    px::Format unknown_dtype = image;
+    unknown_dtype.dtype = 13;
+    ok &= write(dir, "format-unknown-dtype", wire::encode(unknown_dtype));
+    px::Format overflowing = padded;
+    overflowing.dtype = 1;
+    overflowing.strides[0] = INT64_MAX;
+    ok &= write(dir, "format-overflowing-strides", wire::encode(overflowing));
+    wire::Bytes short_format = wire::encode(image);
+    ok &= write(dir, "format-short", short_format.data, short_format.size - 1);
 
     if (!ok) {
         std::perror("px_fuzz_seeds");

@@ -7,7 +7,9 @@
 # Crash inputs are kept in build/fuzz/crashes/<target>/. Exits non-zero if any target failed.
 #
 # Usage: fuzz/run_fuzzers.sh [seconds-per-target]     (default 60)
-#   PX_FUZZ_TARGETS="wire_decode channel"  runs only those.
+#   The default targets share the time of the three there were before fuzz_subscriber came
+#   (3 x seconds in all, so a caller's budget holds): each gets 3/4 of `seconds`.
+#   PX_FUZZ_TARGETS="wire_decode channel"  runs only those, `seconds` each.
 #   PX_FUZZ_JOBS=N                         fuzzes with N processes per target (default 1).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +17,14 @@ root=$PWD
 seconds=${1:-60}
 case $seconds in '' | *[!0-9]*) echo "usage: $0 [seconds-per-target]" >&2; exit 2 ;; esac
 build=$root/build/fuzz
-targets=${PX_FUZZ_TARGETS:-"wire_decode received_fd channel"}
+default_targets="wire_decode received_fd channel subscriber"
+targets=${PX_FUZZ_TARGETS:-$default_targets}
+if [ "$targets" = "$default_targets" ]; then
+  share=$((seconds * 3 / 4))
+  [ "$share" -gt 0 ] || share=1
+else
+  share=$seconds
+fi
 jobs=${PX_FUZZ_JOBS:-1}
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -103,7 +112,7 @@ for t in $targets; do
   extra=()
   [ "$jobs" -gt 1 ] && extra=(-fork="$jobs" -ignore_crashes=0)
   log=$work/$t.log
-  "$bin" "$corpus" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 \
+  "$bin" "$corpus" -max_total_time="$share" -timeout=20 -rss_limit_mb=4096 \
     -print_final_stats=1 -artifact_prefix="$work/$t.artifacts/" "${extra[@]}" >"$log" 2>&1
   rc=$?
   stats=$(grep -E '^#[0-9]+.*(DONE|pulse|NEW|REDUCE|INITED)' "$log" | tail -n 1)
@@ -121,7 +130,7 @@ for t in $targets; do
     grep -E 'ERROR|SUMMARY|fuzz_[a-z_]+: |==[0-9]+==' "$log" | head -n 20
     tail -n 30 "$log"
   fi
-  line="fuzz_$t: ${execs:-?} runs in ${seconds} s (${rate:-?} exec/s), cov ${cov:-?}, ft ${ft:-?}, corpus $seeds -> $units"
+  line="fuzz_$t: ${execs:-?} runs in ${share} s (${rate:-?} exec/s), cov ${cov:-?}, ft ${ft:-?}, corpus $seeds -> $units"
   echo "$line"
   summary+=("$line $([ $ok -eq 1 ] && echo ok || echo FAILED)")
   if [ $ok -eq 1 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
