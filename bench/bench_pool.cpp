@@ -67,6 +67,19 @@ double pool_single(px_pool_t *pool, size_t size, uint64_t iters) {
     return timer.elapsed_ns();
 }
 
+// The same three calls into the shared library as pool_single, to entry points that do no pool
+// work (px_slot_index for the loan and the release): what any loan+release through this C API
+// costs on this machine before the pool does anything.
+double three_empty_calls(px_slot_t *slot, size_t size, uint64_t iters) {
+    ThreadCpuTimer timer;
+    for (uint64_t i = 0; i < iters; ++i) {
+        escape(reinterpret_cast<void *>(px_slot_index(slot)));
+        touch_pages(px_slot_data(slot), size);
+        escape(reinterpret_cast<void *>(px_slot_index(slot)));
+    }
+    return timer.elapsed_ns();
+}
+
 double malloc_single(size_t size, uint64_t iters) {
     ThreadCpuTimer timer;
     for (uint64_t i = 0; i < iters; ++i) {
@@ -277,6 +290,15 @@ int main(int argc, char **argv) {
             "loan+release " + size_name(size) + ", one at a time", "malloc+free",
             [&](uint64_t n) { return pool_single(pool, size, n); },
             [&](uint64_t n) { return malloc_single(size, n); }, single_target);
+        if (size == 4 * KiB) {
+            // The floor under the row above: its three calls, without the pool's work.
+            px_slot_t *held = loan(pool);
+            runner.compare(
+                "loan+release 4 KiB against its three calls", "3 calls doing no pool work",
+                [&](uint64_t n) { return pool_single(pool, size, n); },
+                [&](uint64_t n) { return three_empty_calls(held, size, n); });
+            px_slot_release(held);
+        }
         runner.compare(
             "loan+release " + size_name(size) + ", bursts of 64", "64 x malloc, then 64 x free",
             [&](uint64_t n) { return pool_burst(pool, size, n); },
