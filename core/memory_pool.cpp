@@ -304,9 +304,9 @@ Slot *MemoryPool::try_loan_slow() noexcept {
         cached = true;
         SlotCache &c = cache_in(*tc, evicted, n_evicted);
         uint32_t n = c.count.load(std::memory_order_relaxed);
-        if (n == 0) { // refill, as far as one bitmap word allows, in one step
+        if (n == 0) { // refill: a batch of one bitmap word in one step
             size_t got_idx[SlotCache::max_slots];
-            n = static_cast<uint32_t>(bitmap_.acquire_many(cache_limit_, got_idx));
+            n = static_cast<uint32_t>(bitmap_.acquire_many(cache_batch_, got_idx));
             for (uint32_t i = 0; i < n; ++i)
                 c.items[i] = &slots_[got_idx[i]];
         }
@@ -334,7 +334,7 @@ void MemoryPool::give_back_slow(Slot &slot) noexcept {
             SlotCache &c = cache_in(*tc, evicted, n_evicted);
             uint32_t n = c.count.load(std::memory_order_relaxed);
             if (n >= cache_limit_) { // full: those released longest ago go to the bitmap
-                n_flushed = cache_flush_;
+                n_flushed = cache_batch_;
                 std::copy(c.items, c.items + n_flushed, flushed);
                 std::copy(c.items + n_flushed, c.items + n, c.items);
                 n -= static_cast<uint32_t>(n_flushed);
@@ -394,20 +394,19 @@ Ref<MemoryPool> MemoryPool::create(Ref<Segment> segment, size_t slot_size) {
     return Ref<MemoryPool>::adopt(new MemoryPool(std::move(segment), slot_size, capacity));
 }
 
-// A thread may cache a quarter of the slots (at most SlotCache::max_slots): two threads' caches
-// leave half the pool in the bitmap, where every thread finds it without a reclaim. A refill
-// takes a whole cache's worth (as far as one bitmap word has them), a flush gives back half of
-// one, so a thread alternating loans and releases at either edge goes to the bitmap once per
-// half a cache. (With an eighth, refilled half at a time, a burst of 64 loans then 64 releases
-// cost 1.25x what it costs now from a 65-slot pool and 1.12x from a 128-slot pool, single
-// loans the same: bench/compare_builds.cpp, both libraries in one process.) Pools of fewer
-// than 8 slots are not cached.
+// A thread may cache a quarter of the slots (at most SlotCache::max_slots), refilled and flushed
+// half a cache at a time. A thread that alternates loans and releases keeps about half a cache,
+// as many as it kept when a cache held an eighth: a few threads' caches leave most of the pool
+// in the bitmap, where every thread finds it without a reclaim. The other half is room for
+// bursts: with an eighth, a burst of 64 loans then 64 releases cost 1.22-1.27x what it costs
+// now from a 65-slot pool, 1.2x from a 128-slot pool (bench/compare_builds.cpp, both libraries
+// in one process; single loans the same). Pools of fewer than 8 slots are not cached.
 MemoryPool::MemoryPool(Ref<Segment> segment, size_t slot_size, size_t capacity)
     : segment_(std::move(segment)), slot_size_(slot_size), capacity_(capacity),
       cache_limit_(caching_supported() && capacity >= 8
                        ? static_cast<uint32_t>(std::min<size_t>(SlotCache::max_slots, capacity / 4))
                        : 0),
-      cache_flush_(std::max<uint32_t>(1, cache_limit_ / 2)), bitmap_(capacity),
+      cache_batch_(std::max<uint32_t>(1, cache_limit_ / 2)), bitmap_(capacity),
       slots_(new Slot[capacity]) {
     for (size_t i = 0; i < capacity; ++i) {
         slots_[i].pool_ = this;

@@ -234,7 +234,7 @@ private:
     size_t slot_size_;
     size_t capacity_;
     uint32_t cache_limit_;             // slots one thread's cache may hold (0: none)
-    uint32_t cache_flush_;             // slots a full cache gives back to the bitmap at a time
+    uint32_t cache_batch_;             // slots moved between a cache and the bitmap at a time
     std::atomic<uint32_t> cache_off_{0};
     std::atomic<bool> maybe_cached_{false}; // some thread has a cache for this pool
     AtomicBitmap bitmap_;
