@@ -4,7 +4,21 @@
 import enum
 import os
 from collections.abc import Buffer as _BufferLike  # Python >= 3.12 at type-check time
-from typing import Any, AsyncIterator, Coroutine, Iterator, List, Literal, Optional, Tuple, Union
+from typing import (
+    Any,
+    AsyncIterator,
+    Coroutine,
+    Iterator,
+    List,
+    Literal,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+    overload,
+)
+
+import numpy
 
 from typing_extensions import Self
 
@@ -113,6 +127,15 @@ class MemoryPool:
     @property
     def closed(self) -> bool: ...
     def loan(self, timeout: _Timeout = 0) -> Slot: ...
+    def loan_array(
+        self,
+        shape: _Shape,
+        dtype: _DTypeArg,
+        timeout: _Timeout = 0,
+        *,
+        strides: Optional[_Shape] = None,
+        fourcc: _FourCC = 0,
+    ) -> ArraySlot: ...
     def close(self) -> None: ...
     def __enter__(self) -> Self: ...
     def __exit__(self, *exc: object) -> None: ...
@@ -130,6 +153,66 @@ class Slot:
     ) -> Buffer: ...
     def __enter__(self) -> Self: ...
     def __exit__(self, *exc: object) -> None: ...
+
+class ArraySlot:
+    @property
+    def array(self) -> "numpy.ndarray[Any, Any]": ...
+    @property
+    def format(self) -> Format: ...
+    @property
+    def released(self) -> bool: ...
+    def into_buffer(self, metadata: Optional[Metadata] = None) -> Buffer: ...
+    def release(self) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *exc: object) -> None: ...
+
+class DType(enum.IntEnum):
+    U8 = 1
+    I8 = 2
+    U16 = 3
+    I16 = 4
+    U32 = 5
+    I32 = 6
+    U64 = 7
+    I64 = 8
+    F16 = 9
+    BF16 = 10
+    F32 = 11
+    F64 = 12
+
+# A dtype argument: a DType, a numpy dtype or anything numpy.dtype() takes ("uint8", np.uint8).
+_DTypeArg = Union[DType, int, str, "numpy.dtype[Any]", type]
+_Shape = Union[int, Sequence[int]]
+_FourCC = Union[int, str, bytes]
+
+class Format:
+    def __init__(
+        self,
+        dtype: _DTypeArg,
+        shape: _Shape,
+        strides: Optional[_Shape] = None,
+        fourcc: _FourCC = 0,
+    ) -> None: ...
+    @property
+    def dtype(self) -> "numpy.dtype[Any]": ...
+    @property
+    def px_dtype(self) -> DType: ...
+    @property
+    def shape(self) -> Tuple[int, ...]: ...
+    @property
+    def strides(self) -> Tuple[int, ...]: ...
+    @property
+    def c_contiguous(self) -> bool: ...
+    @property
+    def fourcc(self) -> int: ...
+    @property
+    def ndim(self) -> int: ...
+    @property
+    def itemsize(self) -> int: ...
+    @property
+    def nbytes(self) -> int: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
 
 class Buffer:
     def __init__(
@@ -150,12 +233,33 @@ class Buffer:
     @property
     def segment(self) -> Segment: ...
     @property
+    def format(self) -> Optional[Format]: ...
+    @overload
+    def set_format(
+        self,
+        dtype: _DTypeArg,
+        shape: _Shape,
+        strides: Optional[_Shape] = None,
+        fourcc: _FourCC = 0,
+    ) -> None: ...
+    @overload
+    def set_format(self, dtype: Optional[Format]) -> None: ...
+    @property
     def metadata(self) -> Metadata: ...
     @metadata.setter
     def metadata(self, value: Metadata) -> None: ...
     def clone(self) -> Buffer: ...
     def slice(self, offset: int, length: Optional[int] = None) -> Buffer: ...
     def release(self) -> None: ...
+    def __dlpack__(
+        self,
+        *,
+        stream: Optional[int] = None,
+        max_version: Optional[Tuple[int, int]] = None,
+        dl_device: Optional[Tuple[int, int]] = None,
+        copy: Optional[bool] = None,
+    ) -> Any: ...
+    def __dlpack_device__(self) -> Tuple[int, int]: ...
     def __enter__(self) -> Self: ...
     def __exit__(self, *exc: object) -> None: ...
 

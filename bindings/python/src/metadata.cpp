@@ -134,39 +134,62 @@ Per-buffer metadata, carried intact across channels.
 
 Times (``pts_ns``, ``dts_ns``, ``duration_ns``) are nanoseconds or ``None`` when unknown.
 ``user`` is up to 64 bytes of application data. ``Buffer.metadata`` returns a copy: change
-the copy, then assign it back (``buf.metadata = md``).
+the copy, then assign it back (``buf.metadata = md``). Pickles by value (plain pickle too).
+
+Args:
+    sequence, offset, offset_end: ints in [0, 2**64); flags: an int in [0, 2**32).
+    pts_ns, dts_ns, duration_ns: nanoseconds (signed 64-bit), or None for unknown.
+    user: bytes-like, at most 64 bytes (METADATA_USER_MAX).
+
+Raises:
+    InvalidArgument: a negative or too large field, or ``user`` longer than 64 bytes.
+    TypeError: a field of the wrong type, or an unknown keyword.
+
+Example::
+
+    md = px.Metadata(sequence=7, pts_ns=time.monotonic_ns(), user=b"cam0")
+    buf = frame.into_buffer(md)
+    assert buf.metadata.sequence == 7
 )doc")
         .def(py::init(&make_from_args),
              "Metadata(sequence=0, pts_ns=None, dts_ns=None, duration_ns=None, offset=0, "
              "offset_end=0, flags=0, user=b'')")
         .def_property(
             "sequence", [](const PyMetadata &s) { return s.m.sequence; },
-            [](PyMetadata &s, py::handle v) { s.m.sequence = as_u64(v, "sequence", UINT64_MAX); })
+            [](PyMetadata &s, py::handle v) { s.m.sequence = as_u64(v, "sequence", UINT64_MAX); },
+            "The frame's number (the producer's choice; streams do not renumber it).")
         .def_property(
             "pts_ns", [](const PyMetadata &s) { return time_get(s.m.pts_ns); },
-            [](PyMetadata &s, py::handle v) { s.m.pts_ns = time_arg(v, "pts_ns"); })
+            [](PyMetadata &s, py::handle v) { s.m.pts_ns = time_arg(v, "pts_ns"); },
+            "Presentation time in ns, or None when unknown.")
         .def_property(
             "dts_ns", [](const PyMetadata &s) { return time_get(s.m.dts_ns); },
-            [](PyMetadata &s, py::handle v) { s.m.dts_ns = time_arg(v, "dts_ns"); })
+            [](PyMetadata &s, py::handle v) { s.m.dts_ns = time_arg(v, "dts_ns"); },
+            "Decoding time in ns, or None when unknown.")
         .def_property(
             "duration_ns", [](const PyMetadata &s) { return time_get(s.m.duration_ns); },
-            [](PyMetadata &s, py::handle v) { s.m.duration_ns = time_arg(v, "duration_ns"); })
+            [](PyMetadata &s, py::handle v) { s.m.duration_ns = time_arg(v, "duration_ns"); },
+            "Duration in ns, or None when unknown.")
         .def_property(
             "offset", [](const PyMetadata &s) { return s.m.offset; },
-            [](PyMetadata &s, py::handle v) { s.m.offset = as_u64(v, "offset", UINT64_MAX); })
+            [](PyMetadata &s, py::handle v) { s.m.offset = as_u64(v, "offset", UINT64_MAX); },
+            "Application-defined position of the first byte (e.g. in a file), default 0.")
         .def_property(
             "offset_end", [](const PyMetadata &s) { return s.m.offset_end; },
             [](PyMetadata &s, py::handle v) {
                 s.m.offset_end = as_u64(v, "offset_end", UINT64_MAX);
-            })
+            },
+            "Application-defined position after the last byte, default 0.")
         .def_property(
             "flags", [](const PyMetadata &s) { return s.m.flags; },
             [](PyMetadata &s, py::handle v) {
                 s.m.flags = static_cast<uint32_t>(as_u64(v, "flags", UINT32_MAX));
-            })
+            },
+            "Application-defined bits (32).")
         .def_property(
             "user", [](const PyMetadata &s) { return user_get(s.m); },
-            [](PyMetadata &s, py::handle v) { set_user(s.m, v); })
+            [](PyMetadata &s, py::handle v) { set_user(s.m, v); },
+            "Up to 64 bytes of application data (bytes; assign any bytes-like or None).")
         .def("__eq__",
              [](const PyMetadata &a, py::handle b) -> py::object {
                  if (!py::isinstance<PyMetadata>(b))
