@@ -257,3 +257,24 @@ def test_loan_array_strides_and_fourcc_are_keywords(frame_pool):
     with pytest.raises(TypeError):
         frame_pool.loan_array((2, 3), "uint16", 1.0, (8, 2))
     frame.release()
+
+
+def test_typed_producer_example_publishes_frames_a_reader_checks():
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    from conftest import REPO_ROOT
+
+    runtime = tempfile.mkdtemp(prefix="pxrt")  # short: socket paths must fit 107 bytes
+    env = {**os.environ, "PARALLAX_RUNTIME_DIR": runtime}
+    try:
+        out = subprocess.run(
+            [sys.executable, str(REPO_ROOT / "examples" / "python" / "typed_producer.py"),
+             "--frames", "12", "--shape", "48,64,3", "--name", "typed-test"],
+            capture_output=True, text=True, timeout=120, env=env)
+    finally:
+        shutil.rmtree(runtime, ignore_errors=True)
+    assert out.returncode == 0, out.stderr
+    assert "reader typed-test: 12 frames checked" in out.stdout
