@@ -31,7 +31,9 @@ SLOTS = 4
 METHODS = ("fork", "spawn", "forkserver")
 
 
-def consumer(ch: px.Channel, report: Connection) -> None:
+def consumer(ch: px.Channel, report: Connection, other: px.Channel | None) -> None:
+    if other is not None:  # fork: the child inherited the parent's end too; it must not
+        other.close()      # keep it open, or it would never see the parent close it
     first = last = 0.0
     frames = bad = 0
     for buf in ch:  # until the parent closes its end
@@ -55,7 +57,8 @@ def run_once(method: str, frames: int) -> tuple[float, float]:
     mine, theirs = px.Channel.pair()
     report_r, report_w = ctx.Pipe(duplex=False)
     t_start = time.monotonic()
-    child = ctx.Process(target=consumer, args=(theirs, report_w))
+    other = mine if method == "fork" else None  # only fork copies it into the child
+    child = ctx.Process(target=consumer, args=(theirs, report_w, other))
     child.start()
     report_w.close()
     if not theirs.closed:  # fork: inherited, not moved; this process closes its copy
@@ -93,7 +96,7 @@ def main() -> None:
             rates[method].append(rate)
             startups[method].append(startup)
             row.append(f"{method} {rate:8.0f} frames/s (start-up {startup * 1e3:5.0f} ms)")
-        print(f"  run {r + 1}: " + "  ".join(row))
+        print(f"  run {r + 1}: " + "  ".join(row), flush=True)
     med = {m: statistics.median(v) for m, v in rates.items()}
     up = {m: statistics.median(v) for m, v in startups.items()}
     for m in METHODS:

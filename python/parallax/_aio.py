@@ -2,12 +2,16 @@
 """asyncio for Channel and Subscriber: ``await x.recv_async()`` and ``async for buf in x``.
 
 The event loop waits on the object's pollable fd (``loop.add_reader``): no thread per channel,
-and no thread at all. A receive first tries ``recv(0)``, so a buffer that is already there
-costs no trip through the loop. Only then does the caller wait, as one future in a FIFO of
-this object's waiters; the reader callback takes a buffer from the channel only for the first
-waiter still pending and hands it over in the same step (no await in between), so cancelling
-a wait never loses a buffer: one cancelled before the callback runs takes nothing, and one
-that ran has its buffer already.
+and no thread at all. A receive first tries ``recv(0)`` (``_try_recv``: None instead of a
+WouldBlock exception), so a buffer that is already there costs no trip through the loop. Only
+then does the caller wait, as one future in a FIFO of this object's waiters; the reader
+callback takes a buffer from the channel only for the first waiter still pending and hands it
+over in the same step (no await in between), so cancelling a wait never loses a buffer: one
+cancelled before the callback runs takes nothing, and one that ran has its buffer already.
+
+The reader stays registered while the consumer keeps waiting (one add_reader per burst of
+waits, not per frame) and is removed once a step of the loop passes with nobody waiting, or
+when the object is closed.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import weakref
 from typing import Deque, Union
 
 from ._parallax import Buffer, Channel, Subscriber
-from .errors import ChannelClosed, WouldBlock
+from .errors import ChannelClosed
 
 _Receiver = Union[Channel, Subscriber]
 
@@ -56,26 +60,33 @@ class _Waiters:
                 self._closing()
                 return
             try:
-                buf = source.recv(0)
-            except WouldBlock:  # woken for a description record, or raced: wait again
-                return
+                buf = source._try_recv()
             except BaseException as exc:  # ChannelClosed (end of stream), ProtocolError...
                 self.queue.popleft()
                 fut.set_exception(exc)
-                continue  # the next waiter gets the same answer from its own recv(0)
+                continue  # the next waiter gets the same answer from its own try
+            if buf is None:  # woken for a description record, or raced: wait again
+                return
             self.queue.popleft()
             fut.set_result(buf)
-        self._stop_reading()
+        # Nobody waits now. A streaming consumer usually waits again within the step the
+        # result wakes (scheduled just before this check): then the reader stays, since
+        # add_reader + remove_reader cost more than a frame. Otherwise it goes, so that an idle
+        # object is not watched (and a level-triggered fd never spins the loop).
+        self.loop.call_soon(self._stop_if_idle)
+
+    def _stop_if_idle(self) -> None:
+        if not self.queue:
+            self._stop_reading()
 
     def _forget(self, fut: asyncio.Future[Buffer]) -> None:
-        # A cancelled waiter leaves the queue at once, so that an idle object is not watched.
+        # A cancelled waiter leaves the queue at once.
         if fut.cancelled():
             try:
                 self.queue.remove(fut)
             except ValueError:
                 pass
-        if not self.queue:
-            self._stop_reading()
+            self._stop_if_idle()
 
     def _stop_reading(self) -> None:
         if self.reading:
@@ -126,10 +137,9 @@ async def recv_async(self: _Receiver) -> Buffer:
     """
     state = _waiters(self)
     if not state.queue:  # first in line: a buffer already there costs no loop round trip
-        try:
-            return self.recv(0)
-        except WouldBlock:
-            pass
+        buf = self._try_recv()
+        if buf is not None:
+            return buf
     return await state.wait()
 
 

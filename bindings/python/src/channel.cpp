@@ -166,6 +166,22 @@ PyObject *fast_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyO
     return none();
 }
 
+// recv(0) that answers None instead of raising WouldBlock: the asyncio layer (_aio.py) tries
+// it before every wait, and an exception costs microseconds.
+PyObject *fast_try_recv(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                        PyObject *kwnames) {
+    bind_args("_try_recv", args, nargs, kwnames, {}, nullptr);
+    px_buffer_t *buf = nullptr;
+    px_status_t st = px_channel_recv(self_channel(self).get(), 0, &buf);
+    if (st == PX_E_WOULD_BLOCK)
+        return none();
+    if (st != PX_OK) {
+        set_last_error(st);
+        return nullptr;
+    }
+    return recycler<PyBuffer>().wrap(buf).release().ptr();
+}
+
 PyObject *fast_next(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
     bind_args("__next__", args, nargs, kwnames, {}, nullptr);
     return next_buffer(self_channel(self)).release().ptr();
@@ -211,6 +227,8 @@ Example::
     with ch.recv(timeout=1.0) as buf:
         print(len(buf), buf.metadata.sequence)
 )doc"),
+    fast_method<fast_try_recv>("_try_recv", "_try_recv($self, /)\n--\n\nrecv(0), or None "
+                                            "when nothing is there (for parallax._aio)."),
     fast_method<fast_next>("__next__", "__next__($self, /)\n--\n\nThe next buffer (recv()); "
                                        "StopIteration once the peer has closed."),
 };

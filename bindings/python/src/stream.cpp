@@ -204,6 +204,16 @@ std::unique_ptr<PyBuffer> recv(PySubscriber &s, TimeoutArg timeout) {
     return std::make_unique<PyBuffer>(buf);
 }
 
+// recv(0) that answers None instead of raising WouldBlock (for _aio.py: see channel.cpp).
+std::unique_ptr<PyBuffer> try_recv(PySubscriber &s) {
+    px_buffer_t *buf = nullptr;
+    px_status_t st = recv_frame(s, 0, &buf);
+    if (st == PX_E_WOULD_BLOCK)
+        return nullptr;
+    check(st);
+    return std::make_unique<PyBuffer>(buf);
+}
+
 std::unique_ptr<PyBuffer> next_frame(PySubscriber &s) {
     px_buffer_t *buf = nullptr;
     px_status_t st = recv_frame(s, -1, &buf);
@@ -630,6 +640,7 @@ Example::
         .def("__enter__", [](py::object self) { return self; })
         .def("__exit__", [](PySubscriber &s, py::args) { s.close(); })
         // Private, for python/parallax/_aio.py.
+        .def("_try_recv", &try_recv)
         .def_property(
             "_aio", [](const PySubscriber &s) { return s.aio; },
             [](PySubscriber &s, py::object state) { s.aio = std::move(state); })
