@@ -313,7 +313,7 @@ Buffer RecvSide::make_buffer(const wire::Data &d) {
                   d.token ? outbox_.lease(d.token) : Ref<RefCounted>());
 }
 
-const Ref<SharedFormat> &RecvSide::format_for(const wire::Data &d) {
+void RecvSide::check_format(const wire::Data &d) {
     if (!format_)
         fail(Status::protocol, "a typed data record before any format record");
     if (d.len < format_fits_from_) {
@@ -324,7 +324,6 @@ const Ref<SharedFormat> &RecvSide::format_for(const wire::Data &d) {
         }
         format_fits_from_ = d.len;
     }
-    return format_;
 }
 
 void RecvSide::forget_segment_cache() noexcept {
@@ -361,14 +360,11 @@ std::optional<Buffer> RecvSide::take_record() {
                         std::memcpy(d.meta.user, meta + fixed, d.meta.user_len);
                     ring_.consume();
                     wire::decode_data_fields(head, d);
-                    std::optional<Buffer> out;
-                    if (d.typed) {
-                        const Ref<SharedFormat> &f = format_for(d);
-                        out.emplace(make_buffer(d));
-                        out->set_shared_format(f);
-                    } else {
-                        out.emplace(make_buffer(d));
-                    }
+                    if (d.typed) // before a loan is taken for it
+                        check_format(d);
+                    std::optional<Buffer> out(make_buffer(d));
+                    if (d.typed)
+                        out->set_shared_format(format_);
                     last_tag_ = d.tag;
                     ++buffers_received_;
                     return out;

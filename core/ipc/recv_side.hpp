@@ -66,8 +66,8 @@ private:
     void handle_record(const uint8_t *bytes, size_t len, std::vector<int> &fds);
     void handle_segment(const wire::SegmentInfo &info, std::vector<int> &fds);
     Buffer make_buffer(const wire::Data &d);
-    // A typed record's format: the one in force, once checked against the record's length.
-    const Ref<SharedFormat> &format_for(const wire::Data &d);
+    // Throws protocol unless a format is in force and fits the typed record `d`.
+    void check_format(const wire::Data &d);
     void forget_segment_cache() noexcept; // before any erase from segments_
     // A failure that ends the connection: protocol errors, and fds we could not take.
     void drop(Status status, const std::string &why);
@@ -87,14 +87,15 @@ private:
     const Ref<Segment> *last_segment_ = nullptr;
     uint64_t buffers_received_ = 0;
     wire::StreamTag last_tag_; // of the record take_record() answered last
-    // The format of the peer's last format record (null: none yet), shared by every buffer
-    // received under it; and the shortest length it has been checked to fit (it fits any
-    // longer one too), so that frames of one size check it once.
-    Ref<SharedFormat> format_;
-    uint64_t format_fits_from_ = UINT64_MAX;
     bool peer_hung_up_ = false;
     std::string dropped_; // non-empty once a failure dropped the connection
     Status dropped_status_ = Status::protocol; // what later calls answer then
+    // The format of the peer's last format record (null: none yet), shared by every buffer
+    // received under it; and the shortest length it has been checked to fit (it fits any
+    // longer one too), so that frames of one size check it once. (Last: the members above are
+    // laid out as before typed frames existed, for the untyped path's cache lines.)
+    Ref<SharedFormat> format_;
+    uint64_t format_fits_from_ = UINT64_MAX;
 };
 
 } // namespace px::ipc

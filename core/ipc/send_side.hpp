@@ -76,13 +76,14 @@ private:
     uint32_t next_segment_id_ = 1;
     uint64_t last_sent_serial_ = 0; // the segment of the last send (0: none) and its id
     uint32_t last_sent_id_ = 0;
-    // The format of the last format record sent (null: none yet). Compared by pointer first
-    // (clones of one buffer, frames of a pool given one shared format), then by bytes.
-    Ref<SharedFormat> sent_format_;
     Counters counters_;
     int64_t last_alive_check_ns_ = 0;
     bool peer_gone_ = false;
     std::string broken_; // non-empty once the peer lied about the ring
+    // The format of the last format record sent (null: none yet). Compared by pointer first
+    // (clones of one buffer, frames of a pool given one shared format), then by bytes. (Last:
+    // the members above are laid out as before typed frames existed.)
+    Ref<SharedFormat> sent_format_;
 };
 
 } // namespace px::ipc

@@ -73,11 +73,11 @@ struct Data {
     uint64_t len = 0;
     uint64_t token = 0; // non-zero: a loan the receiver must return when done
     StreamTag tag;
+    Metadata meta;
     // The buffer has the format of the channel's last format record (which must fit `len`);
     // otherwise it is untyped bytes. A bit of the u32 that holds the stream kind (typed_bit);
     // that u32's other bits are 0, so an untyped record is byte for byte what protocol 4 sent.
     bool typed = false;
-    Metadata meta;
 };
 constexpr uint32_t typed_bit = 1u << 16;
 
