@@ -75,14 +75,17 @@ EXIT_SCRIPT = textwrap.dedent(
     pool = px.MemoryPool(seg, 1 << 16)
     # Views in globals, in a reference cycle, in a closure, over every kind of object,
     # all left for interpreter shutdown to tear down in whatever order it picks.
-    slot_view = np.asarray(pool.loan())
+    first = pool.loan()
+    slot_view = np.asarray(first)
     buf_view = np.frombuffer(pool.loan().into_buffer(1000), np.uint16)
     seg_view = memoryview(px.HeapSegment(4096))
     cycle = [np.asarray(pool.loan())]
     cycle.append(cycle)
     slot_view[:] = 1
-    # slot 0 (all ones) covers segment bytes [5, 12): the closure sums 7 ones.
-    keep = lambda v=np.frombuffer(px.Buffer(seg, 5, 7), np.uint8): v.sum()
+    # The first slot loaned (all ones; which one the pool picks is its business) covers the
+    # 7 segment bytes 5 into it: the closure sums 7 ones.
+    at = first.index * (1 << 16) + 5
+    keep = lambda v=np.frombuffer(px.Buffer(seg, at, 7), np.uint8): v.sum()
     try:
         a, b = px.Channel.pair()
         a.send(pool.loan().into_buffer(64))
