@@ -143,8 +143,8 @@ Record decode(const uint8_t *bytes, size_t n);
 // A data record's last bytes, from data_meta_offset on, are its Metadata exactly as laid out
 // in memory (checked in wire.cpp), so that they move with one copy.
 constexpr size_t data_meta_offset = header_size + 40;
-void encode_data(uint32_t segment_id, uint64_t offset, uint64_t len, uint64_t token,
-                 StreamTag tag, bool typed, const Metadata &meta, uint8_t *out) noexcept;
+void encode_data(uint32_t segment_id, uint64_t offset, uint64_t len, uint64_t token, StreamTag tag,
+                 bool typed, const Metadata &meta, uint8_t *out) noexcept;
 // True when `n` bytes at `bytes` claim to be a data record (magic and type; nothing else
 // checked).
 bool is_data(const uint8_t *bytes, size_t n) noexcept;
