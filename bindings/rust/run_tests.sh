@@ -5,9 +5,10 @@
 # - installs libclang-dev (for bindgen) with apt-get if it is missing; crates come from
 #   crates.io through cargo, pinned by Cargo.lock;
 # - runs `cargo test` for the workspace (parallax-sys, parallax, examples/rust) with
-#   PARALLAX_BUILD_DIR pointing at the build;
+#   PARALLAX_BUILD_DIR pointing at the build, then the parallax crate's with its `tokio` feature;
 # - checks the generated bindings for bindgen artefacts and for every function of API.md;
-# - runs the Rust producer against the C consumer (when the build has it);
+# - runs the Rust producer against the C consumer, and the C producer against the Rust Tokio
+#   consumer (when the build has them);
 # - runs parallax-bridge end to end (tests/bridge/run.sh: C publisher -> Zenoh -> Python);
 # - builds and runs a throwaway crate that depends on `parallax` with nothing installed and no
 #   PARALLAX_* variable (the `bundled` feature: libparallax built from the crate's own sources
@@ -59,6 +60,11 @@ trap 'rm -f "$log"' EXIT
 echo "--- cargo test (PARALLAX_BUILD_DIR=$build)"
 (cd "$here" && cargo test --workspace --locked --no-fail-fast --color never 2>&1) >"$log"
 cargo_rc=$?
+# The `tokio` feature (AsyncChannel, AsyncSubscriber) is off by default, so the run above has no
+# Tokio in it; the crate's tests again with it (tests/tokio.rs, the doctests of the module).
+echo "--- cargo test -p parallax --features tokio"
+(cd "$here" && cargo test -p parallax --features tokio --locked --no-fail-fast --color never \
+  2>&1) >>"$log" || cargo_rc=$?
 # The summary: which binary ran, its result line, skips and failures.
 grep -E '^\s+Running |^\s+Doc-tests |^test result:|^SKIPPED|^---- |panicked at|^error(\[|:)' "$log"
 if [ $cargo_rc -ne 0 ]; then
@@ -124,6 +130,32 @@ else
     echo "ok: the C consumer verified 40 frames from the Rust producer"
   else
     echo "FAILED: Rust producer -> C consumer"
+    kill $pid 2>/dev/null
+    failed=$((failed + 1))
+  fi
+  rm -rf "$dir"
+fi
+
+# --- across languages: C producer, Rust consumer on Tokio --------------------------------------
+echo "--- px_producer (C) -> px_rust_tokio_consumer"
+(cd "$here" && cargo build --locked --quiet -p parallax-examples --features tokio \
+  --bin px_rust_tokio_consumer)
+producer=$build/examples/c/px_producer
+consumer=$here/target/debug/px_rust_tokio_consumer
+if [ ! -x "$producer" ]; then
+  echo "SKIPPED: $producer not built"
+elif [ ! -x "$consumer" ]; then
+  echo "FAILED: $consumer was not built"
+  failed=$((failed + 1))
+else
+  dir=$(mktemp -d /tmp/px-rust-tokio-XXXXXX)
+  "$producer" "$dir/s" 40 1048577 &
+  pid=$!
+  if out=$(timeout 60 "$consumer" "$dir/s" 40) && wait $pid &&
+    [[ $out == "parallax-rust-tokio frames=40 bytes=1048577 "*"verified=all" ]]; then
+    echo "ok: the Tokio consumer verified 40 frames from the C producer"
+  else
+    echo "FAILED: C producer -> Rust Tokio consumer: ${out:-no output}"
     kill $pid 2>/dev/null
     failed=$((failed + 1))
   fi

@@ -6,6 +6,7 @@ use std::ptr::NonNull;
 use parallax_sys as sys;
 
 use crate::error::{check, Result};
+use crate::format::{typed_len, Element, Format};
 use crate::metadata::Metadata;
 use crate::segment::{make, Segment};
 
@@ -117,6 +118,75 @@ impl Buffer {
         check(unsafe { sys::px_buffer_set_metadata(self.raw.as_ptr(), &meta) })
     }
 
+    /// What the bytes are: `None` for untyped bytes (the default of every buffer, and of every
+    /// slice). Clones keep the format; channels and streams carry it.
+    pub fn format(&self) -> Option<Format> {
+        let mut f = sys::px_format_t::default();
+        // SAFETY: live handle; valid out-pointer. Fails only for NULL arguments.
+        let rc = unsafe { sys::px_buffer_format(self.raw.as_ptr(), &mut f) };
+        debug_assert_eq!(rc, sys::PX_OK);
+        Format::from_c(&f)
+    }
+
+    /// Gives this buffer a format (clones made afterwards keep it). [`Status::Invalid`],
+    /// changing nothing, unless every element lies inside the buffer; the message names the
+    /// rule broken.
+    ///
+    /// ```
+    /// use parallax::{Dtype, Format, Metadata, Pool};
+    ///
+    /// let pool = Pool::heap(1, 4 * 6)?;
+    /// let mut slot = pool.loan()?;
+    /// slot.as_mut_slice_of::<f32>()?.copy_from_slice(&[0.0, 0.5, 1.0, 1.5, 2.0, 2.5]);
+    /// let mut frame = slot.into_buffer(4 * 6, &Metadata::with_sequence(1))?;
+    /// frame.set_format(&Format::new(Dtype::F32, &[2, 3])?)?;
+    /// assert_eq!(frame.format().unwrap().shape(), &[2, 3]);
+    /// assert_eq!(frame.as_slice_of::<f32>()?[4], 2.0);
+    /// # Ok::<(), parallax::Error>(())
+    /// ```
+    ///
+    /// [`Status::Invalid`]: crate::Status::Invalid
+    pub fn set_format(&mut self, format: &Format) -> Result<()> {
+        let c = format.to_c();
+        // SAFETY: live handle, borrowed mutably (the C API asks for no racing use); the format
+        // is copied.
+        check(unsafe { sys::px_buffer_set_format(self.raw.as_ptr(), &c) })
+    }
+
+    /// Makes this buffer untyped bytes again (clones keep their format).
+    pub fn clear_format(&mut self) -> Result<()> {
+        let untyped = sys::px_format_t::default(); // ndim 0
+                                                   // SAFETY: as for set_format.
+        check(unsafe { sys::px_buffer_set_format(self.raw.as_ptr(), &untyped) })
+    }
+
+    /// The bytes as `&[T]`, checked: a typed buffer gives its elements (the format's dtype
+    /// must be one `T` views, see [`Element`], and the format contiguous); an untyped buffer
+    /// gives the whole buffer, whose length must be a whole number of `T`. Either way the
+    /// data must be aligned for `T` (slot `i` starts at `i * slot_size` in page-aligned
+    /// memory, so a slot size that is a multiple of 8 suits every `T`). Each failure is
+    /// [`Status::Invalid`] with a message naming the reason. A strided format (e.g. padded
+    /// rows) has no slice view: read its rows with [`Format::strides`] from the bytes.
+    ///
+    /// [`Status::Invalid`]: crate::Status::Invalid
+    pub fn as_slice_of<T: Element>(&self) -> Result<&[T]> {
+        let bytes: &[u8] = self;
+        let format = self.format();
+        let n = typed_len::<T>(
+            "Buffer::as_slice_of",
+            format.as_ref(),
+            bytes.as_ptr(),
+            bytes.len(),
+        )?;
+        if n == 0 {
+            return Ok(&[]);
+        }
+        // SAFETY: typed_len checked alignment and that n elements lie inside the bytes, which
+        // are not written while the buffer lives; every bit pattern is a valid T (Element is
+        // sealed to such types).
+        Ok(unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<T>(), n) })
+    }
+
     /// The C handle, still owned by `self`.
     pub fn as_raw(&self) -> *mut sys::px_buffer_t {
         self.raw.as_ptr()
@@ -180,6 +250,7 @@ impl std::fmt::Debug for Buffer {
             .field("len", &self.len())
             .field("readonly", &self.is_readonly())
             .field("metadata", &self.metadata())
+            .field("format", &self.format())
             .finish()
     }
 }

@@ -30,14 +30,26 @@
 //!   writing (two pools over one segment would lend the same bytes twice). [`Pool::heap`],
 //!   [`Pool::shm`] and [`Pool::hugepage`] make their own segment and are safe.
 //!
+//! # Typed frames
+//! A buffer may carry a [`Format`] (dtype, shape, strides, fourcc) that travels with it over
+//! channels and streams; [`Buffer::as_slice_of`] views a received frame as `&[f32]` and the
+//! like, checked, without a copy, and [`Slot::as_mut_slice_of`] writes one in place.
+//!
+//! # Tokio
+//! With the `tokio` feature, [`AsyncChannel`] and [`AsyncSubscriber`] give `recv().await` and
+//! `futures_core::Stream`s of buffers, driven by the reactor on the handles' pollable fds.
+//!
 //! A received buffer maps another process's memory read-only. The protocol keeps the sender
 //! from reusing that slot while the buffer lives, but a sender that writes it anyway (through
 //! C, or `unsafe`) changes what the receiver sees, as with any shared mapping.
 #![warn(missing_docs)]
 
+#[cfg(feature = "tokio")]
+mod async_tokio;
 mod buffer;
 mod channel;
 mod error;
+mod format;
 mod metadata;
 mod pool;
 mod segment;
@@ -46,6 +58,7 @@ mod stream;
 pub use buffer::Buffer;
 pub use channel::{recv_fd, send_fd, Channel, ChannelStats, Listener};
 pub use error::{Error, Result, Status};
+pub use format::{fourcc, Dtype, Element, Format, MAX_DIMS};
 pub use metadata::Metadata;
 pub use pool::{Pool, Slot};
 pub use segment::{HugePageSize, IpcHandle, MapFlags, MemoryType, Segment};
@@ -53,6 +66,9 @@ pub use stream::{
     list_streams, stream_stats, stream_subscribers, Frames, Publisher, PublisherOptions,
     PublisherStats, SlowPolicy, Subscriber, SubscriberInfo, SubscriberStats,
 };
+
+#[cfg(feature = "tokio")]
+pub use async_tokio::{AsyncChannel, AsyncSubscriber};
 
 /// The raw bindings this crate is built on.
 pub use parallax_sys as sys;

@@ -9,6 +9,7 @@ use parallax_sys as sys;
 use crate::buffer::Buffer;
 use crate::error::Result;
 use crate::error::{Error, Status};
+use crate::format::{typed_len, Element};
 use crate::metadata::Metadata;
 use crate::segment::{make, HugePageSize, Segment};
 use crate::timeout_ns;
@@ -204,6 +205,22 @@ impl Slot {
         make(|out| unsafe { sys::px_slot_into_buffer(raw, len, &meta, out) })
             // SAFETY: a fresh buffer handle that we own.
             .map(|b| unsafe { Buffer::from_raw(b) })
+    }
+
+    /// The whole slot as `&mut [T]` to write a typed frame in place, checked: the slot size
+    /// must be a whole number of `T` and its start aligned for `T` (slot `i` starts at
+    /// `i * slot_size` in page-aligned memory, so a slot size that is a multiple of 8 suits
+    /// every `T`); otherwise [`Status::Invalid`] naming the reason. Give the buffer made from the
+    /// slot its [`Format`](crate::Format) with [`Buffer::set_format`].
+    pub fn as_mut_slice_of<T: Element>(&mut self) -> Result<&mut [T]> {
+        let n = typed_len::<T>("Slot::as_mut_slice_of", None, self.data.as_ptr(), self.len)?;
+        if n == 0 {
+            return Ok(&mut []);
+        }
+        // SAFETY: typed_len checked alignment and size; the slot's bytes are lent to this
+        // owner alone and `&mut self` makes this the only access; every bit pattern is a
+        // valid T.
+        Ok(unsafe { std::slice::from_raw_parts_mut(self.data.as_ptr().cast::<T>(), n) })
     }
 
     /// The C handle, still owned by `self`.

@@ -5,13 +5,13 @@
 //! from other processes, polling, bad input.
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::ffi::OsStr;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::peer::{say, wait_for_go, Peer};
 use common::{assert_err, pattern, TempDir};
 use parallax::{
     list_streams, stream_stats, stream_subscribers, Buffer, Metadata, Pool, Publisher,
@@ -99,104 +99,21 @@ const ROLE: &str = "PX_RUST_STREAM_ROLE";
 const NAME: &str = "PX_RUST_STREAM_NAME";
 const ARG: &str = "PX_RUST_STREAM_ARG";
 
-/// A peer process: this binary running `stream_peer` in a role. Killed if a test fails
-/// before it is done with it. Its stdin takes "go" lines; its stdout carries `PX-CHILD:` lines.
-struct Peer {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
+/// A peer process running `stream_peer` in a role (see common::peer).
 impl Peer {
     fn spawn(role: &str, name: &Path, arg: &str) -> Peer {
         Peer::spawn_with(role, name, arg, &[])
     }
 
     fn spawn_with(role: &str, name: &Path, arg: &str, env: &[(&str, &Path)]) -> Peer {
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.args([
-            "--exact",
-            "stream_peer",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(ROLE, role)
-        .env(NAME, name)
-        .env(ARG, arg)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        Peer {
-            child,
-            stdin,
-            stdout,
-        }
+        let mut vars: Vec<(&str, &OsStr)> = vec![
+            (ROLE, role.as_ref()),
+            (NAME, name.as_os_str()),
+            (ARG, arg.as_ref()),
+        ];
+        vars.extend(env.iter().map(|(k, v)| (*k, v.as_os_str())));
+        Peer::run("stream_peer", &vars)
     }
-
-    /// The rest of the first line that holds `PX-CHILD: <marker>` (libtest prints its own
-    /// text too, even on the same line).
-    fn wait_for(&mut self, marker: &str) -> String {
-        let marker = format!("PX-CHILD: {marker}");
-        let mut line = String::new();
-        loop {
-            line.clear();
-            let n = self.stdout.read_line(&mut line).unwrap();
-            assert!(n > 0, "the peer exited before printing {marker:?}");
-            if let Some(at) = line.find(&marker) {
-                return line[at + marker.len()..].trim().to_string();
-            }
-        }
-    }
-
-    fn go(&mut self) {
-        writeln!(self.stdin, "go").unwrap();
-        self.stdin.flush().unwrap();
-    }
-
-    fn kill(&mut self) {
-        self.child.kill().unwrap(); // SIGKILL
-        self.child.wait().unwrap();
-    }
-
-    /// Waits for the peer to exit (at most 20 s, then it is killed) and asserts it succeeded.
-    #[track_caller]
-    fn assert_success(mut self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "the peer failed: {status}");
-                return;
-            }
-            assert!(Instant::now() < deadline, "the peer did not finish in 20 s");
-            thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn say(what: &str) {
-    println!("PX-CHILD: {what}");
-    std::io::stdout().flush().unwrap();
-}
-
-fn wait_for_go() {
-    let mut line = String::new();
-    std::io::stdin().read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "go");
 }
 
 /// "a..b" as the range of frames a peer expects.
@@ -466,7 +383,7 @@ fn drop_a_lagging_subscriber_misses_frames_counted_on_both_sides() {
     // What the publisher knows of it, as any process of this user can read it.
     let rows = stream_subscribers(&name, WAIT).unwrap();
     let row = SubscriberInfo {
-        pid: u64::from(lagging.child.id()),
+        pid: u64::from(lagging.pid()),
         in_flight: 2,
         delivered: 2,
         dropped: 8,
@@ -586,10 +503,7 @@ fn a_killed_publisher_is_replaced_at_once_and_subscribers_can_resubscribe() {
     let name = dir.file("cam");
     let mut peer = Peer::spawn("publisher", &name, "3");
     let sub = Subscriber::new(&name, WAIT).unwrap();
-    assert_eq!(
-        sub.stats().unwrap().publisher_pid,
-        u64::from(peer.child.id())
-    );
+    assert_eq!(sub.stats().unwrap().publisher_pid, u64::from(peer.pid()));
     peer.wait_for("published");
     peer.kill();
     let got: Vec<u64> = sub.iter().map(|f| checked_seq(&f.unwrap())).collect();
