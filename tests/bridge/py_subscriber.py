@@ -51,10 +51,10 @@ def check(buf, description: str, k: int, nbytes: int, every: int, base) -> str |
 
 
 def _format_ok(fmt, nbytes: int) -> bool:
-    """u8, one dimension of nbytes, fourcc PXBR (attribute names of the binding's Format)."""
+    """u8, one dimension of nbytes, fourcc 'PXBR' (as the binding's Format gives them)."""
     shape = tuple(getattr(fmt, "shape", ()))
     fourcc = getattr(fmt, "fourcc", None)
-    return shape == (nbytes,) and fourcc in (0x52425850, "PXBR", b"PXBR")
+    return shape == (nbytes,) and fourcc == 0x52425850 and fmt.dtype == np.uint8
 
 
 def main() -> None:

@@ -14,6 +14,9 @@ use crate::cli::Args;
 use crate::wire::Header;
 use crate::{log, net, raw, stopping};
 
+/// Descriptions up to this long are sent with every frame (typical caps or JSON are shorter).
+const INLINE_DESCRIPTION_MAX: usize = 512;
+
 /// The description in force at the exporter: answered to importers that missed its change.
 #[derive(Default)]
 struct Current {
@@ -167,6 +170,10 @@ pub fn run(args: &Args) -> Result<(), String> {
                     c.version += 1;
                     c.text.clone_from(&text);
                     seen = Some(text.clone());
+                }
+                // A short description rides on every frame, so an importer that joins late
+                // or restarts has it at once; a long one only on change (or when asked).
+                if changed || text.len() <= INLINE_DESCRIPTION_MAX {
                     header.description = Some(text.clone());
                 }
                 header.description_version = c.version;

@@ -4,11 +4,12 @@
 //! and stay joined while exporters come and go. Each payload is copied once, from Zenoh's
 //! receive buffer into a slot of the pool; that slot is what local subscribers map.
 use std::io::Read;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use parallax::{Pool, Publisher, Status};
 use zenoh::bytes::ZBytes;
-use zenoh::handlers::FifoChannel;
+use zenoh::handlers::{FifoChannel, RingChannel};
 use zenoh::sample::Sample;
 use zenoh::{Session, Wait};
 
@@ -30,6 +31,9 @@ pub struct Counts {
     pub no_slot: u64,
     /// Frames the local publisher could not deliver (`--policy block` timed out).
     pub publish_failed: u64,
+    /// Frames not republished while their description was asked for (a long one this
+    /// importer missed the change of).
+    pub no_description: u64,
     /// Exporter runs seen (a restarted exporter is a new one).
     pub exporters: u64,
 }
@@ -48,6 +52,10 @@ struct Importer<'a> {
     publisher: Publisher,
     pool: Option<Pool>,
     upstream: Option<Upstream>,
+    /// The latest answer to a description query (epoch, version, text), set by Zenoh.
+    answer: Arc<Mutex<Option<Answer>>>,
+    /// When the unanswered query went out.
+    asked: Option<Instant>,
     counts: Counts,
 }
 
@@ -60,11 +68,6 @@ pub fn run(args: &Args) -> Result<(), String> {
     let session = net::open(args, || {
         let _ = publisher.poll(Some(Duration::ZERO));
     })?;
-    let subscriber = session
-        .declare_subscriber(args.key.clone())
-        .with(FifoChannel::new(args.queue))
-        .wait()
-        .map_err(|e| format!("cannot subscribe to zenoh key {}: {e}", args.key))?;
     log(&format!("import zenoh key {} -> {}", args.key, args.stream));
     let mut imp = Importer {
         args,
@@ -72,10 +75,46 @@ pub fn run(args: &Args) -> Result<(), String> {
         publisher,
         pool: None,
         upstream: None,
+        answer: Arc::default(),
+        asked: None,
         counts: Counts::default(),
     };
+    // Reliable: a full queue holds Zenoh back (and through it the exporter); best-effort: the
+    // oldest queued frame is dropped (a gap) so that the newest goes through.
+    let declared = session.declare_subscriber(args.key.clone());
+    let result = if args.best_effort {
+        let sub = declared
+            .with(RingChannel::new(args.queue))
+            .wait()
+            .map_err(declare_failed)?;
+        pump(&mut imp, |t| sub.recv_timeout(t))
+    } else {
+        let sub = declared
+            .with(FifoChannel::new(args.queue))
+            .wait()
+            .map_err(declare_failed)?;
+        pump(&mut imp, |t| sub.recv_timeout(t))
+    };
+    log(&format!("import stopped: {:?}", imp.counts));
+    drop(imp);
+    result?;
+    session
+        .close()
+        .wait()
+        .map_err(|e| format!("closing the zenoh session: {e}"))
+}
+
+fn declare_failed(e: zenoh::Error) -> String {
+    format!("cannot subscribe to the zenoh key: {e}")
+}
+
+/// Frames from Zenoh into the local stream until SIGINT/SIGTERM.
+fn pump<F>(imp: &mut Importer, mut recv: F) -> Result<(), String>
+where
+    F: FnMut(Duration) -> zenoh::Result<Option<Sample>>,
+{
     while !stopping() {
-        match subscriber.recv_timeout(Duration::from_millis(20)) {
+        match recv(Duration::from_millis(20)) {
             Ok(Some(sample)) => imp.handle(&sample),
             // Idle: admit joining local subscribers (no library thread does it).
             Ok(None) => {
@@ -84,13 +123,7 @@ pub fn run(args: &Args) -> Result<(), String> {
             Err(e) => return Err(format!("zenoh subscriber: {e}")),
         }
     }
-    log(&format!("import stopped: {:?}", imp.counts));
-    drop(subscriber);
-    drop(imp);
-    session
-        .close()
-        .wait()
-        .map_err(|e| format!("closing the zenoh session: {e}"))
+    Ok(())
 }
 
 /// The whole header from the front of a payload, or why not.
@@ -129,7 +162,9 @@ impl Importer<'_> {
         if !self.advance(&header) {
             return;
         }
-        self.update_description(&header);
+        if !self.update_description(&header) {
+            return;
+        }
         if let Err(why) = self.republish(&header, &mut reader) {
             log(&why);
         }
@@ -142,6 +177,12 @@ impl Importer<'_> {
             Some(u) if u.epoch == h.epoch => {
                 if h.position <= u.position {
                     self.counts.stale += 1;
+                    if self.counts.stale <= BAD_LOGGED {
+                        log(&format!(
+                            "frame {} came after {}: not republished",
+                            h.position, u.position
+                        ));
+                    }
                     return false;
                 }
                 // TODO(API): these gaps should also show as `missed` at local subscribers;
@@ -167,22 +208,73 @@ impl Importer<'_> {
     }
 
     /// Sets the local description when the exporter's changed: from the frame when it carries
-    /// it, else (this importer missed the frame that did) by asking the exporter.
-    fn update_description(&mut self, h: &Header) {
-        let u = self.upstream.as_mut().expect("advance set it");
+    /// it, else (this importer missed the frame that did) from the exporter's answer to a
+    /// query. False while the answer is awaited: the frame is not republished, rather than go
+    /// out under the wrong description. The wait is never a blocking one: Zenoh delivers the
+    /// answer on its own thread, which may be the one waiting to hand this loop the next frame.
+    fn update_description(&mut self, h: &Header) -> bool {
+        let u = self.upstream.as_ref().expect("advance set it");
         if h.description_version == u.description_version {
-            return;
+            return true;
         }
         let text = match &h.description {
             Some(t) => Some(t.clone()),
-            None => query_description(self.session, &self.args.key, h.epoch, h.description_version),
+            None => self.answered(h),
         };
-        match text {
-            Some(t) => match raw::set_description(&self.publisher, &t) {
-                Ok(()) => u.description_version = h.description_version,
-                Err(e) => log(&format!("cannot set the description: {e}")),
-            },
-            None => log("the exporter did not answer for its description; asking again later"),
+        let Some(text) = text else {
+            self.ask();
+            self.counts.no_description += 1;
+            return false;
+        };
+        match raw::set_description(&self.publisher, &text) {
+            Ok(()) => {
+                self.upstream.as_mut().unwrap().description_version = h.description_version;
+                self.asked = None;
+            }
+            // Refused by the library (e.g. longer than it takes): the frames still go.
+            Err(e) => log(&format!("cannot set the description: {e}")),
+        }
+        true
+    }
+
+    /// The exporter's answer, if it came for this run and at least the frame's version.
+    fn answered(&self, h: &Header) -> Option<Vec<u8>> {
+        match &*self.answer.lock().unwrap() {
+            Some((epoch, version, text))
+                if *epoch == h.epoch && *version >= h.description_version =>
+            {
+                Some(text.clone())
+            }
+            _ => None,
+        }
+    }
+
+    /// Asks the exporter for its description: at most once a second while unanswered.
+    fn ask(&mut self) {
+        if self
+            .asked
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.asked = Some(Instant::now());
+        let answer = self.answer.clone();
+        let asked = self
+            .session
+            .get(net::description_key(&self.args.key))
+            .timeout(Duration::from_secs(1))
+            .callback(move |reply| {
+                if let Some(a) = reply
+                    .result()
+                    .ok()
+                    .and_then(|s| parse_answer(&s.payload().to_bytes()))
+                {
+                    *answer.lock().unwrap() = Some(a);
+                }
+            })
+            .wait();
+        if let Err(e) = asked {
+            log(&format!("cannot ask the exporter for its description: {e}"));
         }
     }
 
@@ -236,25 +328,14 @@ impl Importer<'_> {
     }
 }
 
-/// Asks the exporter for its description; `None` unless it answers, within a second, for
-/// the same run and at least the version the frame names.
-fn query_description(session: &Session, key: &str, epoch: u64, version: u64) -> Option<Vec<u8>> {
-    let replies = session
-        .get(net::description_key(key))
-        .timeout(Duration::from_secs(1))
-        .wait()
-        .ok()?;
-    while let Ok(reply) = replies.recv() {
-        let Ok(sample) = reply.result() else { continue };
-        let bytes = sample.payload().to_bytes();
-        if bytes.len() < 16 {
-            continue;
-        }
-        let e = u64::from_le_bytes(bytes[..8].try_into().unwrap());
-        let v = u64::from_le_bytes(bytes[8..16].try_into().unwrap());
-        if e == epoch && v >= version {
-            return Some(bytes[16..].to_vec());
-        }
+/// An exporter's answer: its run, its description's version, the text.
+type Answer = (u64, u64, Vec<u8>);
+
+fn parse_answer(bytes: &[u8]) -> Option<Answer> {
+    if bytes.len() < 16 {
+        return None;
     }
-    None
+    let epoch = u64::from_le_bytes(bytes[..8].try_into().unwrap());
+    let version = u64::from_le_bytes(bytes[8..16].try_into().unwrap());
+    Some((epoch, version, bytes[16..].to_vec()))
 }
