@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <initializer_list>
 #include <iterator>
 #include <optional>
 #include <ratio>
@@ -40,8 +41,18 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+#if __cplusplus >= 202002L && __has_include(<span>)
+#include <span>
+#endif
 
 #include "parallax/parallax.h"
+
+/// Defined to 1 when std::span is available (C++20): Buffer::as_span and as_mutable_span.
+#if defined(__cpp_lib_span) && __cpp_lib_span >= 202002L
+#define PARALLAX_HAS_SPAN 1
+#else
+#define PARALLAX_HAS_SPAN 0
+#endif
 
 namespace parallax {
 
@@ -284,6 +295,194 @@ private:
 };
 
 /* ------------------------------------------------------------------------------------------ */
+/* Formats                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+/// The element types of a typed buffer (values are the C API's PX_DTYPE_*).
+enum class Dtype : uint32_t {
+    u8 = PX_DTYPE_U8,
+    i8 = PX_DTYPE_I8,
+    u16 = PX_DTYPE_U16,
+    i16 = PX_DTYPE_I16,
+    u32 = PX_DTYPE_U32,
+    i32 = PX_DTYPE_I32,
+    u64 = PX_DTYPE_U64,
+    i64 = PX_DTYPE_I64,
+    f16 = PX_DTYPE_F16,
+    bf16 = PX_DTYPE_BF16,
+    f32 = PX_DTYPE_F32,
+    f64 = PX_DTYPE_F64,
+};
+
+/// Bytes of one element (px_dtype_size); 0 for a dtype the library does not know.
+inline size_t dtype_size(Dtype d) noexcept { return px_dtype_size(static_cast<uint32_t>(d)); }
+
+/// "F32" and the like, for messages; "unknown" for a code the wrapper does not know.
+inline const char *dtype_name(uint32_t dtype) noexcept {
+    static const char *const names[] = {"U8",  "I8",  "U16", "I16",  "U32", "I32",
+                                        "U64", "I64", "F16", "BF16", "F32", "F64"};
+    return dtype >= PX_DTYPE_U8 && dtype <= PX_DTYPE_F64 ? names[dtype - PX_DTYPE_U8] : "unknown";
+}
+
+/// A fourcc pixel-format code, a | b << 8 | c << 16 | d << 24 (V4L2 and DRM), e.g.
+/// fourcc("RGB3").
+constexpr uint32_t fourcc(const char (&code)[5]) noexcept {
+    return static_cast<uint32_t>(static_cast<unsigned char>(code[0])) |
+           static_cast<uint32_t>(static_cast<unsigned char>(code[1])) << 8 |
+           static_cast<uint32_t>(static_cast<unsigned char>(code[2])) << 16 |
+           static_cast<uint32_t>(static_cast<unsigned char>(code[3])) << 24;
+}
+
+namespace detail {
+/// The dtype whose elements are T (0: none; the typed views exist only for these types).
+template <class T> struct dtype_of : std::integral_constant<uint32_t, 0> {};
+template <> struct dtype_of<uint8_t> : std::integral_constant<uint32_t, PX_DTYPE_U8> {};
+template <> struct dtype_of<int8_t> : std::integral_constant<uint32_t, PX_DTYPE_I8> {};
+template <> struct dtype_of<uint16_t> : std::integral_constant<uint32_t, PX_DTYPE_U16> {};
+template <> struct dtype_of<int16_t> : std::integral_constant<uint32_t, PX_DTYPE_I16> {};
+template <> struct dtype_of<uint32_t> : std::integral_constant<uint32_t, PX_DTYPE_U32> {};
+template <> struct dtype_of<int32_t> : std::integral_constant<uint32_t, PX_DTYPE_I32> {};
+template <> struct dtype_of<uint64_t> : std::integral_constant<uint32_t, PX_DTYPE_U64> {};
+template <> struct dtype_of<int64_t> : std::integral_constant<uint32_t, PX_DTYPE_I64> {};
+template <> struct dtype_of<float> : std::integral_constant<uint32_t, PX_DTYPE_F32> {};
+template <> struct dtype_of<double> : std::integral_constant<uint32_t, PX_DTYPE_F64> {};
+
+/// Whether a buffer of `dtype` can be viewed as T: its own dtype, and uint16_t also views F16
+/// and BF16 as their raw bits (C++17 has no half-float type).
+template <class T> constexpr bool views(uint32_t dtype) noexcept {
+    if constexpr (std::is_same_v<T, uint16_t>)
+        return dtype == PX_DTYPE_U16 || dtype == PX_DTYPE_F16 || dtype == PX_DTYPE_BF16;
+    else
+        return dtype == dtype_of<T>::value;
+}
+} // namespace detail
+
+/// px_format_t: what a buffer's bytes are (an array of one dtype, 1 to 8 dimensions, byte
+/// strides, a fourcc). Its fields are public, as in C; a default Format is untyped (ndim 0).
+/// Whether it fits a buffer is checked by Buffer::set_format, which throws the library's
+/// message naming the rule broken.
+///
+///     auto rgb = parallax::Format::contiguous(parallax::Dtype::u8, {1080, 1920, 3},
+///                                              parallax::fourcc("RGB3"));
+///     frame.set_format(rgb);
+struct Format : px_format_t {
+    Format() noexcept : px_format_t{} {}
+    Format(const px_format_t &f) noexcept : px_format_t(f) {} // NOLINT: implicit on purpose
+
+    /// A C-contiguous (row-major) array: strides all 0, the C API's word for it. More than 8
+    /// dimensions, or none, throws Status::invalid.
+    static Format contiguous(Dtype type, std::initializer_list<int64_t> shape_,
+                             uint32_t fourcc_ = 0) {
+        return contiguous(type, shape_.begin(), shape_.size(), fourcc_);
+    }
+    static Format contiguous(Dtype type, const int64_t *shape_, size_t ndim_,
+                             uint32_t fourcc_ = 0) {
+        return make("Format::contiguous", type, shape_, nullptr, ndim_, fourcc_);
+    }
+    /// An array with explicit byte strides (one per dimension), e.g. padded rows.
+    static Format strided(Dtype type, std::initializer_list<int64_t> shape_,
+                          std::initializer_list<int64_t> strides_, uint32_t fourcc_ = 0) {
+        if (shape_.size() != strides_.size())
+            throw Error(PX_E_INVALID, "Format::strided: " + std::to_string(strides_.size()) +
+                                          " strides for " + std::to_string(shape_.size()) +
+                                          " dimensions");
+        return make("Format::strided", type, shape_.begin(), strides_.begin(), shape_.size(),
+                    fourcc_);
+    }
+
+    /// Whether this describes a typed array (ndim 1 to 8) rather than untyped bytes.
+    bool typed() const noexcept { return ndim != 0; }
+    Dtype type() const noexcept { return static_cast<Dtype>(dtype); }
+    /// The elements (product of the shape); nullopt when a dimension is negative or the
+    /// product overflows size_t.
+    std::optional<size_t> elements() const noexcept {
+        size_t n = 1;
+        for (uint32_t d = 0; d < ndim && d < PX_FORMAT_MAX_DIMS; ++d) {
+            if (shape[d] < 0)
+                return std::nullopt;
+            const auto extent = static_cast<uint64_t>(shape[d]);
+            if (extent != 0 && n > SIZE_MAX / extent)
+                return std::nullopt;
+            n *= static_cast<size_t>(extent);
+        }
+        return n;
+    }
+    /// Whether the elements are packed in row-major order (strides all 0, or equal to the
+    /// packed ones). As in numpy, the stride of a dimension of extent 1 plays no part and an
+    /// empty array is contiguous.
+    bool is_contiguous() const noexcept {
+        const uint32_t n = std::min<uint32_t>(ndim, PX_FORMAT_MAX_DIMS);
+        if (std::all_of(strides, strides + n, [](int64_t s) { return s == 0; }) ||
+            std::any_of(shape, shape + n, [](int64_t e) { return e == 0; }))
+            return true;
+        int64_t step = static_cast<int64_t>(px_dtype_size(dtype));
+        for (uint32_t d = n; d-- > 0;) {
+            if (shape[d] != 1 && strides[d] != step)
+                return false;
+            if (shape[d] > 0 && step > INT64_MAX / shape[d])
+                return false; // larger than any buffer
+            step *= shape[d];
+        }
+        return true;
+    }
+
+private:
+    static Format make(const char *what, Dtype type, const int64_t *shape_,
+                       const int64_t *strides_, size_t ndim_, uint32_t fourcc_) {
+        if (ndim_ == 0 || ndim_ > PX_FORMAT_MAX_DIMS)
+            throw Error(PX_E_INVALID, std::string(what) + ": " + std::to_string(ndim_) +
+                                          " dimensions; a format has 1 to " +
+                                          std::to_string(PX_FORMAT_MAX_DIMS) +
+                                          " (Buffer::clear_format makes a buffer untyped)");
+        Format f;
+        f.dtype = static_cast<uint32_t>(type);
+        f.ndim = static_cast<uint32_t>(ndim_);
+        f.fourcc = fourcc_;
+        std::copy(shape_, shape_ + ndim_, f.shape);
+        if (strides_)
+            std::copy(strides_, strides_ + ndim_, f.strides);
+        return f;
+    }
+};
+
+namespace detail {
+/// How many T a view of the `len` bytes at `data` holds, or throws Status::invalid naming why.
+/// Typed: the format's dtype must be one T views, the format contiguous, its elements inside
+/// the bytes. Untyped: all the bytes, a whole number of T. Either way, `data` aligned for T.
+template <class T>
+size_t typed_count(const char *what, const Format &f, const std::byte *data, size_t len) {
+    static_assert(dtype_of<T>::value != 0,
+                  "typed views exist for (u)int8..64_t, float and double");
+    const auto fail = [what](const std::string &why) {
+        throw Error(PX_E_INVALID, std::string(what) + ": " + why);
+    };
+    size_t count = 0;
+    if (f.typed()) {
+        if (!views<T>(f.dtype))
+            fail(std::string("the buffer's dtype is ") + dtype_name(f.dtype) + ", which a " +
+                 std::to_string(sizeof(T)) + "-byte " + dtype_name(dtype_of<T>::value) +
+                 " view does not read");
+        if (!f.is_contiguous())
+            fail("the format is not contiguous (explicit strides); a span can only view "
+                 "packed row-major elements");
+        const std::optional<size_t> n = f.elements();
+        if (!n || *n > len / sizeof(T))
+            fail("the format's elements do not fit the buffer's " + std::to_string(len) +
+                 " bytes");
+        count = *n;
+    } else {
+        if (len % sizeof(T) != 0)
+            fail(std::to_string(len) + " bytes are not a whole number of " +
+                 std::to_string(sizeof(T)) + "-byte elements");
+        count = len / sizeof(T);
+    }
+    if (count != 0 && reinterpret_cast<uintptr_t>(data) % alignof(T) != 0)
+        fail("the data is not aligned to " + std::to_string(alignof(T)) + " bytes");
+    return count;
+}
+} // namespace detail
+
+/* ------------------------------------------------------------------------------------------ */
 /* Buffers                                                                                    */
 /* ------------------------------------------------------------------------------------------ */
 
@@ -350,11 +549,67 @@ public:
     }
     void set_metadata(const Metadata &m) { detail::check(px_buffer_set_metadata(h_, &m)); }
 
+    /// What the bytes are: nullopt for untyped bytes (every buffer's default, every slice's).
+    /// Clones keep it; channels and streams carry it.
+    std::optional<Format> format() const {
+        Format f;
+        detail::check(px_buffer_format(h_, &f));
+        if (!f.typed())
+            return std::nullopt;
+        return f;
+    }
+    /// Gives this buffer a format (copies made afterwards keep it): Status::invalid, changing
+    /// nothing, unless every element lies inside the buffer. Must not race with other use of
+    /// the same Buffer object.
+    void set_format(const Format &f) { detail::check(px_buffer_set_format(h_, &f)); }
+    /// Makes this buffer untyped bytes again.
+    void clear_format() {
+        const Format untyped;
+        detail::check(px_buffer_set_format(h_, &untyped));
+    }
+
+    /// The first element as T and how many there are, checked as as_span does (any C++
+    /// standard; as_span is the C++20 form).
+    template <class T> std::pair<const T *, size_t> typed_view() const {
+        const size_t n = detail::typed_count<T>("Buffer::typed_view", format_or_untyped(),
+                                                data(), size());
+        return {reinterpret_cast<const T *>(data()), n};
+    }
+#if PARALLAX_HAS_SPAN
+    /// The bytes as elements of T, without a copy, checked: a typed buffer gives its elements
+    /// (its dtype must be T's, or F16/BF16 for uint16_t's raw bits, and its format contiguous);
+    /// an untyped one all its bytes, a whole number of T. The data must be aligned for T. Each
+    /// failure throws Status::invalid naming the reason.
+    template <class T> std::span<const T> as_span() const {
+        const size_t n =
+            detail::typed_count<T>("Buffer::as_span", format_or_untyped(), data(), size());
+        return {reinterpret_cast<const T *>(data()), n};
+    }
+    /// As as_span, writable: Status::unsupported for read-only memory (e.g. received from a
+    /// channel). Nothing else may read or write those bytes meanwhile (a buffer from a pool's
+    /// slot, before it is sent, is the usual case).
+    template <class T> std::span<T> as_mutable_span() {
+        std::byte *p = mutable_data();
+        if (!p)
+            throw Error(PX_E_UNSUPPORTED, "Buffer::as_mutable_span: the buffer's memory is "
+                                          "read-only (received, or a read-only mapping)");
+        const size_t n =
+            detail::typed_count<T>("Buffer::as_mutable_span", format_or_untyped(), p, size());
+        return {reinterpret_cast<T *>(p), n};
+    }
+#endif
+
     px_buffer_t *get() const noexcept { return h_; }
     px_buffer_t *release() noexcept { return std::exchange(h_, nullptr); }
     explicit operator bool() const noexcept { return h_ != nullptr; }
 
 private:
+    Format format_or_untyped() const {
+        Format f;
+        detail::check(px_buffer_format(h_, &f));
+        return f;
+    }
+
     px_buffer_t *h_ = nullptr;
 };
 
@@ -378,6 +633,15 @@ public:
 
     std::byte *data() noexcept { return static_cast<std::byte *>(px_slot_data(h_)); }
     size_t size() const noexcept { return px_slot_len(h_); }
+#if PARALLAX_HAS_SPAN
+    /// The whole slot as elements of T, to write a typed frame in place: the slot size must be
+    /// a whole number of T and the slot aligned for T, else Status::invalid naming which.
+    /// Give the buffer made from it its Format with Buffer::set_format.
+    template <class T> std::span<T> as_span() {
+        const size_t n = detail::typed_count<T>("Slot::as_span", Format(), data(), size());
+        return {reinterpret_cast<T *>(data()), n};
+    }
+#endif
     size_t index() const noexcept { return px_slot_index(h_); }
 
     /// Turns the slot into a buffer of its first `len` bytes (1 <= len <= size()). The slot is

@@ -18,3 +18,18 @@ int64_t px_cpp_header_strict_timeouts() {
            parallax::Timeout(duration<float, std::micro>(2.0f)).ns() +
            parallax::Timeout(duration<int64_t, std::pico>(1)).ns() + parallax::wait_forever.count();
 }
+
+// The typed views are templates too: instantiate them (and the span forms under C++20).
+size_t px_cpp_header_strict_formats(parallax::Buffer &b, parallax::Slot &s) {
+    b.set_format(parallax::Format::contiguous(parallax::Dtype::f32, {2, 3},
+                                              parallax::fourcc("R32F")));
+    size_t n = b.typed_view<float>().second + b.typed_view<uint16_t>().second +
+               b.format()->elements().value_or(0) + (b.format()->is_contiguous() ? 1u : 0u);
+#if PARALLAX_HAS_SPAN
+    n += b.as_span<double>().size() + b.as_mutable_span<int8_t>().size() +
+         s.as_span<uint64_t>().size();
+#else
+    (void)s;
+#endif
+    return n;
+}
