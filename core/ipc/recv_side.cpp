@@ -94,7 +94,7 @@ std::optional<Buffer> RecvSide::take_any(int64_t timeout_ns) {
         ~Bracket() { wake.leave(ring); }
     } bracket{wake_, ring_};
     if (wake_.enter())
-        pump_socket(); // eat the wake record (and any registrations behind it)
+        pump_socket();          // eat the wake record (and any registrations behind it)
     if (auto b = take_record()) // the common case of a sender ahead: no clock read
         return b;
     if (timeout_ns == 0)
@@ -220,11 +220,11 @@ void RecvSide::drop(Status status, const std::string &why) {
 
 void RecvSide::handle_segment(const wire::SegmentInfo &info, std::vector<int> &fds) {
     if (fds.size() != 1)
-        fail(Status::protocol, "a segment record must come with exactly one fd, not " +
-                                   std::to_string(fds.size()));
+        fail(Status::protocol,
+             "a segment record must come with exactly one fd, not " + std::to_string(fds.size()));
     if (segments_.count(info.segment_id))
-        fail(Status::protocol, "segment id " + std::to_string(info.segment_id) +
-                                   " registered twice");
+        fail(Status::protocol,
+             "segment id " + std::to_string(info.segment_id) + " registered twice");
     if (segments_.size() >= max_segments_per_channel)
         fail(Status::protocol, "more than " + std::to_string(max_segments_per_channel) +
                                    " live segments on one channel");
@@ -236,8 +236,7 @@ void RecvSide::handle_segment(const wire::SegmentInfo &info, std::vector<int> &f
         fail(Status::protocol, "segment size does not fit in memory");
     Ref<Segment> seg;
     try {
-        seg = shm::from_fd(fds[0], static_cast<size_t>(info.size),
-                                           shm::map_readonly);
+        seg = shm::from_fd(fds[0], static_cast<size_t>(info.size), shm::map_readonly);
     } catch (const Error &e) {
         if (e.status() == Status::io)
             throw; // ours (out of fds or memory mapping it), not the peer's fault
@@ -326,6 +325,28 @@ void RecvSide::check_format(const wire::Data &d) {
     }
 }
 
+void RecvSide::take_other_record(const uint8_t *shared, uint32_t len) {
+    uint8_t entry[data_entry_size - sizeof len];
+    std::memcpy(entry, shared + sizeof len, sizeof entry);
+    ring_.consume();
+    if (len > sizeof entry)
+        fail(Status::protocol, "ring entry of " + std::to_string(len) + " bytes");
+    wire::Record rec = wire::decode(entry, len);
+    if (rec.type == wire::Type::format) { // in force for the typed records after it
+        format_ = Ref<SharedFormat>::make(rec.format);
+        format_fits_from_ = UINT64_MAX;
+        return;
+    }
+    if (rec.type != wire::Type::unregister)
+        fail(Status::protocol, "unexpected record type " +
+                                   std::to_string(static_cast<uint32_t>(rec.type)) +
+                                   " in the ring");
+    forget_segment_cache();
+    if (segments_.erase(rec.unregister.segment_id) == 0)
+        fail(Status::protocol,
+             "unregister of unknown segment id " + std::to_string(rec.unregister.segment_id));
+}
+
 void RecvSide::forget_segment_cache() noexcept {
     last_id_ = 0;
     last_segment_ = nullptr;
@@ -370,25 +391,7 @@ std::optional<Buffer> RecvSide::take_record() {
                     return out;
                 }
             }
-            uint8_t entry[data_entry_size - sizeof len];
-            std::memcpy(entry, shared + sizeof len, sizeof entry);
-            ring_.consume();
-            if (len > sizeof entry)
-                fail(Status::protocol, "ring entry of " + std::to_string(len) + " bytes");
-            wire::Record rec = wire::decode(entry, len);
-            if (rec.type == wire::Type::format) { // in force for the typed records after it
-                format_ = Ref<SharedFormat>::make(rec.format);
-                format_fits_from_ = UINT64_MAX;
-                continue;
-            }
-            if (rec.type != wire::Type::unregister)
-                fail(Status::protocol, "unexpected record type " +
-                                           std::to_string(static_cast<uint32_t>(rec.type)) +
-                                           " in the ring");
-            forget_segment_cache();
-            if (segments_.erase(rec.unregister.segment_id) == 0)
-                fail(Status::protocol, "unregister of unknown segment id " +
-                                           std::to_string(rec.unregister.segment_id));
+            take_other_record(shared, len);
         }
     } catch (const Error &e) {
         if (e.status() == Status::protocol && dropped_.empty())

@@ -26,7 +26,7 @@ constexpr int64_t default_spin_ns = 20'000;
 constexpr size_t max_segments_per_channel = 1024;
 
 class RecvSide {
-public:
+  public:
     // `peer_control`: the peer's control block (its data ring); `sock`: the main socket;
     // `outbox`: where received loans go back; `inbox`: tells whether the peer has gone.
     RecvSide(int sock, const Ref<Segment> &peer_control, ReturnOutbox &outbox,
@@ -49,7 +49,7 @@ public:
     void abandon(const std::string &why);
     uint64_t buffers_received() const;
 
-private:
+  private:
     std::optional<Buffer> take_any(int64_t timeout_ns);
     std::optional<Buffer> poll_once();
     Buffer wait_for_record(int64_t timeout_ns);
@@ -61,6 +61,9 @@ private:
     bool peer_closed() noexcept;
 
     std::optional<Buffer> take_record();
+    // A ring entry that is not a data record (format, unregister), consumed. Out of line: its
+    // decoded Record (~500 bytes) stays off the stack frame of the data records' fast path.
+    [[gnu::noinline]] void take_other_record(const uint8_t *shared, uint32_t len);
     // Reads what the socket holds; returns how many segments were registered.
     size_t pump_socket();
     void handle_record(const uint8_t *bytes, size_t len, std::vector<int> &fds);
@@ -88,7 +91,7 @@ private:
     uint64_t buffers_received_ = 0;
     wire::StreamTag last_tag_; // of the record take_record() answered last
     bool peer_hung_up_ = false;
-    std::string dropped_; // non-empty once a failure dropped the connection
+    std::string dropped_;                      // non-empty once a failure dropped the connection
     Status dropped_status_ = Status::protocol; // what later calls answer then
     // The format of the peer's last format record (null: none yet), shared by every buffer
     // received under it; and the shortest length it has been checked to fit (it fits any
