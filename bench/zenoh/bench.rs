@@ -11,7 +11,8 @@
 //! - bridged: a parallax publisher process (slot from a shared pool, policy block) -> export
 //!   bridge -> import bridge -> a parallax subscriber process counting frames.
 //!
-//! Both use TCP on 127.0.0.1 with multicast scouting off. Prints each run, then the median of
+//! Both use TCP on 127.0.0.1 with multicast scouting off. PX_BENCH_IMPORT_ARGS adds options to
+//! the import bridge's command line (e.g. "--queue 64"). Prints each run, then the median of
 //! each and the ratio bridged/plain per size. The roles below are this same binary run again.
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -198,19 +199,21 @@ fn run_bridged(size: usize, seconds: f64, port: u16, tag: &str) -> f64 {
     let ep = format!("tcp/127.0.0.1:{port}");
     let publisher = spawn(&exe, &["px-pub".into(), a.clone(), size.to_string()]);
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    let importer = spawn(
-        &bridge,
-        &s(&[
-            "import",
-            "--key",
-            KEY,
-            &b,
-            "--connect",
-            &ep,
-            "--policy",
-            "block",
-        ]),
-    );
+    let mut import_args = s(&[
+        "import",
+        "--key",
+        KEY,
+        &b,
+        "--connect",
+        &ep,
+        "--policy",
+        "block",
+    ]);
+    // Extra importer options to compare settings (e.g. PX_BENCH_IMPORT_ARGS="--queue 64").
+    if let Ok(extra) = std::env::var("PX_BENCH_IMPORT_ARGS") {
+        import_args.extend(extra.split_whitespace().map(String::from));
+    }
+    let importer = spawn(&bridge, &import_args);
     let exporter = spawn(&bridge, &s(&["export", &a, "--key", KEY, "--listen", &ep]));
     let sub = spawn(&exe, &["px-sub".into(), b, seconds.to_string()]);
     rate_of(sub, vec![publisher, exporter, importer])

@@ -8,7 +8,7 @@ stream ended). With --rejoin a stream that ends (the import bridge died) is join
 process goes on. Each frame k (k = metadata.sequence) is checked against bridge_publisher.c:
 payload pattern (byte j is (k + j) & 0xff, through a zero-copy numpy view), length B, every
 metadata field, the description in force ("bridge-test;generation=<k // E>") and, when the
-binding exposes it, the format. Prints one JSON line:
+binding exposes formats, the format (which must be there). Prints one JSON line:
   {"event": "done", "seqs": [...], "bad": [[k, why], ...], "rejoins": n, "missed": n,
    "format_checked": bool}
 """
@@ -44,9 +44,11 @@ def check(buf, description: str, k: int, nbytes: int, every: int, base) -> str |
         return f"metadata {got} != {want}"
     if description != f"bridge-test;generation={k // every}":
         return f"description {description!r}"
-    fmt = getattr(buf, "format", None)
-    if fmt is not None and not _format_ok(fmt, nbytes):
-        return f"format {fmt!r}"
+    if hasattr(buf, "format"):  # the binding has formats: the publisher's must be here
+        if buf.format is None:
+            return "format lost (the publisher set one)"
+        if not _format_ok(buf.format, nbytes):
+            return f"format {buf.format!r}"
     return None
 
 
