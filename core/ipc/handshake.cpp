@@ -47,26 +47,107 @@ int64_t handshake_timeout_within(int64_t deadline_ns) noexcept {
     return left < 0 ? default_handshake_timeout_ns : std::max(left, min_handshake_ns);
 }
 
-Handshake::Handshake(int socket_fd) {
-    conn_.sock.reset(socket_fd);
-    NewControlBlock control = create_control_block();
-    conn_.own_control = std::move(control.block);
-    auto [mine, theirs] = seqpacket_pair();
-    my_return_.reset(mine);
-    FdGuard offered{theirs}; // the peer's from now on; ours to close once it has been sent
+namespace {
+
+// The return socketpair: non-blocking from the start (returns are read and written without
+// blocking, whichever end of which pair is kept), so keeping our own end needs no fcntl.
+void make_return_pair(Offer &offer) {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
+        fail_errno("socketpair(AF_UNIX, SOCK_SEQPACKET) for the return path", errno);
+    offer.mine.reset(sv[0]);
+    offer.theirs.reset(sv[1]);
     struct stat st {};
-    if (::fstat(theirs, &st) < 0)
+    if (::fstat(sv[1], &st) < 0)
         fail_errno("fstat(return socket)", errno);
-    offered_ino_ = st.st_ino;
+    offer.theirs_ino = st.st_ino;
+}
+
+} // namespace
+
+bool make_offer_piece(Offer &offer) {
+    if (offer.control_fd.fd < 0 && !offer.control)
+        offer.control_fd = create_control_memfd();
+    else if (!offer.control)
+        offer.control = map_new_control_block(offer.control_fd.fd);
+    else if (offer.theirs.fd < 0)
+        make_return_pair(offer);
+    else
+        return false;
+    return true;
+}
+
+Offer make_offer() {
+    Offer offer;
+    while (make_offer_piece(offer)) {
+    }
+    return offer;
+}
+
+namespace {
+
+// make_offer() for a handshake that takes `socket_fd`: the socket is closed if it fails.
+Offer offer_for(int socket_fd) {
+    FdGuard sock{socket_fd};
+    Offer offer = make_offer();
+    sock.release();
+    return offer;
+}
+
+} // namespace
+
+Handshake::Handshake(int socket_fd) : Handshake(socket_fd, offer_for(socket_fd)) {}
+
+Handshake::Handshake(int socket_fd, Offer offer) {
+    conn_.sock.reset(socket_fd);
+    conn_.own_control = std::move(offer.control);
+    my_return_ = std::move(offer.mine);
+    offered_ino_ = offer.theirs_ino;
     wire::Hello hello;
     hello.pid = static_cast<uint64_t>(::getpid());
     auto bytes = wire::encode(hello);
-    int fds[2] = {theirs, control.fd.fd};
-    // A fresh connection has room for one record: this never waits for the peer.
+    int fds[2] = {offer.theirs.fd, offer.control_fd.fd};
+    // A fresh connection has room for one record: this never waits for the peer. Both fds
+    // are the peer's from now on: ours close with `offer`.
     send_message(conn_.sock.fd, bytes.data, bytes.size, fds, 2);
 }
 
 bool Handshake::advance() {
+    for (;;) {
+        const Progress p = advance_one();
+        if (p != Progress::advanced)
+            return p == Progress::complete;
+    }
+}
+
+Handshake::Progress Handshake::advance_one() {
+    switch (stage_) {
+    case Stage::hello:
+        if (!receive_hello())
+            return Progress::waiting;
+        stage_ = Stage::map_peer;
+        return Progress::advanced;
+    case Stage::map_peer:
+        map_peer();
+        stage_ = Stage::return_socket;
+        return Progress::advanced;
+    case Stage::return_socket:
+        choose_return_socket();
+        stage_ = Stage::return_path;
+        return Progress::advanced;
+    case Stage::return_path:
+        set_up_return_path();
+        stage_ = Stage::done;
+        return Progress::complete;
+    case Stage::done:
+        break;
+    }
+    return Progress::complete;
+}
+
+// Reads the peer's hello if it has arrived and validates it (its fds' kinds, the peer's uid);
+// false when it is not there yet.
+bool Handshake::receive_hello() {
     const int sock = conn_.sock.fd;
     uint8_t buf[wire::max_record_size];
     Received r = recv_message(sock, buf, sizeof buf, 2, true);
@@ -95,26 +176,46 @@ bool Handshake::advance() {
         fail(Status::permission, "peer runs as uid " + std::to_string(cred.uid) +
                                      "; only the same uid (" + std::to_string(::geteuid()) +
                                      ") may connect");
-    conn_.peer_control = map_peer_control_block(control_fd.fd);
-    struct stat st {};
-    if (::fstat(return_fd.fd, &st) < 0)
-        fail_errno("fstat(the peer's return socket)", errno);
-    FdGuard kept = keeps_own_return_pair(offered_ino_, st.st_ino) ? std::move(my_return_)
-                                                                    : std::move(return_fd);
-    // Returns are read and written without blocking (collect and give_back never wait).
-    ::fcntl(kept.fd, F_SETFL, ::fcntl(kept.fd, F_GETFL) | O_NONBLOCK);
-    auto socket = Ref<ReturnSocket>::adopt(new ReturnSocket(kept.release()));
     // The hello's pid, not SO_PEERCRED's: the credentials of a socketpair name the process that
     // made it, while the hello comes from the process that uses the end (a child that inherited
     // it). A peer that lies about its pid only mis-times the reclaim of its own loans.
     conn_.peer_pid = rec.hello.pid <= static_cast<uint64_t>(INT32_MAX)
                          ? static_cast<pid_t>(rec.hello.pid)
                          : 0;
+    peer_return_ = std::move(return_fd);
+    peer_control_ = std::move(control_fd);
+    return true;
+}
+
+void Handshake::map_peer() {
+    conn_.peer_control = map_peer_control_block(peer_control_.fd);
+    peer_control_.reset(); // mapped: the fd is not needed any more
+}
+
+// Keeps one of the two return socketpairs offered (the same one at both ends).
+void Handshake::choose_return_socket() {
+    struct stat st {};
+    if (::fstat(peer_return_.fd, &st) < 0)
+        fail_errno("fstat(the peer's return socket)", errno);
+    if (keeps_own_return_pair(offered_ino_, st.st_ino)) {
+        kept_return_ = std::move(my_return_); // non-blocking from the start (make_return_pair)
+    } else {
+        kept_return_ = std::move(peer_return_);
+        // Returns are read and written without blocking (collect and give_back never wait).
+        const int flags = ::fcntl(kept_return_.fd, F_GETFL);
+        if (!(flags & O_NONBLOCK))
+            ::fcntl(kept_return_.fd, F_SETFL, flags | O_NONBLOCK);
+    }
+    my_return_.reset();
+    peer_return_.reset();
+}
+
+// Sets up the return path over the socket kept, and watches the peer's process from here on.
+void Handshake::set_up_return_path() {
+    auto socket = Ref<ReturnSocket>::adopt(new ReturnSocket(kept_return_.release()));
     conn_.inbox =
         Ref<ReturnInbox>::adopt(new ReturnInbox(socket, conn_.own_control, conn_.peer_pid));
     conn_.outbox = Ref<ReturnOutbox>::adopt(new ReturnOutbox(socket, conn_.peer_control));
-    my_return_.reset();
-    return true;
 }
 
 Connection handshake(int socket_fd, int64_t timeout_ns) {

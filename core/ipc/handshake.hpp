@@ -15,6 +15,7 @@
 
 #include "core/fd_guard.hpp"
 #include "core/ipc/return_path.hpp"
+#include "core/ipc/ring.hpp"
 #include "core/ref.hpp"
 #include "core/segment.hpp"
 
@@ -38,26 +39,65 @@ struct Connection {
     pid_t peer_pid = 0;         // the peer's process, as its hello says
 };
 
+// What an end offers its peer in its hello: its control block and one end of a return
+// socketpair it made. Most of a handshake's kernel work (a memfd and its mapping, a socketpair):
+// a caller with a latency budget makes one ahead of the connection it will serve, in pieces
+// (make_offer_piece).
+struct Offer {
+    FdGuard control_fd{-1}; // the control block's sealed memfd, sent to the peer
+    Ref<Segment> control;   // our mapping of it
+    FdGuard mine{-1};       // our end of the return socketpair (non-blocking, as kept)
+    FdGuard theirs{-1};     // the end sent to the peer
+    ino_t theirs_ino = 0;   // its inode, which names the socketpair (keeps_own_return_pair)
+
+    bool ready() const noexcept { return control && theirs.fd >= 0; }
+};
+// Makes the next part the offer lacks, a few system calls: the memfd, its mapping, or the
+// socketpair. False when it was ready already.
+bool make_offer_piece(Offer &offer);
+Offer make_offer();
+
 class Handshake {
 public:
-    // Takes the socket (closed on failure) and sends this end's hello.
+    // Takes the socket (closed on failure), makes an offer and sends this end's hello.
     explicit Handshake(int socket_fd);
+    // The same with an offer made ahead (ready()): only the hello is sent here.
+    Handshake(int socket_fd, Offer offer);
     Handshake(Handshake &&) noexcept = default;
     Handshake &operator=(Handshake &&) noexcept = default;
 
-    // Reads the peer's hello if it has arrived, without blocking: true once the handshake is
-    // complete. Throws Error: closed (the peer hung up first), protocol (garbage, wrong fds),
-    // permission (another uid).
+    // Runs every stage it can now, without blocking: true once the handshake is complete.
+    // Throws Error: closed (the peer hung up first), protocol (garbage, wrong fds), permission
+    // (another uid).
     bool advance();
+    // One stage, a few system calls each, for a caller with a latency budget: receive and
+    // validate the peer's hello (waiting: not there yet, nothing done); map the peer's control
+    // block; choose the return socket; set up the return path and watch the peer's process.
+    // Throws as advance().
+    enum class Progress { waiting, advanced, complete };
+    Progress advance_one();
+    // True until the peer's hello has been received: the later stages wait on no input.
+    bool needs_input() const noexcept { return stage_ == Stage::hello; }
     // The socket, to poll for the peer's hello.
     int fd() const noexcept { return conn_.sock.fd; }
     // The connection, after advance() answered true (the handshake is spent).
     Connection take() noexcept { return std::move(conn_); }
 
 private:
+    enum class Stage { hello, map_peer, return_socket, return_path, done };
+    bool receive_hello();
+    void map_peer();
+    void choose_return_socket();
+    void set_up_return_path();
+
     Connection conn_;
+    Stage stage_ = Stage::hello;
     FdGuard my_return_{-1}; // our end of the return socketpair we offered
     ino_t offered_ino_ = 0; // the end we sent (its inode names that socketpair)
+    // Between the stages: what the peer's hello carried, then the return socket kept.
+    FdGuard peer_return_{-1};
+    FdGuard peer_control_{-1};
+    FdGuard kept_return_{-1};
 };
 
 // Both ends offer a return socketpair in their hellos; both keep the same one (so that each end

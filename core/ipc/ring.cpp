@@ -71,15 +71,24 @@ DeferControlUnmaps::~DeferControlUnmaps() {
 
 NewControlBlock create_control_block() {
     NewControlBlock out;
-    out.fd.fd = shm::create_sealed_memfd("parallax-channel", sizeof(ControlBlock), 0);
-    out.block = map_control(out.fd.fd);
+    out.fd = create_control_memfd();
+    out.block = map_new_control_block(out.fd.fd);
+    return out;
+}
+
+FdGuard create_control_memfd() {
+    return FdGuard{shm::create_sealed_memfd("parallax-channel", sizeof(ControlBlock), 0)};
+}
+
+Ref<Segment> map_new_control_block(int fd) {
+    Ref<Segment> block = map_control(fd);
     // A fresh memfd reads as zeros, which is every index and state at its start: no
     // construction writes the block (that would fault in each of its pages at once, ~10 us on
     // a handshake's path); the peer maps it the same way.
-    auto *cb = control_of(*out.block);
+    auto *cb = control_of(*block);
     cb->magic = ControlBlock::magic_value;
     cb->data_state.store(consumer_away, std::memory_order_relaxed);
-    return out;
+    return block;
 }
 
 Ref<Segment> map_peer_control_block(int fd) {

@@ -66,6 +66,10 @@ struct NewControlBlock {
     FdGuard fd{-1};
 };
 NewControlBlock create_control_block();
+// create_control_block in two halves, for a caller that makes one in pieces (Listener): the
+// sealed memfd, then its mapping with the block's start state.
+FdGuard create_control_memfd();
+Ref<Segment> map_new_control_block(int fd);
 // Validates and maps a peer's control block fd (read-write; the caller keeps the fd); throws
 // protocol when unfit.
 Ref<Segment> map_peer_control_block(int fd);
