@@ -6,6 +6,7 @@
 #include <iterator>
 #include <optional>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -106,6 +107,10 @@ Ref<Listener> Listener::create(const std::string &path) {
     if (timer.fd < 0)
         fail_errno("timerfd_create for the handshake deadlines", errno);
     watch(poll_fd.fd, timer.fd, "the handshake timer");
+    FdGuard busy{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
+    if (busy.fd < 0)
+        fail_errno("eventfd for px_listener_fd", errno);
+    watch(poll_fd.fd, busy.fd, "the listener's eventfd");
     FdGuard sock = listen_at(path, addr);
     try {
         watch(poll_fd.fd, sock.fd, path.c_str());
@@ -116,13 +121,13 @@ Ref<Listener> Listener::create(const std::string &path) {
     struct stat st {};
     ::stat(path.c_str(), &st);
     return Ref<Listener>::adopt(new Listener(std::move(sock), std::move(poll_fd), std::move(timer),
-                                             path, st.st_dev, st.st_ino));
+                                             std::move(busy), path, st.st_dev, st.st_ino));
 }
 
-Listener::Listener(FdGuard sock, FdGuard poll_fd, FdGuard timer, std::string path, dev_t dev,
-                   ino_t ino)
+Listener::Listener(FdGuard sock, FdGuard poll_fd, FdGuard timer, FdGuard busy, std::string path,
+                   dev_t dev, ino_t ino)
     : sock_(std::move(sock)), poll_fd_(std::move(poll_fd)), timer_(std::move(timer)),
-      path_(std::move(path)), dev_(dev), ino_(ino) {
+      busy_(std::move(busy)), path_(std::move(path)), dev_(dev), ino_(ino) {
     // Room for every pending handshake up front: admitting one never reallocates, so a socket
     // once in the epoll set is always in pending_ too.
     pending_.reserve(max_pending);
@@ -151,10 +156,18 @@ void Listener::set_handshake_timeout_ns(int64_t timeout_ns) {
     handshake_timeout_ns_ = timeout_ns;
 }
 
+void Listener::keep_offer_ready() {
+    std::lock_guard lock(mutex_);
+    keep_offer_ = true;
+    // The first one now: a listener nobody has connected to yet has no work to announce.
+    if (!offer_.ready())
+        offer_ = make_offer();
+}
+
 Ref<Channel> Listener::accept(int64_t timeout_ns) {
     const int64_t deadline = deadline_for(timeout_ns);
     for (;;) {
-        if (Ref<Channel> ch = step(false))
+        if (Ref<Channel> ch = step(false, nullptr, nullptr))
             return ch;
         const int64_t left = wait_left(deadline);
         if (timeout_ns == 0 || left == 0) {
@@ -173,44 +186,86 @@ Ref<Channel> Listener::accept(int64_t timeout_ns) {
 }
 
 // The work accept can do without waiting: drop what expired, then rounds of "advance the
-// pending handshakes that have something to read; when none completed, admit one new
-// connection and try it at once (an honest client's hello is usually there already)", until a
-// channel completes or nothing is left to do. One connection per round, pending ones first:
-// a client that got our hello finishes its side and may connect again before we have read its
-// hello, and that next connection stays in the kernel's backlog (not in this process: no fds,
-// no control block) until the caller asks for it. Answers the first channel completed, if any;
+// pending handshakes that have something to do; when none completed, admit one new connection
+// and try it at once (an honest client's hello is usually there already)", until a channel
+// completes or nothing is left to do. One connection per round, pending ones first: a client
+// that got our hello finishes its side and may connect again before we have read its hello,
+// and that next connection stays in the kernel's backlog (not in this process: no fds, no
+// control block) until the caller asks for it. Answers the first channel completed, if any;
 // whatever else is ready stays readable in the epoll set.
-Ref<Channel> Listener::accept_step() {
-    return step(true);
+Ref<Channel> Listener::accept_step(pid_t *peer_pid, bool *worked) {
+    bool did = false;
+    Ref<Channel> ch = step(true, peer_pid, &did);
+    if (worked)
+        *worked = did;
+    return ch;
 }
 
-Ref<Channel> Listener::step(bool one_piece) {
+Ref<Channel> Listener::step(bool one_piece_only, pid_t *peer_pid, bool *worked) {
     std::lock_guard lock(mutex_);
-    struct Rearm {
+    struct AfterStep {
         Listener &self;
-        ~Rearm() { self.arm_expiry_timer(); }
-    } rearm{*this}; // however the step ends, the timer matches what is pending then
+        ~AfterStep() {
+            self.arm_expiry_timer();
+            self.signal_busy();
+        }
+    } after{*this}; // however the step ends, the timer and busy_ match what is pending then
     drop_expired(now_ns());
+    if (one_piece_only)
+        return one_piece(peer_pid, *worked);
+    if (accepted_.fd >= 0) {
+        const int fd = accepted_.fd;
+        if (admit(accepted_.release()))
+            if (Ref<Channel> ch = advance(fd, false, peer_pid))
+                return ch;
+    }
     std::vector<int> ready;
     // Bounded, so that a flood of connections cannot keep one call busy.
     for (size_t round = 0; round <= max_pending; ++round) {
         const bool connections_wait = ready_now(ready);
-        for (int fd : ready) {
-            if (Ref<Channel> ch = advance(fd))
+        for (int fd : ready)
+            if (Ref<Channel> ch = advance(fd, false, peer_pid))
                 return ch;
-            if (one_piece)
-                return {};
-        }
         int admitted = -1;
         if (!connections_wait || !admit_next(admitted))
             return {};
-        if (one_piece)
-            return {}; // its hello is read at the next step
         if (admitted >= 0)
-            if (Ref<Channel> ch = advance(admitted))
+            if (Ref<Channel> ch = advance(admitted, false, peer_pid))
                 return ch;
     }
     return {};
+}
+
+// accept_step's piece, by priority: a stage of a handshake past its hello (it finishes a join),
+// reading a hello that arrived, sending ours to a connection accepted, the next part of the
+// offer (a connection may wait for it), accepting a connection.
+Ref<Channel> Listener::one_piece(pid_t *peer_pid, bool &worked) {
+    worked = true; // unless it finds nothing to do below
+    for (const Pending &p : pending_)
+        if (!p.handshake.needs_input())
+            return advance(p.handshake.fd(), true, peer_pid);
+    std::vector<int> ready;
+    const bool connections_wait = ready_now(ready);
+    if (!ready.empty())
+        return advance(ready.front(), true, peer_pid);
+    if (accepted_.fd >= 0 && (offer_.ready() || !keep_offer_)) {
+        admit(accepted_.release()); // its hello is read at a later step
+        return {};
+    }
+    if (make_offer_piece())
+        return {};
+    if (accepted_.fd < 0 && connections_wait) {
+        accepted_.reset(accept_next()); // greeted at the next step
+        return {};
+    }
+    worked = false;
+    return {};
+}
+
+// The next part of the offer for the next connection (with keep_offer_ready). False when
+// there is nothing to make.
+bool Listener::make_offer_piece() {
+    return keep_offer_ && ipc::make_offer_piece(offer_);
 }
 
 // What the epoll set reports now, without waiting: the sockets of pending handshakes with
@@ -224,13 +279,17 @@ bool Listener::ready_now(std::vector<int> &handshakes) {
             fail_errno("epoll_wait(px_listener_fd)", err);
     }
     handshakes.clear();
+    // Handshakes past their hello have work to do whether or not their socket is readable.
+    for (const Pending &p : pending_)
+        if (!p.handshake.needs_input())
+            handshakes.push_back(p.handshake.fd());
     bool connections_wait = false;
     for (int i = 0; i < n; ++i) {
         const int fd = events[i].data.fd;
         if (fd == sock_.fd)
             connections_wait = true;
-        else if (fd != timer_.fd)
-            handshakes.push_back(fd);
+        else if (fd != timer_.fd && fd != busy_.fd)
+            handshakes.push_back(fd); // may repeat one above: advance finds it gone or done
     }
     return connections_wait;
 }
@@ -249,17 +308,24 @@ void Listener::drop_expired(int64_t now) {
 // Takes the next connection from the kernel's backlog into the pending set: false when there
 // was none. `admitted` is its socket, or -1 when its peer had already gone (counted).
 bool Listener::admit_next(int &admitted) {
+    const int fd = accept_next();
+    if (fd < 0)
+        return false;
+    admitted = admit(fd) ? fd : -1;
+    return true;
+}
+
+// The next connection from the kernel's backlog, or -1 when there is none.
+int Listener::accept_next() {
     for (;;) {
         // Blocking like every channel socket (sends wait for room); reads here never wait, as
         // Handshake::advance reads with MSG_DONTWAIT.
         const int fd = ::accept4(sock_.fd, nullptr, nullptr, SOCK_CLOEXEC);
-        if (fd >= 0) {
-            admitted = admit(fd) ? fd : -1;
-            return true;
-        }
+        if (fd >= 0)
+            return fd;
         const int err = errno;
         if (err == EAGAIN || err == EWOULDBLOCK)
-            return false;
+            return -1;
         if (err != EINTR && err != ECONNABORTED)
             fail_errno("accept4(" + path_ + ")", err);
     }
@@ -272,7 +338,12 @@ bool Listener::admit(int fd) {
         drop_oldest();
     std::optional<Handshake> handshake;
     try {
-        handshake.emplace(fd); // sends our hello; never waits on a fresh connection
+        // Sends our hello, with the offer made ahead when there is one; never waits on a fresh
+        // connection.
+        if (keep_offer_ && offer_.ready())
+            handshake.emplace(fd, std::exchange(offer_, Offer{}));
+        else
+            handshake.emplace(fd);
     } catch (const Error &e) {
         if (!is_peers_failure(e.status()))
             throw;
@@ -289,15 +360,19 @@ void Listener::drop_oldest() {
     count_failure();
 }
 
-// Reads the peer's hello on `fd` if it is there: the channel when the handshake completes.
-// A peer's failure drops its connection and is counted; any other error drops it and throws.
-Ref<Channel> Listener::advance(int fd) {
+// Advances the handshake on `fd` (one stage, or all it can): the channel when it completes,
+// with its peer's pid in `peer_pid` (nullable). A peer's failure drops its connection and is
+// counted; any other error drops it and throws.
+Ref<Channel> Listener::advance(int fd, bool one_stage, pid_t *peer_pid) {
     auto it = std::find_if(pending_.begin(), pending_.end(),
                            [fd](const Pending &p) { return p.handshake.fd() == fd; });
     if (it == pending_.end())
-        return {}; // dropped earlier in this round
+        return {}; // dropped (or completed) earlier in this round
     try {
-        if (!it->handshake.advance())
+        const bool complete = one_stage
+                                  ? it->handshake.advance_one() == Handshake::Progress::complete
+                                  : it->handshake.advance();
+        if (!complete)
             return {};
     } catch (const Error &e) {
         forget(it);
@@ -311,6 +386,8 @@ Ref<Channel> Listener::advance(int fd) {
     // socket must not make the listener readable.
     ::epoll_ctl(poll_fd_.fd, EPOLL_CTL_DEL, fd, nullptr);
     pending_.erase(it);
+    if (peer_pid)
+        *peer_pid = conn.peer_pid;
     return Channel::from_connection(std::move(conn));
 }
 
@@ -322,10 +399,36 @@ Listener::forget(std::vector<Pending>::iterator it) noexcept {
     return pending_.erase(it);
 }
 
+bool Listener::has_work_without_input() const noexcept {
+    if (accepted_.fd >= 0 || (keep_offer_ && !offer_.ready()))
+        return true;
+    return std::any_of(pending_.begin(), pending_.end(),
+                       [](const Pending &p) { return !p.handshake.needs_input(); });
+}
+
+// Makes busy_ readable, or not, to match has_work_without_input(): a system call only when
+// that changes.
+void Listener::signal_busy() noexcept {
+    const bool busy = has_work_without_input();
+    if (busy == busy_signalled_)
+        return;
+    uint64_t value = 1;
+    [[maybe_unused]] const ssize_t n = busy ? ::write(busy_.fd, &value, sizeof value)
+                                            : ::read(busy_.fd, &value, sizeof value);
+    busy_signalled_ = busy;
+}
+
 void Listener::arm_expiry_timer() noexcept {
     int64_t earliest = INT64_MAX;
     for (const Pending &p : pending_)
         earliest = std::min(earliest, p.deadline_ns);
+    // Set only for a deadline earlier than the one it is set for, or once that one has passed
+    // (expired, or about to): a timer that fires too early only brings a step that drops
+    // nothing and sets it again, while setting it at every admission and completion would
+    // cost a join two system calls.
+    if (earliest >= armed_for_ns_ && armed_for_ns_ > now_ns())
+        return;
+    armed_for_ns_ = earliest;
     // Setting the timer also clears an expiry already signalled; it_value zero disarms it.
     itimerspec spec{};
     if (earliest != INT64_MAX)

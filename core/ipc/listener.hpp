@@ -48,15 +48,27 @@ public:
     // May be called from several threads; none holds the listener while it waits.
     Ref<Channel> accept(int64_t timeout_ns);
 
-    // At most one piece of the work accept(0) does — advance one pending handshake, or admit
-    // one connection (its hello is read at a later step) — for a caller with a latency budget
-    // (a publisher admits subscribers between frames: tens of microseconds per piece instead of
-    // the sum). The channel completed, if any, or null; never blocks, never throws for a peer.
-    Ref<Channel> accept_step();
+    // At most one piece of the work accept(0) does, a few system calls each, for a caller with
+    // a latency budget (a publisher admits subscribers between frames): one stage of a pending
+    // handshake (Handshake::advance_one; those past their hello first, to finish joins), or
+    // accepting one connection, sending it our hello (its own is read at a later step), or,
+    // with keep_offer_ready(), a part of the next connection's offer. The channel completed, if
+    // any, or null, with its peer's pid in `peer_pid` (nullable), and in `worked` (nullable)
+    // whether there was a piece to do; never blocks, never throws for a peer.
+    Ref<Channel> accept_step(pid_t *peer_pid = nullptr, bool *worked = nullptr);
+
+    // From now on, accept_step keeps an offer (Handshake's control block and return socketpair,
+    // 3 fds and a mapping) made ahead for the next connection, so that admitting one only
+    // sends the hello: the first is made here (throws io when out of fds), each next one by
+    // the steps after the admission that used the last (a connection that finds none waits for
+    // them).
+    void keep_offer_ready();
 
     // Pollable: readable when accept may make progress (a new connection, a pending handshake
-    // with data or a hang-up, or a pending handshake whose time is up). Not the listening
-    // socket itself: an epoll set holding it, every pending handshake's socket and a timer.
+    // with data or a hang-up, or a pending handshake whose time is up), and when accept_step
+    // has work that waits on no input (a handshake past its hello; an offer to make ahead).
+    // Not the listening socket itself: an epoll set holding it, every pending handshake's
+    // socket, a timer and an eventfd.
     int fd() const noexcept { return poll_fd_.fd; }
 
     // Connections dropped without becoming a channel: failed handshakes (garbage, hang-up,
@@ -80,22 +92,31 @@ private:
         int64_t deadline_ns;
     };
 
-    Listener(FdGuard sock, FdGuard poll_fd, FdGuard timer, std::string path, dev_t dev, ino_t ino);
+    Listener(FdGuard sock, FdGuard poll_fd, FdGuard timer, FdGuard busy, std::string path,
+             dev_t dev, ino_t ino);
 
-    Ref<Channel> step(bool one_piece);
+    Ref<Channel> step(bool one_piece_only, pid_t *peer_pid, bool *worked);
+    Ref<Channel> one_piece(pid_t *peer_pid, bool &worked);
+    bool make_offer_piece();
     void drop_expired(int64_t now);
     bool ready_now(std::vector<int> &handshakes);
     bool admit_next(int &admitted);
+    int accept_next();
     bool admit(int fd);
     void drop_oldest();
-    Ref<Channel> advance(int fd);
+    Ref<Channel> advance(int fd, bool one_stage, pid_t *peer_pid);
     std::vector<Pending>::iterator forget(std::vector<Pending>::iterator it) noexcept;
     void count_failure() noexcept { failed_handshakes_.fetch_add(1, std::memory_order_relaxed); }
     void arm_expiry_timer() noexcept;
+    bool has_work_without_input() const noexcept;
+    void signal_busy() noexcept;
 
     FdGuard sock_;    // the listening socket (non-blocking: accept4 answers EAGAIN when done)
-    FdGuard poll_fd_; // epoll: sock_, timer_ and every pending handshake's socket
+    FdGuard poll_fd_; // epoll: sock_, timer_, busy_ and every pending handshake's socket
     FdGuard timer_;   // timerfd, armed for the earliest pending deadline
+    // eventfd, readable while accept_step has work that waits on no input (a handshake past
+    // its hello, an offer to make ahead): a caller polling fd() comes back for it.
+    FdGuard busy_;
     std::string path_;
     dev_t dev_;
     ino_t ino_;
@@ -106,6 +127,11 @@ private:
     mutable std::mutex mutex_;     // guards what follows; never held while waiting
     std::vector<Pending> pending_; // in the order admitted: the oldest first
     int64_t handshake_timeout_ns_ = default_handshake_timeout_ns;
+    bool keep_offer_ = false; // keep_offer_ready()
+    Offer offer_;             // made ahead for the next connection (with keep_offer_)
+    FdGuard accepted_{-1};    // a connection accept_step took, greeted at its next step
+    bool busy_signalled_ = false; // busy_ is readable
+    int64_t armed_for_ns_ = INT64_MAX; // the deadline timer_ is set for (INT64_MAX: disarmed)
 };
 
 } // namespace px::ipc
