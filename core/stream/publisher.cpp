@@ -32,11 +32,17 @@ namespace {
 constexpr int64_t housekeeping_interval_ns = 1'000'000;
 // The epoll ids of the publisher's own fds (subscribers have ids from 1).
 constexpr uint64_t listener_id = 0;
-constexpr uint64_t teardown_id = UINT64_MAX;
-// Departures taken out of the table per housekeeping: each costs an epoll_ctl.
-constexpr int departures_per_round = 4;
+constexpr uint64_t pieces_id = UINT64_MAX;
+// Departures taken out of the table per housekeeping: each costs an epoll_ctl and a shutdown
+// (10-20 us on a loaded machine), as much as a piece of a join.
+constexpr int departures_per_round = 1;
 // poll() stalls no frame: it does every piece of work there is, up to this many.
 constexpr int pieces_per_poll = 64;
+// A publish does another piece of a join or a departure only while the ones before took less
+// than this (wall clock): on an idle machine pieces take a few microseconds and a join needs
+// about ten, so a publisher that publishes rarely still admits a subscriber within a few
+// frames; under load a piece takes tens of microseconds and each publish does one.
+constexpr int64_t pieces_budget_ns = 10'000;
 
 // What keeps a frame that is not a pool slot counted while a subscriber holds it: a channel
 // tracks loans by lease, and credit is counted in loans.
@@ -109,21 +115,24 @@ Publisher::Publisher(const std::string &socket_path, const std::string &stats_pa
                      const PublisherOptions &opts)
     : opts_(opts), stats_page_(stats_path), listener_(ipc::Listener::create(socket_path)),
       poll_fd_(::epoll_create1(EPOLL_CLOEXEC)),
-      teardown_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+      pieces_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
     if (poll_fd_.fd < 0)
         fail_errno("epoll_create1", errno);
-    if (teardown_fd_.fd < 0)
-        fail_errno("eventfd for the publisher's teardowns", errno);
+    if (pieces_fd_.fd < 0)
+        fail_errno("eventfd for the publisher's joins and departures", errno);
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = listener_id;
     if (::epoll_ctl(poll_fd_.fd, EPOLL_CTL_ADD, listener_->fd(), &ev) != 0)
         fail_errno("epoll_ctl(ADD, listener)", errno);
-    ev.data.u64 = teardown_id;
-    if (::epoll_ctl(poll_fd_.fd, EPOLL_CTL_ADD, teardown_fd_.fd, &ev) != 0)
-        fail_errno("epoll_ctl(ADD, teardowns)", errno);
+    ev.data.u64 = pieces_id;
+    if (::epoll_ctl(poll_fd_.fd, EPOLL_CTL_ADD, pieces_fd_.fd, &ev) != 0)
+        fail_errno("epoll_ctl(ADD, joins and departures)", errno);
     description_ = std::make_shared<Description>(Description{0, description_buffer("")});
     stats_page_.store(counters_);
+    // A joining subscriber's control block and return socketpair are made ahead, in a piece of
+    // their own (the listener's fd is readable until they are), not while it is admitted.
+    listener_->keep_offer_ready();
 }
 
 Publisher::~Publisher() = default;
@@ -137,27 +146,49 @@ size_t Publisher::subscriber_count() const {
 // Joins and departures
 
 void Publisher::housekeeping_locked() {
+    const int64_t start = now_ns();
     last_housekeeping_ns_ = coarse_now_ns();
-    reap_departed_locked(); // an epoll_wait, and a few epoll_ctl when some left
-    // One piece of work: a teardown's first, since they give back fds, memory and slots.
-    if (!tear_down_piece_locked())
-        admit_locked();
+    // An epoll_wait, and for each one that left an epoll_ctl and a shutdown: that is this
+    // call's piece then, and its teardown starts at the next.
+    if (reap_departed_locked() == 0)
+        while (piece_locked() && now_ns() - start < pieces_budget_ns) {
+        }
+    signal_pieces_locked();
     publish_stats_locked();
 }
 
-void Publisher::admit_locked() {
-    // One piece of a join per housekeeping (a handshake's start, or its end and the welcome):
-    // a crowd joining at once delays each publish by tens of microseconds, not by the sum.
+// One piece of work: a teardown's first, since they give back fds, memory and slots; then a
+// welcome, which ends a join; then the listener's next piece. False when there was none.
+bool Publisher::piece_locked() {
+    if (tear_down_piece_locked())
+        return true;
+    if (joining_) {
+        welcome_locked();
+        return true;
+    }
+    return admit_locked();
+}
+
+// One piece of a join (see Listener::accept_step): a crowd joining at once delays each
+// publish by a few system calls, not by the sum. False when the listener had nothing to do.
+bool Publisher::admit_locked() {
     Ref<Channel> ch;
+    pid_t pid = 0;
+    bool worked = false;
     try {
-        ch = listener_->accept_step(); // never blocks: handshakes advance as bytes arrive
+        // Never blocks: handshakes advance as bytes arrive.
+        ch = listener_->accept_step(&pid, &worked);
     } catch (const Error &) {
         // The listener's own trouble (out of fds): the subscribers already here must not pay
         // for it, and the connection waits in the kernel's backlog for the next round.
-        return;
+        return false;
     }
-    if (ch)
-        welcome_locked(std::move(ch));
+    if (ch) {
+        // Welcomed in a piece of its own (sending the welcome may pass the description's fd).
+        joining_ = std::move(ch);
+        joining_pid_ = static_cast<uint64_t>(pid);
+    }
+    return worked;
 }
 
 void Publisher::refuse(Channel &ch) noexcept {
@@ -168,19 +199,18 @@ void Publisher::refuse(Channel &ch) noexcept {
     }
 }
 
-void Publisher::welcome_locked(Ref<Channel> ch) {
+void Publisher::welcome_locked() {
+    Ref<Channel> ch = std::move(joining_);
     if (subs_.size() >= opts_.max_subscribers)
         return refuse(*ch);
     // A joining subscriber gets the latest history frames, at most its credit's worth.
     const size_t replay = std::min<size_t>(history_.size(), opts_.max_in_flight);
     const size_t from = history_.size() - replay;
     const uint64_t first_seq = replay ? history_[from].seq : last_seq_ + 1;
-    uint64_t pid = 0;
     // The welcome carries the description current at join (what the subscriber reports before
     // its first frame); each history frame comes after the description it was published under.
     const Description *sent = description_.get();
     try {
-        pid = ch->stats().peer_pid;
         ch->send(description_->text, 0, StreamTag{DataKind::stream_welcome, first_seq});
         for (size_t i = from; i < history_.size(); ++i) {
             const Past &past = history_[i];
@@ -197,7 +227,7 @@ void Publisher::welcome_locked(Ref<Channel> ch) {
     auto sub = std::make_unique<Subscriber>();
     sub->id = next_sub_id_++;
     sub->description_version = sent->version; // the current one follows before the next frame
-    sub->pid = pid;
+    sub->pid = joining_pid_;
     sub->delivered = replay;
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLRDHUP;
@@ -211,21 +241,26 @@ void Publisher::welcome_locked(Ref<Channel> ch) {
     ++counters_.joined;
 }
 
-void Publisher::reap_departed_locked() {
+// Takes out the subscribers that hung up, a few at a time: how many.
+int Publisher::reap_departed_locked() {
     // A subscriber never writes to its main socket after the handshake: readable means it hung
     // up (closed, or its process died), or it sent bytes it must not send. Either way it goes.
     // A few at a time: the others stay readable for the next round.
     epoll_event events[departures_per_round + 2];
     const int n = ::epoll_wait(poll_fd_.fd, events, departures_per_round + 2, 0);
+    int removed = 0;
     for (int i = 0; i < n; ++i) {
         const uint64_t id = events[i].data.u64;
-        if (id == listener_id || id == teardown_id)
-            continue; // admit_locked and tear_down_piece_locked look after them
+        if (id == listener_id || id == pieces_id)
+            continue; // housekeeping's pieces look after them
         auto it = std::find_if(subs_.begin(), subs_.end(),
                                [&](const auto &s) { return s->id == id; });
-        if (it != subs_.end())
+        if (it != subs_.end()) {
             remove_locked(it->get(), false);
+            ++removed;
+        }
     }
+    return removed;
 }
 
 void Publisher::remove_locked(Subscriber *sub, bool slow) noexcept {
@@ -244,14 +279,21 @@ void Publisher::remove_locked(Subscriber *sub, bool slow) noexcept {
     if (departed_.size() < departed_.capacity()) {
         ::shutdown(sub->ch->socket_fd(), SHUT_RDWR);
         departed_.push_back(std::move(*it));
-        signal_teardown_locked();
+        signal_pieces_locked(); // a publisher waiting on fd() comes back to tear it down
     }
     subs_.erase(it); // without room (never expected): its channel closes here, at once
 }
 
-void Publisher::signal_teardown_locked() noexcept {
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = ::write(teardown_fd_.fd, &one, sizeof one);
+// Makes pieces_fd_ readable, or not, to match whether a teardown or a welcome has pieces left:
+// a system call only when that changes.
+void Publisher::signal_pieces_locked() noexcept {
+    const bool pieces = joining_ || !departed_.empty() || !unmaps_.empty();
+    if (pieces == pieces_signalled_)
+        return;
+    uint64_t value = 1;
+    [[maybe_unused]] const ssize_t n = pieces ? ::write(pieces_fd_.fd, &value, sizeof value)
+                                              : ::read(pieces_fd_.fd, &value, sizeof value);
+    pieces_signalled_ = pieces;
 }
 
 // One piece of a departed subscriber's teardown: close one channel (its sockets, its pidfd; its
@@ -271,10 +313,6 @@ bool Publisher::tear_down_piece_locked() noexcept {
         departed_.pop_back();
     } else {
         return false;
-    }
-    if (unmaps_.empty() && departed_.empty()) {
-        uint64_t count;
-        [[maybe_unused]] ssize_t n = ::read(teardown_fd_.fd, &count, sizeof count);
     }
     return true;
 }

@@ -7,10 +7,11 @@
 // publish costs one send per subscriber) and poll(), which a publisher that goes a while
 // without publishing calls when fd() is readable. A join or a departure is kernel work
 // (memfds, mappings, sockets, fds passed) that would stall a publish for 100-200 us at once:
-// it is done in pieces of a few syscalls, one piece per publish that looks after them (the
-// listener's accept_step for a join; for a departure, taking it out, closing its channel, and
-// unmapping each control block), so that no publish waits for more than one piece; poll(),
-// which stalls no frame, does every piece there is.
+// it is done in pieces of a few syscalls, one piece per publish that looks after them (for a
+// join: making the offer for the next connection ahead in two, admitting the connection, each
+// stage of its handshake (Listener::accept_step), then the welcome; for a departure: taking it
+// out, closing its channel, and unmapping each control block), so that no publish waits for
+// more than one piece; poll(), which stalls no frame, does every piece there is.
 //
 // Publish puts one descriptor in each subscriber's ring; the frame's slot is lent once per
 // subscriber and returns when the publisher and every subscriber have released it or died.
@@ -91,12 +92,13 @@ private:
 
     void housekeeping_locked();
     void after_frame_locked();
-    void admit_locked();
-    void welcome_locked(Ref<ipc::Channel> ch);
+    bool piece_locked();
+    bool admit_locked();
+    void welcome_locked();
     void refuse(ipc::Channel &ch) noexcept;
-    void reap_departed_locked();
+    int reap_departed_locked();
     bool tear_down_piece_locked() noexcept;
-    void signal_teardown_locked() noexcept;
+    void signal_pieces_locked() noexcept;
     Delivery deliver_locked(Subscriber &sub, const Buffer &frame, uint64_t seq);
     bool sync_description_locked(Subscriber &sub, int64_t timeout_ns);
     void apply_slow_policy_locked(std::vector<Subscriber *> &no_room, const Buffer &frame,
@@ -110,10 +112,10 @@ private:
     const PublisherOptions opts_;
     StatsPage stats_page_;
     Ref<ipc::Listener> listener_;
-    FdGuard poll_fd_; // epoll: the listener, every subscriber's socket and teardown_fd_
-    // An eventfd, readable while a departed subscriber's teardown has pieces left, so that a
-    // publisher waiting on fd() comes back to finish it.
-    FdGuard teardown_fd_;
+    FdGuard poll_fd_; // epoll: the listener, every subscriber's socket and pieces_fd_
+    // An eventfd, readable while a departed subscriber's teardown or a joining one's welcome
+    // has pieces left, so that a publisher waiting on fd() comes back to finish them.
+    FdGuard pieces_fd_;
 
     mutable std::mutex mutex_; // guards everything below
     std::vector<std::unique_ptr<Subscriber>> subs_;
@@ -122,6 +124,10 @@ private:
     // capacity for every subscriber (reserved at admission), so removing one never allocates.
     std::vector<std::unique_ptr<Subscriber>> departed_;
     std::vector<Ref<Segment>> unmaps_;
+    bool pieces_signalled_ = false; // pieces_fd_ is readable
+    // A subscriber whose handshake is done, to be welcomed by the next piece, and its pid.
+    Ref<ipc::Channel> joining_;
+    uint64_t joining_pid_ = 0;
     uint64_t next_sub_id_ = 1;
     std::shared_ptr<const Description> description_;
     struct Past {

@@ -206,3 +206,60 @@ TEST_CASE("a departure taken down in pieces keeps the publisher's fd readable un
     px_publisher_release(pub);
     px_pool_release(pool);
 }
+
+TEST_CASE("a join's kernel work is made ahead and done in pieces: a publisher that only "
+          "publishes admits, then makes the next offer, leaking nothing") {
+    RuntimeDir dir;
+    px_pool_t *pool = shm_pool(16, frame_len);
+    REQUIRE(pool != nullptr);
+    px_publisher_t *pub = nullptr;
+    REQUIRE(px_publisher_new("ahead", nullptr, &pub) == PX_OK);
+    // The offer for the first subscriber (its control block) exists before anyone connects,
+    // and making it is no work announced on the fd.
+    CHECK(count_control_blocks() == 1);
+    CHECK_FALSE(readable(px_publisher_fd(pub)));
+    Signal joined, leave;
+    const int fds_alone = count_open_fds();
+
+    pid_t sub = fork_child([&] {
+        ::alarm(30);
+        px_subscriber_t *s = nullptr;
+        if (px_subscriber_new("ahead", 10 * second_ns, &s) != PX_OK)
+            return 2;
+        joined.post('j');
+        if (leave.wait() != 'l')
+            return 3;
+        px_subscriber_release(s);
+        return 0;
+    });
+    // Publishing alone (one frame every 2 ms, no poll) admits it: one piece or a few per
+    // publish, a dozen pieces in all.
+    uint64_t seq = 0;
+    for (int i = 0; i < 200 && px_publisher_subscriber_count(pub) == 0; ++i) {
+        REQUIRE(publish_frame(pub, pool, frame_len, ++seq) == PX_OK);
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    REQUIRE(px_publisher_subscriber_count(pub) == 1);
+    REQUIRE(joined.wait() == 'j');
+    // Its offer was used: the next one is made by the publishes that follow, and then the
+    // fd is quiet again (our 2 control blocks of this channel, and the new offer's).
+    for (int i = 0; i < 20; ++i) {
+        REQUIRE(publish_frame(pub, pool, frame_len, ++seq) == PX_OK);
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    CHECK(count_control_blocks() == 3);
+    CHECK_FALSE(readable(px_publisher_fd(pub)));
+
+    leave.post('l');
+    CHECK(wait_child(sub) == 0);
+    CHECK(eventually([&] {
+        px_publisher_poll(pub, 0);
+        return px_publisher_subscriber_count(pub) == 0 && count_open_fds() == fds_alone &&
+               count_control_blocks() == 1;
+    }));
+    CHECK(count_open_fds() == fds_alone);
+    CHECK(count_control_blocks() == 1);
+    CHECK_FALSE(readable(px_publisher_fd(pub)));
+    px_publisher_release(pub);
+    px_pool_release(pool);
+}
