@@ -55,7 +55,7 @@ step "C++ core, C API, C header/programs, IPC, install, C++ wrapper (release bui
   build_and_ctest release
 step "ASan + UBSan: core, C API, IPC, faults, streams" sanitized asan-ubsan
 step "TSan: core, C API, IPC, faults, streams" sanitized tsan
-step "Fuzz: wire decoder, received-fd validation, channel (30 s each)" bash fuzz/run_fuzzers.sh 30
+step "Fuzz: wire decoder, received-fd validation, channel, subscriber (90 s in all)" bash fuzz/run_fuzzers.sh 30
 step "Python: pip install . and pytest" bash tests/python/run.sh "$root/build/release"
 step "Rust: bindgen, parallax-sys, parallax" bash bindings/rust/run_tests.sh "$root/build/release"
 
