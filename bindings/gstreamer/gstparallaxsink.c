@@ -2,8 +2,10 @@
 
 #include <gst/video/video.h>
 #include <parallax/parallax.h>
+#include <string.h>
 
 #include "gstparallaxbufferpool.h"
+#include "gstparallaxformat.h"
 #include "gstparallaxmemory.h"
 #include "gstparallaxmeta.h"
 
@@ -51,6 +53,8 @@ struct _GstParallaxSink {
     GMutex pool_lock;
     px_pool_t *pool;
     gboolean waited; /* wait-for-subscribers done */
+    px_format_t format;     /* typed-frame description of the caps' frames; ndim 0: untyped */
+    gboolean format_warned; /* a buffer that did not fit `format` was reported (per caps) */
     gint unlocked;   /* atomic: unlock() was called, a waiting render must give up */
     guint64 sequence;
 
@@ -134,11 +138,16 @@ static gboolean ensure_pool(GstParallaxSink *self, gsize size) {
     return TRUE;
 }
 
-/* Bytes of one frame of these caps; 0 when the caps do not say (not raw video). */
-static gsize frame_size_of(GstCaps *caps) {
+/* Bytes of one frame of these caps; 0 when the caps do not say (not raw video). With `fmt`,
+ * also the frames' typed description (ndim 0 when the caps give none). */
+static gsize frame_size_of(GstCaps *caps, px_format_t *fmt) {
     GstVideoInfo info;
+    if (fmt != NULL)
+        memset(fmt, 0, sizeof *fmt);
     if (caps == NULL || !gst_video_info_from_caps(&info, caps))
         return 0;
+    if (fmt != NULL)
+        gst_parallax_format_from_video_info(&info, fmt);
     return info.size;
 }
 
@@ -248,6 +257,19 @@ static GstFlowReturn publish(GstParallaxSink *self, px_buffer_t *frame) {
     return GST_FLOW_OK;
 }
 
+/* Types the frame as the caps say (H x W x C u8 for RGB...). A buffer too small for its caps
+ * goes out untyped, with a warning once per caps: its bytes still travel, only the array view
+ * the caps promise does not. */
+static void set_format(GstParallaxSink *self, px_buffer_t *frame) {
+    if (self->format.ndim == 0 || px_buffer_set_format(frame, &self->format) == PX_OK)
+        return;
+    if (!self->format_warned)
+        GST_ELEMENT_WARNING(self, STREAM, FORMAT, ("Buffer does not hold a frame of the caps"),
+                            ("a %zu-byte buffer published untyped: %s", px_buffer_len(frame),
+                             px_last_error_message()));
+    self->format_warned = TRUE;
+}
+
 static GstFlowReturn sink_render(GstBaseSink *bsink, GstBuffer *buf) {
     GstParallaxSink *self = GST_PARALLAX_SINK(bsink);
     if (!self->waited) {
@@ -271,6 +293,7 @@ static GstFlowReturn sink_render(GstBaseSink *bsink, GstBuffer *buf) {
     px_metadata_t meta;
     gst_parallax_meta_from_buffer(buf, self->sequence++, &meta);
     px_buffer_set_metadata(frame, &meta);
+    set_format(self, frame);
     GstFlowReturn ret = publish(self, frame);
     px_buffer_release(frame);
     return ret;
@@ -334,7 +357,9 @@ static gboolean sink_set_caps(GstBaseSink *bsink, GstCaps *caps) {
         post_px_error(self, "Setting the description", rc);
         return FALSE;
     }
-    const gsize size = frame_size_of(caps);
+    const gsize size = frame_size_of(caps, &self->format);
+    self->format_warned = FALSE;
+    GST_INFO_OBJECT(self, "frames %s", self->format.ndim ? "typed" : "untyped");
     return size == 0 || ensure_pool(self, size);
 }
 
@@ -345,7 +370,7 @@ static gboolean sink_propose_allocation(GstBaseSink *bsink, GstQuery *query) {
     GstCaps *caps = NULL;
     gboolean need_pool = FALSE;
     gst_query_parse_allocation(query, &caps, &need_pool);
-    gsize size = frame_size_of(caps);
+    gsize size = frame_size_of(caps, NULL);
     GST_OBJECT_LOCK(self);
     if (size == 0)
         size = (gsize)self->slot_size;
@@ -398,6 +423,7 @@ static gboolean sink_start(GstBaseSink *bsink) {
     }
     self->waited = FALSE;
     self->sequence = 0;
+    memset(&self->format, 0, sizeof self->format);
     self->published = self->zero_copy = self->copied = self->block_timeouts = 0;
     return TRUE;
 }

@@ -5,6 +5,7 @@
 #include <glib/gstdio.h>
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
+#include <gst/video/video.h>
 #include <parallax/parallax.h>
 #include <stdlib.h>
 #include <string.h>
@@ -388,6 +389,118 @@ GST_START_TEST(test_frame_larger_than_slot_size_is_an_error) {
 }
 GST_END_TEST;
 
+/* ---- typed frames ---------------------------------------------------------------------------- */
+
+typedef struct {
+    const char *name;
+    px_status_t rc;
+    px_format_t fmt;
+    size_t len;
+} Receiver;
+
+/* A subscriber of the C API (its own thread: the sink admits it while render waits for it). */
+static gpointer receive_one(gpointer data) {
+    Receiver *r = data;
+    px_subscriber_t *sub = NULL;
+    r->rc = px_subscriber_new(r->name, 5 * SECOND_NS, &sub);
+    if (r->rc != PX_OK)
+        return NULL;
+    px_buffer_t *buf = NULL;
+    r->rc = px_subscriber_recv(sub, 5 * SECOND_NS, &buf);
+    if (r->rc == PX_OK) {
+        r->rc = px_buffer_format(buf, &r->fmt);
+        r->len = px_buffer_len(buf);
+        px_buffer_release(buf);
+    }
+    px_subscriber_release(sub);
+    return NULL;
+}
+
+/* The frame a subscriber receives when a buffer of `size` bytes (0: one frame of the caps) goes
+ * through a parallaxsink with these caps; `warned` says whether the sink posted a warning. */
+static Receiver typed_frame(const char *name, const char *caps_str, gsize size, gboolean *warned) {
+    if (size == 0) {
+        GstVideoInfo info;
+        GstCaps *caps = gst_caps_from_string(caps_str);
+        fail_unless(gst_video_info_from_caps(&info, caps));
+        gst_caps_unref(caps);
+        size = info.size;
+    }
+    gchar *desc = g_strdup_printf("parallaxsink stream=%s wait-for-subscribers=1", name);
+    GstHarness *sink = gst_harness_new_parse(desc);
+    g_free(desc);
+    GstBus *bus = gst_bus_new();
+    gst_element_set_bus(sink->element, bus);
+    gst_harness_set_src_caps_str(sink, caps_str);
+    Receiver r = {.name = name};
+    GThread *thread = g_thread_new("receiver", receive_one, &r);
+    fail_unless_equals_int(gst_harness_push(sink, gst_buffer_new_allocate(NULL, size, NULL)),
+                           GST_FLOW_OK);
+    g_thread_join(thread);
+    fail_unless_equals_int(r.rc, PX_OK);
+    fail_unless_equals_uint64(r.len, size);
+    GstMessage *m = gst_bus_pop_filtered(bus, GST_MESSAGE_WARNING);
+    if (warned != NULL)
+        *warned = m != NULL;
+    if (m != NULL)
+        gst_message_unref(m);
+    gst_element_set_bus(sink->element, NULL);
+    gst_object_unref(bus);
+    gst_harness_teardown(sink);
+    return r;
+}
+
+static void check_shape(const px_format_t *f, guint32 dtype, guint32 ndim, const gint64 *shape,
+                        const gint64 *strides) {
+    fail_unless_equals_int(f->dtype, dtype);
+    fail_unless_equals_int(f->ndim, ndim);
+    for (guint32 i = 0; i < ndim; i++) {
+        fail_unless_equals_int64(f->shape[i], shape[i]);
+        fail_unless_equals_int64(f->strides[i], strides[i]);
+    }
+}
+
+/* Packed RGB-like caps become H x W x C u8 frames with the row stride of GstVideoInfo, seen by
+ * a subscriber of the C API in another thread over the stream. */
+GST_START_TEST(test_frames_typed_from_caps) {
+    Receiver r = typed_frame("t-rgb", RGB_CAPS, 0, NULL);
+    check_shape(&r.fmt, PX_DTYPE_U8, 3, (gint64[]){48, 64, 3}, (gint64[]){192, 3, 1});
+    fail_unless_equals_int(r.fmt.fourcc, GST_MAKE_FOURCC('R', 'G', 'B', '3'));
+    /* 30 RGB pixels are 90 bytes; GStreamer pads rows to 92: the stride says so. */
+    r = typed_frame("t-pad", "video/x-raw,format=RGB,width=30,height=20,framerate=1/1", 0, NULL);
+    check_shape(&r.fmt, PX_DTYPE_U8, 3, (gint64[]){20, 30, 3}, (gint64[]){92, 3, 1});
+    fail_unless_equals_uint64(r.len, 92 * 20);
+    /* The padding byte of BGRx is a channel of its own. */
+    r = typed_frame("t-bgrx", "video/x-raw,format=BGRx,width=16,height=8,framerate=1/1", 0, NULL);
+    check_shape(&r.fmt, PX_DTYPE_U8, 3, (gint64[]){8, 16, 4}, (gint64[]){64, 4, 1});
+    fail_unless_equals_int(r.fmt.fourcc, GST_MAKE_FOURCC('B', 'G', 'R', 'x'));
+    /* One component: H x W. */
+    r = typed_frame("t-gray", "video/x-raw,format=GRAY8,width=10,height=4,framerate=1/1", 0, NULL);
+    check_shape(&r.fmt, PX_DTYPE_U8, 2, (gint64[]){4, 10}, (gint64[]){12, 1});
+    fail_unless_equals_int(r.fmt.fourcc, GST_MAKE_FOURCC('G', 'R', 'E', 'Y'));
+    r = typed_frame("t-gray16", "video/x-raw,format=GRAY16_LE,width=6,height=2,framerate=1/1", 0,
+                    NULL);
+    check_shape(&r.fmt, PX_DTYPE_U16, 2, (gint64[]){2, 6}, (gint64[]){12, 2});
+}
+GST_END_TEST;
+
+/* Planar YUV and bytes that are not video stay untyped; a buffer smaller than a frame of its
+ * caps goes out untyped with a warning, not as a format that would reach past its end. */
+GST_START_TEST(test_frames_untyped_when_caps_say_no_array) {
+    gboolean warned = TRUE;
+    Receiver r = typed_frame("u-i420", "video/x-raw,format=I420,width=16,height=16,framerate=1/1",
+                             0, &warned);
+    fail_unless_equals_int(r.fmt.ndim, 0);
+    fail_unless(!warned);
+    r = typed_frame("u-bytes", "application/octet-stream", 100, &warned);
+    fail_unless_equals_int(r.fmt.ndim, 0);
+    fail_unless(!warned);
+    r = typed_frame("u-short", RGB_CAPS, 100, &warned);
+    fail_unless_equals_int(r.fmt.ndim, 0);
+    fail_unless(warned, "no warning for a buffer smaller than its caps");
+}
+GST_END_TEST;
+
 static Suite *parallax_suite(void) {
     Suite *s = suite_create("parallax");
     TCase *tc = tcase_create("elements");
@@ -400,6 +513,8 @@ static Suite *parallax_suite(void) {
     tcase_add_test(tc, test_src_rejects_description_that_is_not_caps);
     tcase_add_test(tc, test_bad_settings_fail_to_start);
     tcase_add_test(tc, test_frame_larger_than_slot_size_is_an_error);
+    tcase_add_test(tc, test_frames_typed_from_caps);
+    tcase_add_test(tc, test_frames_untyped_when_caps_say_no_array);
     return s;
 }
 
