@@ -25,13 +25,20 @@ Channel::Channel(Connection conn)
 Channel::~Channel() {
     send_.on_close(); // a peer asleep on our ring wakes and finds the hang-up
     conn_.inbox->channel_closed();
+    const bool peer_here = conn_.inbox->peer_pid() == ::getpid();
     conn_.sock.reset(); // the peer sees PX_E_CLOSED once its ring is drained
+    // A peer already gone: what we lent it comes back now, and the inbox lets go of its return
+    // socket, pidfd and control block (else it waits for a pool's next shortage).
+    conn_.inbox->collect(true);
     conn_.inbox = nullptr;
     conn_.outbox = nullptr;
     // Our return socket closes once our inbox has nothing lent and our received buffers are
     // released. A peer end in this very process (a pair used without fork) may be waiting for
     // that to take back what it lent us: it learns it now, not at its pool's next shortage.
-    collect_all_returns(true);
+    // Only then: collecting reads the return socket and pidfd of every channel in the process
+    // (a publisher with 64 subscribers paid 64 of each per departure).
+    if (peer_here)
+        collect_all_returns(true);
 }
 
 Ref<Channel> Channel::from_connection(Connection conn) {
