@@ -39,9 +39,10 @@ constexpr int departures_per_round = 1;
 // poll() stalls no frame: it does every piece of work there is, up to this many.
 constexpr int pieces_per_poll = 64;
 // A publish does another piece of a join or a departure only while the ones before took less
-// than this (wall clock): on an idle machine pieces take a few microseconds and a join needs
-// about ten, so a publisher that publishes rarely still admits a subscriber within a few
-// frames; under load a piece takes tens of microseconds and each publish does one.
+// than this (wall clock). A join is about ten pieces: where a piece takes a few microseconds
+// (a few system calls on an unloaded machine), a publisher that publishes rarely still admits
+// a subscriber within a few frames; where it takes tens (measured on a loaded 2-core VM), each
+// publish does one.
 constexpr int64_t pieces_budget_ns = 10'000;
 
 // What keeps a frame that is not a pool slot counted while a subscriber holds it: a channel
