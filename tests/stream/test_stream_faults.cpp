@@ -538,6 +538,8 @@ TEST_CASE("a subscriber sharing the publisher's CPU is not starved by a free-run
     ::close(counts[0]);
     ::close(counts[1]);
     MESSAGE("one CPU, 300 ms: published " << published << ", the subscriber received " << received);
-    CHECK(received * 20 >= published); // was ~1 in 4000
+    // Was ~1 in 4000 before the yield; ~1 in 3 on an idle machine now. 1 in 100 leaves room for
+    // other processes on CPU 0 (this fails 4 runs in 14 at 1 in 20 on a loaded VM).
+    CHECK(received * 100 >= published);
     px_pool_release(pool);
 }
