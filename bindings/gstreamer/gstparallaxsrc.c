@@ -107,7 +107,9 @@ static GstFlowReturn subscribe(GstParallaxSrc *self) {
         px_status_t rc = px_subscriber_new(self->stream, SUBSCRIBE_STEP_NS, &self->sub);
         if (rc == PX_OK)
             break;
-        if (rc != PX_E_TIMEOUT && rc != PX_E_WOULD_BLOCK) {
+        /* PX_E_CLOSED: the publisher went away while admitting us (a killed sink leaves its
+         * socket behind, and a restarted one may not be up yet): as if none were there yet. */
+        if (rc != PX_E_TIMEOUT && rc != PX_E_WOULD_BLOCK && rc != PX_E_CLOSED) {
             post_px_error(self, "Subscribing", rc);
             return GST_FLOW_ERROR;
         }
