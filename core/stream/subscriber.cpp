@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #include "core/stream/subscriber.hpp"
 
+#include <unistd.h>
+
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/stream/publisher.hpp"
@@ -14,9 +16,25 @@ using ipc::wire::StreamTag;
 Ref<Subscriber> Subscriber::create(const std::string &name, int64_t timeout_ns) {
     const StreamPaths paths = paths_for(name);
     const int64_t deadline = deadline_for(timeout_ns);
+    // A publisher that goes away while we join (killed, restarted, or one that dropped our
+    // handshake because it did not admit us in time) is, for the caller, a publisher that has
+    // not appeared yet: try again while the timeout lasts (start order does not matter).
+    for (;;) {
+        try {
+            return connect_and_join(name, paths.socket, deadline);
+        } catch (const Error &e) {
+            if (e.status() != Status::closed || timeout_left(deadline, now_ns()) == 0)
+                throw;
+        }
+        ::usleep(retry_join_us);
+    }
+}
+
+Ref<Subscriber> Subscriber::connect_and_join(const std::string &name, const std::string &socket,
+                                             int64_t deadline) {
     Ref<ipc::Channel> ch;
     try {
-        ch = ipc::Channel::connect(paths.socket, timeout_ns);
+        ch = ipc::Channel::connect(socket, timeout_left(deadline, now_ns()));
     } catch (const Error &e) {
         if (e.status() == Status::would_block || e.status() == Status::timeout)
             fail(e.status(), "no publisher of \"" + name + "\" appeared in time (" + e.what() +

@@ -48,6 +48,9 @@ private:
     Subscriber(std::string name, Ref<ipc::Channel> ch)
         : name_(std::move(name)), ch_(std::move(ch)) {}
     void join(int64_t deadline_ns);
+    static Ref<Subscriber> connect_and_join(const std::string &name, const std::string &socket,
+                                            int64_t deadline);
+    static constexpr useconds_t retry_join_us = 10'000; // between joins the publisher cut off
     std::optional<Buffer> next_frame(int64_t timeout_ns); // receive, recv_mutex_ held
     // The text of a description record (the peer's word: its length is checked).
     static std::string text_of(const Buffer &b);
