@@ -132,6 +132,10 @@ px_status_t px_publisher_set_description(px_publisher_t *pub, const char *utf8) 
     });
 }
 
+px_status_t px_publisher_skip(px_publisher_t *pub, uint64_t count) {
+    return px_guard(__func__, [&] { from_handle(require(pub, "pub"))->skip(count); });
+}
+
 px_status_t px_publisher_get_stats(const px_publisher_t *pub, px_publisher_stats_t *out) {
     return px_guard(__func__, [&] {
         require_out(out);

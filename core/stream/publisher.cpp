@@ -15,6 +15,7 @@
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/ipc/fd_passing.hpp"
+#include "core/ipc/ring.hpp"
 #include "core/shared_memory_segment.hpp"
 #include "core/stream/runtime_dir.hpp"
 
@@ -200,20 +201,72 @@ void Publisher::refuse(Channel &ch) noexcept {
     }
 }
 
+namespace {
+
+// Whether SendSide sends a format record between two typed frames (it compares formats the same
+// way: by pointer, then by value).
+bool same_format(const Buffer &a, const Buffer &b) {
+    if (a.shared_format().get() == b.shared_format().get())
+        return true;
+    return std::memcmp(a.format(), b.format(), sizeof(Format)) == 0;
+}
+
+} // namespace
+
+// How many of the latest history frames a joining subscriber gets: at most its credit, and no
+// more than its fresh ring holds with the welcome and the records that go between them (a
+// description before a frame published under another one than the frame before; a format record
+// before a typed frame whose format differs from the last typed one). A replay that overran the
+// ring would stop half-way, and the frames left out would count as missed at the subscriber.
+// Counted from the newest back, in one pass: only the oldest typed frame of the window pays its
+// format record whatever comes before it, so extending the window changes that one's cost alone.
+size_t Publisher::replay_count_locked() const {
+    const size_t end = history_.size();
+    const size_t oldest = end - std::min<size_t>(end, opts_.max_in_flight);
+    // The window's records whatever precedes it: its frames, a description before each frame
+    // published under another one than the frame before, a format record before each typed
+    // frame but the oldest whose format differs from the typed one before it.
+    size_t inner = 0;
+    const Buffer *first_typed = nullptr; // the window's oldest typed frame
+    size_t count = 0;
+    for (size_t i = end; i-- > oldest;) {
+        const Past &past = history_[i];
+        const bool typed = past.frame.format() != nullptr;
+        size_t with_it = inner + 1;
+        if (i + 1 < end && history_[i + 1].description != past.description)
+            ++with_it;
+        if (typed && first_typed && !same_format(past.frame, *first_typed))
+            ++with_it;
+        // What depends on the window's start: the welcome, a description before the oldest
+        // frame unless it is the one in the welcome, the oldest typed frame's format record.
+        const size_t leading = 1 + (past.description != description_ ? 1 : 0) +
+                               (typed || first_typed ? 1 : 0);
+        if (with_it + leading > ipc::data_ring_entries)
+            break; // an older start never needs fewer
+        inner = with_it;
+        if (typed)
+            first_typed = &past.frame;
+        ++count;
+    }
+    return count;
+}
+
 void Publisher::welcome_locked() {
     Ref<Channel> ch = std::move(joining_);
     if (subs_.size() >= opts_.max_subscribers)
         return refuse(*ch);
-    // A joining subscriber gets the latest history frames, at most its credit's worth.
-    const size_t replay = std::min<size_t>(history_.size(), opts_.max_in_flight);
+    const size_t replay = replay_count_locked();
     const size_t from = history_.size() - replay;
     const uint64_t first_seq = replay ? history_[from].seq : last_seq_ + 1;
     // The welcome carries the description current at join (what the subscriber reports before
     // its first frame); each history frame comes after the description it was published under.
     const Description *sent = description_.get();
+    bool welcomed = false;
+    size_t replayed = 0;
     try {
         ch->send(description_->text, 0, StreamTag{DataKind::stream_welcome, first_seq});
-        for (size_t i = from; i < history_.size(); ++i) {
+        welcomed = true;
+        for (size_t i = from; i < history_.size(); ++i, ++replayed) {
             const Past &past = history_[i];
             if (past.description.get() != sent) {
                 ch->send(past.description->text, 0,
@@ -222,14 +275,18 @@ void Publisher::welcome_locked() {
             }
             ch->send(past.frame, 0, StreamTag{DataKind::frame, past.seq});
         }
-    } catch (const Error &) {
-        return; // it went away (or is out of fds) while joining: it never joined
+    } catch (const Error &e) {
+        // Its ring full (never expected: the replay was counted to fit): it is admitted with
+        // the history sent so far, and misses the rest. Anything else: it went away (or we are
+        // out of fds) while joining, and never joined.
+        if (e.status() != Status::would_block || !welcomed)
+            return;
     }
     auto sub = std::make_unique<Subscriber>();
     sub->id = next_sub_id_++;
     sub->description_version = sent->version; // the current one follows before the next frame
     sub->pid = joining_pid_;
-    sub->delivered = replay;
+    sub->delivered = replayed;
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLRDHUP;
     ev.data.u64 = sub->id;
@@ -399,6 +456,8 @@ void Publisher::publish(const Buffer &buf) {
              "them); allocate frames from a pool over px_segment_shm_new");
     const Buffer frame = counted(buf);
     std::lock_guard lock(mutex_);
+    if (last_seq_ == UINT64_MAX) // only skip() gets this far: a frame numbered 0 would be refused
+        fail(Status::invalid, "the stream's numbering is used up (skip() took it to the end)");
     const uint64_t seq = ++last_seq_;
     ++counters_.published;
     if (opts_.history) {
@@ -432,6 +491,17 @@ void Publisher::publish(const Buffer &buf) {
         }
     }
     after_frame_locked();
+}
+
+void Publisher::skip(uint64_t count) {
+    std::lock_guard lock(mutex_);
+    if (count > UINT64_MAX - last_seq_)
+        fail(Status::invalid, "count " + std::to_string(count) +
+                                  " overflows the stream's numbering (at frame " +
+                                  std::to_string(last_seq_) + " now, of at most 2^64 - 1)");
+    // Nothing else: each subscriber's next frame carries the larger number, and the gap is its
+    // missed. Nothing was published and nobody lacked room, so no counter of ours moves.
+    last_seq_ += count;
 }
 
 void Publisher::after_frame_locked() {

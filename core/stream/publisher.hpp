@@ -53,8 +53,10 @@ struct PublisherOptions {
 
 // Bounds of the options (each refused with a message naming it).
 constexpr uint32_t max_subscribers_limit = 1024;
-// A subscriber's ring holds 256 records; credit leaves room in it for the description and
-// unregister records that travel between frames.
+// A subscriber's ring holds 256 records; a credit of at most half of it leaves room for a
+// record before each frame it may have queued: a format record (a typed frame whose format
+// differs from the last one sent on that channel), a description or an unregister record.
+// (A history replay can need more: welcome_locked caps it to what the ring holds.)
 constexpr uint32_t max_in_flight_limit = 128;
 constexpr uint32_t max_history = 1024;
 // The description is a short text (GStreamer caps, JSON shapes).
@@ -76,6 +78,10 @@ public:
     void poll(int64_t timeout_ns);
     // Throws invalid when longer than max_description_size.
     void set_description(const std::string &text);
+    // Advances the stream's numbering by `count` without sending anything: each subscriber's
+    // next frame shows the gap (its missed grows by count). Throws invalid when the numbers
+    // would run out.
+    void skip(uint64_t count);
     PublisherStats stats();
 
     ~Publisher() override;
@@ -95,6 +101,7 @@ private:
     bool piece_locked();
     bool admit_locked();
     void welcome_locked();
+    size_t replay_count_locked() const;
     void refuse(ipc::Channel &ch) noexcept;
     int reap_departed_locked();
     bool tear_down_piece_locked() noexcept;

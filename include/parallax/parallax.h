@@ -559,6 +559,14 @@ PX_API px_status_t px_publisher_poll(px_publisher_t *pub, int64_t timeout_ns);
  * the frames (it is in force for the frames published after it).
  * @param utf8  borrowed for the call (copied); NUL-terminated. */
 PX_API px_status_t px_publisher_set_description(px_publisher_t *pub, const char *utf8);
+/* Advances the stream's numbering by `count` without sending anything, for a relay whose
+ * source lost frames (e.g. a network bridge): each subscriber's next frame shows the gap, so
+ * its `missed` grows by `count` (and so does what `parallax hz` shows as missed). A subscriber
+ * that joins later sees the gap only between history frames replayed to it. No publisher
+ * counter changes: `published` counts frames published and `dropped` frames a subscriber had
+ * no room for, neither of which these are. 0 does nothing; a count that would take the
+ * stream's number past UINT64_MAX is PX_E_INVALID (so is a publish once it is UINT64_MAX). */
+PX_API px_status_t px_publisher_skip(px_publisher_t *pub, uint64_t count);
 /* Stops publishing: subscribers receive what was sent to them, then PX_E_CLOSED; buffers they
  * hold stay valid. The name is free again at once.
  * @param pub  nullable: NULL does nothing. */

@@ -934,6 +934,10 @@ public:
                                           std::to_string(text.find('\0')));
         detail::check(px_publisher_set_description(h_, std::string(text).c_str()));
     }
+    /// Advances the stream's numbering by `count` without sending anything (a relay's lost
+    /// frames): each subscriber's missed grows by `count`; no publisher counter changes. 0 does
+    /// nothing; running the numbering past UINT64_MAX throws Status::invalid.
+    void skip(uint64_t count) { detail::check(px_publisher_skip(h_, count)); }
     px_publisher_stats_t stats() const {
         px_publisher_stats_t s{};
         detail::check(px_publisher_get_stats(h_, &s));
