@@ -172,6 +172,11 @@ void set_description(PyPublisher &p, py::handle value) {
     p.description = std::move(text);
 }
 
+void skip(PyPublisher &p, IntArg count) {
+    const uint64_t n = as_u64(count, "count", UINT64_MAX);
+    check(without_gil(p, [&](px_publisher_t *pub) { return px_publisher_skip(pub, n); }));
+}
+
 px_publisher_stats_t publisher_stats(PyPublisher &p) {
     px_publisher_stats_t s{};
     check(without_gil(p, [&](px_publisher_t *pub) { return px_publisher_get_stats(pub, &s); }));
@@ -518,6 +523,26 @@ Raises:
 Example::
 
     pub.description = "video/x-raw,format=GRAY8,width=64,height=64"
+)doc")
+        .def("skip", &skip, py::arg("count"), R"doc(
+Advances the stream's numbering by ``count`` without sending anything, for a relay whose source
+lost frames (e.g. a network bridge): each subscriber's next frame shows the gap, so its
+``stats().missed`` grows by ``count``. No counter of ``stats()`` changes (``published`` counts
+frames published, ``dropped`` frames a subscriber had no room for). 0 does nothing.
+
+Args:
+    count: how many stream numbers to leave out (an int >= 0).
+
+Raises:
+    InvalidArgument: ``count`` is negative, or would run the stream's number past 2**64 - 1;
+        the publisher is closed. TypeError: not an int.
+
+Example::
+
+    # Upstream frames 10..12 never arrived: local subscribers count 3 missed.
+    pub.publish(frame_9)
+    pub.skip(3)
+    pub.publish(frame_13)
 )doc")
         .def("stats", &publisher_stats, R"doc(
 The publisher's counters now (a PublisherStats).
