@@ -95,6 +95,7 @@ api_functions!(
     px_publisher_fd,
     px_publisher_poll,
     px_publisher_set_description,
+    px_publisher_skip,
     px_publisher_release,
     px_subscriber_new,
     px_subscriber_recv,

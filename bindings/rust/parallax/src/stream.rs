@@ -169,7 +169,8 @@ pub struct SubscriberStats {
     /// Frames received.
     pub received: u64,
     /// Frames skipped: gaps in the stream's own numbering (the publisher had no room for this
-    /// subscriber). The metadata's `sequence` stays the application's and plays no part.
+    /// subscriber, or skipped numbers with [`Publisher::skip`]). The metadata's `sequence`
+    /// stays the application's and plays no part.
     pub missed: u64,
     /// The publisher's process id.
     pub publisher_pid: u64,
@@ -281,6 +282,27 @@ impl Publisher {
         let text = c_string("description", text.as_bytes())?;
         // SAFETY: live handle and C string (copied by the library).
         check(unsafe { sys::px_publisher_set_description(self.raw.as_ptr(), text.as_ptr()) })
+    }
+
+    /// Advances the stream's numbering by `count` without sending anything, for a relay whose
+    /// source lost frames: each subscriber's next frame shows the gap, so its
+    /// [`SubscriberStats::missed`] grows by `count`. No counter of [`Publisher::stats`] changes
+    /// (`published` counts frames published, `dropped` frames a subscriber had no room for).
+    /// 0 does nothing; a count that would run the stream's number past `u64::MAX` is
+    /// [`Status::Invalid`].
+    ///
+    /// ```no_run
+    /// # fn main() -> parallax::Result<()> {
+    /// use parallax::{Publisher, PublisherOptions};
+    /// let publisher = Publisher::new("relayed", &PublisherOptions::default())?;
+    /// // The network lost frames 4..=6 of the source: local subscribers count 3 missed.
+    /// publisher.skip(3)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn skip(&self, count: u64) -> Result<()> {
+        // SAFETY: live handle.
+        check(unsafe { sys::px_publisher_skip(self.raw.as_ptr(), count) })
     }
 
     /// This publisher's counters.

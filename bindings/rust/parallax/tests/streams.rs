@@ -455,6 +455,33 @@ fn disconnect_drops_a_subscriber_with_no_room_which_drains_then_sees_closed() {
     publish(&p, &pool, [3]); // to nobody
 }
 
+// ---- Skipped numbers -------------------------------------------------------------------------
+
+#[test]
+fn skip_shows_as_missed_at_a_subscriber_in_another_process_and_moves_no_publisher_counter() {
+    let dir = TempDir::new("stream-skip");
+    let name = dir.file("relayed");
+    let pool = shm_pool(8);
+    let p = publisher(&name, SlowPolicy::Block, 8, 0);
+    let mut peer = Peer::spawn("lagging", &name, "release");
+    wait_for_subscribers(&p, 1);
+    peer.wait_for("joined");
+    peer.go();
+    publish(&p, &pool, 1..=2);
+    p.skip(5).unwrap(); // five frames lost upstream, between 2 and 3
+    publish(&p, &pool, [3]);
+    p.skip(0).unwrap(); // nothing
+    let e = assert_err(p.skip(u64::MAX), Status::Invalid, "overflows");
+    assert!(e.message().contains("frame 8"), "{}", e.message()); // 2 + 5 skipped + 1
+    publish(&p, &pool, [4]); // the refused skip left the numbering as it was
+    let s = p.stats().unwrap();
+    assert_eq!((s.published, s.dropped, s.subscribers), (4, 0, 1));
+    drop(p);
+    assert_eq!(peer.wait_for("seqs="), "1,2,3,4 missed=5");
+    peer.assert_success();
+    wait_all_back(&pool);
+}
+
 // ---- Deaths ---------------------------------------------------------------------------------
 
 #[test]
