@@ -57,7 +57,11 @@ Segment::Segment(const Mapping &m) noexcept
     : m_(m), serial_(next_serial.fetch_add(1, std::memory_order_relaxed)),
       may_shrink_(fd_may_shrink(m.fd)) {}
 
-Segment::~Segment() { unmap_and_close(m_); }
+Segment::~Segment() {
+    unmap_and_close(m_);
+    if (peer_fd_ >= 0) // a release missed: nothing may borrow it past the segment
+        ::close(peer_fd_);
+}
 
 MappingGuard::~MappingGuard() { unmap_and_close(m_); }
 
@@ -116,6 +120,31 @@ int Segment::open_readonly_for_peer() const {
     if (fd < 0)
         fail_errno("open(" + path + ", O_RDONLY)", errno);
     return fd;
+}
+
+int Segment::acquire_peer_fd(bool &close_after) const {
+    std::lock_guard lock(peer_mutex_);
+    close_after = false;
+    if (peer_fd_ >= 0) {
+        ++peer_fd_users_;
+        return peer_fd_;
+    }
+    const int fd = open_readonly_for_peer();
+    if (++peer_fd_users_ >= 2)
+        peer_fd_ = fd; // shared from now on
+    else
+        close_after = true;
+    return fd;
+}
+
+void Segment::release_peer_fd() const noexcept {
+    std::lock_guard lock(peer_mutex_);
+    if (peer_fd_users_ > 0)
+        --peer_fd_users_;
+    if (peer_fd_users_ < 2 && peer_fd_ >= 0) { // one channel left, or none: no fd kept
+        ::close(peer_fd_);
+        peer_fd_ = -1;
+    }
 }
 
 size_t system_page_size() noexcept {

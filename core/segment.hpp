@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 
 #include "core/ref.hpp"
 
@@ -56,6 +57,15 @@ public:
     // (F_SEAL_FUTURE_WRITE) so that no holder of the fd can reopen it writable. Throws
     // unsupported for memory that cannot cross a channel.
     int open_readonly_for_peer() const;
+    // The fd a channel passes when it registers this segment (open_readonly_for_peer's; the
+    // peer gets a copy), counting the registration until release_peer_fd. While two or more
+    // channels have it registered, one fd is kept and shared by them: a segment sent to many
+    // peers (a stream's description and pool, once per joining subscriber) pays the seal check
+    // and /proc reopen once, for one fd. A segment registered on one channel only (a plain
+    // channel) keeps no fd: `close_after` is then true, and the caller closes the fd once sent.
+    // Thread-safe. Throws as open_readonly_for_peer (and counts nothing then).
+    int acquire_peer_fd(bool &close_after) const;
+    void release_peer_fd() const noexcept;
 
 protected:
     ~Segment() override;
@@ -64,6 +74,9 @@ private:
     Mapping m_;
     uint64_t serial_;
     bool may_shrink_; // has an fd that is not sealed against shrinking (F_SEAL_SHRINK)
+    mutable std::mutex peer_mutex_; // guards the two below (registrations only: no fast path)
+    mutable int peer_fd_ = -1;
+    mutable uint32_t peer_fd_users_ = 0;
 };
 
 // Owns a mapping and its fd while a backend builds a segment of them, until the segment takes

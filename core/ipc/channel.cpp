@@ -94,6 +94,12 @@ void Channel::send(const Buffer &buf, int64_t timeout_ns, wire::StreamTag tag) {
     send_.send(buf, timeout_ns, tag);
 }
 
+bool Channel::send_unless_closed(const Buffer &buf, int64_t timeout_ns, wire::StreamTag tag) {
+    follow_fork();
+    conn_.outbox->flush();
+    return send_.send_unless_closed(buf, timeout_ns, tag);
+}
+
 Buffer Channel::recv(int64_t timeout_ns, wire::StreamTag *tag) {
     follow_fork();
     conn_.outbox->flush();

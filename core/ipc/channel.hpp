@@ -53,6 +53,10 @@ public:
     // timeout_ns bounds the wait while the peer is too far behind (< 0: forever). `tag`: what
     // the record is to a stream (core/stream numbers its frames; plain channels leave it).
     void send(const Buffer &buf, int64_t timeout_ns = -1, wire::StreamTag tag = {});
+    // send that answers false instead of throwing closed when the peer has gone: for a stream,
+    // which meets departed subscribers as a matter of course (see SendSide::send_unless_closed).
+    [[nodiscard]] bool send_unless_closed(const Buffer &buf, int64_t timeout_ns,
+                                          wire::StreamTag tag = {});
     // timeout_ns: < 0 forever, 0 poll (would_block), > 0 wait (timeout). `tag` (nullable):
     // receives the record's stream tag; without it a stream's own record is a protocol error.
     Buffer recv(int64_t timeout_ns, wire::StreamTag *tag = nullptr);

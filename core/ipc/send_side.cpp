@@ -23,9 +23,24 @@ static_assert(sizeof(uint32_t) + wire::data_size <= data_entry_size &&
 
 SendSide::SendSide(int sock, const Ref<Segment> &own_control, ReturnInbox &inbox) noexcept
     : sock_(sock), cb_(control_of(*own_control)), inbox_(inbox), wake_(cb_, sock),
-      ring_(&cb_->data_tail, &cb_->data_head, data_ring_entries) {}
+      ring_(&cb_->data_tail, &cb_->data_head, data_ring_entries),
+      // An end is made right after its handshake, which saw the peer alive: its first send
+      // (a stream's welcome) need not look again (a poll, a collect of returns and a pidfd
+      // poll). A peer that dies within the millisecond is found as at any other send: by
+      // the registration's sendmsg, or by the check a millisecond later.
+      last_alive_check_ns_(coarse_now_ns()) {}
+
+SendSide::~SendSide() {
+    for (auto &[serial, sent] : sent_segments_)
+        sent.segment->release_peer_fd(); // this end no longer has it registered
+}
 
 void SendSide::send(const Buffer &buf, int64_t timeout_ns, wire::StreamTag tag) {
+    if (!send_unless_closed(buf, timeout_ns, tag))
+        fail(Status::closed, gone_why_);
+}
+
+bool SendSide::send_unless_closed(const Buffer &buf, int64_t timeout_ns, wire::StreamTag tag) {
     // Take back what the peer returned. Pools collect when they run dry, but a loan that is
     // not a pool slot (a received buffer sent on: a relay) has no pool to ask for it. Done on
     // the way out (declared before the lock, so after it), once the record is out: reading the
@@ -38,9 +53,21 @@ void SendSide::send(const Buffer &buf, int64_t timeout_ns, wire::StreamTag tag) 
         ~CollectAfter() { inbox.collect(false, now); }
     } collect_after{inbox_, coarse_now};
     std::lock_guard lock(mutex_);
+    try {
+        return send_locked(buf, timeout_ns, tag, coarse_now);
+    } catch (const Error &e) {
+        if (e.status() == Status::closed)
+            return false; // found deeper in: the registration's sendmsg, or waiting for room
+        throw;
+    }
+}
+
+bool SendSide::send_locked(const Buffer &buf, int64_t timeout_ns, wire::StreamTag tag,
+                           int64_t coarse_now) {
     if (!broken_.empty())
         fail(Status::protocol, "the channel was dropped after a protocol error: " + broken_);
-    check_peer_alive(false, coarse_now);
+    if (!peer_alive(false, coarse_now))
+        return false;
     const int64_t deadline = deadline_for(timeout_ns);
     const uint32_t segment_id = segment_id_for(buf, deadline, timeout_ns);
     const Ref<SharedFormat> &format = buf.shared_format();
@@ -56,6 +83,7 @@ void SendSide::send(const Buffer &buf, int64_t timeout_ns, wire::StreamTag tag) 
                       buf.metadata(), entry + sizeof len);
     publish_entry();
     ++counters_.buffers_sent;
+    return true;
 }
 
 uint32_t SendSide::segment_id_for(const Buffer &buf, int64_t deadline_ns, int64_t timeout_ns) {
@@ -80,20 +108,26 @@ SendSide::Counters SendSide::counters() const {
     return counters_;
 }
 
-void SendSide::check_peer_alive(bool now, int64_t coarse_now) {
+bool SendSide::peer_alive(bool now, int64_t coarse_now) {
     if (peer_gone_)
-        fail(Status::closed, "the peer closed the channel");
+        return false;
     int64_t t = coarse_now < 0 ? coarse_now_ns() : coarse_now;
     if (!now && t - last_alive_check_ns_ < 1'000'000)
-        return;
+        return true;
     last_alive_check_ns_ = t;
     pollfd p{sock_, 0, 0}; // no events asked: only hang-up and errors are reported
     const bool hung_up = ::poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL));
     if (hung_up || inbox_.peer_gone()) {
         peer_gone_ = true;
-        fail(Status::closed, hung_up ? "the peer closed the channel"
-                                     : "the peer's process has exited");
+        gone_why_ = hung_up ? "the peer closed the channel" : "the peer's process has exited";
+        return false;
     }
+    return true;
+}
+
+void SendSide::check_peer_alive(bool now, int64_t coarse_now) {
+    if (!peer_alive(now, coarse_now))
+        fail(Status::closed, gone_why_);
 }
 
 uint8_t *SendSide::reserve_entry(int64_t deadline_ns, int64_t timeout_ns) {
@@ -168,6 +202,7 @@ void SendSide::forget_unused_segments(int64_t deadline_ns, int64_t timeout_ns) {
             push_record(wire::encode(wire::Unregister{it->second.id}), deadline_ns, timeout_ns);
             if (it->first == last_sent_serial_)
                 last_sent_serial_ = 0;
+            it->second.segment->release_peer_fd();
             it = sent_segments_.erase(it);
         } else {
             ++it;
@@ -188,7 +223,20 @@ uint32_t SendSide::register_segment(const Buffer &buf) {
     if (sent_segments_.size() >= max_sent_segments)
         fail(Status::busy, "this channel already carries " + std::to_string(max_sent_segments) +
                                " live segments; release some or send from a pool");
-    FdGuard fd{seg.open_readonly_for_peer()};
+    // Shared by the channels that have the segment registered (the peer gets a copy), or ours
+    // to close once sent. The registration is counted until it is made (sent and entered in
+    // sent_segments_), or forgotten.
+    bool close_after = false;
+    const int fd = seg.acquire_peer_fd(close_after);
+    FdGuard own_copy{close_after ? fd : -1};
+    struct Hold {
+        const Segment &seg;
+        bool kept = false;
+        ~Hold() {
+            if (!kept)
+                seg.release_peer_fd();
+        }
+    } hold{seg};
     wire::SegmentInfo info;
     info.segment_id = next_segment_id_++;
     info.size = seg.size();
@@ -196,13 +244,14 @@ uint32_t SendSide::register_segment(const Buffer &buf) {
     info.memory_type = static_cast<uint32_t>(seg.memory_type());
     auto bytes = wire::encode(info);
     try {
-        send_message(sock_, bytes.data, bytes.size, &fd.fd, 1);
+        send_message(sock_, bytes.data, bytes.size, &fd, 1);
     } catch (const Error &e) {
         if (e.status() == Status::closed)
             peer_gone_ = true;
         throw;
     }
     sent_segments_.emplace(seg.serial(), Sent{info.segment_id, buf.segment_ref()});
+    hold.kept = true;
     ++counters_.segments_registered;
     return info.segment_id;
 }

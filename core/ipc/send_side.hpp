@@ -26,6 +26,9 @@ public:
     // `own_control`: this end's control block (the data ring lives there); `sock`: the main
     // socket (registrations, wake records); `inbox`: where loans are recorded.
     SendSide(int sock, const Ref<Segment> &own_control, ReturnInbox &inbox) noexcept;
+    ~SendSide(); // lets go of the registered segments' peer fds (Segment::acquire_peer_fd)
+    SendSide(const SendSide &) = delete;
+    SendSide &operator=(const SendSide &) = delete;
 
     // timeout_ns bounds the wait while the peer is too far behind (< 0: forever). `tag`: what
     // the record is to a stream (a plain channel sends frames numbered 0). A typed buffer whose
@@ -36,6 +39,13 @@ public:
     // force, so the retry needs one entry. A stream's credit (max_in_flight <= 128) leaves room
     // in the 256 entries for a format record before every frame.
     void send(const Buffer &buf, int64_t timeout_ns, wire::StreamTag tag = {});
+    // send, except that a peer found gone answers false instead of throwing closed: a stream
+    // drops a departed subscriber without the cost of an exception (its allocation, unwinding
+    // and message: several us, more on a loaded machine). The usual way is a check before
+    // anything is sent, which throws nothing; a hang-up found by the segment registration's
+    // sendmsg, or while waiting for room, is caught here. Every other failure throws as send.
+    [[nodiscard]] bool send_unless_closed(const Buffer &buf, int64_t timeout_ns,
+                                          wire::StreamTag tag = {});
     // The end closes: wake a receiver asleep on the ring.
     void on_close() noexcept { wake_.on_close(); }
     bool receiver_shares_cpu() const noexcept { return wake_.consumer_shares_cpu(); }
@@ -55,9 +65,15 @@ private:
     void push_record(const wire::Bytes &rec, int64_t deadline_ns, int64_t timeout_ns);
     // Sends a format record unless `f` is the one the receiver has in force.
     void sync_format(const Ref<SharedFormat> &f, int64_t deadline_ns, int64_t timeout_ns);
-    // Throws closed once the peer has gone: its socket hung up or its process exited. Looks at
-    // most once a millisecond, unless `now`. coarse_now: the caller's coarse_now_ns(), or < 0.
+    // False once the peer has gone: its socket hung up or its process exited (gone_why_ says
+    // which). Looks at most once a millisecond, unless `now`. coarse_now: the caller's
+    // coarse_now_ns(), or < 0.
+    bool peer_alive(bool now, int64_t coarse_now = -1);
+    // peer_alive, throwing closed when it is not.
     void check_peer_alive(bool now, int64_t coarse_now = -1);
+    // send's work; false when peer_alive found the peer gone before anything was sent.
+    bool send_locked(const Buffer &buf, int64_t timeout_ns, wire::StreamTag tag,
+                     int64_t coarse_now);
     void forget_unused_segments(int64_t deadline_ns, int64_t timeout_ns);
     uint32_t register_segment(const Buffer &buf);
 
@@ -77,13 +93,14 @@ private:
     uint64_t last_sent_serial_ = 0; // the segment of the last send (0: none) and its id
     uint32_t last_sent_id_ = 0;
     Counters counters_;
-    int64_t last_alive_check_ns_ = 0;
+    int64_t last_alive_check_ns_; // check_peer_alive's throttle; starts at construction
     bool peer_gone_ = false;
     std::string broken_; // non-empty once the peer lied about the ring
     // The format of the last format record sent (null: none yet). Compared by pointer first
     // (clones of one buffer, frames of a pool given one shared format), then by bytes. (Last:
     // the members above are laid out as before typed frames existed.)
     Ref<SharedFormat> sent_format_;
+    const char *gone_why_ = "the peer closed the channel"; // set with peer_gone_
 };
 
 } // namespace px::ipc
