@@ -185,10 +185,16 @@ impl Importer<'_> {
                     }
                     return false;
                 }
-                // TODO(API): these gaps should also show as `missed` at local subscribers;
-                // that needs the publisher to skip stream numbers (px_publisher_skip).
-                self.counts.gaps += h.position - u.position - 1;
+                // The frames that never arrived are left out of the local numbering too, so
+                // that local subscribers count them as missed, as they would on the exporter's
+                // host.
+                let gap = h.position - u.position - 1;
+                self.counts.gaps += gap;
                 u.position = h.position;
+                if let Err(e) = self.publisher.skip(gap) {
+                    // Only a numbering run out (2^64 frames): the frame still goes.
+                    log(&format!("cannot show a gap of {gap} to local subscribers: {e}"));
+                }
             }
             _ => {
                 // A new exporter run (or the first): its numbering starts here, no gap.

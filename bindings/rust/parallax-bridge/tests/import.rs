@@ -224,11 +224,14 @@ fn bad_headers_are_counted_and_skipped_gaps_counted_descriptions_queried() {
     while let Ok(b) = sub.recv(Some(Duration::from_secs(2))) {
         got.push(b.to_vec());
     }
+    let stats = sub.stats().unwrap();
     let log = bridge.stop();
     assert_eq!(got, vec![b"three".to_vec(), b"six".to_vec()], "{log}");
     // Asked for, and in force for every frame republished (none went out without it).
     assert_eq!(sub.description().unwrap(), "queried-description");
     assert_eq!(count(&log, "gaps"), 2, "{log}");
+    // The gap shows at the local subscriber as it would at the exporter's host: as missed.
+    assert_eq!((stats.received, stats.missed), (3, 2), "{log}");
     assert_eq!(count(&log, "bad"), 7, "{log}");
     assert!(log.contains("shorter than any header"), "{log}");
     assert_eq!(count(&log, "frames"), 3, "{log}");
