@@ -18,6 +18,12 @@ namespace {
 
 std::atomic<uint64_t> next_serial{1};
 
+// Registrations from which a segment keeps its peer fd (acquire_peer_fd). At 1, a stream with one
+// steady subscriber would reuse it at every join too (churn bench, joins' CPU p50 46-49 us against
+// 59-67 us, two interleaved runs on a loaded machine), but a segment would then hold one more fd
+// while sent to a single peer, which tests/stream's fd checks (test_join_churn) do not allow yet.
+constexpr uint32_t share_peer_fd_from = 2;
+
 // Regular files cannot be sealed (F_GET_SEALS fails): they may always shrink.
 bool fd_may_shrink(int fd) noexcept {
     if (fd < 0)
@@ -130,7 +136,7 @@ int Segment::acquire_peer_fd(bool &close_after) const {
         return peer_fd_;
     }
     const int fd = open_readonly_for_peer();
-    if (++peer_fd_users_ >= 2)
+    if (++peer_fd_users_ >= share_peer_fd_from)
         peer_fd_ = fd; // shared from now on
     else
         close_after = true;
@@ -141,7 +147,7 @@ void Segment::release_peer_fd() const noexcept {
     std::lock_guard lock(peer_mutex_);
     if (peer_fd_users_ > 0)
         --peer_fd_users_;
-    if (peer_fd_users_ < 2 && peer_fd_ >= 0) { // one channel left, or none: no fd kept
+    if (peer_fd_users_ < share_peer_fd_from && peer_fd_ >= 0) { // too few left to keep it
         ::close(peer_fd_);
         peer_fd_ = -1;
     }
