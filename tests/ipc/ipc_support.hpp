@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <dirent.h>
 #include <functional>
 #include <poll.h>
@@ -68,12 +69,15 @@ inline int count_open_fds() {
     return n - 1; // the directory's own fd
 }
 
-inline size_t count_mappings() {
+// Lines of /proc/self/maps; with `containing`, only those that name it (e.g. "memfd:").
+inline size_t count_mappings(const char *containing = nullptr) {
     FILE *f = std::fopen("/proc/self/maps", "r");
     size_t n = 0;
-    for (int c; (c = std::fgetc(f)) != EOF;)
-        n += c == '\n';
-    std::fclose(f);
+    char line[4096];
+    while (f && std::fgets(line, sizeof line, f))
+        n += !containing || std::strstr(line, containing) != nullptr;
+    if (f)
+        std::fclose(f);
     return n;
 }
 
