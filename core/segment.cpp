@@ -18,11 +18,11 @@ namespace {
 
 std::atomic<uint64_t> next_serial{1};
 
-// Registrations from which a segment keeps its peer fd (acquire_peer_fd). At 1, a stream with one
-// steady subscriber would reuse it at every join too (churn bench, joins' CPU p50 46-49 us against
-// 59-67 us, two interleaved runs on a loaded machine), but a segment would then hold one more fd
-// while sent to a single peer, which tests/stream's fd checks (test_join_churn) do not allow yet.
-constexpr uint32_t share_peer_fd_from = 2;
+// Registrations from which a segment keeps its peer fd (acquire_peer_fd): from the first, so
+// that a stream with one steady subscriber reuses it at every join too (churn bench, joins' CPU
+// p50 46-49 us against 59-67 us, two interleaved runs on a loaded machine), for one more fd per
+// segment while it is registered on some channel.
+constexpr uint32_t share_peer_fd_from = 1;
 
 // Regular files cannot be sealed (F_GET_SEALS fails): they may always shrink.
 bool fd_may_shrink(int fd) noexcept {

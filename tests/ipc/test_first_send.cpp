@@ -63,34 +63,27 @@ Buffer whole(const Ref<Segment> &seg) {
 
 } // namespace
 
-TEST_CASE("a segment registered on two or more channels keeps one read-only peer fd for all, "
-          "closed when one channel is left") {
+TEST_CASE("a segment registered on channels keeps one read-only peer fd for all of them, "
+          "closed with the last registration") {
     Ref<Segment> seg = px::shm::create("peer-fd", 4096);
     const int with_segment = count_open_fds();
-    // One registration: the caller's fd to close, as a plain channel always had.
-    bool close_after = false;
-    const int first = seg->acquire_peer_fd(close_after);
-    REQUIRE(first >= 0);
-    CHECK(close_after);
-    CHECK((fcntl(first, F_GETFL) & O_ACCMODE) == O_RDONLY);
-    CHECK(inode_of(first) == inode_of(seg->ipc_fd()));
-    CHECK((fcntl(seg->ipc_fd(), F_GET_SEALS) & F_SEAL_FUTURE_WRITE) != 0);
-    close(first);
-    // The second keeps one, the third shares it.
+    // The first registration opens it and keeps it; the next ones share it.
+    bool close_after = true;
     const int kept = seg->acquire_peer_fd(close_after);
-    CHECK_FALSE(close_after);
-    CHECK(seg->acquire_peer_fd(close_after) == kept);
+    REQUIRE(kept >= 0);
     CHECK_FALSE(close_after);
     CHECK((fcntl(kept, F_GETFL) & O_ACCMODE) == O_RDONLY);
+    CHECK(inode_of(kept) == inode_of(seg->ipc_fd()));
+    CHECK((fcntl(seg->ipc_fd(), F_GET_SEALS) & F_SEAL_FUTURE_WRITE) != 0);
+    CHECK(seg->acquire_peer_fd(close_after) == kept);
+    CHECK_FALSE(close_after);
     CHECK(count_open_fds() == with_segment + 1);
     seg->release_peer_fd();
-    CHECK(count_open_fds() == with_segment + 1); // two registrations left
+    CHECK(count_open_fds() == with_segment + 1); // one registration left
     seg->release_peer_fd();
-    CHECK(count_open_fds() == with_segment); // one: no fd kept for it
-    seg->release_peer_fd();
-    CHECK(count_open_fds() == with_segment);
+    CHECK(count_open_fds() == with_segment); // none: closed
 
-    // Sent on 8 channels: one fd in this process for all of them, gone when one is left.
+    // Sent on 8 channels: one fd in this process for all of them, gone with the last channel.
     {
         std::vector<std::pair<Ref<Channel>, Ref<Channel>>> pairs;
         for (int i = 0; i < 8; ++i)
@@ -105,15 +98,15 @@ TEST_CASE("a segment registered on two or more channels keeps one read-only peer
             const Buffer got = b->recv(1'000'000'000);
             CHECK(got.segment().readonly());
         }
-        // Each pair, with the receiver's copy of the segment, costs the same; going from two
-        // registrations to one also closes the shared fd.
+        // Each pair, with the receiver's copy of the segment, costs the same; the last one
+        // also closes the shared fd.
         const int with_eight = count_open_fds();
-        pairs.resize(2);
-        const int with_two = count_open_fds();
-        const int per_pair = (with_eight - with_two) / 6;
-        CHECK(with_eight - with_two == 6 * per_pair);
         pairs.resize(1);
-        CHECK(with_two - count_open_fds() == per_pair + 1);
+        const int with_one = count_open_fds();
+        const int per_pair = (with_eight - with_one) / 7;
+        CHECK(with_eight - with_one == 7 * per_pair);
+        pairs.clear();
+        CHECK(with_one - count_open_fds() == per_pair + 1);
     }
     CHECK(count_open_fds() == with_segment);
 
@@ -122,7 +115,7 @@ TEST_CASE("a segment registered on two or more channels keeps one read-only peer
     CHECK(count_open_fds() == with_segment); // a heap segment: nothing opened
 }
 
-TEST_CASE("threads registering a new segment at once: the fds they pass are all closed after") {
+TEST_CASE("threads registering a new segment at once share one fd, closed after") {
     for (int round = 0; round < 50; ++round) {
         Ref<Segment> seg = px::shm::create("peer-fd-race", 4096);
         const int before = count_open_fds();
@@ -141,14 +134,12 @@ TEST_CASE("threads registering a new segment at once: the fds they pass are all 
         go = true;
         for (auto &t : threads)
             t.join();
-        // Exactly one of them (the first) had an fd of its own; the others share one.
-        CHECK(std::count(close_after.begin(), close_after.end(), 1) == 1);
-        CHECK(count_open_fds() == before + 2);
-        for (size_t i = 0; i < got.size(); ++i) {
-            if (close_after[i])
-                close(got[i]);
+        // One fd, opened by whichever came first, shared by all.
+        CHECK(std::count(close_after.begin(), close_after.end(), 1) == 0);
+        CHECK(std::count(got.begin(), got.end(), got[0]) == 4);
+        CHECK(count_open_fds() == before + 1);
+        for (size_t i = 0; i < got.size(); ++i)
             seg->release_peer_fd();
-        }
         CHECK(count_open_fds() == before);
     }
 }

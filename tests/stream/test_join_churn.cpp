@@ -81,6 +81,10 @@ TEST_CASE("50 joins and leaves while publishing: every frame reaches the stable 
     pid_t stable = fork_child([&] { return stable_subscriber("churn", joined, count); });
     REQUIRE(wait_for_subscribers(pub, 1)); // admitted in poll
     REQUIRE(joined.wait() == 'j');
+    // Frame 1 first: the pool's segment is then registered on the stable subscriber's channel,
+    // and the read-only fd the segment keeps for its peers while registered is in the baseline.
+    uint64_t seq = 0;
+    REQUIRE(publish_frame(pub, pool, frame_len, ++seq) == PX_OK);
     const int fds_with_one = count_open_fds();
     const size_t mappings_with_one = count_control_blocks();
 
@@ -118,7 +122,6 @@ TEST_CASE("50 joins and leaves while publishing: every frame reaches the stable 
     });
 
     // Publish every 100 us until the churner is done (each visit needs frames to leave).
-    uint64_t seq = 0;
     int churner_status = -1;
     while (churner_status < 0) {
         REQUIRE(publish_frame(pub, pool, frame_len, ++seq) == PX_OK);
