@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // libFuzzer target: an honest stream subscriber (px::stream::Subscriber, as the C API uses it)
 // against a publisher forged from the input. The forged publisher listens on a socket path,
 // answers the subscriber's handshake honestly, then puts what the input says in its data ring:

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 # Hand-made seeds of the targets that read their input with FuzzedDataProvider: op sequences of
 # fuzz_channel.cpp's and fuzz_subscriber.cpp's run(), encoded as FuzzedDataProvider reads them
 # (integral values from the end of the input, the first byte read the most significant; byte

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 OR MIT */
 /* Runs one gst-launch style pipeline and measures it at the element named "meter": frames that
  * reached it, and the wall time and CPU time (user + sys of the whole process, getrusage) from
  * the first frame to the last. Measuring between frames, not over the process's life, leaves out

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Join/leave stall (issue 13: "joining or leaving never stalls publish for more than 50 us").
 //
 // One case, in fresh processes: a libparallax publisher (default options, 4 KiB frames)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! px_bridge_bench: frames/s of a stream carried through `parallax-bridge export` and
 //! `import` on loopback, against plain Zenoh put -> subscribe of the same bytes, same run
 //! (issue 17). Built with the bridge (`cargo build --release -p parallax-bridge`):

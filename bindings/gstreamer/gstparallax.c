@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 OR MIT */
 /* The `parallax` GStreamer plugin: parallaxsink and parallaxsrc carry buffers between
  * pipelines in different processes over libparallax streams, without copying frame bytes. */
 #include <gst/gst.h>

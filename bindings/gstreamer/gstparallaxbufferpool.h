@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 OR MIT */
 /* The GstBufferPool parallaxsink proposes upstream: each buffer is a loaned slot of the sink's
  * libparallax pool, so the upstream element writes the frame straight into shared memory and
  * the sink publishes that slot as it is. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 OR MIT */
 /* Raw video caps -> px_format_t: the typed-frame description parallaxsink puts on each frame, so
  * that a subscriber outside GStreamer (numpy, Rust, C) sees a frame as an array without parsing
  * caps. */

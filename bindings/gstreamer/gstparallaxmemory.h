@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 OR MIT */
 /* GstMemory over a libparallax buffer: the bytes stay where libparallax put them (a pool slot of
  * this process, or a frame received from a stream, mapped read-only), and freeing the memory
  * releases the buffer, which sends the slot home. Used by both elements. */

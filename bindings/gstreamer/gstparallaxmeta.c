@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 OR MIT */
 #include "gstparallaxmeta.h"
 
 /* The GstBufferFlags that describe the data (not the GstBuffer object's own state, such as

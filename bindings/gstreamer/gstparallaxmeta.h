@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 OR MIT */
 /* GstBuffer fields <-> px_metadata_t, the same both ways: pts/dts/duration (GST_CLOCK_TIME_NONE
  * <-> PX_TIME_NONE), offset/offset_end (GST_BUFFER_OFFSET_NONE travels as is) and the buffer
  * flags a receiver acts on (discont, delta unit, header, gap, ...). */

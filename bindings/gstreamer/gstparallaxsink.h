@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 OR MIT */
 /* parallaxsink: publishes every buffer to a libparallax stream, zero-copy when upstream writes
  * into the GstBufferPool it proposes (slots of a shared libparallax pool), else with one copy
  * into a slot. The negotiated caps are the stream's description. */

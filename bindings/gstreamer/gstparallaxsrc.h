@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 OR MIT */
 /* parallaxsrc: subscribes to a libparallax stream and pushes each frame as a GstBuffer whose
  * memory is the frame itself, mapped read-only where the publisher wrote it (no copy); the
  * stream description (parallaxsink's caps) gives the caps. */

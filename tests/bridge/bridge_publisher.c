@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 OR MIT */
 /* The C publisher of tests/bridge/run.sh: frames whose every part can be checked on the far
  * side of two bridges.
  *

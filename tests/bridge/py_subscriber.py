@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 """The Python subscriber of tests/bridge/run.sh, on the import side of two bridges.
 
     python py_subscriber.py NAME --frames N --bytes B [--every E] [--timeout S] [--rejoin]

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 # End-to-end tests of parallax-bridge (issue 17): a C publisher -> export bridge -> Zenoh over
 # TCP -> import bridge -> a Python subscriber, all on 127.0.0.1 (and one case across two network
 # namespaces joined by a veth pair, where they can be made).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // The C++ wrapper's typed frames: Format (contiguous and strided), Buffer::format/set_format/
 // clear_format, checked typed spans (dtype, contiguity, size, alignment, read-only memory), and
 // a typed frame written in place through a slot's span, sent to a forked child that reads it

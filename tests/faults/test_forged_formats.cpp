@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // A peer that lies about formats (issue 15, wire protocol 5): format records with fields no
 // format may have, formats beyond the buffer they are attached to, typed records with no format
 // in force, unknown bits beside the typed bit. The honest end runs in another process; each lie

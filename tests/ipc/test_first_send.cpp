@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // What a channel's first sends cost a stream that welcomes subscribers (issue 13: a join stalls
 // publish for at most 50 us): a segment opens the read-only fd it passes to peers once, not at
 // every registration; an end that was just handshaken does not look at its peer before its

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Typed frames over a channel (issue 15, wire protocol 5): the format travels with every
 // buffer, in another process, read-only; changes mid-stream are followed; clones keep it. And
 // what a format record costs the ring: one per change of format, never one per frame, and a

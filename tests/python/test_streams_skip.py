@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 """Publisher.skip: stream numbers left out without a frame sent (a relay's upstream losses),
 which a subscriber in another process counts as missed, and which move no publisher counter.
 

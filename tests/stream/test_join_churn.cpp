@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Joins and departures done in pieces across publish calls (issue 13: "joining or leaving never
 // stalls publish"): under churn every frame still reaches a stable subscriber, and a departed
 // subscriber's teardown (its channel, then its control blocks) finishes, leaking no slot, fd or

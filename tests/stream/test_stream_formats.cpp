@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Typed frames over streams (issue 15): a publisher sends through channels, so each frame
 // carries its format to every subscriber, history replayed to a late one included, while the
 // description records stay untyped. And the credit: a subscriber's max_in_flight (at most 128)

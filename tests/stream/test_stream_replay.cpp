@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // A late subscriber's history replay when the records between frames (a format record before a
 // typed frame whose format changed, a description before a frame published under another one)
 // would overrun its 256-entry ring: it joins with the latest history that fits and stays

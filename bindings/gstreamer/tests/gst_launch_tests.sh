@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 # Two-process runs of parallaxsink and parallaxsrc with real gst-launch-1.0 processes.
 # Usage: gst_launch_tests.sh CASE PARALLAX_CLI, CASE one of: byte_equal late_join kill_src
 # kill_sink reconnect inspect. ctest sets GST_PLUGIN_PATH and GST_REGISTRY; the streams live in

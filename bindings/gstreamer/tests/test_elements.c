@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 OR MIT */
 /* Unit tests of parallaxsink and parallaxsrc in one process (GstHarness, gst-check): zero-copy
  * from the upstream element's pool to the src's output (data pointers compared through a marker
  * byte), the copy fallback, metadata and caps both ways, slots going home, EOS and a lost

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Buffer.__dlpack__ and __dlpack_device__: the buffer's memory handed to another array library
 // (numpy, PyTorch, JAX...) without a copy. The tensor keeps the Buffer alive (and counts as an
 // exported view, so release() raises BufferError meanwhile) until the consumer's deleter runs.

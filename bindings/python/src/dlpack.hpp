@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // DLPack (https://dmlc.github.io/dlpack/latest/c_api.html): the structs of its stable C ABI,
 // written from the specification (version 1.0) rather than vendoring dlpack.h, and
 // Buffer.__dlpack__ / __dlpack_device__.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // parallax.Format and parallax.DType (see format.hpp).
 #include "format.hpp"
 

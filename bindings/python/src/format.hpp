@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // Typed frames for Python: parallax.Format (a buffer's px_format_t as an immutable value),
 // parallax.DType, and the conversions the buffer protocol, DLPack, Buffer.set_format and
 // MemoryPool.loan_array share.

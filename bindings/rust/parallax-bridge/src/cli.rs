@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! The command line: `export STREAM --key KEY [options]` and `import --key KEY STREAM [options]`.
 use std::path::PathBuf;
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! `export`: a local stream's frames onto a Zenoh key.
 //!
 //! The frame's memory goes to Zenoh as is (a `bytes::Bytes` that owns the received

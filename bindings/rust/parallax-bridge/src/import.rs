@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! `import`: a Zenoh key's frames into a local stream, from a pool of the bridge's own.
 //!
 //! The local publisher starts first, so local subscribers can join before any exporter is up

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! parallax-bridge: a libparallax stream across hosts over Zenoh (issue 17). See docs/bridge.md.
 //!
 //! `export STREAM --key KEY` subscribes to a local stream and puts every frame (payload,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! The Zenoh side: a session configured from the command line, and what both directions share.
 use zenoh::qos::CongestionControl;
 use zenoh::{Config, Session, Wait};

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! What the safe `parallax` crate does not offer yet, through parallax-sys: a buffer's format
 //! (px_buffer_format / px_buffer_set_format) and a description of any bytes (the safe crate
 //! takes `&str` and reads into a fresh Vec each time).

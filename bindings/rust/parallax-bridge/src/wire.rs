@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! How one frame travels on a Zenoh key: a small versioned header, then the payload.
 //!
 //! ```text

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! The import bridge against a hand-made exporter: a Zenoh session in this test puts frames
 //! (good, malformed, out of order, with gaps) on the key and answers description queries, and
 //! a parallax subscriber in this test reads the import bridge's local stream.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Tokio integration (the `tokio` feature): `recv().await` on a channel's receiving end or a
 //! stream subscriber, and [`Stream`]s of their buffers, driven by the reactor watching the
 //! handle's pollable fd (no thread per channel, nothing spinning).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Formats: what a buffer's bytes are (typed frames), and checked typed views of them.
 //!
 //! A [`Format`] says that a buffer holds an array of one [`Dtype`] and a shape of 1 to 8

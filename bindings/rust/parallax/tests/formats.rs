@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Typed frames: a buffer's format (set, read, kept by clones, dropped by slices, refused when it
 //! does not fit), checked typed views (`Buffer::as_slice_of`, `Slot::as_mut_slice_of`), and the
 //! format carried with the buffer to another process over a channel and a stream.

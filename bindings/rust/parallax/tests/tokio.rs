@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! The `tokio` feature: `recv().await` and Streams on channels and subscribers, on a
 //! multi-threaded runtime: frames from another thread and another process, the end of the
 //! stream, cancellation (timeout, select!) losing nothing, several channels and several tasks

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! px_rust_consumer on a Tokio runtime: takes frames from a producer (examples/c/producer.c or
 //! px_rust_producer) with `recv().await`, checks every byte and the sequence numbers, and
 //! reports what the transport achieved, in the same line format:

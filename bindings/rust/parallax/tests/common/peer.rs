@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Peer processes: the test binary re-run as the other side of a test (a real process, so
 //! that memory is mapped across processes and a peer can be killed with SIGKILL).
 use std::ffi::OsStr;
