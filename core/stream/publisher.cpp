@@ -410,7 +410,9 @@ Publisher::Delivery Publisher::deliver_locked(Subscriber &sub, const Buffer &fra
             return Delivery::no_room;
         if (!sync_description_locked(sub, 0))
             return Delivery::no_room;
-        sub.ch->send(frame, 0, StreamTag{DataKind::frame, seq});
+        // A departed subscriber answers false, without the cost of an exception.
+        if (!sub.ch->send_unless_closed(frame, 0, StreamTag{DataKind::frame, seq}))
+            return Delivery::gone;
         ++sub.delivered;
         return Delivery::sent;
     } catch (const Error &e) {
