@@ -12,7 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::peer::{say, wait_for_go, Peer};
-use common::{assert_err, pattern, TempDir};
+use common::{assert_err, checked_pattern, pattern_frame, TempDir};
 use parallax::{
     list_streams, stream_stats, stream_subscribers, Buffer, Metadata, Pool, Publisher,
     PublisherOptions, SlowPolicy, Status, Subscriber, SubscriberInfo,
@@ -25,33 +25,11 @@ fn shm_pool(slots: usize) -> Pool {
     Pool::shm(Some("rust-stream"), slots, FRAME_BYTES).unwrap()
 }
 
-/// Frame `seq`: the examples' byte pattern and `sequence = seq`.
-fn frame(pool: &Pool, seq: u64) -> Buffer {
-    let mut slot = pool.loan_timeout(WAIT).unwrap();
-    for (j, b) in slot.iter_mut().enumerate() {
-        *b = pattern(seq, j);
-    }
-    slot.into_buffer(FRAME_BYTES, &Metadata::with_sequence(seq))
-        .unwrap()
-}
-
 /// The user sequence of a received frame, after checking every byte and that it is read-only.
 #[track_caller]
 fn checked_seq(buf: &Buffer) -> u64 {
-    let seq = buf.metadata().sequence;
-    assert_eq!(buf.len(), FRAME_BYTES, "frame {seq}");
-    assert!(
-        buf.is_readonly(),
-        "frame {seq} is writable in the subscriber"
-    );
-    if let Some(j) = (0..buf.len()).find(|&j| buf[j] != pattern(seq, j)) {
-        panic!(
-            "frame {seq}: byte {j} is {} instead of {}",
-            buf[j],
-            pattern(seq, j)
-        );
-    }
-    seq
+    assert!(buf.is_readonly(), "a frame is writable in the subscriber");
+    checked_pattern(buf, FRAME_BYTES)
 }
 
 fn publisher(name: &Path, policy: SlowPolicy, in_flight: u32, history: u32) -> Publisher {
@@ -65,7 +43,7 @@ fn publisher(name: &Path, policy: SlowPolicy, in_flight: u32, history: u32) -> P
 
 fn publish(publisher: &Publisher, pool: &Pool, seqs: impl IntoIterator<Item = u64>) {
     for seq in seqs {
-        publisher.publish(&frame(pool, seq)).unwrap();
+        publisher.publish(&pattern_frame(pool, seq)).unwrap();
     }
 }
 
@@ -416,7 +394,7 @@ fn block_waits_for_room_then_times_out_having_delivered_to_the_others() {
     // the keen one.
     let t0 = Instant::now();
     assert_err(
-        p.publish(&frame(&pool, 2)),
+        p.publish(&pattern_frame(&pool, 2)),
         Status::Timeout,
         "1 of 2 subscribers had no room",
     );

@@ -13,10 +13,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::peer::{say, Peer};
-use common::{assert_err, pattern, TempDir};
+use common::{assert_err, checked_pattern, pattern_frame, TempDir};
 use futures_util::StreamExt;
 use parallax::{
-    AsyncChannel, AsyncSubscriber, Buffer, Channel, Metadata, Pool, Publisher, PublisherOptions,
+    AsyncChannel, AsyncSubscriber, Buffer, Channel, Pool, Publisher, PublisherOptions,
     SlowPolicy, Status, Subscriber,
 };
 
@@ -27,26 +27,10 @@ fn shm_pool(slots: usize) -> Pool {
     Pool::shm(Some("rust-tokio"), slots, FRAME_BYTES).unwrap()
 }
 
-/// Frame `seq`: the examples' byte pattern and `sequence = seq`.
-fn frame(pool: &Pool, seq: u64) -> Buffer {
-    let mut slot = pool.loan_timeout(WAIT).unwrap();
-    for (j, b) in slot.iter_mut().enumerate() {
-        *b = pattern(seq, j);
-    }
-    slot.into_buffer(FRAME_BYTES, &Metadata::with_sequence(seq))
-        .unwrap()
-}
-
 /// The sequence of a received frame, after checking every byte.
 #[track_caller]
 fn checked_seq(buf: &Buffer) -> u64 {
-    let seq = buf.metadata().sequence;
-    assert_eq!(buf.len(), FRAME_BYTES);
-    assert!(
-        buf.iter().enumerate().all(|(j, &b)| b == pattern(seq, j)),
-        "frame {seq} damaged"
-    );
-    seq
+    checked_pattern(buf, FRAME_BYTES)
 }
 
 /// A thread that sends frames 0..n over `end` (pausing `pause` every `every` frames), then
@@ -57,7 +41,7 @@ fn sender(end: Channel, pool: Pool, n: u64, every: u64, pause: Duration) -> thre
             if seq % every == 0 {
                 thread::sleep(pause);
             }
-            end.send_timeout(&frame(&pool, seq), WAIT).unwrap();
+            end.send_timeout(&pattern_frame(&pool, seq), WAIT).unwrap();
         }
     })
 }
@@ -98,7 +82,7 @@ async fn a_waiting_recv_is_woken_by_the_frame_not_by_polling() {
         let sent_at = sent_at.clone();
         move || {
             thread::sleep(Duration::from_millis(150));
-            let f = frame(&pool, 1);
+            let f = pattern_frame(&pool, 1);
             *sent_at.lock().unwrap() = Some(Instant::now());
             tx.send(&f).unwrap();
             thread::sleep(Duration::from_millis(100)); // keep the end open meanwhile
@@ -149,7 +133,7 @@ async fn a_recv_cancelled_by_timeout_or_select_loses_no_buffer() {
     assert!(tokio::time::timeout(Duration::from_millis(30), rx.recv())
         .await
         .is_err());
-    tx.send(&frame(&pool, 100)).unwrap();
+    tx.send(&pattern_frame(&pool, 100)).unwrap();
     assert_eq!(checked_seq(&rx.recv().await.unwrap()), 100);
 
     // Frames arrive at uneven times while select! keeps cancelling the receive in favour of a
@@ -258,7 +242,7 @@ fn an_idle_wait_sleeps_instead_of_spinning() {
     let pool = shm_pool(2);
     rt.block_on(async {
         let rx = AsyncChannel::new(rx).unwrap();
-        tx.send(&frame(&pool, 0)).unwrap();
+        tx.send(&pattern_frame(&pool, 0)).unwrap();
         assert_eq!(checked_seq(&rx.recv().await.unwrap()), 0); // the fd has been readable
         let before = thread_cpu();
         assert!(tokio::time::timeout(Duration::from_millis(400), rx.recv())
@@ -312,7 +296,7 @@ fn tokio_peer() {
         if seq % 10 == 0 {
             thread::sleep(Duration::from_millis(10));
         }
-        publisher.publish(&frame(&pool, seq)).unwrap();
+        publisher.publish(&pattern_frame(&pool, seq)).unwrap();
     }
     if role == "killed" {
         say("published");

@@ -7,7 +7,9 @@ pub mod peer;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use parallax::{Error, Status};
+use std::time::Duration;
+
+use parallax::{Buffer, Error, Metadata, Pool, Status};
 
 /// A fresh directory under the system temp dir, removed with its files on drop.
 pub struct TempDir(PathBuf);
@@ -59,4 +61,30 @@ pub fn assert_err<T: std::fmt::Debug>(
 /// Byte j of frame `seq` in the producer/consumer examples.
 pub fn pattern(seq: u64, j: usize) -> u8 {
     (seq as usize).wrapping_add(j) as u8
+}
+
+/// A frame filling one whole slot of `pool` with `pattern(seq, _)`, its `sequence` set to `seq`
+/// (waits up to 10 s for a free slot).
+pub fn pattern_frame(pool: &Pool, seq: u64) -> Buffer {
+    let mut slot = pool.loan_timeout(Some(Duration::from_secs(10))).unwrap();
+    for (j, b) in slot.iter_mut().enumerate() {
+        *b = pattern(seq, j);
+    }
+    slot.into_buffer(pool.slot_size(), &Metadata::with_sequence(seq))
+        .unwrap()
+}
+
+/// The user sequence of a received `pattern_frame`, after checking its length and every byte.
+#[track_caller]
+pub fn checked_pattern(buf: &Buffer, len: usize) -> u64 {
+    let seq = buf.metadata().sequence;
+    assert_eq!(buf.len(), len, "frame {seq}");
+    if let Some(j) = (0..buf.len()).find(|&j| buf[j] != pattern(seq, j)) {
+        panic!(
+            "frame {seq}: byte {j} is {} instead of {}",
+            buf[j],
+            pattern(seq, j)
+        );
+    }
+    seq
 }
