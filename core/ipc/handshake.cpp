@@ -77,6 +77,16 @@ bool make_offer_piece(Offer &offer) {
     return true;
 }
 
+const char *next_offer_piece_name(const Offer &offer) noexcept {
+    if (offer.control_fd.fd < 0 && !offer.control)
+        return "offer: control block memfd";
+    if (!offer.control)
+        return "offer: map the control block";
+    if (offer.theirs.fd < 0)
+        return "offer: return socketpair";
+    return "offer: ready";
+}
+
 Offer make_offer() {
     Offer offer;
     while (make_offer_piece(offer)) {
@@ -143,6 +153,22 @@ Handshake::Progress Handshake::advance_one() {
         break;
     }
     return Progress::complete;
+}
+
+const char *Handshake::next_stage_name() const noexcept {
+    switch (stage_) {
+    case Stage::hello:
+        return "handshake: read the hello";
+    case Stage::map_peer:
+        return "handshake: map the peer's control block";
+    case Stage::return_socket:
+        return "handshake: choose the return socket";
+    case Stage::return_path:
+        return "handshake: return path, channel";
+    case Stage::done:
+        break;
+    }
+    return "handshake: done";
 }
 
 // Reads the peer's hello if it has arrived and validates it (its fds' kinds, the peer's uid);

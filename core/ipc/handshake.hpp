@@ -55,6 +55,8 @@ struct Offer {
 // Makes the next part the offer lacks, a few system calls: the memfd, its mapping, or the
 // socketpair. False when it was ready already.
 bool make_offer_piece(Offer &offer);
+// What make_offer_piece makes next, in words (for a caller that profiles its pieces).
+const char *next_offer_piece_name(const Offer &offer) noexcept;
 Offer make_offer();
 
 class Handshake {
@@ -78,6 +80,8 @@ public:
     Progress advance_one();
     // True until the peer's hello has been received: the later stages wait on no input.
     bool needs_input() const noexcept { return stage_ == Stage::hello; }
+    // What advance_one does next, in words (for a caller that profiles its pieces).
+    const char *next_stage_name() const noexcept;
     // The socket, to poll for the peer's hello.
     int fd() const noexcept { return conn_.sock.fd; }
     // The connection, after advance() answered true (the handshake is spent).

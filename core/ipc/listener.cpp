@@ -243,23 +243,38 @@ Ref<Channel> Listener::one_piece(pid_t *peer_pid, bool &worked) {
     worked = true; // unless it finds nothing to do below
     for (const Pending &p : pending_)
         if (!p.handshake.needs_input())
-            return advance(p.handshake.fd(), true, peer_pid);
+            return advance_piece(p.handshake, peer_pid);
     std::vector<int> ready;
     const bool connections_wait = ready_now(ready);
-    if (!ready.empty())
-        return advance(ready.front(), true, peer_pid);
+    if (!ready.empty()) {
+        auto it = std::find_if(pending_.begin(), pending_.end(), [&](const Pending &p) {
+            return p.handshake.fd() == ready.front();
+        });
+        if (it != pending_.end())
+            return advance_piece(it->handshake, peer_pid);
+    }
     if (accepted_.fd >= 0 && (offer_.ready() || !keep_offer_)) {
+        last_piece_ = "greet a connection";
         admit(accepted_.release()); // its hello is read at a later step
         return {};
     }
+    last_piece_ = next_offer_piece_name(offer_);
     if (make_offer_piece())
         return {};
     if (accepted_.fd < 0 && connections_wait) {
+        last_piece_ = "accept a connection";
         accepted_.reset(accept_next()); // greeted at the next step
         return {};
     }
+    last_piece_ = "none";
     worked = false;
     return {};
+}
+
+// One stage of `handshake`'s, named in last_piece_.
+Ref<Channel> Listener::advance_piece(const Handshake &handshake, pid_t *peer_pid) {
+    last_piece_ = handshake.next_stage_name();
+    return advance(handshake.fd(), true, peer_pid);
 }
 
 // The next part of the offer for the next connection (with keep_offer_ready). False when

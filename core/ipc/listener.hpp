@@ -56,6 +56,9 @@ public:
     // any, or null, with its peer's pid in `peer_pid` (nullable), and in `worked` (nullable)
     // whether there was a piece to do; never blocks, never throws for a peer.
     Ref<Channel> accept_step(pid_t *peer_pid = nullptr, bool *worked = nullptr);
+    // What the last accept_step did, in words (a static string), for a caller that profiles
+    // its pieces: "none" when it found nothing to do.
+    const char *last_piece() const noexcept { return last_piece_; }
 
     // From now on, accept_step keeps an offer (Handshake's control block and return socketpair,
     // 3 fds and a mapping) made ahead for the next connection, so that admitting one only
@@ -105,6 +108,7 @@ private:
     bool admit(int fd);
     void drop_oldest();
     Ref<Channel> advance(int fd, bool one_stage, pid_t *peer_pid);
+    Ref<Channel> advance_piece(const Handshake &handshake, pid_t *peer_pid);
     std::vector<Pending>::iterator forget(std::vector<Pending>::iterator it) noexcept;
     void count_failure() noexcept { failed_handshakes_.fetch_add(1, std::memory_order_relaxed); }
     void arm_expiry_timer() noexcept;
@@ -132,6 +136,7 @@ private:
     FdGuard accepted_{-1};    // a connection accept_step took, greeted at its next step
     bool busy_signalled_ = false; // busy_ is readable
     int64_t armed_for_ns_ = INT64_MAX; // the deadline timer_ is set for (INT64_MAX: disarmed)
+    const char *last_piece_ = "none";  // last_piece()
 };
 
 } // namespace px::ipc

@@ -4,7 +4,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <ctime>
+#include <map>
 #include <sched.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -85,6 +89,56 @@ struct Publisher::Description {
     Buffer text;
 };
 
+// PX_STREAM_PIECES: how much CPU each kind of housekeeping piece takes (issue 13's "joining or
+// leaving never stalls publish for more than 50 us" is met piece by piece). A debugging aid:
+// costs nothing unless the variable is set (one null test per publish and per subscriber).
+class Publisher::PieceProfile {
+public:
+    // Null unless PX_STREAM_PIECES names a file to append to ("-": stderr).
+    static std::unique_ptr<PieceProfile> from_env() {
+        const char *path = std::getenv("PX_STREAM_PIECES");
+        if (!path || !*path)
+            return nullptr;
+        return std::make_unique<PieceProfile>(path);
+    }
+    explicit PieceProfile(std::string path) : path_(std::move(path)) {}
+    PieceProfile(const PieceProfile &) = delete;
+    PieceProfile &operator=(const PieceProfile &) = delete;
+    ~PieceProfile() { write(); }
+
+    // CPU time of this thread: what a piece costs, not what the scheduler gave others.
+    static int64_t cpu_now_ns() noexcept {
+        timespec ts{};
+        ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+    }
+    void add(const char *kind, int64_t cpu_ns) { samples_[kind].push_back(cpu_ns); }
+
+private:
+    void write() noexcept {
+        FILE *out = path_ == "-" ? stderr : std::fopen(path_.c_str(), "a");
+        if (!out)
+            return;
+        std::fprintf(out, "# publisher pid %d: CPU us per housekeeping piece\n", ::getpid());
+        std::fprintf(out, "%-44s %7s %7s %7s %7s %7s\n", "piece", "n", "p50", "p90", "p99",
+                     "max");
+        for (auto &[kind, v] : samples_) {
+            std::sort(v.begin(), v.end());
+            auto at = [&](double q) {
+                return static_cast<double>(v[static_cast<size_t>(q * double(v.size() - 1))]) /
+                       1e3;
+            };
+            std::fprintf(out, "%-44s %7zu %7.1f %7.1f %7.1f %7.1f\n", kind.c_str(), v.size(),
+                         at(0.5), at(0.9), at(0.99), static_cast<double>(v.back()) / 1e3);
+        }
+        if (out != stderr)
+            std::fclose(out);
+    }
+
+    std::string path_;
+    std::map<std::string, std::vector<int64_t>> samples_;
+};
+
 struct Publisher::Subscriber {
     uint64_t id = 0;
     Ref<Channel> ch;
@@ -130,6 +184,7 @@ Publisher::Publisher(const std::string &socket_path, const std::string &stats_pa
     ev.data.u64 = pieces_id;
     if (::epoll_ctl(poll_fd_.fd, EPOLL_CTL_ADD, pieces_fd_.fd, &ev) != 0)
         fail_errno("epoll_ctl(ADD, joins and departures)", errno);
+    profile_ = PieceProfile::from_env();
     description_ = std::make_shared<Description>(Description{0, description_buffer("")});
     stats_page_.store(counters_);
     // A joining subscriber's control block and return socketpair are made ahead, in a piece of
@@ -149,26 +204,48 @@ size_t Publisher::subscriber_count() const {
 
 void Publisher::housekeeping_locked() {
     const int64_t start = now_ns();
+    const int64_t cpu_start = profile_ ? PieceProfile::cpu_now_ns() : 0;
     last_housekeeping_ns_ = coarse_now_ns();
     // An epoll_wait, and for each one that left an epoll_ctl and a shutdown: that is this
     // call's piece then, and its teardown starts at the next.
-    if (reap_departed_locked() == 0)
-        while (piece_locked() && now_ns() - start < pieces_budget_ns) {
+    const int reaped = reap_departed_locked();
+    if (profile_)
+        profile_->add(reaped ? "departure: take out (with epoll_wait)" : "epoll_wait for departures",
+                      PieceProfile::cpu_now_ns() - cpu_start);
+    if (reaped == 0)
+        while (timed_piece_locked() && now_ns() - start < pieces_budget_ns) {
         }
     signal_pieces_locked();
     publish_stats_locked();
+    if (profile_)
+        profile_->add("housekeeping: whole call", PieceProfile::cpu_now_ns() - cpu_start);
+}
+
+// piece_locked, its CPU time added to profile_ (when there is one) under what it did.
+bool Publisher::timed_piece_locked() {
+    if (!profile_)
+        return piece_locked();
+    const int64_t start = PieceProfile::cpu_now_ns();
+    const bool worked = piece_locked();
+    if (worked)
+        profile_->add(piece_kind_, PieceProfile::cpu_now_ns() - start);
+    return worked;
 }
 
 // One piece of work: a teardown's first, since they give back fds, memory and slots; then a
 // welcome, which ends a join; then the listener's next piece. False when there was none.
 bool Publisher::piece_locked() {
+    piece_kind_ = !unmaps_.empty() ? "departure: unmap a control block" : "departure: close";
     if (tear_down_piece_locked())
         return true;
     if (joining_) {
+        piece_kind_ = "welcome";
         welcome_locked();
         return true;
     }
-    return admit_locked();
+    const bool worked = admit_locked();
+    piece_kind_ = listener_->last_piece();
+    return worked;
 }
 
 // One piece of a join (see Listener::accept_step): a crowd joining at once delays each
@@ -424,6 +501,18 @@ Publisher::Delivery Publisher::deliver_locked(Subscriber &sub, const Buffer &fra
     }
 }
 
+// deliver_locked, its CPU time added to profile_ for a subscriber's first frame after its
+// welcome (the send that registers the frame's segment with its channel).
+Publisher::Delivery Publisher::deliver_profiled_locked(Subscriber &sub, const Buffer &frame,
+                                                       uint64_t seq) {
+    if (sub.delivered != 0)
+        return deliver_locked(sub, frame, seq);
+    const int64_t start = PieceProfile::cpu_now_ns();
+    const Delivery d = deliver_locked(sub, frame, seq);
+    profile_->add("first frame to a subscriber (in publish)", PieceProfile::cpu_now_ns() - start);
+    return d;
+}
+
 void Publisher::block_for_room_locked(std::vector<Subscriber *> &waiting, const Buffer &frame,
                                       uint64_t seq) {
     const int64_t deadline = deadline_for(opts_.block_timeout_ns);
@@ -469,7 +558,8 @@ void Publisher::publish(const Buffer &buf) {
     }
     std::vector<Subscriber *> no_room, gone;
     for (auto &sub : subs_) {
-        const Delivery d = deliver_locked(*sub, frame, seq);
+        const Delivery d = profile_ ? deliver_profiled_locked(*sub, frame, seq)
+                                    : deliver_locked(*sub, frame, seq);
         if (d == Delivery::no_room)
             no_room.push_back(sub.get());
         else if (d == Delivery::gone)

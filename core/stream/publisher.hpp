@@ -89,6 +89,7 @@ public:
 private:
     struct Description;
     struct Subscriber;
+    class PieceProfile;
     // skipped: this frame could not go to it for a reason of ours (out of fds registering the
     // frame's segment with it): it misses the frame, counted as dropped, and stays.
     enum class Delivery { sent, no_room, skipped, gone };
@@ -99,6 +100,7 @@ private:
     void housekeeping_locked();
     void after_frame_locked();
     bool piece_locked();
+    bool timed_piece_locked();
     bool admit_locked();
     void welcome_locked();
     size_t replay_count_locked() const;
@@ -107,6 +109,7 @@ private:
     bool tear_down_piece_locked() noexcept;
     void signal_pieces_locked() noexcept;
     Delivery deliver_locked(Subscriber &sub, const Buffer &frame, uint64_t seq);
+    Delivery deliver_profiled_locked(Subscriber &sub, const Buffer &frame, uint64_t seq);
     bool sync_description_locked(Subscriber &sub, int64_t timeout_ns);
     void apply_slow_policy_locked(std::vector<Subscriber *> &no_room, const Buffer &frame,
                                   uint64_t seq);
@@ -147,6 +150,10 @@ private:
     int64_t last_housekeeping_ns_ = 0;
     PublisherStats counters_;
     std::vector<SubscriberRow> rows_; // the stats page's subscriber table, rebuilt in place
+    // Debugging (PX_STREAM_PIECES=<file>, or "-" for stderr): the CPU time of each piece of
+    // housekeeping, by kind, written out as a table when the publisher goes. Null otherwise.
+    std::unique_ptr<PieceProfile> profile_;
+    const char *piece_kind_ = "none"; // what the last piece_locked did (for profile_)
 };
 
 } // namespace px::stream
