@@ -465,19 +465,23 @@ void Publisher::poll(int64_t timeout_ns) {
 // ---------------------------------------------------------------------------------------------
 // Publishing
 
-bool Publisher::sync_description_locked(Subscriber &sub, int64_t timeout_ns) {
+// Sends the description in force to `sub` unless it has it: sent (or had it), no_room (its ring
+// is full: it goes before the next frame that fits), gone (departed: found without an
+// exception, as for frames). Other failures throw.
+Publisher::Delivery Publisher::sync_description_locked(Subscriber &sub, int64_t timeout_ns) {
     if (sub.description_version == description_->version)
-        return true;
+        return Delivery::sent;
     try {
-        sub.ch->send(description_->text, timeout_ns,
-                     StreamTag{DataKind::stream_description, last_seq_});
+        if (!sub.ch->send_unless_closed(description_->text, timeout_ns,
+                                        StreamTag{DataKind::stream_description, last_seq_}))
+            return Delivery::gone;
     } catch (const Error &e) {
         if (e.status() == Status::would_block || e.status() == Status::timeout)
-            return false; // its ring is full: it goes before the next frame that fits
+            return Delivery::no_room;
         throw;
     }
     sub.description_version = description_->version;
-    return true;
+    return Delivery::sent;
 }
 
 Publisher::Delivery Publisher::deliver_locked(Subscriber &sub, const Buffer &frame,
@@ -485,8 +489,8 @@ Publisher::Delivery Publisher::deliver_locked(Subscriber &sub, const Buffer &fra
     try {
         if (sub.ch->in_flight() >= opts_.max_in_flight)
             return Delivery::no_room;
-        if (!sync_description_locked(sub, 0))
-            return Delivery::no_room;
+        if (const Delivery d = sync_description_locked(sub, 0); d != Delivery::sent)
+            return d;
         // A departed subscriber answers false, without the cost of an exception.
         if (!sub.ch->send_unless_closed(frame, 0, StreamTag{DataKind::frame, seq}))
             return Delivery::gone;
@@ -651,9 +655,13 @@ void Publisher::set_description(const std::string &text) {
     std::vector<Subscriber *> gone;
     for (auto &sub : subs_) {
         try {
-            sync_description_locked(*sub, 0);
-        } catch (const Error &) {
-            gone.push_back(sub.get());
+            if (sync_description_locked(*sub, 0) == Delivery::gone)
+                gone.push_back(sub.get());
+        } catch (const Error &e) {
+            // Out of fds registering the text (ours): it goes before its next frame, as in
+            // deliver_locked. Anything else: it broke the protocol.
+            if (e.status() != Status::io)
+                gone.push_back(sub.get());
         }
     }
     for (Subscriber *s : gone)

@@ -110,7 +110,7 @@ private:
     void signal_pieces_locked() noexcept;
     Delivery deliver_locked(Subscriber &sub, const Buffer &frame, uint64_t seq);
     Delivery deliver_profiled_locked(Subscriber &sub, const Buffer &frame, uint64_t seq);
-    bool sync_description_locked(Subscriber &sub, int64_t timeout_ns);
+    Delivery sync_description_locked(Subscriber &sub, int64_t timeout_ns);
     void apply_slow_policy_locked(std::vector<Subscriber *> &no_room, const Buffer &frame,
                                   uint64_t seq);
     void block_for_room_locked(std::vector<Subscriber *> &waiting, const Buffer &frame,
