@@ -18,12 +18,6 @@ namespace {
 
 std::atomic<uint64_t> next_serial{1};
 
-// Registrations from which a segment keeps its peer fd (acquire_peer_fd): from the first, so
-// that a stream with one steady subscriber reuses it at every join too (churn bench, joins' CPU
-// p50 46-49 us against 59-67 us, two interleaved runs on a loaded machine), for one more fd per
-// segment while it is registered on some channel.
-constexpr uint32_t share_peer_fd_from = 1;
-
 // Regular files cannot be sealed (F_GET_SEALS fails): they may always shrink.
 bool fd_may_shrink(int fd) noexcept {
     if (fd < 0)
@@ -128,26 +122,19 @@ int Segment::open_readonly_for_peer() const {
     return fd;
 }
 
-int Segment::acquire_peer_fd(bool &close_after) const {
+int Segment::acquire_peer_fd() const {
     std::lock_guard lock(peer_mutex_);
-    close_after = false;
-    if (peer_fd_ >= 0) {
-        ++peer_fd_users_;
-        return peer_fd_;
-    }
-    const int fd = open_readonly_for_peer();
-    if (++peer_fd_users_ >= share_peer_fd_from)
-        peer_fd_ = fd; // shared from now on
-    else
-        close_after = true;
-    return fd;
+    if (peer_fd_ < 0)
+        peer_fd_ = open_readonly_for_peer(); // throws before anything is counted
+    ++peer_fd_users_;
+    return peer_fd_;
 }
 
 void Segment::release_peer_fd() const noexcept {
     std::lock_guard lock(peer_mutex_);
     if (peer_fd_users_ > 0)
         --peer_fd_users_;
-    if (peer_fd_users_ < share_peer_fd_from && peer_fd_ >= 0) { // too few left to keep it
+    if (peer_fd_users_ == 0 && peer_fd_ >= 0) { // the last registration: nobody passes it now
         ::close(peer_fd_);
         peer_fd_ = -1;
     }

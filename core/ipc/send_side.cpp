@@ -10,7 +10,6 @@
 
 #include "core/clock.hpp"
 #include "core/error.hpp"
-#include "core/fd_guard.hpp"
 #include "core/ipc/fd_passing.hpp"
 #include "core/memory_pool.hpp"
 
@@ -223,12 +222,10 @@ uint32_t SendSide::register_segment(const Buffer &buf) {
     if (sent_segments_.size() >= max_sent_segments)
         fail(Status::busy, "this channel already carries " + std::to_string(max_sent_segments) +
                                " live segments; release some or send from a pool");
-    // Shared by the channels that have the segment registered (the peer gets a copy), or ours
-    // to close once sent. The registration is counted until it is made (sent and entered in
-    // sent_segments_), or forgotten.
-    bool close_after = false;
-    const int fd = seg.acquire_peer_fd(close_after);
-    FdGuard own_copy{close_after ? fd : -1};
+    // Shared by the channels that have the segment registered (the peer gets a copy). The
+    // registration is counted until it is made (sent and entered in sent_segments_), or
+    // forgotten.
+    const int fd = seg.acquire_peer_fd();
     struct Hold {
         const Segment &seg;
         bool kept = false;

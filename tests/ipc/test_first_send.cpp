@@ -68,21 +68,30 @@ TEST_CASE("a segment registered on channels keeps one read-only peer fd for all 
           "closed with the last registration") {
     Ref<Segment> seg = px::shm::create("peer-fd", 4096);
     const int with_segment = count_open_fds();
-    // The first registration opens it and keeps it; the next ones share it.
-    bool close_after = true;
-    const int kept = seg->acquire_peer_fd(close_after);
+    // The first registration opens it and keeps it (even a single one: the caller only
+    // borrows it); the next ones share it.
+    const int kept = seg->acquire_peer_fd();
     REQUIRE(kept >= 0);
-    CHECK_FALSE(close_after);
     CHECK((fcntl(kept, F_GETFL) & O_ACCMODE) == O_RDONLY);
     CHECK(inode_of(kept) == inode_of(seg->ipc_fd()));
     CHECK((fcntl(seg->ipc_fd(), F_GET_SEALS) & F_SEAL_FUTURE_WRITE) != 0);
-    CHECK(seg->acquire_peer_fd(close_after) == kept);
-    CHECK_FALSE(close_after);
+    CHECK(count_open_fds() == with_segment + 1);
+    CHECK(seg->acquire_peer_fd() == kept);
     CHECK(count_open_fds() == with_segment + 1);
     seg->release_peer_fd();
-    CHECK(count_open_fds() == with_segment + 1); // one registration left
+    CHECK(fcntl(kept, F_GETFD) >= 0); // one registration left: still open
+    CHECK(count_open_fds() == with_segment + 1);
     seg->release_peer_fd();
     CHECK(count_open_fds() == with_segment); // none: closed
+    // A release too many (never made by a channel) closes nothing else and counts nothing.
+    seg->release_peer_fd();
+    CHECK(count_open_fds() == with_segment);
+    // Registered again after that: a fresh fd, kept until its release.
+    const int again = seg->acquire_peer_fd();
+    CHECK((fcntl(again, F_GETFL) & O_ACCMODE) == O_RDONLY);
+    CHECK(count_open_fds() == with_segment + 1);
+    seg->release_peer_fd();
+    CHECK(count_open_fds() == with_segment);
 
     // Sent on 8 channels: one fd in this process for all of them, gone with the last channel.
     {
@@ -112,7 +121,7 @@ TEST_CASE("a segment registered on channels keeps one read-only peer fd for all 
     CHECK(count_open_fds() == with_segment);
 
     auto heap_seg = px::heap::create(4096);
-    CHECK_THROWS_AS(heap_seg->acquire_peer_fd(close_after), px::Error);
+    CHECK_THROWS_AS(heap_seg->acquire_peer_fd(), px::Error);
     CHECK(count_open_fds() == with_segment); // a heap segment: nothing opened
 }
 
@@ -122,21 +131,17 @@ TEST_CASE("threads registering a new segment at once share one fd, closed after"
         const int before = count_open_fds();
         std::atomic<bool> go{false};
         std::vector<int> got(4, -1);
-        std::vector<char> close_after(4, 0);
         std::vector<std::thread> threads;
         for (size_t i = 0; i < got.size(); ++i)
             threads.emplace_back([&, i] {
                 while (!go.load())
                     std::this_thread::yield();
-                bool c = false;
-                got[i] = seg->acquire_peer_fd(c);
-                close_after[i] = c;
+                got[i] = seg->acquire_peer_fd();
             });
         go = true;
         for (auto &t : threads)
             t.join();
         // One fd, opened by whichever came first, shared by all.
-        CHECK(std::count(close_after.begin(), close_after.end(), 1) == 0);
         CHECK(std::count(got.begin(), got.end(), got[0]) == 4);
         CHECK(count_open_fds() == before + 1);
         for (size_t i = 0; i < got.size(); ++i)
