@@ -8,11 +8,15 @@ GST_DEBUG_CATEGORY_EXTERN(gst_parallax_debug);
 
 /* How long one wait for a free slot lasts before the pool looks whether it is flushing. */
 #define LOAN_WAIT_NS (20 * GST_MSECOND)
+/* Empty buffers kept allocated at the least. GstBufferPool signals "a buffer came home" through
+ * a GstPoll control fd whenever its queue goes from empty to one (a write, and a read at the
+ * next acquire): with a few spare buffers queued that happens only at bursts, not per frame. */
+#define MIN_READY 4
 
 struct _GstParallaxBufferPool {
     GstBufferPool parent;
-    px_pool_t *pool; /* owned reference */
-    gsize size;      /* buffer size from the config */
+    px_pool_t *pool; /* owned reference; NULL: a pool of empty buffers */
+    gsize size;      /* frame size from the config (the buffers of the base class are empty) */
 };
 
 G_DEFINE_TYPE(GstParallaxBufferPool, gst_parallax_buffer_pool, GST_TYPE_BUFFER_POOL)
@@ -24,6 +28,17 @@ GstBufferPool *gst_parallax_buffer_pool_new(px_pool_t *pool) {
     return GST_BUFFER_POOL_CAST(self);
 }
 
+GstBufferPool *gst_parallax_buffer_pool_new_empty(guint ready) {
+    GstBufferPool *pool = gst_parallax_buffer_pool_new(NULL);
+    GstStructure *config = gst_buffer_pool_get_config(pool);
+    gst_buffer_pool_config_set_params(config, NULL, 0, ready, 0);
+    if (!gst_buffer_pool_set_config(pool, config) || !gst_buffer_pool_set_active(pool, TRUE)) {
+        gst_object_unref(pool);
+        return NULL;
+    }
+    return pool;
+}
+
 static gboolean pool_set_config(GstBufferPool *bpool, GstStructure *config) {
     GstParallaxBufferPool *self = GST_PARALLAX_BUFFER_POOL(bpool);
     GstCaps *caps = NULL;
@@ -32,20 +47,28 @@ static gboolean pool_set_config(GstBufferPool *bpool, GstStructure *config) {
         GST_WARNING_OBJECT(self, "invalid config");
         return FALSE;
     }
-    if (size == 0 || size > px_pool_slot_size(self->pool)) {
+    if (self->pool != NULL && (size == 0 || size > px_pool_slot_size(self->pool))) {
         GST_WARNING_OBJECT(self, "buffer size %u does not fit a slot of %zu bytes", size,
                            px_pool_slot_size(self->pool));
         return FALSE;
     }
-    /* Buffers kept ready each hold a slot: as many as the pool has would leave none to publish
-     * from, and the first acquire would wait for ever. */
-    if (min >= px_pool_capacity(self->pool)) {
-        GST_WARNING_OBJECT(self, "%u buffers kept ready need more than the %zu slots", min,
-                           px_pool_capacity(self->pool));
-        return FALSE;
-    }
     self->size = size;
+    /* The base class keeps empty buffers (a buffer's memory goes at reset): its size is 0, or
+     * it would discard every buffer coming home. Idle buffers hold no slot, so any number of
+     * them may be kept ready. */
+    min = MAX(min, MIN_READY);
+    if (max != 0 && max < min)
+        max = min;
+    gst_buffer_pool_config_set_params(config, caps, 0, min, max);
     return GST_BUFFER_POOL_CLASS(gst_parallax_buffer_pool_parent_class)->set_config(bpool, config);
+}
+
+/* An empty buffer: memory is put in at acquire (a slot) or by the caller (a received frame). */
+static GstFlowReturn pool_alloc_buffer(GstBufferPool *bpool, GstBuffer **out,
+                                       GstBufferPoolAcquireParams *params) {
+    (void)bpool, (void)params;
+    *out = gst_buffer_new();
+    return GST_FLOW_OK;
 }
 
 /* A free slot, waited for in short steps so that a flushing pool (state change, seek) is not
@@ -65,36 +88,53 @@ static GstFlowReturn loan_slot(GstParallaxBufferPool *self, px_slot_t **slot) {
     }
 }
 
-static GstFlowReturn pool_alloc_buffer(GstBufferPool *bpool, GstBuffer **out,
-                                       GstBufferPoolAcquireParams *params) {
-    (void)params;
-    GstParallaxBufferPool *self = GST_PARALLAX_BUFFER_POOL(bpool);
+/* A memory over a freshly loaned slot, showing the config's size. The slot becomes a buffer at
+ * once: the sink publishes a handle on it, and the slot goes home when this handle and every
+ * subscriber's are released, in whatever order. */
+static GstFlowReturn slot_memory(GstParallaxBufferPool *self, GstMemory **mem) {
     px_slot_t *slot = NULL;
     GstFlowReturn ret = loan_slot(self, &slot);
     if (ret != GST_FLOW_OK)
         return ret;
-    /* The slot becomes a buffer at once: the sink publishes a handle on it, and the slot goes
-     * home when this handle and every subscriber's are released, in whatever order. */
     px_buffer_t *buf = NULL;
     px_status_t rc = px_slot_into_buffer(slot, px_slot_len(slot), NULL, &buf);
     if (rc != PX_OK) {
         GST_ERROR_OBJECT(self, "px_slot_into_buffer: %s", px_last_error_message());
         return GST_FLOW_ERROR;
     }
-    GstMemory *mem = gst_parallax_memory_wrap(buf);
-    gst_memory_resize(mem, 0, self->size);
-    *out = gst_buffer_new();
-    gst_buffer_append_memory(*out, mem);
+    *mem = gst_parallax_memory_wrap(buf);
+    gst_memory_resize(*mem, 0, self->size);
     return GST_FLOW_OK;
 }
 
-/* A buffer back from upstream or the sink is never reused: its slot may still be read by
- * subscribers, so writing the next frame into it would change a frame they hold. Tagging the
- * memory makes the base class free the buffer (and release this handle on the slot); the next
- * acquire loans whichever slot is free. */
+static GstFlowReturn pool_acquire_buffer(GstBufferPool *bpool, GstBuffer **out,
+                                         GstBufferPoolAcquireParams *params) {
+    GstParallaxBufferPool *self = GST_PARALLAX_BUFFER_POOL(bpool);
+    GstBufferPoolClass *parent = GST_BUFFER_POOL_CLASS(gst_parallax_buffer_pool_parent_class);
+    GstFlowReturn ret = parent->acquire_buffer(bpool, out, params);
+    if (ret != GST_FLOW_OK || self->pool == NULL)
+        return ret;
+    GstMemory *mem = NULL;
+    ret = slot_memory(self, &mem);
+    if (ret != GST_FLOW_OK) {
+        parent->release_buffer(bpool, *out); /* still empty: back in the queue */
+        *out = NULL;
+        return ret;
+    }
+    gst_buffer_append_memory(*out, mem);
+    /* The memory is the pool's own, as if allocated with the buffer. */
+    GST_BUFFER_FLAG_UNSET(*out, GST_BUFFER_FLAG_TAG_MEMORY);
+    return GST_FLOW_OK;
+}
+
+/* A buffer back from upstream, the sink or downstream gives up its memory: a slot may still be
+ * read by subscribers (writing the next frame into it would change a frame they hold), and a
+ * received frame's slot must go home. Its handle is released here; the buffer waits empty for
+ * the next acquire. */
 static void pool_reset_buffer(GstBufferPool *bpool, GstBuffer *buffer) {
     GST_BUFFER_POOL_CLASS(gst_parallax_buffer_pool_parent_class)->reset_buffer(bpool, buffer);
-    GST_BUFFER_FLAG_SET(buffer, GST_BUFFER_FLAG_TAG_MEMORY);
+    gst_buffer_remove_all_memory(buffer);
+    GST_BUFFER_FLAG_UNSET(buffer, GST_BUFFER_FLAG_TAG_MEMORY);
 }
 
 static void pool_finalize(GObject *object) {
@@ -109,6 +149,7 @@ static void gst_parallax_buffer_pool_class_init(GstParallaxBufferPoolClass *klas
     object_class->finalize = pool_finalize;
     pool_class->set_config = pool_set_config;
     pool_class->alloc_buffer = pool_alloc_buffer;
+    pool_class->acquire_buffer = pool_acquire_buffer;
     pool_class->reset_buffer = pool_reset_buffer;
 }
 

@@ -32,9 +32,30 @@ static GstAllocator *parallax_allocator(void) {
     return allocator;
 }
 
+/* Freed memories kept for reuse, so that a frame costs no heap allocation for its GstMemory
+ * (one per frame in each element): at most PARKED_MAX of them, the most a pipeline has in
+ * flight at once; beyond that they are freed. Lock-free (GstAtomicQueue): memories are freed
+ * in whichever thread drops the last reference. */
+#define PARKED_MAX 64
+
+static GstAtomicQueue *parked_memories(void) {
+    static GstAtomicQueue *queue;
+    if (g_once_init_enter(&queue))
+        g_once_init_leave(&queue, gst_atomic_queue_new(PARKED_MAX));
+    return queue;
+}
+
+static GstParallaxMemory *memory_struct(void) {
+    GstParallaxMemory *m = gst_atomic_queue_pop(parked_memories());
+    if (m == NULL)
+        return g_new0(GstParallaxMemory, 1);
+    memset(m, 0, sizeof *m);
+    return m;
+}
+
 /* A new memory showing [offset, offset + size) of `buf`, which it takes. */
 static GstMemory *memory_new(px_buffer_t *buf, GstMemoryFlags flags, gsize offset, gsize size) {
-    GstParallaxMemory *m = g_new0(GstParallaxMemory, 1);
+    GstParallaxMemory *m = memory_struct();
     m->buf = buf;
     m->data = (guint8 *)px_buffer_ptr(buf);
     gst_memory_init(GST_MEMORY_CAST(m), flags, parallax_allocator(), NULL, px_buffer_len(buf),
@@ -109,7 +130,13 @@ static void parallax_free(GstAllocator *allocator, GstMemory *mem) {
     (void)allocator;
     GstParallaxMemory *m = (GstParallaxMemory *)mem;
     px_buffer_release(m->buf);
-    g_free(m);
+    m->buf = NULL;
+    /* Racy bound (another thread may push between the length and the push): a few more
+     * parked memories than PARKED_MAX at worst, never fewer frames served. */
+    if (gst_atomic_queue_length(parked_memories()) < PARKED_MAX)
+        gst_atomic_queue_push(parked_memories(), m);
+    else
+        g_free(m);
 }
 
 static void gst_parallax_allocator_class_init(GstParallaxAllocatorClass *klass) {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "gstparallaxbufferpool.h"
+#include "gstparallaxcommon.h"
 #include "gstparallaxformat.h"
 #include "gstparallaxmemory.h"
 #include "gstparallaxmeta.h"
@@ -56,6 +57,7 @@ struct _GstParallaxSink {
     gboolean waited; /* wait-for-subscribers done */
     px_format_t format;     /* typed-frame description of the caps' frames; ndim 0: untyped */
     gboolean format_warned; /* a buffer that did not fit `format` was reported (per caps) */
+    guint32 caps_generation; /* descriptions set so far: each frame carries it (see meta.h) */
     gint unlocked;   /* atomic: unlock() was called, a waiting render must give up */
     guint64 sequence;
 
@@ -81,10 +83,8 @@ GType gst_parallax_sink_policy_get_type(void) {
     return type;
 }
 
-static void post_px_error(GstParallaxSink *self, const char *what, px_status_t rc) {
-    GST_ELEMENT_ERROR(self, RESOURCE, WRITE, ("%s failed on stream \"%s\"", what, self->stream),
-                      ("%s: %s", px_status_string(rc), px_last_error_message()));
-}
+#define POST_PX_ERROR(self, what, rc)                                                          \
+    GST_PARALLAX_POST_PX_ERROR(self, GST_RESOURCE_ERROR_WRITE, what, (self)->stream, rc)
 
 /* ---- pool ----------------------------------------------------------------------------------- */
 
@@ -127,7 +127,7 @@ static gboolean ensure_pool(GstParallaxSink *self, gsize size) {
         rc = px_pool_new(seg, slot, &pool);
     px_segment_release(seg);
     if (rc != PX_OK) {
-        post_px_error(self, "Making the shared pool", rc);
+        POST_PX_ERROR(self, "Making the shared pool", rc);
         return FALSE;
     }
     GST_INFO_OBJECT(self, "pool of %u slots of %" G_GSIZE_FORMAT " bytes", slots, slot);
@@ -170,7 +170,7 @@ static GstFlowReturn wait_for_subscribers(GstParallaxSink *self) {
     while (px_publisher_subscriber_count(self->pub) < wanted) {
         px_status_t rc = px_publisher_poll(self->pub, WAIT_STEP_NS);
         if (rc != PX_OK && rc != PX_E_TIMEOUT && rc != PX_E_WOULD_BLOCK) {
-            post_px_error(self, "Waiting for subscribers", rc);
+            POST_PX_ERROR(self, "Waiting for subscribers", rc);
             return GST_FLOW_ERROR;
         }
         GstFlowReturn ret = wait_if_unlocked(self);
@@ -188,7 +188,7 @@ static GstFlowReturn loan_slot(GstParallaxSink *self, px_pool_t *pool, px_slot_t
         if (rc == PX_OK)
             return GST_FLOW_OK;
         if (rc != PX_E_TIMEOUT && rc != PX_E_WOULD_BLOCK) {
-            post_px_error(self, "Loaning a slot", rc);
+            POST_PX_ERROR(self, "Loaning a slot", rc);
             return GST_FLOW_ERROR;
         }
         /* Admit joiners and let departures go while no slot is free. */
@@ -230,7 +230,7 @@ static GstFlowReturn frame_copied(GstParallaxSink *self, GstBuffer *buf, gsize s
     gst_buffer_extract(buf, 0, px_slot_data(slot), size);
     px_status_t rc = px_slot_into_buffer(slot, size, NULL, frame);
     if (rc != PX_OK) {
-        post_px_error(self, "Filling a slot", rc);
+        POST_PX_ERROR(self, "Filling a slot", rc);
         return GST_FLOW_ERROR;
     }
     if (g_atomic_pointer_add(&self->copied, 1) == 0)
@@ -251,7 +251,7 @@ static GstFlowReturn publish(GstParallaxSink *self, px_buffer_t *frame) {
         return GST_FLOW_OK;
     }
     if (rc != PX_OK) {
-        post_px_error(self, "Publishing", rc);
+        POST_PX_ERROR(self, "Publishing", rc);
         return GST_FLOW_ERROR;
     }
     g_atomic_pointer_add(&self->published, 1);
@@ -293,6 +293,7 @@ static GstFlowReturn sink_render(GstBaseSink *bsink, GstBuffer *buf) {
     }
     px_metadata_t meta;
     gst_parallax_meta_from_buffer(buf, self->sequence++, &meta);
+    gst_parallax_meta_set_caps_generation(&meta, self->caps_generation);
     px_buffer_set_metadata(frame, &meta);
     set_format(self, frame);
     GstFlowReturn ret = publish(self, frame);
@@ -355,9 +356,11 @@ static gboolean sink_set_caps(GstBaseSink *bsink, GstCaps *caps) {
     GST_INFO_OBJECT(self, "description: %s", text);
     g_free(text);
     if (rc != PX_OK) {
-        post_px_error(self, "Setting the description", rc);
+        POST_PX_ERROR(self, "Setting the description", rc);
         return FALSE;
     }
+    /* Frames from now on carry the new number: a src reads the description again. */
+    self->caps_generation++;
     const gsize size = frame_size_of(caps, &self->format);
     self->format_warned = FALSE;
     GST_INFO_OBJECT(self, "frames %s", self->format.ndim ? "typed" : "untyped");
@@ -419,12 +422,13 @@ static gboolean sink_start(GstBaseSink *bsink) {
     px_status_t rc = px_publisher_new(stream, &opts, &self->pub);
     g_free(stream);
     if (rc != PX_OK) {
-        post_px_error(self, "Starting the publisher", rc);
+        POST_PX_ERROR(self, "Starting the publisher", rc);
         return FALSE;
     }
     self->waited = FALSE;
     self->sequence = 0;
     memset(&self->format, 0, sizeof self->format);
+    self->caps_generation = 0;
     self->published = self->zero_copy = self->copied = self->block_timeouts = 0;
     return TRUE;
 }
@@ -455,25 +459,29 @@ static gboolean sink_unlock_stop(GstBaseSink *bsink) {
 /* ---- properties ----------------------------------------------------------------------------- */
 
 static GstStructure *stats_of(GstParallaxSink *self) {
-    GstStructure *s = gst_structure_new(
-        "GstParallaxSinkStats", "published", G_TYPE_UINT64,
-        (guint64)g_atomic_pointer_get(&self->published), "zero-copy", G_TYPE_UINT64,
-        (guint64)g_atomic_pointer_get(&self->zero_copy), "copied", G_TYPE_UINT64,
-        (guint64)g_atomic_pointer_get(&self->copied), "block-timeouts", G_TYPE_UINT64,
-        (guint64)g_atomic_pointer_get(&self->block_timeouts), NULL);
     /* The publisher's own counters, from the page it keeps (no lock with the streaming
      * thread); absent while no publisher runs. */
     GST_OBJECT_LOCK(self);
     gchar *stream = g_strdup(self->stream);
     GST_OBJECT_UNLOCK(self);
-    px_publisher_stats_t st;
-    if (stream != NULL && self->pub != NULL && px_stream_stats(stream, 0, &st) == PX_OK)
-        gst_structure_set(s, "subscribers", G_TYPE_UINT64, st.subscribers, "dropped",
-                          G_TYPE_UINT64, st.dropped, "slots-lent", G_TYPE_UINT64, st.slots_lent,
-                          "joined", G_TYPE_UINT64, st.joined, "departed", G_TYPE_UINT64,
-                          st.departed, NULL);
+    px_publisher_stats_t st = {0};
+    const gboolean publishing =
+        stream != NULL && self->pub != NULL && px_stream_stats(stream, 0, &st) == PX_OK;
     g_free(stream);
-    return s;
+    const GstParallaxCounter counters[] = {
+        {"published", (guint64)g_atomic_pointer_get(&self->published)},
+        {"zero-copy", (guint64)g_atomic_pointer_get(&self->zero_copy)},
+        {"copied", (guint64)g_atomic_pointer_get(&self->copied)},
+        {"block-timeouts", (guint64)g_atomic_pointer_get(&self->block_timeouts)},
+        /* the publisher's, when there is one */
+        {"subscribers", st.subscribers},
+        {"dropped", st.dropped},
+        {"slots-lent", st.slots_lent},
+        {"joined", st.joined},
+        {"departed", st.departed},
+    };
+    return gst_parallax_stats_new("GstParallaxSinkStats", counters,
+                                  publishing ? G_N_ELEMENTS(counters) : 4);
 }
 
 static void sink_set_property(GObject *object, guint id, const GValue *value, GParamSpec *pspec) {
@@ -560,12 +568,9 @@ static void sink_finalize(GObject *object) {
 
 static void install_properties(GObjectClass *oc) {
     const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY;
-    g_object_class_install_property(
-        oc, PROP_STREAM,
-        g_param_spec_string("stream", "Stream",
-                            "Stream name (a name without '/' lives in the runtime directory; "
-                            "one with '/' is a socket path)",
-                            NULL, rw));
+    gst_parallax_install_stream_property(oc, PROP_STREAM,
+                                         "Stream name (a name without '/' lives in the runtime "
+                                         "directory; one with '/' is a socket path)");
     g_object_class_install_property(
         oc, PROP_SLOTS,
         g_param_spec_uint("slots", "Slots",
@@ -604,12 +609,10 @@ static void install_properties(GObjectClass *oc) {
         g_param_spec_uint("wait-for-subscribers", "Wait for subscribers",
                           "Hold the first buffer until this many subscribers have joined", 0,
                           1024, 0, rw));
-    g_object_class_install_property(
-        oc, PROP_STATS,
-        g_param_spec_boxed("stats", "Statistics",
-                           "published, zero-copy, copied, block-timeouts; and the publisher's "
-                           "subscribers, dropped, slots-lent, joined, departed",
-                           GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+    gst_parallax_install_stats_property(oc, PROP_STATS,
+                                        "published, zero-copy, copied, block-timeouts; and the "
+                                        "publisher's subscribers, dropped, slots-lent, joined, "
+                                        "departed");
 }
 
 static void gst_parallax_sink_class_init(GstParallaxSinkClass *klass) {

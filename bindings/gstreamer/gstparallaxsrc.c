@@ -5,6 +5,8 @@
 #include <parallax/parallax.h>
 #include <string.h>
 
+#include "gstparallaxbufferpool.h"
+#include "gstparallaxcommon.h"
 #include "gstparallaxmemory.h"
 #include "gstparallaxmeta.h"
 
@@ -13,6 +15,8 @@ GST_DEBUG_CATEGORY_EXTERN(gst_parallax_debug);
 
 /* Steps of the wait for a publisher, so that unlock() (a state change) is seen. */
 #define SUBSCRIBE_STEP_NS (100 * GST_MSECOND)
+/* Empty GstBuffers kept for the frames (a frame costs no GstBuffer allocation). */
+#define READY_BUFFERS 4
 
 /* What the src does when the publisher goes away without its end-of-stream marker (killed). */
 typedef enum {
@@ -38,18 +42,25 @@ struct _GstParallaxSrc {
     gint64 timeout; /* ns; -1: wait for ever */
     PublisherLost on_lost;
 
-    /* Streaming state (streaming thread; poll and flushing also from unlock()). */
+    /* Streaming state (streaming thread; poll and flushing also from unlock(); `sub` is
+     * also read, under the object lock, by the stats property). */
     px_subscriber_t *sub;
     GstPoll *poll; /* the subscriber's fd, and set_flushing() for unlock() */
     GstPollFD pfd;
     gint flushing;     /* atomic */
+    GstBufferPool *buffers; /* empty GstBuffers for the frames (between start and stop) */
     gchar *caps_text;  /* the description the current caps came from */
     gchar *desc;       /* scratch for px_subscriber_description */
     gsize desc_cap;
+    guint32 caps_generation; /* the sink's number of the description in force... */
+    gboolean caps_generation_known; /* ...once a frame of this subscription carried one */
     gboolean discont;  /* next buffer starts after a reconnect */
 
-    /* Stats (object lock). */
-    guint64 received, missed, reconnects;
+    /* Stats: received is atomic; the others under the object lock. The current subscriber's
+     * own counters are read when the property is, not per frame. */
+    gsize received;
+    guint64 missed_before; /* missed by the subscriptions before the current one */
+    guint64 reconnects;
 };
 
 G_DEFINE_TYPE(GstParallaxSrc, gst_parallax_src, GST_TYPE_PUSH_SRC)
@@ -70,10 +81,8 @@ static GType publisher_lost_get_type(void) {
     return type;
 }
 
-static void post_px_error(GstParallaxSrc *self, const char *what, px_status_t rc) {
-    GST_ELEMENT_ERROR(self, RESOURCE, READ, ("%s failed on stream \"%s\"", what, self->stream),
-                      ("%s: %s", px_status_string(rc), px_last_error_message()));
-}
+#define POST_PX_ERROR(self, what, rc)                                                          \
+    GST_PARALLAX_POST_PX_ERROR(self, GST_RESOURCE_ERROR_READ, what, (self)->stream, rc)
 
 /* Monotonic deadline (us) for a wait of the timeout property; G_MAXINT64 for no limit. */
 static gint64 deadline_of(GstParallaxSrc *self) {
@@ -97,21 +106,28 @@ static void unsubscribe(GstParallaxSrc *self) {
         return;
     gst_poll_remove_fd(self->poll, &self->pfd);
     gst_poll_fd_init(&self->pfd);
-    px_subscriber_release(self->sub);
+    px_subscriber_stats_t st;
+    GST_OBJECT_LOCK(self);
+    if (px_subscriber_get_stats(self->sub, &st) == PX_OK)
+        self->missed_before += st.missed;
+    px_subscriber_t *sub = self->sub;
     self->sub = NULL;
+    GST_OBJECT_UNLOCK(self);
+    px_subscriber_release(sub);
 }
 
 /* Joins the stream, waiting (in steps, for unlock()) for its publisher to appear. */
 static GstFlowReturn subscribe(GstParallaxSrc *self) {
     const gint64 deadline = deadline_of(self);
+    px_subscriber_t *sub = NULL;
     for (;;) {
-        px_status_t rc = px_subscriber_new(self->stream, SUBSCRIBE_STEP_NS, &self->sub);
+        px_status_t rc = px_subscriber_new(self->stream, SUBSCRIBE_STEP_NS, &sub);
         if (rc == PX_OK)
             break;
         /* PX_E_CLOSED: the publisher went away while admitting us (a killed sink leaves its
          * socket behind, and a restarted one may not be up yet): as if none were there yet. */
         if (rc != PX_E_TIMEOUT && rc != PX_E_WOULD_BLOCK && rc != PX_E_CLOSED) {
-            post_px_error(self, "Subscribing", rc);
+            POST_PX_ERROR(self, "Subscribing", rc);
             return GST_FLOW_ERROR;
         }
         if (g_atomic_int_get(&self->flushing))
@@ -119,9 +135,14 @@ static GstFlowReturn subscribe(GstParallaxSrc *self) {
         if (g_get_monotonic_time() >= deadline)
             return timed_out(self, "the stream's publisher");
     }
+    GST_OBJECT_LOCK(self);
+    self->sub = sub;
+    GST_OBJECT_UNLOCK(self);
+    /* A new publisher numbers its descriptions afresh. */
+    self->caps_generation_known = FALSE;
     const int fd = px_subscriber_fd(self->sub);
     if (fd < 0) {
-        post_px_error(self, "Polling the subscriber", PX_E_INTERNAL);
+        POST_PX_ERROR(self, "Polling the subscriber", PX_E_INTERNAL);
         unsubscribe(self);
         return GST_FLOW_ERROR;
     }
@@ -144,7 +165,7 @@ static GstFlowReturn next_frame(GstParallaxSrc *self, px_buffer_t **out) {
         if (rc == PX_E_CLOSED)
             return GST_FLOW_EOS;
         if (rc != PX_E_WOULD_BLOCK && rc != PX_E_TIMEOUT) {
-            post_px_error(self, "Receiving", rc);
+            POST_PX_ERROR(self, "Receiving", rc);
             return GST_FLOW_ERROR;
         }
         GstClockTime wait = GST_CLOCK_TIME_NONE;
@@ -175,12 +196,27 @@ static gboolean read_description(GstParallaxSrc *self) {
         if (rc == PX_OK)
             return TRUE;
         if (rc != PX_E_INVALID || len < self->desc_cap) {
-            post_px_error(self, "Reading the description", rc);
+            POST_PX_ERROR(self, "Reading the description", rc);
             return FALSE;
         }
         self->desc_cap = len + 1;
         self->desc = g_realloc(self->desc, self->desc_cap);
     }
+}
+
+/* Whether the description may differ from the one the caps came from: the frame's caps
+ * generation (parallaxsink's) is new, or the frame has none (another publisher). */
+static gboolean description_may_have_changed(GstParallaxSrc *self, const px_metadata_t *meta) {
+    guint32 generation;
+    if (!gst_parallax_meta_get_caps_generation(meta, &generation))
+        return TRUE;
+    return !self->caps_generation_known || generation != self->caps_generation;
+}
+
+/* Notes the caps generation of a frame whose description the caps now follow. */
+static void caps_generation_seen(GstParallaxSrc *self, const px_metadata_t *meta) {
+    self->caps_generation_known =
+        gst_parallax_meta_get_caps_generation(meta, &self->caps_generation);
 }
 
 /* Sets the src caps when the description changed (the publisher's caps did). */
@@ -209,19 +245,16 @@ static GstFlowReturn update_caps(GstParallaxSrc *self) {
 
 /* ---- frames --------------------------------------------------------------------------------- */
 
-static void count_frame(GstParallaxSrc *self) {
-    px_subscriber_stats_t st;
-    if (px_subscriber_get_stats(self->sub, &st) != PX_OK)
-        return;
-    GST_OBJECT_LOCK(self);
-    self->received++;
-    self->missed = st.missed;
-    GST_OBJECT_UNLOCK(self);
-}
-
-/* The frame as a GstBuffer: one memory that is the frame (no copy), read-only. */
+/* The frame as a GstBuffer: one memory that is the frame (no copy), read-only. The GstBuffer
+ * comes from the src's pool of empty ones; NULL (frame released) when the pool fails. */
 static GstBuffer *wrap_frame(GstParallaxSrc *self, px_buffer_t *frame, const px_metadata_t *meta) {
-    GstBuffer *buf = gst_buffer_new();
+    GstBuffer *buf = NULL;
+    if (gst_buffer_pool_acquire_buffer(self->buffers, &buf, NULL) != GST_FLOW_OK) {
+        px_buffer_release(frame);
+        GST_ELEMENT_ERROR(self, CORE, FAILED, ("No GstBuffer for a frame"),
+                          ("the src's buffer pool failed"));
+        return NULL;
+    }
     gst_buffer_append_memory(buf, gst_parallax_memory_wrap(frame));
     gst_parallax_meta_to_buffer(meta, buf);
     if (self->discont) {
@@ -281,14 +314,17 @@ static GstFlowReturn src_create(GstPushSrc *psrc, GstBuffer **out) {
             GST_INFO_OBJECT(self, "end of stream %s", self->stream);
             return GST_FLOW_EOS;
         }
-        ret = update_caps(self);
-        if (ret != GST_FLOW_OK) {
-            px_buffer_release(frame);
-            return ret;
+        if (description_may_have_changed(self, &meta)) {
+            ret = update_caps(self);
+            if (ret != GST_FLOW_OK) {
+                px_buffer_release(frame);
+                return ret;
+            }
+            caps_generation_seen(self, &meta);
         }
-        count_frame(self);
+        g_atomic_pointer_add(&self->received, 1);
         *out = wrap_frame(self, frame, &meta);
-        return GST_FLOW_OK;
+        return *out ? GST_FLOW_OK : GST_FLOW_ERROR;
     }
 }
 
@@ -301,14 +337,26 @@ static gboolean src_start(GstBaseSrc *bsrc) {
                           ("set the stream property"));
         return FALSE;
     }
-    self->received = self->missed = self->reconnects = 0;
+    self->buffers = gst_parallax_buffer_pool_new_empty(READY_BUFFERS);
+    if (self->buffers == NULL) {
+        GST_ELEMENT_ERROR(self, CORE, FAILED, ("No buffer pool"), ("starting it failed"));
+        return FALSE;
+    }
+    g_atomic_pointer_set(&self->received, 0);
+    self->missed_before = self->reconnects = 0;
     self->discont = FALSE;
     g_clear_pointer(&self->caps_text, g_free);
     return TRUE;
 }
 
 static gboolean src_stop(GstBaseSrc *bsrc) {
-    unsubscribe(GST_PARALLAX_SRC(bsrc));
+    GstParallaxSrc *self = GST_PARALLAX_SRC(bsrc);
+    unsubscribe(self);
+    /* Buffers still downstream keep the pool until they come home. */
+    if (self->buffers != NULL) {
+        gst_buffer_pool_set_active(self->buffers, FALSE);
+        gst_clear_object(&self->buffers);
+    }
     return TRUE;
 }
 
@@ -353,6 +401,20 @@ static void src_set_property(GObject *object, guint id, const GValue *value, GPa
     GST_OBJECT_UNLOCK(self);
 }
 
+/* The counters (object lock held): missed adds the current subscriber's own count, read here
+ * rather than at every frame. */
+static GstStructure *stats_of(GstParallaxSrc *self) {
+    px_subscriber_stats_t st = {0};
+    if (self->sub != NULL)
+        px_subscriber_get_stats(self->sub, &st);
+    const GstParallaxCounter counters[] = {
+        {"received", (guint64)g_atomic_pointer_get(&self->received)},
+        {"missed", self->missed_before + st.missed},
+        {"reconnects", self->reconnects},
+    };
+    return gst_parallax_stats_new("GstParallaxSrcStats", counters, G_N_ELEMENTS(counters));
+}
+
 static void src_get_property(GObject *object, guint id, GValue *value, GParamSpec *pspec) {
     GstParallaxSrc *self = GST_PARALLAX_SRC(object);
     if (id == PROP_IS_LIVE) {
@@ -371,10 +433,7 @@ static void src_get_property(GObject *object, guint id, GValue *value, GParamSpe
         g_value_set_enum(value, (gint)self->on_lost);
         break;
     case PROP_STATS:
-        g_value_take_boxed(value, gst_structure_new("GstParallaxSrcStats", "received",
-                                                    G_TYPE_UINT64, self->received, "missed",
-                                                    G_TYPE_UINT64, self->missed, "reconnects",
-                                                    G_TYPE_UINT64, self->reconnects, NULL));
+        g_value_take_boxed(value, stats_of(self));
         break;
     default:
         G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
@@ -395,12 +454,9 @@ static void src_finalize(GObject *object) {
 
 static void install_properties(GObjectClass *oc) {
     const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY;
-    g_object_class_install_property(
-        oc, PROP_STREAM,
-        g_param_spec_string("stream", "Stream",
-                            "Stream name (as given to parallaxsink; a name with '/' is a "
-                            "socket path)",
-                            NULL, rw));
+    gst_parallax_install_stream_property(oc, PROP_STREAM,
+                                         "Stream name (as given to parallaxsink; a name with "
+                                         "'/' is a socket path)");
     g_object_class_install_property(
         oc, PROP_TIMEOUT,
         g_param_spec_int64("timeout", "Timeout",
@@ -416,10 +472,9 @@ static void install_properties(GObjectClass *oc) {
                           "What to do when the publisher goes away without end-of-stream (e.g. "
                           "killed): EOS, an error, or wait for a restarted publisher",
                           publisher_lost_get_type(), PUBLISHER_LOST_EOS, rw));
-    g_object_class_install_property(
-        oc, PROP_STATS,
-        g_param_spec_boxed("stats", "Statistics", "received, missed, reconnects",
-                           GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+    gst_parallax_install_stats_property(oc, PROP_STATS,
+                                        "received, missed (over all subscriptions), "
+                                        "reconnects");
 }
 
 static void gst_parallax_src_class_init(GstParallaxSrcClass *klass) {

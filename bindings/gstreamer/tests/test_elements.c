@@ -117,6 +117,16 @@ static gboolean got_error(GstBus *bus) {
 }
 
 /* A sink harness on stream `name` that waits for one subscriber, fed RGB_CAPS. */
+/* The width in the current caps of the src behind the harness. */
+static gint caps_width(GstHarness *src) {
+    GstCaps *caps = gst_pad_get_current_caps(src->sinkpad);
+    fail_unless(caps != NULL, "the src has no caps");
+    gint width = 0;
+    gst_structure_get_int(gst_caps_get_structure(caps, 0), "width", &width);
+    gst_caps_unref(caps);
+    return width;
+}
+
 static GstHarness *sink_harness(const char *name, const char *extra) {
     gchar *desc = g_strdup_printf("parallaxsink stream=%s wait-for-subscribers=1 %s", name,
                                   extra ? extra : "");
@@ -191,6 +201,63 @@ GST_START_TEST(test_zero_copy_from_upstream_pool_to_src_output) {
 }
 GST_END_TEST;
 
+/* The sink's pool keeps its GstBuffers, not their slots: a pool keeping as many buffers ready
+ * as there are slots is accepted and still hands out every slot, and a buffer released comes
+ * back (marked) with a fresh slot, so no frame allocates a GstBuffer. */
+GST_START_TEST(test_sink_pool_reuses_buffers_not_slots) {
+    static GQuark mark;
+    mark = g_quark_from_static_string("px-test-mark");
+    GstHarness *sink = sink_harness("sinkpool", "slots=3");
+    GstHarness *src = src_harness("sinkpool", NULL); /* the sink's caps make its pool */
+    GstBufferPool *pool = proposed_pool(sink, RGB_CAPS);
+    fail_unless(pool != NULL, "parallaxsink proposed no pool");
+    GstStructure *config = gst_buffer_pool_get_config(pool);
+    GstCaps *caps = gst_caps_from_string(RGB_CAPS);
+    gst_buffer_pool_config_set_params(config, caps, RGB_SIZE, 3, 0);
+    gst_caps_unref(caps);
+    fail_unless(gst_buffer_pool_set_config(pool, config), "3 ready buffers over 3 slots refused");
+    fail_unless(gst_buffer_pool_set_active(pool, TRUE));
+    GstBuffer *held[3];
+    for (int i = 0; i < 3; i++) /* the 3 ready buffers held no slot: all 3 slots are free */
+        fail_unless_equals_int(gst_buffer_pool_acquire_buffer(pool, &held[i], NULL), GST_FLOW_OK);
+    fail_unless(data_of(held[0]) != data_of(held[1]) && data_of(held[1]) != data_of(held[2]));
+    gst_mini_object_set_qdata(GST_MINI_OBJECT_CAST(held[0]), mark, GINT_TO_POINTER(1), NULL);
+    for (int i = 0; i < 3; i++)
+        gst_buffer_unref(held[i]);
+    gboolean seen = FALSE;
+    for (int i = 0; i < 6 && !seen; i++) {
+        GstBuffer *buf = NULL;
+        fail_unless_equals_int(gst_buffer_pool_acquire_buffer(pool, &buf, NULL), GST_FLOW_OK);
+        fail_unless_equals_uint64(gst_buffer_get_size(buf), RGB_SIZE);
+        fail_unless(gst_memory_is_type(gst_buffer_peek_memory(buf, 0), "ParallaxMemory"));
+        seen = gst_mini_object_get_qdata(GST_MINI_OBJECT_CAST(buf), mark) != NULL;
+        gst_buffer_unref(buf);
+    }
+    fail_unless(seen, "a released buffer never came back");
+    gst_buffer_pool_set_active(pool, FALSE);
+    gst_object_unref(pool);
+    gst_harness_teardown(src);
+    gst_harness_teardown(sink);
+}
+GST_END_TEST;
+
+/* A caps change at the sink reaches the src (the sink numbers the new description). */
+GST_START_TEST(test_caps_change_crosses_from_sink_to_src) {
+    GstHarness *sink = sink_harness("recaps", NULL);
+    GstHarness *src = src_harness("recaps", NULL);
+    GstBuffer *in = gst_buffer_new_allocate(NULL, RGB_SIZE, NULL);
+    fail_unless_equals_int(gst_harness_push(sink, gst_buffer_ref(in)), GST_FLOW_OK);
+    gst_buffer_unref(gst_harness_pull(src));
+    gst_harness_set_src_caps_str(sink, "video/x-raw,format=RGB,width=32,height=96,"
+                                       "framerate=30/1");
+    fail_unless_equals_int(gst_harness_push(sink, in), GST_FLOW_OK);
+    gst_buffer_unref(gst_harness_pull(src));
+    fail_unless_equals_int(caps_width(src), 32);
+    gst_harness_teardown(src);
+    gst_harness_teardown(sink);
+}
+GST_END_TEST;
+
 /* A buffer upstream allocated itself is copied once into a slot: the src sees the bytes as they
  * were when pushed (a later write to the original does not show), and the sink counts it. */
 GST_START_TEST(test_foreign_buffer_copied_once) {
@@ -239,20 +306,45 @@ static void publisher_wait_for(Publisher *p, size_t n) {
     fail_unless(px_publisher_subscriber_count(p->pub) >= n, "the src did not subscribe");
 }
 
-/* Publishes `len` bytes of value `value`; returns the slot's writable pointer (valid while
- * *keep lives). */
-static guint8 *publish(Publisher *p, size_t len, guint8 value, px_buffer_t **keep) {
+/* No caps generation: a frame as a publisher other than parallaxsink sends it. */
+#define NO_GENERATION (-1)
+
+/* Publishes `len` bytes of value `value`, carrying caps generation `generation` as parallaxsink
+ * writes it (tag "PXcg", then the number little-endian, in the metadata's user bytes) unless
+ * NO_GENERATION; returns the slot's writable pointer (valid while *keep lives). */
+static guint8 *publish_generation(Publisher *p, size_t len, guint8 value, gint64 generation,
+                                  px_buffer_t **keep) {
     px_slot_t *slot = NULL;
     fail_unless_equals_int(px_pool_loan(p->pool, &slot), PX_OK);
     memset(px_slot_data(slot), value, len);
     px_metadata_t meta;
     px_metadata_init(&meta);
     meta.pts_ns = 5 * SECOND_NS;
+    if (generation != NO_GENERATION) {
+        const guint32 le = GUINT32_TO_LE((guint32)generation);
+        memcpy(meta.user, "PXcg", 4);
+        memcpy(meta.user + 4, &le, 4);
+        meta.user_len = 8;
+    }
     px_buffer_t *buf = NULL;
     fail_unless_equals_int(px_slot_into_buffer(slot, len, &meta, &buf), PX_OK);
     fail_unless_equals_int(px_publisher_publish(p->pub, buf), PX_OK);
     *keep = buf;
     return px_buffer_mut_ptr(buf);
+}
+
+static guint8 *publish(Publisher *p, size_t len, guint8 value, px_buffer_t **keep) {
+    return publish_generation(p, len, value, NO_GENERATION, keep);
+}
+
+/* Publishes one frame with that generation and pulls it from the src: the width of the src's
+ * caps after it. */
+static gint width_after_frame(Publisher *p, GstHarness *src, gint64 generation) {
+    px_buffer_t *keep = NULL;
+    publish_generation(p, 16, 1, generation, &keep);
+    px_buffer_release(keep);
+    gst_buffer_unref(gst_harness_pull(src));
+    return caps_width(src);
 }
 
 static void publisher_free(Publisher *p) {
@@ -292,15 +384,64 @@ GST_START_TEST(test_src_caps_follow_description_and_slots_go_home) {
     publish(&p, 16, 2, &keep);
     px_buffer_release(keep);
     out = gst_harness_pull(src);
-    caps = gst_pad_get_current_caps(src->sinkpad);
-    gint width = 0;
-    gst_structure_get_int(gst_caps_get_structure(caps, 0), "width", &width);
-    fail_unless_equals_int(width, 4);
-    gst_caps_unref(caps);
+    fail_unless_equals_int(caps_width(src), 4);
     gst_buffer_unref(out);
     /* Released without the end marker: a lost publisher, EOS by default. */
     publisher_free(&p);
     fail_unless(got_event(src, GST_EVENT_EOS));
+    gst_harness_teardown(src);
+}
+GST_END_TEST;
+
+/* The src reads the description again only when a frame's caps generation is new: a changed
+ * description under the same number is not seen (so it was not read), the next number brings
+ * it in; a frame without a number (another publisher) always has the description read. */
+GST_START_TEST(test_src_reads_description_when_caps_generation_changes) {
+    Publisher p = publisher_new("gen");
+    fail_unless_equals_int(
+        px_publisher_set_description(p.pub, "video/x-raw,format=GRAY8,width=4,height=4"), PX_OK);
+    GstHarness *src = src_harness("gen", NULL);
+    publisher_wait_for(&p, 1);
+    fail_unless_equals_int(width_after_frame(&p, src, 1), 4);
+    fail_unless_equals_int(
+        px_publisher_set_description(p.pub, "video/x-raw,format=GRAY8,width=2,height=8"), PX_OK);
+    fail_unless_equals_int(width_after_frame(&p, src, 1), 4); /* the same number: not read */
+    fail_unless_equals_int(width_after_frame(&p, src, 2), 2);
+    fail_unless_equals_int(
+        px_publisher_set_description(p.pub, "video/x-raw,format=GRAY8,width=1,height=16"),
+        PX_OK);
+    fail_unless_equals_int(width_after_frame(&p, src, NO_GENERATION), 1);
+    fail_unless_equals_uint64(stat_u64(src, "parallaxsrc", "received"), 4);
+    fail_unless_equals_uint64(stat_u64(src, "parallaxsrc", "missed"), 0);
+    publisher_free(&p);
+    gst_harness_teardown(src);
+}
+GST_END_TEST;
+
+/* The src's GstBuffers come from its pool and are used again: one marked and released comes
+ * back within the pool's ready ones (a buffer made afresh would carry no mark). */
+GST_START_TEST(test_src_reuses_its_buffers) {
+    static GQuark mark;
+    mark = g_quark_from_static_string("px-test-mark");
+    Publisher p = publisher_new("reuse");
+    GstHarness *src = src_harness("reuse", NULL);
+    publisher_wait_for(&p, 1);
+    gboolean seen = FALSE;
+    for (int i = 0; i < 8 && !seen; i++) {
+        px_buffer_t *keep = NULL;
+        publish(&p, 16, (guint8)i, &keep);
+        px_buffer_release(keep);
+        GstBuffer *out = gst_harness_pull(src);
+        fail_unless(out->pool != NULL, "a frame's GstBuffer is not from a pool");
+        seen = i > 0 && gst_mini_object_get_qdata(GST_MINI_OBJECT_CAST(out), mark) != NULL;
+        if (i == 0)
+            gst_mini_object_set_qdata(GST_MINI_OBJECT_CAST(out), mark, GINT_TO_POINTER(1), NULL);
+        gst_buffer_unref(out);
+    }
+    fail_unless(seen, "the first frame's GstBuffer never came back");
+    /* Every frame's slot went home with its buffer. */
+    fail_unless_equals_uint64(px_pool_available(p.pool), px_pool_capacity(p.pool));
+    publisher_free(&p);
     gst_harness_teardown(src);
 }
 GST_END_TEST;
@@ -510,6 +651,10 @@ static Suite *parallax_suite(void) {
     tcase_add_test(tc, test_zero_copy_from_upstream_pool_to_src_output);
     tcase_add_test(tc, test_foreign_buffer_copied_once);
     tcase_add_test(tc, test_src_caps_follow_description_and_slots_go_home);
+    tcase_add_test(tc, test_src_reads_description_when_caps_generation_changes);
+    tcase_add_test(tc, test_src_reuses_its_buffers);
+    tcase_add_test(tc, test_sink_pool_reuses_buffers_not_slots);
+    tcase_add_test(tc, test_caps_change_crosses_from_sink_to_src);
     tcase_add_test(tc, test_src_lost_publisher_is_an_error_when_asked);
     tcase_add_test(tc, test_src_rejects_description_that_is_not_caps);
     tcase_add_test(tc, test_bad_settings_fail_to_start);
