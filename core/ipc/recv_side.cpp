@@ -113,6 +113,11 @@ std::optional<Buffer> RecvSide::poll_once() {
     return std::nullopt;
 }
 
+bool RecvSide::producer_shares_cpu() const noexcept {
+    const uint32_t sender_cpu = cb_->data_producer_cpu.load(std::memory_order_relaxed);
+    return sender_cpu != 0 && sender_cpu == static_cast<uint32_t>(::sched_getcpu() + 1);
+}
+
 bool RecvSide::peer_closed() noexcept {
     // The process check also catches a peer whose socket lives on in another process.
     return peer_hung_up_ || inbox_.peer_gone();
@@ -123,6 +128,7 @@ Buffer RecvSide::wait_for_record(int64_t timeout_ns) {
     int64_t now = now_ns();
     const int64_t deadline = deadline_for(timeout_ns, now);
     const int64_t spin = spin_ns_.load(std::memory_order_relaxed);
+    bool yielded = false;
     for (;;) {
         if (auto b = take_record())
             return std::move(*b);
@@ -131,8 +137,18 @@ Buffer RecvSide::wait_for_record(int64_t timeout_ns) {
                 return std::move(*b);
             fail(Status::closed, "the peer closed the channel");
         }
-        if (spin != 0)
+        if (spin != 0) {
             now = spin_for_record(now, deadline, spin);
+        } else if (!yielded && producer_shares_cpu()) {
+            // Spin 0 gives the CPU up at once, but to the sender first when it last published
+            // from this CPU: it is runnable here (often it has just woken us, and we took the
+            // CPU from it). It sends on while we are "active", waking no one, and we find its
+            // records after one yield instead of a futex wait and a wake each. Once per wait:
+            // the hint may be stale, and a sender with nothing more to send leaves us to sleep.
+            yielded = true;
+            ::sched_yield();
+            now = now_ns(); // the yield may have lasted another process's time slice
+        }
         if (!ring_.empty() || peer_hung_up_)
             continue;
         if (now >= deadline)
@@ -170,9 +186,7 @@ int64_t RecvSide::spin_for_record(int64_t start, int64_t deadline, int64_t spin)
         now = now_ns();
         if (now >= spin_until)
             break;
-        const uint32_t sender_cpu = cb_->data_producer_cpu.load(std::memory_order_relaxed);
-        yielding = now - start >= spin_yield_after_ns ||
-                   (sender_cpu != 0 && sender_cpu == static_cast<uint32_t>(::sched_getcpu() + 1));
+        yielding = now - start >= spin_yield_after_ns || producer_shares_cpu();
         if (now >= next_socket_check) { // a spinning receiver still notices a hang-up
             next_socket_check = now + socket_check_interval_ns;
             collect_all_returns(false); // a relay waiting here still hands back loans

@@ -59,6 +59,8 @@ class RecvSide {
     // Sleeps on the ring's futex for at most one slice; returns the clock reading after.
     int64_t sleep_for_record(int64_t now, int64_t deadline);
     bool peer_closed() noexcept;
+    // The sender last published from the CPU this thread runs on (a hint: either may move).
+    bool producer_shares_cpu() const noexcept;
 
     std::optional<Buffer> take_record();
     // A ring entry that is not a data record (format, unregister), consumed. Out of line: its
