@@ -5,7 +5,9 @@
 # loading, negotiation and teardown cancel out. Syscalls: strace -c -f (every thread); heap
 # allocations: px_alloc_count.c preloaded with G_SLICE=always-malloc (GLib's slices count too).
 # strace slows the processes down, which changes how often a side finds nothing to do and waits:
-# the wait calls (poll, futex) per frame are an upper bound, the others are exact.
+# its wait calls (poll, futex) per frame are an upper bound, the others are exact. So the total
+# is also taken with `perf stat -e raw_syscalls:sys_enter` (all threads, far less slowdown) when
+# perf can read that tracepoint. getrusage (1 per frame) is px_gst_meter's own, left out.
 # Usage: bench/gstreamer/count.sh [[LABEL=]BUILD_DIR ...] (default build/release); env
 # PRODUCERS="freeze write", SIZE=1080p, N1=300, N2=1300, VARIANTS (default: the builds given),
 # TIMEOUT=60, SHOW=0.05 (a syscall is listed when its count per frame is at least this).
@@ -33,13 +35,16 @@ for arg in "$@"; do
 done
 read -r -a variants <<<"${VARIANTS:-${variants[*]}}"
 
-# wrap TOOL OUT: the command prefix that measures a process (strace or the allocation counter).
+tools="strace alloc"
+perf stat -e raw_syscalls:sys_enter -o /dev/null true 2>/dev/null && tools+=" perf"
+
+# wrap TOOL OUT: the command prefix that measures a process.
 wrap() {
-  if [ "$1" = strace ]; then
-    echo "strace -f -c -o $2"
-  else
-    echo "env LD_PRELOAD=$tmp/px_alloc_count.so G_SLICE=always-malloc PX_ALLOC_COUNT_OUT=$2"
-  fi
+  case $1 in
+  strace) echo "strace -f -c -o $2" ;;
+  perf) echo "perf stat -e raw_syscalls:sys_enter -x, -o $2" ;;
+  alloc) echo "env LD_PRELOAD=$tmp/px_alloc_count.so G_SLICE=always-malloc PX_ALLOC_COUNT_OUT=$2" ;;
+  esac
 }
 
 # pair TOOL VARIANT KIND FRAMES TAG: runs producer and consumer under TOOL into $tmp/TAG.{p,c}.
@@ -69,23 +74,33 @@ pair() {
   wait "$pid"
 }
 
-# syscalls FILE: "name calls" lines from strace -c's table.
-syscalls() { awk '$NF != "syscall" && $NF != "total" && NF >= 5 && $4 ~ /^[0-9]+$/ { print $NF, $4 }' "$1"; }
+# syscalls FILE: "name calls" lines from strace -c's table (the meter's getrusage left out).
+syscalls() {
+  awk '$NF != "syscall" && $NF != "total" && $NF != "getrusage" && NF >= 5 && $4 ~ /^[0-9]+$/ {
+    print $NF, $4 }' "$1"
+}
 
 # per_frame A B: per syscall, (calls in B - calls in A) / (N2 - N1), largest first.
 per_frame() {
-  join -a1 -a2 -e0 -o0,1.2,2.2 <(syscalls "$1" | sort) <(syscalls "$2" | sort) |
-    awk -v d=$((n2 - n1)) -v show="$show" '{ f = ($3 - $2) / d; t += f
-      if (f >= show) printf "%s %.2f\n", $1, f } END { printf "TOTAL %.2f\n", t }' |
-    sort -k2 -g -r | awk '{ printf "%s%s=%s", (NR > 1 ? " " : ""), $1, $2 } END { print "" }'
+  local rows
+  rows=$(join -a1 -a2 -e0 -o0,1.2,2.2 <(syscalls "$1" | sort) <(syscalls "$2" | sort) |
+    awk -v d=$((n2 - n1)) '{ printf "%s %.2f\n", $1, ($3 - $2) / d }')
+  # The total first, then the calls of at least $show per frame, most first.
+  awk '{ t += $2 } END { printf "total=%.2f", t }' <<<"$rows"
+  sort -k2 -g -r <<<"$rows" | awk -v show="$show" '$2 >= show { printf " %s=%s", $1, $2 }'
+  echo
 }
 
 allocs_of() { awk '{ print $2 }' "$1"; }
+perf_syscalls_of() { awk -F, '$3 == "raw_syscalls:sys_enter" { print $1 }' "$1"; }
+
+# per_frame_of A B: (B - A) / (N2 - N1).
+per_frame_of() { awk -v x="$1" -v y="$2" -v d=$((n2 - n1)) 'BEGIN { printf "%.2f", (y - x) / d }'; }
 
 echo "load average at start: $(cat /proc/loadavg)"
 for kind in $producers; do
   for variant in "${variants[@]}"; do
-    for tool in strace alloc; do
+    for tool in $tools; do
       for n in $n1 $n2; do
         pair $tool "$variant" "$kind" "$n" "$tool-$variant-$kind-$n" ||
           { echo "$variant $kind: a $tool run with $n frames failed or hung" >&2; continue 3; }
@@ -95,10 +110,15 @@ for kind in $producers; do
       name=$([ $side = p ] && echo producer || echo consumer)
       a=$tmp/strace-$variant-$kind-$n1.$side b=$tmp/strace-$variant-$kind-$n2.$side
       echo "$kind $size $variant $name syscalls/frame: $(per_frame "$a" "$b")"
+      if [[ $tools == *perf* ]]; then
+        a=$tmp/perf-$variant-$kind-$n1.$side b=$tmp/perf-$variant-$kind-$n2.$side
+        # minus the meter's getrusage
+        echo "$kind $size $variant $name syscalls/frame (perf stat, all threads):" \
+          "$(per_frame_of "$(perf_syscalls_of "$a")" "$(($(perf_syscalls_of "$b") - n2 + n1))")"
+      fi
       a=$tmp/alloc-$variant-$kind-$n1.$side b=$tmp/alloc-$variant-$kind-$n2.$side
-      awk -v x="$(allocs_of "$a")" -v y="$(allocs_of "$b")" -v d=$((n2 - n1)) -v k="$kind" \
-        -v z="$size" -v v="$variant" -v s="$name" \
-        'BEGIN { printf "%s %s %s %s heap allocations/frame: %.2f\n", k, z, v, s, (y - x) / d }'
+      echo "$kind $size $variant $name heap allocations/frame:" \
+        "$(per_frame_of "$(allocs_of "$a")" "$(allocs_of "$b")")"
     done
   done
 done
