@@ -18,6 +18,9 @@ use crate::cli::Args;
 use crate::wire::{self, Header};
 use crate::{log, net, raw, stopping};
 
+/// What became of the exporter's frames. Every frame of its numbering that is not republished
+/// (`gaps`, `no_slot`, `no_description`, a refused format among `bad`) is left out of the local
+/// stream's numbering as well, so that local subscribers count it in their `missed`.
 #[derive(Default, Debug)]
 pub struct Counts {
     /// Frames published into the local stream.
@@ -168,6 +171,7 @@ impl Importer<'_> {
         }
         if let Err(why) = self.republish(&header, &mut reader) {
             log(&why);
+            self.skip(1);
         }
     }
 
@@ -192,10 +196,7 @@ impl Importer<'_> {
                 let gap = h.position - u.position - 1;
                 self.counts.gaps += gap;
                 u.position = h.position;
-                if let Err(e) = self.publisher.skip(gap) {
-                    // Only a numbering run out (2^64 frames): the frame still goes.
-                    log(&format!("cannot show a gap of {gap} to local subscribers: {e}"));
-                }
+                self.skip(gap);
             }
             _ => {
                 // A new exporter run (or the first): its numbering starts here, no gap.
@@ -212,6 +213,16 @@ impl Importer<'_> {
             }
         }
         true
+    }
+
+    /// Leaves `count` numbers out of the local stream's numbering: frames of the exporter's that
+    /// local subscribers will not get (lost on the way, or held back here) count as missed
+    /// there, as they would on the exporter's host.
+    fn skip(&mut self, count: u64) {
+        if let Err(e) = self.publisher.skip(count) {
+            // Only a numbering run out (2^64 frames): the frames still go.
+            log(&format!("cannot show {count} lost frames to local subscribers: {e}"));
+        }
     }
 
     /// Sets the local description when the exporter's changed: from the frame when it carries
@@ -231,6 +242,7 @@ impl Importer<'_> {
         let Some(text) = text else {
             self.ask();
             self.counts.no_description += 1;
+            self.skip(1);
             return false;
         };
         match raw::set_description(&self.publisher, &text) {
@@ -307,6 +319,7 @@ impl Importer<'_> {
             Ok(s) => s,
             Err(e) if e.status() == Status::Timeout => {
                 self.counts.no_slot += 1;
+                self.skip(1);
                 return Ok(());
             }
             Err(e) => return Err(format!("loaning a slot: {e}")),
@@ -321,6 +334,7 @@ impl Importer<'_> {
         if let Some(f) = &h.format {
             if let Err(e) = raw::set_format(&mut buf, f) {
                 self.bad(&format!("format does not fit the frame: {e}"));
+                self.skip(1);
                 return Ok(());
             }
         }
