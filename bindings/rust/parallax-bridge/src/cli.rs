@@ -27,7 +27,9 @@ import options:
                         the local publisher's slow-subscriber policy (default drop)
   --max-in-flight N     frames one local subscriber may hold or have queued (default 8)
   --history N           frames a joining local subscriber gets first (default 0)
-  --queue N             frames buffered between Zenoh and the local publisher (default 4)
+  --queue N             best-effort: frames buffered between Zenoh and the local publisher,
+                        the oldest dropped when full (default 4); reliable frames are
+                        republished as Zenoh receives them
 ";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

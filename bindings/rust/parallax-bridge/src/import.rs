@@ -4,13 +4,19 @@
 //! The local publisher starts first, so local subscribers can join before any exporter is up
 //! and stay joined while exporters come and go. Each payload is copied once, from Zenoh's
 //! receive buffer into a slot of the pool; that slot is what local subscribers map.
+//!
+//! Reliable frames are republished on Zenoh's receiving thread, in the subscriber's callback:
+//! handing each one to another thread through a queue cost a wake-up and two context switches
+//! per frame, most of the importer's CPU time with 4 KiB frames. A slow local side holds that
+//! thread back, and through it (TCP) the exporter, as a full queue did. Best-effort frames go
+//! through a ring of `--queue` frames, whose oldest is dropped when the local side lags.
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use parallax::{Pool, Publisher, Status};
 use zenoh::bytes::ZBytes;
-use zenoh::handlers::{FifoChannel, RingChannel};
+use zenoh::handlers::RingChannel;
 use zenoh::sample::Sample;
 use zenoh::{Session, Wait};
 
@@ -50,9 +56,9 @@ struct Upstream {
     description_version: u64,
 }
 
-struct Importer<'a> {
-    args: &'a Args,
-    session: &'a Session,
+struct Importer {
+    args: Args,
+    session: Session,
     publisher: Publisher,
     pool: Option<Pool>,
     upstream: Option<Upstream>,
@@ -73,32 +79,38 @@ pub fn run(args: &Args) -> Result<(), String> {
         let _ = publisher.poll(Some(Duration::ZERO));
     })?;
     log(&format!("import zenoh key {} -> {}", args.key, args.stream));
-    let mut imp = Importer {
-        args,
-        session: &session,
+    let imp = Arc::new(Mutex::new(Importer {
+        args: args.clone(),
+        session: session.clone(),
         publisher,
         pool: None,
         upstream: None,
         answer: Arc::default(),
         asked: None,
         counts: Counts::default(),
-    };
-    // Reliable: a full queue holds Zenoh back (and through it the exporter); best-effort: the
-    // oldest queued frame is dropped (a gap) so that the newest goes through.
+    }));
     let declared = session.declare_subscriber(args.key.clone());
     let result = if args.best_effort {
         let sub = declared
             .with(RingChannel::new(args.queue))
             .wait()
             .map_err(declare_failed)?;
-        pump(&mut imp, |t| sub.recv_timeout(t))
+        pump(&imp, |t| sub.recv_timeout(t))
     } else {
         let sub = declared
-            .with(FifoChannel::new(args.queue))
+            .callback({
+                let imp = imp.clone();
+                move |sample| lock(&imp).handle(&sample)
+            })
             .wait()
             .map_err(declare_failed)?;
-        pump(&mut imp, |t| sub.recv_timeout(t))
+        idle(&imp);
+        // Undeclared before the counts are read: no callback runs after this.
+        sub.undeclare()
+            .wait()
+            .map_err(|e| format!("undeclaring the zenoh subscriber: {e}"))
     };
+    let imp = lock(&imp);
     log(&format!("import stopped: {:?}", imp.counts));
     drop(imp);
     result?;
@@ -108,26 +120,41 @@ pub fn run(args: &Args) -> Result<(), String> {
         .map_err(|e| format!("closing the zenoh session: {e}"))
 }
 
+/// The importer, from the callback's thread or the main one. A panic while it was held (a bug)
+/// has already been reported; the counts are still worth logging at the end.
+fn lock(imp: &Mutex<Importer>) -> std::sync::MutexGuard<'_, Importer> {
+    imp.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn declare_failed(e: zenoh::Error) -> String {
     format!("cannot subscribe to the zenoh key: {e}")
 }
 
-/// Frames from Zenoh into the local stream until SIGINT/SIGTERM.
-fn pump<F>(imp: &mut Importer, mut recv: F) -> Result<(), String>
+/// Best-effort: frames from Zenoh's ring into the local stream until SIGINT/SIGTERM.
+fn pump<F>(imp: &Mutex<Importer>, mut recv: F) -> Result<(), String>
 where
     F: FnMut(Duration) -> zenoh::Result<Option<Sample>>,
 {
     while !stopping() {
         match recv(Duration::from_millis(20)) {
-            Ok(Some(sample)) => imp.handle(&sample),
+            Ok(Some(sample)) => lock(imp).handle(&sample),
             // Idle: admit joining local subscribers (no library thread does it).
             Ok(None) => {
-                let _ = imp.publisher.poll(Some(Duration::ZERO));
+                let _ = lock(imp).publisher.poll(Some(Duration::ZERO));
             }
             Err(e) => return Err(format!("zenoh subscriber: {e}")),
         }
     }
     Ok(())
+}
+
+/// Reliable: Zenoh's thread republishes; this one admits joining local subscribers every 20 ms
+/// (publishing admits them too, but the stream may be idle) until SIGINT/SIGTERM.
+fn idle(imp: &Mutex<Importer>) {
+    while !stopping() {
+        std::thread::sleep(Duration::from_millis(20));
+        let _ = lock(imp).publisher.poll(Some(Duration::ZERO));
+    }
 }
 
 /// The whole header from the front of a payload, or why not.
@@ -148,7 +175,7 @@ fn read_header(payload: &ZBytes, reader: &mut impl Read) -> Result<Header, Strin
     wire::decode(&head, payload.len() as u64)
 }
 
-impl Importer<'_> {
+impl Importer {
     fn bad(&mut self, why: &str) {
         self.counts.bad += 1;
         if self.counts.bad <= BAD_LOGGED {
@@ -229,7 +256,7 @@ impl Importer<'_> {
     /// it, else (this importer missed the frame that did) from the exporter's answer to a
     /// query. False while the answer is awaited: the frame is not republished, rather than go
     /// out under the wrong description. The wait is never a blocking one: Zenoh delivers the
-    /// answer on its own thread, which may be the one waiting to hand this loop the next frame.
+    /// answer on its receiving thread, which may be the very one running this.
     fn update_description(&mut self, h: &Header) -> bool {
         let u = self.upstream.as_ref().expect("advance set it");
         if h.description_version == u.description_version {
