@@ -87,6 +87,9 @@ struct PyChannel {
     py::object pair_peer = py::none();
     // The asyncio waiters of this end (python/parallax/_aio.py), told when it closes.
     py::object aio = py::none();
+    // How many more blocking recv() calls skip the poll that tries first with the GIL held
+    // (channel.cpp, recv_buffer): set when that poll found nothing.
+    uint8_t recv_skip_poll = 0;
 };
 
 struct PyListener {
