@@ -14,7 +14,8 @@
 //
 // Build: see bench/wake/README.md (one cc line, with or without libparallax).
 // Usage: wake_floor [--reps N] [--seconds S] [--placements cross,same,unpinned]
-//                   [--mechanisms futex,eventfd,unix,pipe,parallax] [--csv]
+//                   [--mechanisms futex,eventfd,unix,pipe,parallax] [--spin NS] [--csv]
+//        (--spin: the parallax row's px_channel_set_spin_ns, default 0; -1 busy-polls)
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/futex.h>
@@ -90,6 +91,8 @@ struct link {
 };
 
 #ifdef WITH_PARALLAX
+static int64_t px_spin_ns = 0; // --spin: the parallax row's recv spin (0: sleep at once)
+
 static void px_check(px_status_t st, const char *what) {
     if (st != PX_OK) {
         fprintf(stderr, "wake_floor: %s: %s\n", what, px_last_error_message());
@@ -101,7 +104,7 @@ static void px_check(px_status_t st, const char *what) {
 static void px_side_open(struct link *l, int side) {
     close(l->sv[1 - side]);
     px_check(px_channel_from_fd(l->sv[side], &l->ch), "px_channel_from_fd");
-    px_check(px_channel_set_spin_ns(l->ch, 0), "px_channel_set_spin_ns(0)");
+    px_check(px_channel_set_spin_ns(l->ch, px_spin_ns), "px_channel_set_spin_ns");
     px_segment_t *seg = NULL;
     px_check(px_segment_shm_new("wake_floor", 4 * 4096, &seg), "px_segment_shm_new");
     px_check(px_pool_new(seg, 4096, &l->pool), "px_pool_new");
@@ -377,9 +380,13 @@ int main(int argc, char **argv) {
 #endif
         else if (!strcmp(argv[i], "--csv"))
             csv = 1;
+#ifdef WITH_PARALLAX
+        else if (!strcmp(argv[i], "--spin") && i + 1 < argc)
+            px_spin_ns = atoll(argv[++i]);
+#endif
         else {
             fprintf(stderr, "usage: %s [--reps N] [--seconds S] [--placements cross,same,unpinned]"
-                            " [--mechanisms futex,eventfd,unix,pipe,parallax] [--csv]\n",
+                            " [--mechanisms futex,eventfd,unix,pipe,parallax] [--spin NS] [--csv]\n",
                     argv[0]);
             return 2;
         }
