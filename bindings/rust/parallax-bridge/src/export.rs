@@ -4,6 +4,11 @@
 //! The frame's memory goes to Zenoh as is (a `bytes::Bytes` that owns the received
 //! [`Buffer`]): the only copy on this side is Zenoh's own, into its transmit batches. The local
 //! slot returns to the publisher's pool when Zenoh drops the payload.
+//!
+//! Frames already waiting when one is taken go in the same Zenoh message (see `wire`), up to
+//! [`AGGREGATE_BYTES`]: with 4 KiB frames, one put, one wake-up of Zenoh's sending thread and one
+//! callback at the importer per message instead of per frame were most of both bridges' CPU
+//! time. Nothing waits for a frame to come: a lone frame goes at once, alone.
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,11 +17,16 @@ use zenoh::bytes::ZBytes;
 use zenoh::Wait;
 
 use crate::cli::Args;
-use crate::wire::Header;
+use crate::wire::{self, Header};
 use crate::{log, net, raw, stopping};
 
 /// Descriptions up to this long are sent with every frame (typical caps or JSON are shorter).
 const INLINE_DESCRIPTION_MAX: usize = 512;
+
+/// A message of several frames stays within this (headers and payloads): under Zenoh's 64 KiB
+/// batch, so that it is never fragmented; a frame that does not fit waits for the next message,
+/// and a larger frame always goes alone.
+const AGGREGATE_BYTES: usize = 60 << 10;
 
 /// The description in force at the exporter: answered to importers that missed its change.
 #[derive(Default)]
@@ -37,6 +47,8 @@ impl AsRef<[u8]> for Frame {
 #[derive(Default, Debug)]
 struct Counts {
     frames: u64,
+    /// Zenoh messages put (several frames in one when they were waiting).
+    messages: u64,
     missed: u64,
     empty: u64,
     joins: u64,
@@ -103,10 +115,16 @@ pub fn run(args: &Args) -> Result<(), String> {
         args.stream, args.key
     ));
 
-    let mut counts = Counts::default();
-    let mut position = 0u64; // this run's numbering, kept across local publishers
-    let mut seen: Option<Vec<u8>> = None; // the description last sent
-    let mut text = Vec::new();
+    let mut state = State {
+        epoch,
+        current,
+        counts: Counts::default(),
+        position: 0,
+        seen: None,
+        text: Vec::new(),
+        missed_before: 0,
+    };
+    let mut message = Vec::new(); // the frames of the next Zenoh message
     while !stopping() {
         let sub = match Subscriber::new(&args.stream, Some(Duration::from_millis(200))) {
             Ok(s) => s,
@@ -120,14 +138,18 @@ pub fn run(args: &Args) -> Result<(), String> {
                 continue;
             }
         };
-        counts.joins += 1;
+        state.counts.joins += 1;
+        state.missed_before = 0;
         log(&format!("subscribed to {}", args.stream));
-        let mut missed_before = 0u64;
+        let mut next: Option<Buffer> = None; // a frame that did not fit in the last message
         loop {
             if stopping() {
                 break;
             }
-            let buf = match sub.recv(Some(Duration::from_millis(100))) {
+            let buf = match next
+                .take()
+                .map_or_else(|| sub.recv(Some(Duration::from_millis(100))), Ok)
+            {
                 Ok(b) => b,
                 Err(e) if matches!(e.status(), Status::Timeout | Status::WouldBlock) => continue,
                 Err(e) if e.status() == Status::Closed => {
@@ -145,62 +167,111 @@ pub fn run(args: &Args) -> Result<(), String> {
                     break;
                 }
             };
-            // Frames the local publisher had no room for are gaps at the importer too.
-            let missed = sub.stats().map(|s| s.missed).unwrap_or(missed_before);
-            position += 1 + missed.saturating_sub(missed_before);
-            counts.missed += missed.saturating_sub(missed_before);
-            missed_before = missed;
-            if buf.is_empty() {
-                counts.empty += 1; // nothing to carry (slots hold at least one byte)
-                continue;
-            }
-            raw::description_into(&sub, &mut text)?;
-            let changed = seen.as_deref() != Some(&text[..]);
-            let mut header = Header {
-                epoch,
-                position,
-                description_version: 0,
-                payload_len: buf.len() as u64,
-                metadata: buf.metadata(),
-                format: raw::format(&buf),
-                description: None,
-            };
-            {
-                let mut c = current.lock().unwrap();
-                if changed {
-                    c.version += 1;
-                    c.text.clone_from(&text);
-                    seen = Some(text.clone());
+            let mut bytes = state.add(&sub, buf, &mut message)?;
+            // Frames already waiting join the message while they fit; an error is left for
+            // the blocking receive above to report.
+            while bytes < AGGREGATE_BYTES {
+                let Ok(Some(buf)) = sub.try_recv() else { break };
+                if bytes + wire::FIXED_LEN + buf.len() > AGGREGATE_BYTES {
+                    next = Some(buf);
+                    break;
                 }
-                // A short description rides on every frame, so an importer that joins late
-                // or restarts has it at once; a long one only on change (or when asked).
-                if changed || text.len() <= INLINE_DESCRIPTION_MAX {
-                    header.description = Some(text.clone());
-                }
-                header.description_version = c.version;
+                bytes += state.add(&sub, buf, &mut message)?;
             }
-            put(&publisher, &header, buf)?;
-            counts.frames += 1;
+            if !message.is_empty() {
+                put(&publisher, &mut message)?;
+                state.counts.messages += 1;
+            }
         }
     }
-    log(&format!("export stopped: {counts:?}"));
+    log(&format!("export stopped: {:?}", state.counts));
     session
         .close()
         .wait()
         .map_err(|e| format!("closing the zenoh session: {e}"))
 }
 
-/// Header and payload as one message of two slices: the payload is the frame's own memory.
+/// The exporter's side of the numbering and of the description, across local publishers.
+struct State {
+    epoch: u64,
+    current: Arc<Mutex<Current>>,
+    counts: Counts,
+    /// This run's numbering, kept across local publishers.
+    position: u64,
+    /// The description last sent.
+    seen: Option<Vec<u8>>,
+    /// The subscriber's description, read into this at every frame.
+    text: Vec<u8>,
+    /// The local subscriber's `missed` at the last frame.
+    missed_before: u64,
+}
+
+impl State {
+    /// Numbers a received frame and appends it, with its header, to `message`; the bytes it
+    /// adds to the message (0 for an empty frame, which is not carried).
+    fn add(
+        &mut self,
+        sub: &Subscriber,
+        buf: Buffer,
+        message: &mut Vec<(Header, Buffer)>,
+    ) -> Result<usize, String> {
+        // Frames the local publisher had no room for are gaps at the importer too.
+        let missed = sub.stats().map(|s| s.missed).unwrap_or(self.missed_before);
+        let lost = missed.saturating_sub(self.missed_before);
+        self.position += 1 + lost;
+        self.counts.missed += lost;
+        self.missed_before = missed;
+        if buf.is_empty() {
+            self.counts.empty += 1; // nothing to carry (slots hold at least one byte)
+            return Ok(0);
+        }
+        raw::description_into(sub, &mut self.text)?;
+        let changed = self.seen.as_deref() != Some(&self.text[..]);
+        let mut header = Header {
+            epoch: self.epoch,
+            position: self.position,
+            description_version: 0,
+            payload_len: buf.len() as u64,
+            metadata: buf.metadata(),
+            format: raw::format(&buf),
+            description: None,
+            more: false,
+        };
+        {
+            let mut c = self.current.lock().unwrap();
+            if changed {
+                c.version += 1;
+                c.text.clone_from(&self.text);
+                self.seen = Some(self.text.clone());
+            }
+            // A short description rides on every frame, so an importer that joins late
+            // or restarts has it at once; a long one only on change (or when asked).
+            if changed || self.text.len() <= INLINE_DESCRIPTION_MAX {
+                header.description = Some(self.text.clone());
+            }
+            header.description_version = c.version;
+        }
+        self.counts.frames += 1;
+        let bytes = header.encoded_len() + buf.len();
+        message.push((header, buf));
+        Ok(bytes)
+    }
+}
+
+/// The frames as one message: each header, then the payload, which is the frame's own memory.
 fn put(
     publisher: &zenoh::pubsub::Publisher<'_>,
-    header: &Header,
-    buf: Buffer,
+    message: &mut Vec<(Header, Buffer)>,
 ) -> Result<(), String> {
-    let mut head = Vec::with_capacity(header.encoded_len());
-    header.encode(&mut head);
+    let frames = message.len();
     let mut writer = ZBytes::writer();
-    writer.append(ZBytes::from(head));
-    writer.append(ZBytes::from(bytes::Bytes::from_owner(Frame(buf))));
+    for (i, (mut header, buf)) in message.drain(..).enumerate() {
+        header.more = i + 1 < frames;
+        let mut head = Vec::with_capacity(header.encoded_len());
+        header.encode(&mut head);
+        writer.append(ZBytes::from(head));
+        writer.append(ZBytes::from(bytes::Bytes::from_owner(Frame(buf))));
+    }
     publisher
         .put(writer.finish())
         .wait()

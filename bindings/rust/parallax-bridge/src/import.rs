@@ -10,12 +10,12 @@
 //! per frame, most of the importer's CPU time with 4 KiB frames. A slow local side holds that
 //! thread back, and through it (TCP) the exporter, as a full queue did. Best-effort frames go
 //! through a ring of `--queue` frames, whose oldest is dropped when the local side lags.
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use parallax::{Pool, Publisher, Status};
-use zenoh::bytes::ZBytes;
+use zenoh::bytes::ZBytesReader;
 use zenoh::handlers::RingChannel;
 use zenoh::sample::Sample;
 use zenoh::{Session, Wait};
@@ -157,22 +157,20 @@ fn idle(imp: &Mutex<Importer>) {
     }
 }
 
-/// The whole header from the front of a payload, or why not.
-fn read_header(payload: &ZBytes, reader: &mut impl Read) -> Result<Header, String> {
+/// The whole header at the reader's place in a message, or why not.
+fn read_header(reader: &mut ZBytesReader) -> Result<Header, String> {
+    let left = reader.remaining();
     let mut prefix = [0u8; 12];
-    reader.read_exact(&mut prefix).map_err(|_| {
-        format!(
-            "a message of {} bytes is shorter than any header",
-            payload.len()
-        )
-    })?;
+    reader
+        .read_exact(&mut prefix)
+        .map_err(|_| format!("a message of {left} bytes is shorter than any header"))?;
     let len = wire::header_len(&prefix)?;
     let mut head = vec![0u8; len];
     head[..12].copy_from_slice(&prefix);
     reader
         .read_exact(&mut head[12..])
-        .map_err(|_| format!("header of {len} bytes in a message of {}", payload.len()))?;
-    wire::decode(&head, payload.len() as u64)
+        .map_err(|_| format!("header of {len} bytes in a message of {left}"))?;
+    wire::decode(&head, left as u64)
 }
 
 impl Importer {
@@ -183,20 +181,38 @@ impl Importer {
         }
     }
 
+    /// Every frame of a message, in order (a bad header ends it: what follows cannot be found).
     fn handle(&mut self, sample: &Sample) {
         let payload = sample.payload();
         let mut reader = payload.reader();
-        let header = match read_header(payload, &mut reader) {
-            Ok(h) => h,
-            Err(why) => return self.bad(&why),
-        };
-        if !self.advance(&header) {
+        loop {
+            let at = (payload.len() - reader.remaining()) as u64;
+            let header = match read_header(&mut reader) {
+                Ok(h) => h,
+                Err(why) => return self.bad(&why),
+            };
+            self.frame(&header, &mut reader);
+            if !header.more {
+                return;
+            }
+            // The next header, after this payload whether it was read or not (decode checked
+            // that it lies inside the message).
+            let next = at + header.encoded_len() as u64 + header.payload_len;
+            if let Err(e) = reader.seek(SeekFrom::Start(next)) {
+                return self.bad(&format!("cannot reach the next frame at {next}: {e}"));
+            }
+        }
+    }
+
+    /// One frame whose header was read; `reader` is at its payload.
+    fn frame(&mut self, header: &Header, reader: &mut ZBytesReader) {
+        if !self.advance(header) {
             return;
         }
-        if !self.update_description(&header) {
+        if !self.update_description(header) {
             return;
         }
-        if let Err(why) = self.republish(&header, &mut reader) {
+        if let Err(why) = self.republish(header, reader) {
             log(&why);
             self.skip(1);
         }
@@ -248,7 +264,9 @@ impl Importer {
     fn skip(&mut self, count: u64) {
         if let Err(e) = self.publisher.skip(count) {
             // Only a numbering run out (2^64 frames): the frames still go.
-            log(&format!("cannot show {count} lost frames to local subscribers: {e}"));
+            log(&format!(
+                "cannot show {count} lost frames to local subscribers: {e}"
+            ));
         }
     }
 

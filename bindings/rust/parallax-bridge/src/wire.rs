@@ -1,11 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
-//! How one frame travels on a Zenoh key: a small versioned header, then the payload.
+//! How frames travel on a Zenoh key: a small versioned header, then the payload. A Zenoh
+//! message holds one frame, or several small ones back to back (flag 4 on every one but the
+//! last): an exporter that finds frames already waiting puts them in one message, so that
+//! Zenoh's per-message costs (routing, a wake-up of its sending thread, a send, the receiver's
+//! decoding and callback) are paid once for them all; it never waits for frames to come.
 //!
 //! ```text
 //! offset size  field
 //!      0    4  magic "PXBR"
 //!      4    2  version (1)
-//!      6    2  flags: 1 = a description follows the metadata, 2 = a format follows it
+//!      6    2  flags: 1 = a description follows the metadata, 2 = a format follows it,
+//!              4 = another frame's header follows this frame's payload in the same message
 //!      8    4  header length (bytes before the payload)
 //!     12    4  reserved, 0
 //!     16    8  epoch: random per exporter run (a restarted exporter starts a new numbering)
@@ -26,7 +31,8 @@ pub const MAGIC: &[u8; 4] = b"PXBR";
 pub const VERSION: u16 = 1;
 pub const FLAG_DESCRIPTION: u16 = 1;
 pub const FLAG_FORMAT: u16 = 2;
-const KNOWN_FLAGS: u16 = FLAG_DESCRIPTION | FLAG_FORMAT;
+pub const FLAG_MORE: u16 = 4;
+const KNOWN_FLAGS: u16 = FLAG_DESCRIPTION | FLAG_FORMAT | FLAG_MORE;
 pub const FIXED_LEN: usize = 168;
 pub const FORMAT_LEN: usize = 144;
 pub const MAX_DIMS: usize = 8;
@@ -56,6 +62,8 @@ pub struct Header {
     pub metadata: Metadata,
     pub format: Option<Format>,
     pub description: Option<Vec<u8>>,
+    /// Another frame follows this one's payload in the same message.
+    pub more: bool,
 }
 
 impl Header {
@@ -76,7 +84,7 @@ impl Header {
             FLAG_FORMAT
         } else {
             0
-        };
+        } | if self.more { FLAG_MORE } else { 0 };
         out.reserve(self.encoded_len());
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&VERSION.to_le_bytes());
@@ -185,7 +193,8 @@ pub fn header_len(prefix: &[u8]) -> Result<usize, String> {
 }
 
 /// Decodes a whole header (`bytes` is exactly [`header_len`] long) and checks it against the
-/// message: `total_len` is the length of the whole Zenoh payload.
+/// message: `total_len` is the length of the message from this header on (its payload ends
+/// the message, or, flagged "more", leaves room for another frame's header after it).
 pub fn decode(bytes: &[u8], total_len: u64) -> Result<Header, String> {
     let len = header_len(bytes)?;
     if bytes.len() != len {
@@ -207,9 +216,17 @@ pub fn decode(bytes: &[u8], total_len: u64) -> Result<Header, String> {
     }
     let description_version = c.u64("description version")?;
     let payload_len = c.u64("payload length")?;
-    if payload_len == 0 || payload_len.checked_add(len as u64) != Some(total_len) {
+    let more = flags & FLAG_MORE != 0;
+    let end = payload_len.checked_add(len as u64);
+    if payload_len == 0 || !more && end != Some(total_len) {
         return Err(format!(
             "payload length {payload_len} + header {len} != message length {total_len}"
+        ));
+    }
+    if more && !end.is_some_and(|e| e + FIXED_LEN as u64 <= total_len) {
+        return Err(format!(
+            "payload length {payload_len} + header {len} leaves no room in {total_len} bytes \
+             for the next frame's header"
         ));
     }
     let metadata = decode_metadata(&mut c)?;
@@ -247,6 +264,7 @@ pub fn decode(bytes: &[u8], total_len: u64) -> Result<Header, String> {
         metadata,
         format,
         description,
+        more,
     })
 }
 
@@ -319,6 +337,7 @@ mod tests {
             metadata,
             format: Some(format),
             description: Some(b"video/x-raw,width=5".to_vec()),
+            more: false,
         }
     }
 
@@ -344,6 +363,28 @@ mod tests {
     }
 
     #[test]
+    fn a_frame_flagged_more_leaves_room_for_the_next_header() {
+        let mut h = sample();
+        h.more = true;
+        let v = encoded(&h);
+        let own = v.len() as u64 + h.payload_len;
+        assert_eq!(decode(&v, own + FIXED_LEN as u64).unwrap(), h);
+        // Its payload ending the message, or too little room after it: refused.
+        for total in [own, own + FIXED_LEN as u64 - 1] {
+            assert!(
+                decode(&v, total).unwrap_err().contains("no room"),
+                "{total}"
+            );
+        }
+        // Unflagged, the payload must end the message exactly.
+        h.more = false;
+        let v = encoded(&h);
+        assert!(decode(&v, own + FIXED_LEN as u64)
+            .unwrap_err()
+            .contains("!= message length"));
+    }
+
+    #[test]
     fn every_truncation_is_an_error_not_a_panic() {
         let v = encoded(&sample());
         for n in 0..v.len() {
@@ -358,7 +399,7 @@ mod tests {
         let cases: [(usize, &[u8], &str); 7] = [
             (0, b"XXXX", "magic"),
             (4, &[2, 0], "version 2"),
-            (6, &[0x10, 0], "unknown flags"),
+            (6, &[0x18, 0], "unknown flags"),
             (12, &[1, 0, 0, 0], "reserved"),
             (24, &[0; 8], "position 0"),
             (40, &[11, 0, 0, 0, 0, 0, 0, 0], "payload length 11"),
