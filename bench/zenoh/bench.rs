@@ -8,20 +8,25 @@
 //! Each repetition runs, for each frame size, the plain pair then the bridged chain, each for
 //! S seconds after a warm-up, and counts frames at the far subscriber:
 //! - plain: a Zenoh publisher process putting one prepared payload (zero-copy, `Bytes`) in a
-//!   loop with congestion control Block, and a Zenoh subscriber process counting samples;
+//!   loop, and a Zenoh subscriber process receiving samples from Zenoh's default handler (a
+//!   FifoChannel of 256) on its main thread;
 //! - bridged: a parallax publisher process (slot from a shared pool, policy block) -> export
 //!   bridge -> import bridge -> a parallax subscriber process counting frames.
 //!
-//! Both use TCP on 127.0.0.1 with multicast scouting off. PX_BENCH_IMPORT_ARGS adds options to
-//! the import bridge's command line (e.g. "--queue 64"). Prints each run, then the median of
-//! each and the ratio bridged/plain per size. The roles below are this same binary run again.
+//! Like for like: both publish with the bridge's (reliable) settings, which are Zenoh's
+//! defaults but for congestion control: reliability Reliable, congestion control Block,
+//! express off (Zenoh batches), priority Data; TCP on 127.0.0.1, multicast scouting off.
+//! Besides frames/s, each run reports the CPU time (user + system, every thread) all its
+//! processes spent per frame in the counting window: on a shared machine frames/s follows the
+//! load, CPU per frame much less. PX_BENCH_IMPORT_ARGS adds options to the import bridge's
+//! command line (e.g. "--policy drop"). Prints each run with the load average, then the
+//! medians and the ratio bridged/plain per size. The roles below are this same binary run again.
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use parallax::{Metadata, Pool, Publisher, PublisherOptions, SlowPolicy, Subscriber};
 use zenoh::bytes::ZBytes;
-use zenoh::handlers::FifoChannel;
 use zenoh::qos::CongestionControl;
 use zenoh::Wait;
 
@@ -42,7 +47,9 @@ fn zenoh_config(listen: Option<u16>, connect: Option<u16>) -> zenoh::Config {
     c
 }
 
-/// Counts events from the first one on: `WARMUP`, then `seconds` of counting; the rate.
+/// Counts events from the first one on: `WARMUP`, then `seconds` of counting. Prints "window"
+/// when counting starts (the parent reads every process's CPU time then) and, at the end,
+/// "done COUNTED SECONDS" (when it reads them again).
 struct Meter {
     start: Option<Instant>,
     counted: u64,
@@ -57,17 +64,24 @@ impl Meter {
             seconds,
         }
     }
-    /// One event; `Some(rate)` once the window is over.
-    fn tick(&mut self) -> Option<f64> {
+    /// One event; true once the window is over (and reported).
+    fn tick(&mut self) -> bool {
         let now = Instant::now();
         let start = *self.start.get_or_insert(now);
         let since = now.duration_since(start);
         if since < WARMUP {
-            return None;
+            return false;
+        }
+        if self.counted == 0 {
+            println!("window");
         }
         self.counted += 1;
         let window = (since - WARMUP).as_secs_f64();
-        (window >= self.seconds).then(|| self.counted as f64 / window)
+        if window < self.seconds {
+            return false;
+        }
+        println!("done {} {window}", self.counted);
+        true
     }
 }
 
@@ -86,17 +100,14 @@ fn plain_pub(port: u16, size: usize) {
 
 fn plain_sub(port: u16, seconds: f64) {
     let session = zenoh::open(zenoh_config(None, Some(port))).wait().unwrap();
-    let sub = session
-        .declare_subscriber(KEY)
-        .with(FifoChannel::new(4))
-        .wait()
-        .unwrap();
+    // Zenoh's default handler (a FifoChannel of 256 samples), received on this thread: what a
+    // user of the ordinary API writes.
+    let sub = session.declare_subscriber(KEY).wait().unwrap();
     println!("ready");
     let mut meter = Meter::new(seconds);
     while let Ok(sample) = sub.recv() {
         std::hint::black_box(sample.payload().len());
-        if let Some(rate) = meter.tick() {
-            println!("{rate}");
+        if meter.tick() {
             return;
         }
     }
@@ -135,8 +146,7 @@ fn px_sub(stream: &str, seconds: f64) {
         let frame = sub.recv(Some(Duration::from_secs(30))).unwrap();
         std::hint::black_box(frame.len());
         drop(frame);
-        if let Some(rate) = meter.tick() {
-            println!("{rate}");
+        if meter.tick() {
             return;
         }
     }
@@ -155,14 +165,55 @@ fn spawn(exe: &std::path::Path, args: &[String]) -> Child {
         .unwrap()
 }
 
-/// Waits for the subscriber's rate line (after its "ready"), then stops the others.
-fn rate_of(mut sub: Child, others: Vec<Child>) -> f64 {
+/// User + system CPU seconds of a process so far (all its threads), from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    // SAFETY: sysconf has no preconditions.
+    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    f.iter().sum::<u64>() as f64 / tick
+}
+
+/// One run: frames/s at the far subscriber, and the CPU time all the run's processes spent
+/// per frame in the same window (microseconds): the cost, whatever else the machine runs.
+#[derive(Clone, Copy)]
+struct Run {
+    rate: f64,
+    cpu_us: f64,
+}
+
+/// Reads the subscriber's window (CPU of every process sampled at its start and end), then
+/// stops the others.
+fn rate_of(mut sub: Child, others: Vec<Child>) -> Run {
+    let pids: Vec<u32> = others.iter().map(Child::id).chain([sub.id()]).collect();
+    let cpu = || pids.iter().map(|&p| cpu_seconds(p)).sum::<f64>();
     let mut lines = BufReader::new(sub.stdout.take().unwrap()).lines();
-    let mut rate = f64::NAN;
+    let (mut run, mut cpu_at_start) = (
+        Run {
+            rate: f64::NAN,
+            cpu_us: f64::NAN,
+        },
+        0.0,
+    );
     for line in lines.by_ref() {
         let line = line.unwrap();
-        if let Ok(r) = line.trim().parse::<f64>() {
-            rate = r;
+        if line == "window" {
+            cpu_at_start = cpu();
+        } else if let Some(rest) = line.strip_prefix("done ") {
+            let used = cpu() - cpu_at_start;
+            let mut v = rest.split_whitespace().map(|x| x.parse::<f64>().unwrap());
+            let (counted, seconds) = (v.next().unwrap(), v.next().unwrap());
+            run = Run {
+                rate: counted / seconds,
+                cpu_us: used * 1e6 / counted,
+            };
             break;
         }
     }
@@ -177,10 +228,10 @@ fn rate_of(mut sub: Child, others: Vec<Child>) -> f64 {
         let _ = c.kill();
         let _ = c.wait();
     }
-    rate
+    run
 }
 
-fn run_plain(size: usize, seconds: f64, port: u16) -> f64 {
+fn run_plain(size: usize, seconds: f64, port: u16) -> Run {
     let exe = me();
     let publisher = spawn(
         &exe,
@@ -193,7 +244,7 @@ fn run_plain(size: usize, seconds: f64, port: u16) -> f64 {
     rate_of(sub, vec![publisher])
 }
 
-fn run_bridged(size: usize, seconds: f64, port: u16, tag: &str) -> f64 {
+fn run_bridged(size: usize, seconds: f64, port: u16, tag: &str) -> Run {
     let exe = me();
     let bridge = exe.with_file_name("parallax-bridge");
     let (a, b) = (format!("px-bench-{tag}-a"), format!("px-bench-{tag}-b"));
@@ -252,6 +303,7 @@ fn main() {
     );
     for &size in &sizes {
         let (mut plain, mut bridged) = (Vec::new(), Vec::new());
+        let (mut plain_cpu, mut bridged_cpu) = (Vec::new(), Vec::new());
         for rep in 0..reps {
             let p = run_plain(size, seconds, port + (rep as u16) * 2);
             let b = run_bridged(
@@ -260,16 +312,37 @@ fn main() {
                 port + (rep as u16) * 2 + 1,
                 &format!("{rep}"),
             );
-            println!("  {size:>9} B rep {rep}: plain zenoh {p:>10.0} frames/s, bridged {b:>10.0} frames/s");
-            plain.push(p);
-            bridged.push(b);
+            println!(
+                "  {size:>9} B rep {rep}: plain zenoh {:>8.0} frames/s {:>7.1} us CPU/frame, \
+                 bridged {:>8.0} frames/s {:>7.1} us CPU/frame, ratio {:.2}, load {}",
+                p.rate,
+                p.cpu_us,
+                b.rate,
+                b.cpu_us,
+                b.rate / p.rate,
+                load()
+            );
+            plain.push(p.rate);
+            bridged.push(b.rate);
+            plain_cpu.push(p.cpu_us);
+            bridged_cpu.push(b.cpu_us);
         }
         let (p, b) = (median(&mut plain), median(&mut bridged));
+        let (pc, bc) = (median(&mut plain_cpu), median(&mut bridged_cpu));
         println!(
-            "{size:>9} B: plain zenoh {p:.0} frames/s ({:.1} MB/s), bridged {b:.0} frames/s ({:.1} MB/s), ratio {:.2}",
+            "{size:>9} B: plain zenoh {p:.0} frames/s ({:.1} MB/s, {pc:.1} us CPU/frame), \
+             bridged {b:.0} frames/s ({:.1} MB/s, {bc:.1} us CPU/frame), ratio {:.2} (medians)",
             p * size as f64 / 1e6,
             b * size as f64 / 1e6,
             b / p
         );
     }
+}
+
+/// The 1-minute load average, to print beside each figure.
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(String::from))
+        .unwrap_or_else(|| "?".into())
 }
