@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #include "core/segment.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -66,6 +68,20 @@ Segment::~Segment() {
 MappingGuard::~MappingGuard() { unmap_and_close(m_); }
 
 void Segment::flush() const {}
+
+void Segment::populate(size_t offset, size_t len) const noexcept {
+    if (!m_.addr || offset >= m_.map_len)
+        return;
+    const size_t page = system_page_size();
+    const size_t start = offset & ~(page - 1);
+    const size_t end = std::min(m_.map_len, offset + std::min(len, m_.map_len - offset));
+    ::madvise(static_cast<std::byte *>(m_.addr) + start, end - start, MADV_POPULATE_WRITE);
+}
+
+void Segment::drop_pages() const noexcept {
+    if (m_.addr)
+        ::madvise(m_.addr, m_.map_len, MADV_DONTNEED);
+}
 
 void Segment::read_into(size_t offset, void *dst, size_t len) const {
     if (!dst)

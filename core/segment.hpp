@@ -45,6 +45,16 @@ public:
     // msync for file mappings; nothing to do for memory that has no backing file.
     virtual void flush() const;
 
+    // For a caller that spreads a mapping's kernel work over several turns (a stream's joins
+    // and departures). populate: faults in the pages of [offset, offset + len) (clamped to the
+    // mapping) writable now (MADV_POPULATE_WRITE), so that the first writes there take no page
+    // fault; best effort (a kernel without it, or no memory now: the faults come later).
+    // drop_pages: gives back the whole mapping's page-table entries ahead of its unmap
+    // (MADV_DONTNEED); shared memory stays the file's, so a peer mapping it sees no change, but
+    // this mapping reads zeros or faults afresh after it: only for one nobody uses any more.
+    void populate(size_t offset, size_t len) const noexcept;
+    void drop_pages() const noexcept;
+
     // Copies [offset, offset + len) into dst (range checked, overflow-safe: invalid). When the
     // backing file is not sealed against shrinking (a mapped file, an fd mapped with
     // map_allow_unsealed), another process may have truncated it, and touching the mapping past

@@ -34,18 +34,26 @@ const char *file_kind(mode_t mode) {
 
 } // namespace
 
-int create_sealed_memfd(const char *name, size_t size, unsigned extra_flags) {
+int create_memfd(const char *name, unsigned extra_flags) {
     int fd = ::memfd_create(name && *name ? name : "parallax",
                             MFD_CLOEXEC | MFD_ALLOW_SEALING | extra_flags);
     if (fd < 0)
         fail_errno("memfd_create", errno);
-    FdGuard guard{fd};
+    return fd;
+}
+
+void size_and_seal_memfd(int fd, size_t size) {
     if (size > static_cast<size_t>(INT64_MAX))
         fail(Status::invalid, "size " + std::to_string(size) + " is larger than a file can be");
     if (::ftruncate(fd, static_cast<off_t>(size)) < 0)
         fail_errno("ftruncate(memfd, " + std::to_string(size) + ")", errno);
     if (::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0)
         fail_errno("fcntl(F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW)", errno);
+}
+
+int create_sealed_memfd(const char *name, size_t size, unsigned extra_flags) {
+    FdGuard guard{create_memfd(name, extra_flags)};
+    size_and_seal_memfd(guard.fd, size);
     return guard.release();
 }
 

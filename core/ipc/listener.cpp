@@ -161,7 +161,7 @@ void Listener::keep_offer_ready() {
     keep_offer_ = true;
     // The first one now: a listener nobody has connected to yet has no work to announce.
     if (!offer_.ready())
-        offer_ = make_offer();
+        offer_ = make_offer(true);
 }
 
 Ref<Channel> Listener::accept(int64_t timeout_ns) {
@@ -213,6 +213,9 @@ Ref<Channel> Listener::step(bool one_piece_only, pid_t *peer_pid, bool *worked) 
     drop_expired(now_ns());
     if (one_piece_only)
         return one_piece(peer_pid, *worked);
+    for (Pending &p : pending_) // greeted by accept_step, not yet watched
+        if (!p.watched)
+            watch_pending(p);
     if (accepted_.fd >= 0) {
         const int fd = accepted_.fd;
         if (admit(accepted_.release()))
@@ -244,6 +247,12 @@ Ref<Channel> Listener::one_piece(pid_t *peer_pid, bool &worked) {
     for (const Pending &p : pending_)
         if (!p.handshake.needs_input())
             return advance_piece(p.handshake, peer_pid);
+    for (Pending &p : pending_)
+        if (!p.watched) {
+            last_piece_ = "watch a connection";
+            watch_pending(p);
+            return {};
+        }
     std::vector<int> ready;
     const bool connections_wait = ready_now(ready);
     if (!ready.empty()) {
@@ -255,7 +264,7 @@ Ref<Channel> Listener::one_piece(pid_t *peer_pid, bool &worked) {
     }
     if (accepted_.fd >= 0 && (offer_.ready() || !keep_offer_)) {
         last_piece_ = "greet a connection";
-        admit(accepted_.release()); // its hello is read at a later step
+        admit(accepted_.release(), false); // watched at the next step, its hello read later
         return {};
     }
     last_piece_ = next_offer_piece_name(offer_);
@@ -280,7 +289,10 @@ Ref<Channel> Listener::advance_piece(const Handshake &handshake, pid_t *peer_pid
 // The next part of the offer for the next connection (with keep_offer_ready). False when
 // there is nothing to make.
 bool Listener::make_offer_piece() {
-    return keep_offer_ && ipc::make_offer_piece(offer_);
+    if (!keep_offer_)
+        return false;
+    offer_.fault_in_ahead = true; // a fresh offer, after the last one was used
+    return ipc::make_offer_piece(offer_);
 }
 
 // What the epoll set reports now, without waiting: the sockets of pending handshakes with
@@ -346,9 +358,10 @@ int Listener::accept_next() {
     }
 }
 
-// Starts the handshake of an accepted socket (taking it) and adds it to the pending set; false
-// when the peer had already gone (counted).
-bool Listener::admit(int fd) {
+// Starts the handshake of an accepted socket (taking it) and adds it to the pending set, in the
+// epoll set unless !watch_now (a later piece watches it); false when the peer had already gone
+// (counted).
+bool Listener::admit(int fd, bool watch_now) {
     if (pending_.size() == max_pending)
         drop_oldest();
     std::optional<Handshake> handshake;
@@ -365,9 +378,17 @@ bool Listener::admit(int fd) {
         count_failure();
         return false;
     }
-    watch(poll_fd_.fd, handshake->fd(), "a connection in its handshake");
-    pending_.push_back({std::move(*handshake), deadline_for(handshake_timeout_ns_)});
+    if (watch_now)
+        watch(poll_fd_.fd, handshake->fd(), "a connection in its handshake");
+    pending_.push_back({std::move(*handshake), deadline_for(handshake_timeout_ns_), watch_now});
     return true;
+}
+
+// Adds a pending handshake greeted without it to the epoll set: its hello, there already or
+// not, is reported from now on.
+void Listener::watch_pending(Pending &p) {
+    watch(poll_fd_.fd, p.handshake.fd(), "a connection in its handshake");
+    p.watched = true;
 }
 
 void Listener::drop_oldest() {
@@ -417,8 +438,9 @@ Listener::forget(std::vector<Pending>::iterator it) noexcept {
 bool Listener::has_work_without_input() const noexcept {
     if (accepted_.fd >= 0 || (keep_offer_ && !offer_.ready()))
         return true;
-    return std::any_of(pending_.begin(), pending_.end(),
-                       [](const Pending &p) { return !p.handshake.needs_input(); });
+    return std::any_of(pending_.begin(), pending_.end(), [](const Pending &p) {
+        return !p.handshake.needs_input() || !p.watched;
+    });
 }
 
 // Makes busy_ readable, or not, to match has_work_without_input(): a system call only when
