@@ -233,11 +233,19 @@ bool Publisher::timed_piece_locked() {
 }
 
 // One piece of work: a teardown's first, since they give back fds, memory and slots; then a
-// welcome, which ends a join; then the listener's next piece. False when there was none.
+// welcome, which ends a join (its socket watched first, in a piece of its own); then the
+// listener's next piece. False when there was none.
 bool Publisher::piece_locked() {
-    piece_kind_ = !unmaps_.empty() ? "departure: unmap a control block" : "departure: close";
+    piece_kind_ = unmaps_.empty()  ? "departure: close"
+                  : back_dropped_ ? "departure: unmap a control block"
+                                  : "departure: drop a control block's pages";
     if (tear_down_piece_locked())
         return true;
+    if (joining_ && !joining_watched_) {
+        piece_kind_ = "watch a joining subscriber";
+        watch_joining_locked();
+        return true;
+    }
     if (joining_) {
         piece_kind_ = "welcome";
         welcome_locked();
@@ -263,11 +271,36 @@ bool Publisher::admit_locked() {
         return false;
     }
     if (ch) {
-        // Welcomed in a piece of its own (sending the welcome may pass the description's fd).
-        joining_ = std::move(ch);
-        joining_pid_ = static_cast<uint64_t>(pid);
+        // Watched, then welcomed, in pieces of their own (sending the welcome may pass the
+        // description's fd).
+        joining_ = std::make_unique<Subscriber>();
+        joining_->id = next_sub_id_++;
+        joining_->ch = std::move(ch);
+        joining_->pid = static_cast<uint64_t>(pid);
     }
     return worked;
+}
+
+// The joining subscriber's socket joins the epoll set (a departure before its welcome is then
+// found as any other), and the room its admission and removal take is reserved, so that
+// neither allocates.
+void Publisher::watch_joining_locked() {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.u64 = joining_->id;
+    try {
+        rows_.reserve(subs_.size() + 1); // publish_stats_locked, noexcept, never allocates
+        departed_.reserve(subs_.size() + departed_.size() + 1); // retire_locked, noexcept, too
+        subs_.reserve(subs_.size() + 1);
+    } catch (const std::bad_alloc &) {
+        joining_ = nullptr; // it is not admitted (it sees PX_E_CLOSED)
+        return;
+    }
+    if (::epoll_ctl(poll_fd_.fd, EPOLL_CTL_ADD, joining_->ch->socket_fd(), &ev) != 0) {
+        joining_ = nullptr; // out of memory for epoll: the same
+        return;
+    }
+    joining_watched_ = true;
 }
 
 void Publisher::refuse(Channel &ch) noexcept {
@@ -329,9 +362,13 @@ size_t Publisher::replay_count_locked() const {
 }
 
 void Publisher::welcome_locked() {
-    Ref<Channel> ch = std::move(joining_);
-    if (subs_.size() >= opts_.max_subscribers)
-        return refuse(*ch);
+    std::unique_ptr<Subscriber> sub = std::move(joining_);
+    joining_watched_ = false;
+    Channel *ch = sub->ch.get();
+    if (subs_.size() >= opts_.max_subscribers) {
+        refuse(*ch);
+        return retire_locked(std::move(sub));
+    }
     const size_t replay = replay_count_locked();
     const size_t from = history_.size() - replay;
     const uint64_t first_seq = replay ? history_[from].seq : last_seq_ + 1;
@@ -341,7 +378,10 @@ void Publisher::welcome_locked() {
     bool welcomed = false;
     size_t replayed = 0;
     try {
-        ch->send(description_->text, 0, StreamTag{DataKind::stream_welcome, first_seq});
+        // Gone meanwhile: found without an exception, as at a frame.
+        if (!ch->send_unless_closed(description_->text, 0,
+                                    StreamTag{DataKind::stream_welcome, first_seq}))
+            return retire_locked(std::move(sub));
         welcomed = true;
         for (size_t i = from; i < history_.size(); ++i, ++replayed) {
             const Past &past = history_[i];
@@ -357,22 +397,11 @@ void Publisher::welcome_locked() {
         // the history sent so far, and misses the rest. Anything else: it went away (or we are
         // out of fds) while joining, and never joined.
         if (e.status() != Status::would_block || !welcomed)
-            return;
+            return retire_locked(std::move(sub));
     }
-    auto sub = std::make_unique<Subscriber>();
-    sub->id = next_sub_id_++;
     sub->description_version = sent->version; // the current one follows before the next frame
-    sub->pid = joining_pid_;
     sub->delivered = replayed;
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLRDHUP;
-    ev.data.u64 = sub->id;
-    if (::epoll_ctl(poll_fd_.fd, EPOLL_CTL_ADD, ch->socket_fd(), &ev) != 0)
-        return; // out of memory for epoll: it is not admitted (it sees PX_E_CLOSED)
-    sub->ch = std::move(ch);
-    rows_.reserve(subs_.size() + 1); // publish_stats_locked, noexcept, never allocates
-    departed_.reserve(subs_.size() + departed_.size() + 1); // remove_locked, noexcept, too
-    subs_.push_back(std::move(sub));
+    subs_.push_back(std::move(sub)); // room reserved by watch_joining_locked
     ++counters_.joined;
 }
 
@@ -388,6 +417,13 @@ int Publisher::reap_departed_locked() {
         const uint64_t id = events[i].data.u64;
         if (id == listener_id || id == pieces_id)
             continue; // housekeeping's pieces look after them
+        if (joining_ && joining_watched_ && id == joining_->id) {
+            // Gone before its welcome: it never joined, so no counter moves.
+            joining_watched_ = false;
+            retire_locked(std::move(joining_));
+            ++removed;
+            continue;
+        }
         auto it = std::find_if(subs_.begin(), subs_.end(),
                                [&](const auto &s) { return s->id == id; });
         if (it != subs_.end()) {
@@ -399,7 +435,6 @@ int Publisher::reap_departed_locked() {
 }
 
 void Publisher::remove_locked(Subscriber *sub, bool slow) noexcept {
-    ::epoll_ctl(poll_fd_.fd, EPOLL_CTL_DEL, sub->ch->socket_fd(), nullptr);
     ++counters_.departed;
     if (slow)
         ++counters_.disconnected_slow;
@@ -407,16 +442,23 @@ void Publisher::remove_locked(Subscriber *sub, bool slow) noexcept {
                            [&](const auto &s) { return s.get() == sub; });
     if (it == subs_.end())
         return;
-    // Its channel is closed by a later piece; its socket goes down now, so that a subscriber
-    // still there (disconnected by the policy) drains what it has, then PX_E_CLOSED, as at
-    // once as before. Until the close its loans still come back through its return path, and
-    // whatever it holds then is reclaimed. Room was reserved at admission: no allocation.
+    retire_locked(std::move(*it));
+    subs_.erase(it);
+}
+
+// Out of the epoll set, and torn down by later pieces. Its channel is closed by a later piece;
+// its socket goes down now, so that a subscriber still there (disconnected by the policy,
+// refused) drains what it has, then PX_E_CLOSED, as at once as before. Until the close its
+// loans still come back through its return path, and whatever it holds then is reclaimed.
+// Room was reserved when it was watched: no allocation.
+void Publisher::retire_locked(std::unique_ptr<Subscriber> sub) noexcept {
+    ::epoll_ctl(poll_fd_.fd, EPOLL_CTL_DEL, sub->ch->socket_fd(), nullptr);
     if (departed_.size() < departed_.capacity()) {
         ::shutdown(sub->ch->socket_fd(), SHUT_RDWR);
-        departed_.push_back(std::move(*it));
+        departed_.push_back(std::move(sub));
         signal_pieces_locked(); // a publisher waiting on fd() comes back to tear it down
     }
-    subs_.erase(it); // without room (never expected): its channel closes here, at once
+    // Without room (never expected): its channel closes here, at once.
 }
 
 // Makes pieces_fd_ readable, or not, to match whether a teardown or a welcome has pieces left:
@@ -432,11 +474,18 @@ void Publisher::signal_pieces_locked() noexcept {
 }
 
 // One piece of a departed subscriber's teardown: close one channel (its sockets, its pidfd; its
-// control blocks are kept mapped, into unmaps_), or unmap one control block. False when there
-// was none left.
+// control blocks are kept mapped, into unmaps_), or, for each control block, drop its pages'
+// mappings, then unmap it (each of them 30-50 us of CPU under load when done at once). False
+// when there was none left.
 bool Publisher::tear_down_piece_locked() noexcept {
     if (!unmaps_.empty()) {
-        unmaps_.pop_back();
+        if (!back_dropped_) {
+            unmaps_.back()->drop_pages();
+            back_dropped_ = true;
+        } else {
+            unmaps_.pop_back();
+            back_dropped_ = false;
+        }
     } else if (!departed_.empty()) {
         // Room for its two control blocks (and those of channels its close lets go of): one
         // that finds none is unmapped at once instead.

@@ -102,6 +102,7 @@ private:
     bool piece_locked();
     bool timed_piece_locked();
     bool admit_locked();
+    void watch_joining_locked();
     void welcome_locked();
     size_t replay_count_locked() const;
     void refuse(ipc::Channel &ch) noexcept;
@@ -116,6 +117,7 @@ private:
     void block_for_room_locked(std::vector<Subscriber *> &waiting, const Buffer &frame,
                                uint64_t seq);
     void remove_locked(Subscriber *sub, bool slow) noexcept;
+    void retire_locked(std::unique_ptr<Subscriber> sub) noexcept;
     void count_dropped_locked(const std::vector<Subscriber *> &missed) noexcept;
     void publish_stats_locked() noexcept;
 
@@ -134,10 +136,12 @@ private:
     // capacity for every subscriber (reserved at admission), so removing one never allocates.
     std::vector<std::unique_ptr<Subscriber>> departed_;
     std::vector<Ref<Segment>> unmaps_;
+    bool back_dropped_ = false; // unmaps_.back()'s pages are dropped: its munmap is next
     bool pieces_signalled_ = false; // pieces_fd_ is readable
-    // A subscriber whose handshake is done, to be welcomed by the next piece, and its pid.
-    Ref<ipc::Channel> joining_;
-    uint64_t joining_pid_ = 0;
+    // A subscriber whose handshake is done: its socket is watched by the next piece
+    // (joining_watched_), then it is welcomed by the one after.
+    std::unique_ptr<Subscriber> joining_;
+    bool joining_watched_ = false;
     uint64_t next_sub_id_ = 1;
     std::shared_ptr<const Description> description_;
     struct Past {
