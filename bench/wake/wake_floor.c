@@ -372,12 +372,6 @@ int main(int argc, char **argv) {
             placements = parse_list(argv[++i], placement_keys, p_count);
         else if (!strcmp(argv[i], "--mechanisms") && i + 1 < argc)
             mechanisms = parse_list(argv[++i], mechanism_names, m_count);
-#ifndef WITH_PARALLAX
-        if (mechanisms & (1 << m_parallax)) {
-            fprintf(stderr, "wake_floor: built without -DWITH_PARALLAX\n");
-            return 2;
-        }
-#endif
         else if (!strcmp(argv[i], "--csv"))
             csv = 1;
 #ifdef WITH_PARALLAX
@@ -391,6 +385,12 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
+#ifndef WITH_PARALLAX
+    if (mechanisms & (1 << m_parallax)) {
+        fprintf(stderr, "wake_floor: built without -DWITH_PARALLAX\n");
+        return 2;
+    }
+#endif
     if (reps < 1 || reps > 101 || seconds <= 0) {
         fprintf(stderr, "wake_floor: --reps 1..101, --seconds > 0\n");
         return 2;
