@@ -88,22 +88,21 @@ static GstFlowReturn loan_slot(GstParallaxBufferPool *self, px_slot_t **slot) {
     }
 }
 
-/* A memory over a freshly loaned slot, showing the config's size. The slot becomes a buffer at
- * once: the sink publishes a handle on it, and the slot goes home when this handle and every
- * subscriber's are released, in whatever order. */
+/* A memory over a freshly loaned slot, the config's size long. The slot becomes a buffer at
+ * once, of exactly that length, so that the sink can publish this very handle (no slice): the
+ * slot goes home when it and every subscriber's are released, in whatever order. */
 static GstFlowReturn slot_memory(GstParallaxBufferPool *self, GstMemory **mem) {
     px_slot_t *slot = NULL;
     GstFlowReturn ret = loan_slot(self, &slot);
     if (ret != GST_FLOW_OK)
         return ret;
     px_buffer_t *buf = NULL;
-    px_status_t rc = px_slot_into_buffer(slot, px_slot_len(slot), NULL, &buf);
+    px_status_t rc = px_slot_into_buffer(slot, self->size, NULL, &buf);
     if (rc != PX_OK) {
         GST_ERROR_OBJECT(self, "px_slot_into_buffer: %s", px_last_error_message());
         return GST_FLOW_ERROR;
     }
     *mem = gst_parallax_memory_wrap(buf);
-    gst_memory_resize(*mem, 0, self->size);
     return GST_FLOW_OK;
 }
 

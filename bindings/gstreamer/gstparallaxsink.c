@@ -202,14 +202,19 @@ static GstFlowReturn loan_slot(GstParallaxSink *self, px_pool_t *pool, px_slot_t
 /* ---- frames --------------------------------------------------------------------------------- */
 
 /* A handle on the slot upstream wrote `buf` into, when it did (the buffer came from our
- * GstBufferPool, or any other writable libparallax memory of this process): no copy. */
-static px_buffer_t *frame_in_place(GstBuffer *buf) {
+ * GstBufferPool, or any other writable libparallax memory of this process): no copy. The
+ * memory's own handle when it shows all of it (our pool's buffers: *owned FALSE, the caller
+ * must not release it), else a slice of it (*owned TRUE). */
+static px_buffer_t *frame_in_place(GstBuffer *buf, gboolean *owned) {
     if (gst_buffer_n_memory(buf) != 1)
         return NULL;
     GstMemory *mem = gst_buffer_peek_memory(buf, 0);
     px_buffer_t *whole = gst_parallax_memory_get_buffer(mem);
     if (whole == NULL || px_buffer_mut_ptr(whole) == NULL)
         return NULL;
+    *owned = mem->offset != 0 || mem->size != px_buffer_len(whole);
+    if (!*owned)
+        return whole;
     px_buffer_t *frame = NULL;
     if (px_buffer_slice(whole, mem->offset, mem->size, &frame) != PX_OK)
         return NULL;
@@ -262,8 +267,12 @@ static GstFlowReturn publish(GstParallaxSink *self, px_buffer_t *frame) {
  * goes out untyped, with a warning once per caps: its bytes still travel, only the array view
  * the caps promise does not. */
 static void set_format(GstParallaxSink *self, px_buffer_t *frame) {
-    if (self->format.ndim == 0 || px_buffer_set_format(frame, &self->format) == PX_OK)
+    /* Also when untyped (ndim 0 clears it): a pool memory's handle published again (a buffer
+     * pushed twice) may carry the format of earlier caps. */
+    if (px_buffer_set_format(frame, &self->format) == PX_OK)
         return;
+    const px_format_t untyped = {0};
+    px_buffer_set_format(frame, &untyped); /* what a refused format left stays off too */
     if (!self->format_warned)
         GST_ELEMENT_WARNING(self, STREAM, FORMAT, ("Buffer does not hold a frame of the caps"),
                             ("a %zu-byte buffer published untyped: %s", px_buffer_len(frame),
@@ -283,7 +292,8 @@ static GstFlowReturn sink_render(GstBaseSink *bsink, GstBuffer *buf) {
         GST_DEBUG_OBJECT(self, "empty buffer not published"); /* a slot holds >= 1 byte */
         return GST_FLOW_OK;
     }
-    px_buffer_t *frame = frame_in_place(buf);
+    gboolean owned = TRUE;
+    px_buffer_t *frame = frame_in_place(buf, &owned);
     if (frame != NULL) {
         g_atomic_pointer_add(&self->zero_copy, 1);
     } else {
@@ -297,7 +307,8 @@ static GstFlowReturn sink_render(GstBaseSink *bsink, GstBuffer *buf) {
     px_buffer_set_metadata(frame, &meta);
     set_format(self, frame);
     GstFlowReturn ret = publish(self, frame);
-    px_buffer_release(frame);
+    if (owned)
+        px_buffer_release(frame);
     return ret;
 }
 
