@@ -45,6 +45,18 @@ info_field() {
     tr ',' '\n' | sed -n "s/^\"$2\": *//p"
 }
 
+# Waits up to 15 s for stream $1 to have a subscriber: a fixed sleep before killing the sink
+# was not enough on a loaded machine (both gst-launch processes still starting, the src not yet
+# joined: killing the sink then leaves it waiting for a publisher, as it should).
+wait_joined() {
+  local i
+  for ((i = 0; i < 300; i++)); do
+    [ "$(info_field "$1" subscribers)" = 1 ] && return 0
+    sleep 0.05
+  done
+  fail "no subscriber joined $1 within 15 s"
+}
+
 case $case_name in
 byte_equal)
   # The issue's run: 300 1080p RGB frames through the stream, byte-equal to the same
@@ -111,7 +123,8 @@ kill_sink)
     sink=$!; pids+=($sink)
     launch parallaxsrc stream="ksink-$mode" on-publisher-lost=$mode ! fakesink &
     src=$!; pids+=($src)
-    sleep 0.8
+    wait_joined "ksink-$mode"
+    sleep 0.2
     kill -0 "$src" || fail "src ended early"
     kill -9 "$sink"
     wait_exit "$src" 5
@@ -131,7 +144,8 @@ reconnect)
   launch videotestsrc is-live=true pattern=black ! "$SMALL,framerate=100/1" ! \
     parallaxsink stream=rc &
   sink=$!; pids+=($sink)
-  sleep 0.8
+  wait_joined rc
+  sleep 0.2
   kill -9 "$sink"
   sleep 0.3
   kill -0 "$src" || fail "src ended when the sink was killed"
