@@ -57,8 +57,15 @@ finish() {
   esac
 }
 
+# Frames a meter saw: from its line when it finished, from its TIMEOUT message when it hung,
+# "?" when it was killed before it could say.
+seen() {
+  { cut -d' ' -f1 "$1"; sed -n 's/.*TIMEOUT after \([0-9]*\) frames.*/\1/p' "$1.err"; } |
+    grep . || echo "?"
+}
+
 # run VARIANT KIND SIZE FRAMES TAG: prints "fps producer_us consumer_us frames" and returns 0,
-# or returns 2 (hung) or 1 (failed). The producer starts first and holds its first frame until
+# or returns 2 (hung: prints where each side was, "producer N/M consumer N/M" frames) or 1. The producer starts first and holds its first frame until
 # the consumer has joined (wait-for-subscribers=1 / wait-for-connection=true); the consumer
 # starts when the socket is there. frames/s is the consumer's, between its first and last frame.
 run() {
@@ -91,6 +98,7 @@ run() {
   if [ $rc != 0 ]; then
     kill "$pid_p" 2>/dev/null || true
     finish "$pid_p" "$tmp/producer" >/dev/null 2>&1 || true
+    [ $rc = 2 ] && echo "producer $(seen "$tmp/producer")/$n consumer $(seen "$tmp/consumer")/$n"
     return $rc
   fi
   finish "$pid_p" "$tmp/producer" || rp=$?
@@ -107,8 +115,10 @@ run() {
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "-" }'; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
 
-frames_for() { # KIND SIZE
-  if [ "$1" = freeze ]; then echo 3000; elif [ "$2" = 1080p ]; then echo 300; else echo 100; fi
+# Frames per run: enough for a second or so of each (3000 when nothing is written, 300
+# otherwise: 100 4K frames, as before, were over in 0.3 s and their figures swung by 1.5x).
+frames_for() { # KIND
+  if [ "$1" = freeze ]; then echo 3000; else echo 300; fi
 }
 
 declare -A results hung failed loads
@@ -121,7 +131,7 @@ for ((r = 1; r <= reps; r++)); do
   fi
   for kind in $producers; do
     for size in $sizes; do
-      n=$(frames_for "$kind" "$size")
+      n=$(frames_for "$kind")
       for variant in "${order[@]}"; do
         key=$kind.$size.$variant
         loads[$key]+="$(load1) "
@@ -132,7 +142,8 @@ for ((r = 1; r <= reps; r++)); do
           echo "rep $r $kind $size $variant: $line (fps, producer us/frame, consumer" \
             "us/frame, frames)" >&2 ;;
         2) hung[$key]=$((${hung[$key]:-0} + 1))
-          echo "rep $r $kind $size $variant: HUNG (no end within ${limit}s), killed" >&2 ;;
+          echo "rep $r $kind $size $variant: HUNG (no end within ${limit}s; frames seen:" \
+            "$line), killed" >&2 ;;
         *) failed[$key]=$((${failed[$key]:-0} + 1))
           echo "rep $r $kind $size $variant: FAILED" >&2 ;;
         esac
