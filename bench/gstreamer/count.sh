@@ -49,19 +49,8 @@ wrap() {
 
 # pair TOOL VARIANT KIND FRAMES TAG: runs producer and consumer under TOOL into $tmp/TAG.{p,c}.
 pair() {
-  local tool=$1 variant=$2 kind=$3 n=$4 tag=$5 w h caps head prod cons pid
-  read -r w h <<<"$(dims_of "$size")"
-  caps=$(caps_of "$w" "$h")
-  head=$(producer_head "$kind" "$caps" "$n")
-  if [ "$variant" = shm ]; then
-    prod=$(shm_producer "$kind" "$head" "$tag" $((w * h * 3)))
-    cons=$(shm_consumer "$tag" "$caps")
-  else
-    # shellcheck disable=SC1090
-    . "$tmp/env.$variant"
-    prod=$(parallax_producer "$head" "$tag")
-    cons=$(parallax_consumer "$tag" "$limit")
-  fi
+  local tool=$1 variant=$2 kind=$3 n=$4 tag=$5 prod cons pid
+  pipelines "$variant" "$kind" "$size" "$n" "$tag" "$limit"
   rm -f "$tmp/$tag.p" "$tmp/$tag.c"
   # shellcheck disable=SC2046,SC2086
   timeout -k 3 "$limit" $(wrap "$tool" "$tmp/$tag.p") "$tmp/px_gst_meter" "$limit" $prod \

@@ -88,3 +88,22 @@ shm_producer() {
 shm_consumer() { # TAG CAPS
   echo "shmsrc socket-path=$tmp/$1 is-live=false ! $2 ! $CONSUMER_TAIL"
 }
+
+# pipelines VARIANT KIND SIZE FRAMES TAG LIMIT_S: sets the caller's $prod and $cons (declare
+# them local) to the producer's and the consumer's pipeline for VARIANT (shm, or a label of
+# plugin_setup, whose environment it takes).
+pipelines() {
+  local variant=$1 kind=$2 size=$3 n=$4 tag=$5 limit_s=$6 w h caps head
+  read -r w h <<<"$(dims_of "$size")"
+  caps=$(caps_of "$w" "$h")
+  head=$(producer_head "$kind" "$caps" "$n")
+  if [ "$variant" = shm ]; then
+    prod=$(shm_producer "$kind" "$head" "$tag" $((w * h * 3)))
+    cons=$(shm_consumer "$tag" "$caps")
+  else
+    # shellcheck disable=SC1090
+    . "$tmp/env.$variant"
+    prod=$(parallax_producer "$head" "$tag")
+    cons=$(parallax_consumer "$tag" "$limit_s")
+  fi
+}

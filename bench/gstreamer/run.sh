@@ -65,23 +65,12 @@ seen() {
 }
 
 # run VARIANT KIND SIZE FRAMES TAG: prints "fps producer_us consumer_us frames" and returns 0,
-# or returns 2 (hung: prints where each side was, "producer N/M consumer N/M" frames) or 1. The producer starts first and holds its first frame until
-# the consumer has joined (wait-for-subscribers=1 / wait-for-connection=true); the consumer
+# or returns 2 (hung: prints where each side was, "producer N/M consumer N/M" frames) or 1.
+# The producer starts first and holds its first frame until the consumer has joined (wait-for-subscribers=1 / wait-for-connection=true); the consumer
 # starts when the socket is there. frames/s is the consumer's, between its first and last frame.
 run() {
-  local variant=$1 kind=$2 size=$3 n=$4 tag=$5 w h caps head prod cons pid_p pid_c rp=0 rc=0
-  read -r w h <<<"$(dims_of "$size")"
-  caps=$(caps_of "$w" "$h")
-  head=$(producer_head "$kind" "$caps" "$n")
-  if [ "$variant" = shm ]; then
-    prod=$(shm_producer "$kind" "$head" "$tag" $((w * h * 3)))
-    cons=$(shm_consumer "$tag" "$caps")
-  else
-    # shellcheck disable=SC1090
-    . "$tmp/env.$variant"
-    prod=$(parallax_producer "$head" "$tag")
-    cons=$(parallax_consumer "$tag" "$limit")
-  fi
+  local variant=$1 kind=$2 size=$3 n=$4 tag=$5 prod cons pid_p pid_c rp=0 rc=0
+  pipelines "$variant" "$kind" "$size" "$n" "$tag" "$limit"
   # shellcheck disable=SC2086
   start_meter "$tmp/producer" $prod
   pid_p=$!
