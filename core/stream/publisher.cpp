@@ -43,12 +43,6 @@ constexpr uint64_t pieces_id = UINT64_MAX;
 constexpr int departures_per_round = 1;
 // poll() stalls no frame: it does every piece of work there is, up to this many.
 constexpr int pieces_per_poll = 64;
-// A publish does another piece of a join or a departure only while the ones before took less
-// than this (wall clock). A join is about ten pieces: where a piece takes a few microseconds
-// (a few system calls on an unloaded machine), a publisher that publishes rarely still admits
-// a subscriber within a few frames; where it takes tens (measured on a loaded 2-core VM), each
-// publish does one.
-constexpr int64_t pieces_budget_ns = 10'000;
 
 // What keeps a frame that is not a pool slot counted while a subscriber holds it: a channel
 // tracks loans by lease, and credit is counted in loans.
@@ -202,8 +196,12 @@ size_t Publisher::subscriber_count() const {
 // ---------------------------------------------------------------------------------------------
 // Joins and departures
 
+// One piece of a join or a departure at most (none when taking departures out was the piece): a
+// piece costs 10-40 us of CPU on the loaded 2-core VM (PX_STREAM_PIECES), and one that looked
+// quick may be followed by a slow one. A join is about fifteen pieces, so a publisher that
+// publishes rarely admits a subscriber in as many frames, unless it polls its fd (poll does
+// them all, one per call of this).
 void Publisher::housekeeping_locked() {
-    const int64_t start = now_ns();
     const int64_t cpu_start = profile_ ? PieceProfile::cpu_now_ns() : 0;
     last_housekeeping_ns_ = coarse_now_ns();
     // An epoll_wait, and for each one that left an epoll_ctl and a shutdown: that is this
@@ -213,8 +211,7 @@ void Publisher::housekeeping_locked() {
         profile_->add(reaped ? "departure: take out (with epoll_wait)" : "epoll_wait for departures",
                       PieceProfile::cpu_now_ns() - cpu_start);
     if (reaped == 0)
-        while (timed_piece_locked() && now_ns() - start < pieces_budget_ns) {
-        }
+        timed_piece_locked();
     signal_pieces_locked();
     publish_stats_locked();
     if (profile_)
@@ -604,6 +601,7 @@ void Publisher::publish(const Buffer &buf) {
         fail(Status::invalid, "the stream's numbering is used up (skip() took it to the end)");
     const uint64_t seq = ++last_seq_;
     ++counters_.published;
+    const uint64_t departed_before = counters_.departed;
     if (opts_.history) {
         history_.push_back(Past{seq, frame, description_});
         if (history_.size() > opts_.history)
@@ -631,11 +629,12 @@ void Publisher::publish(const Buffer &buf) {
         try {
             apply_slow_policy_locked(no_room, frame, seq);
         } catch (const Error &) {
-            after_frame_locked(); // a BLOCK timeout: joins and departures go on all the same
+            // A BLOCK timeout: joins and departures go on all the same.
+            after_frame_locked(counters_.departed != departed_before);
             throw;
         }
     }
-    after_frame_locked();
+    after_frame_locked(counters_.departed != departed_before);
 }
 
 void Publisher::skip(uint64_t count) {
@@ -649,11 +648,13 @@ void Publisher::skip(uint64_t count) {
     last_seq_ += count;
 }
 
-void Publisher::after_frame_locked() {
+// `took_out`: this publish took a departed subscriber out itself (an epoll_ctl and a shutdown),
+// which is its piece: housekeeping waits for the next one.
+void Publisher::after_frame_locked(bool took_out) {
     // After the frame went out, not before: a subscriber welcomed here starts at the next
     // frame, so its first frame's segment registration (an fd passed) falls on the next
     // publish instead of adding to this one.
-    if (coarse_now_ns() - last_housekeeping_ns_ >= housekeeping_interval_ns)
+    if (!took_out && coarse_now_ns() - last_housekeeping_ns_ >= housekeeping_interval_ns)
         housekeeping_locked();
     else
         publish_stats_locked();

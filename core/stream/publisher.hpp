@@ -98,7 +98,7 @@ private:
               const PublisherOptions &opts);
 
     void housekeeping_locked();
-    void after_frame_locked();
+    void after_frame_locked(bool took_out);
     bool piece_locked();
     bool timed_piece_locked();
     bool admit_locked();
