@@ -218,12 +218,14 @@ pub fn decode(bytes: &[u8], total_len: u64) -> Result<Header, String> {
     let payload_len = c.u64("payload length")?;
     let more = flags & FLAG_MORE != 0;
     let end = payload_len.checked_add(len as u64);
-    if payload_len == 0 || !more && end != Some(total_len) {
+    if payload_len == 0 || (!more && end != Some(total_len)) {
         return Err(format!(
             "payload length {payload_len} + header {len} != message length {total_len}"
         ));
     }
-    if more && !end.is_some_and(|e| e + FIXED_LEN as u64 <= total_len) {
+    // Checked sums: the lengths come off the network.
+    let room = end.and_then(|e| e.checked_add(FIXED_LEN as u64));
+    if more && room.is_none_or(|r| r > total_len) {
         return Err(format!(
             "payload length {payload_len} + header {len} leaves no room in {total_len} bytes \
              for the next frame's header"
@@ -376,6 +378,12 @@ mod tests {
                 "{total}"
             );
         }
+        // A payload length whose end, plus room for a header, would run past u64::MAX is
+        // refused, not a panic (debug) nor a wrapped sum that passes (release).
+        let mut huge = v.clone();
+        let near_max = u64::MAX - v.len() as u64 - 10;
+        huge[40..48].copy_from_slice(&near_max.to_le_bytes());
+        assert!(decode(&huge, u64::MAX).unwrap_err().contains("no room"));
         // Unflagged, the payload must end the message exactly.
         h.more = false;
         let v = encoded(&h);
