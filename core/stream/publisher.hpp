@@ -7,11 +7,14 @@
 // publish costs one send per subscriber) and poll(), which a publisher that goes a while
 // without publishing calls when fd() is readable. A join or a departure is kernel work
 // (memfds, mappings, sockets, fds passed) that would stall a publish for 100-200 us at once:
-// it is done in pieces of a few syscalls, one piece per publish that looks after them (for a
-// join: making the offer for the next connection ahead in two, admitting the connection, each
-// stage of its handshake (Listener::accept_step), then the welcome; for a departure: taking it
-// out, closing its channel, and unmapping each control block), so that no publish waits for
-// more than one piece; poll(), which stalls no frame, does every piece there is.
+// it is done in pieces of one or two syscalls, at most one piece per publish that looks after
+// them (for a join: making the offer for the next connection ahead (memfd; size and seals;
+// mapping; the data ring's pages faulted in, in three; socketpair), accepting the connection,
+// greeting it, watching it, each stage of its handshake (Listener::accept_step), watching the
+// new subscriber's socket, then the welcome; for a departure: taking it out, closing its
+// channel, and for each control block dropping its pages, then unmapping it), so that no
+// publish waits for more than one piece; poll(), which stalls no frame, does every piece there
+// is. PX_STREAM_PIECES=<file> writes what each kind of piece costs (see publisher.cpp).
 //
 // Publish puts one descriptor in each subscriber's ring; the frame's slot is lent once per
 // subscriber and returns when the publisher and every subscriber have released it or died.
