@@ -169,7 +169,9 @@ px_status_t px_subscriber_description(const px_subscriber_t *sub, char *dst, siz
                                       size_t *len) {
     return px_guard(__func__, [&] {
         require_out(len, "len");
-        const std::string text = from_handle(require(sub, "sub"))->description();
+        const std::shared_ptr<const std::string> shared =
+            from_handle(require(sub, "sub"))->description();
+        const std::string &text = *shared;
         *len = text.size();
         if (cap < text.size() + 1)
             fail(Status::invalid, "cap " + std::to_string(cap) + " is too small for the " +
@@ -178,6 +180,10 @@ px_status_t px_subscriber_description(const px_subscriber_t *sub, char *dst, siz
         require(dst, "dst");
         std::memcpy(dst, text.c_str(), text.size() + 1);
     });
+}
+
+uint64_t px_subscriber_description_version(const px_subscriber_t *sub) {
+    return sub ? from_handle(sub)->description_version() : 0;
 }
 
 int px_subscriber_fd(const px_subscriber_t *sub) {

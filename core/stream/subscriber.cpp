@@ -80,6 +80,7 @@ void Subscriber::join(int64_t deadline_ns) {
     std::lock_guard lock(state_mutex_);
     pending_description_ = text;
     description_ = std::move(text);
+    description_version_.store(1, std::memory_order_release);
     next_seq_ = tag.seq;
     stats_.publisher_pid = ch_->stats().peer_pid;
 }
@@ -140,14 +141,17 @@ std::optional<Buffer> Subscriber::next_frame(int64_t timeout_ns) {
         stats_.missed += tag.seq - next_seq_;
         next_seq_ = tag.seq + 1;
         ++stats_.received;
-        description_ = pending_description_;
+        if (description_ != pending_description_) {
+            description_ = pending_description_;
+            description_version_.fetch_add(1, std::memory_order_release);
+        }
         return got;
     }
 }
 
-std::string Subscriber::description() const {
+std::shared_ptr<const std::string> Subscriber::description() const {
     std::lock_guard lock(state_mutex_);
-    return *description_;
+    return description_;
 }
 
 SubscriberStats Subscriber::stats() const {

@@ -8,6 +8,7 @@
 // a frame is the last one received before it.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -39,7 +40,14 @@ public:
     // recv without an exception for "nothing yet" (nullopt, timeout 0 only): a busy poll.
     std::optional<Buffer> receive(int64_t timeout_ns);
     // In force for the last frame received (before the first: the one current at join).
-    std::string description() const;
+    // Shared and immutable: reading it copies no text.
+    std::shared_ptr<const std::string> description() const;
+    // Changes whenever description() starts answering with another record (1 from the join
+    // on): a caller compares it with the last value it saw instead of reading the text at
+    // every frame. Lock-free.
+    uint64_t description_version() const {
+        return description_version_.load(std::memory_order_acquire);
+    }
     // Pollable: readable when recv may not block (it may still find only a description).
     int fd() { return ch_->fd(); }
     SubscriberStats stats() const;
@@ -63,6 +71,7 @@ private:
     // Shared, so that a frame takes the one in force without copying up to 64 KiB.
     std::shared_ptr<const std::string> pending_description_; // the last one received
     std::shared_ptr<const std::string> description_; // in force for the last frame received
+    std::atomic<uint64_t> description_version_{0}; // see description_version()
     uint64_t next_seq_ = 0;           // the number the next frame should have
     SubscriberStats stats_;
 };

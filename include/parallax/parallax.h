@@ -593,6 +593,11 @@ PX_API px_status_t px_subscriber_recv(px_subscriber_t *sub, int64_t timeout_ns,
  * @param[out] len  the description's length without the NUL. */
 PX_API px_status_t px_subscriber_description(const px_subscriber_t *sub, char *dst, size_t cap,
                                              size_t *len);
+/* A number that changes whenever px_subscriber_description may answer with another text: 1
+ * from the join on, one more each time a received frame brings a description record in force
+ * (a description set again with the same text counts too). Compare it with the last value seen
+ * instead of copying the text at every frame. Cheap (one atomic load, no lock); 0 for NULL. */
+PX_API uint64_t px_subscriber_description_version(const px_subscriber_t *sub);
 /* Pollable: readable when recv may not block (it may still answer PX_E_WOULD_BLOCK after
  * taking a description record).
  * @return borrowed: valid while sub lives (never close it). nullable: -1 for NULL or when the

@@ -140,16 +140,23 @@ TEST_CASE("the description: current at join, then each change in order with the 
         px_subscriber_t *sub = nullptr;
         if (px_subscriber_new("cam", 10 * second_ns, &sub) != PX_OK)
             return 2;
-        if (description_of(sub) != "caps=A")
+        if (description_of(sub) != "caps=A" || px_subscriber_description_version(sub) != 1)
             return 3;
         joined.post();
         const char *expected[] = {"caps=A", "caps=B", "caps=D", ""};
+        // The version moves exactly when the description in force does (C never is: D
+        // replaced it before a frame).
+        const uint64_t versions[] = {1, 2, 3, 4};
         for (uint64_t seq = 1; seq <= 4; ++seq) {
             if (recv_seq(sub, 10 * second_ns) != static_cast<int64_t>(seq))
                 return 4;
             if (description_of(sub) != expected[seq - 1])
                 return 10 + static_cast<int>(seq);
+            if (px_subscriber_description_version(sub) != versions[seq - 1])
+                return 20 + static_cast<int>(seq);
         }
+        if (px_subscriber_description_version(nullptr) != 0)
+            return 6;
         // Too small a buffer: PX_E_INVALID, with the length to allocate.
         size_t len = 99;
         char tiny[1];
