@@ -41,23 +41,3 @@ void gst_parallax_meta_to_buffer(const px_metadata_t *meta, GstBuffer *buf) {
     GST_BUFFER_FLAG_SET(buf, meta->flags & CARRIED_FLAGS);
 }
 
-/* The caps generation's place in px_metadata_t.user: a tag, then the number, little-endian. */
-static const guint8 CAPS_GENERATION_TAG[4] = {'P', 'X', 'c', 'g'};
-#define CAPS_GENERATION_LEN 8u
-
-void gst_parallax_meta_set_caps_generation(px_metadata_t *meta, guint32 generation) {
-    const guint32 le = GUINT32_TO_LE(generation);
-    memcpy(meta->user, CAPS_GENERATION_TAG, sizeof CAPS_GENERATION_TAG);
-    memcpy(meta->user + sizeof CAPS_GENERATION_TAG, &le, sizeof le);
-    meta->user_len = CAPS_GENERATION_LEN;
-}
-
-gboolean gst_parallax_meta_get_caps_generation(const px_metadata_t *meta, guint32 *generation) {
-    if (meta->user_len != CAPS_GENERATION_LEN ||
-        memcmp(meta->user, CAPS_GENERATION_TAG, sizeof CAPS_GENERATION_TAG) != 0)
-        return FALSE;
-    guint32 le;
-    memcpy(&le, meta->user + sizeof CAPS_GENERATION_TAG, sizeof le);
-    *generation = GUINT32_FROM_LE(le);
-    return TRUE;
-}

@@ -13,17 +13,6 @@ G_BEGIN_DECLS
  * frame published at EOS so that a subscriber can tell a clean end from a publisher that died. */
 #define GST_PARALLAX_FLAG_EOS (1u << 31)
 
-/* Caps generation: parallaxsink numbers its stream descriptions (1 for the first caps, one
- * more at each change) and writes the number in force into each frame's metadata (`user`,
- * after a tag), so that parallaxsrc reads the description only when the number differs from
- * the last it saw, not at every frame. The number is absolute, so a frame that never reached a
- * subscriber (dropped, joined late) hides no change. */
-void gst_parallax_meta_set_caps_generation(px_metadata_t *meta, guint32 generation);
-
-/* The caps generation `meta` carries: FALSE when it carries none (a publisher other than
- * parallaxsink, whose description may change with any frame). */
-gboolean gst_parallax_meta_get_caps_generation(const px_metadata_t *meta, guint32 *generation);
-
 /* @param[out] meta  filled from buf; `sequence` is the caller's frame number. */
 void gst_parallax_meta_from_buffer(GstBuffer *buf, guint64 sequence, px_metadata_t *meta);
 

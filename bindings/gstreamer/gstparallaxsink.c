@@ -57,7 +57,6 @@ struct _GstParallaxSink {
     gboolean waited; /* wait-for-subscribers done */
     px_format_t format;     /* typed-frame description of the caps' frames; ndim 0: untyped */
     gboolean format_warned; /* a buffer that did not fit `format` was reported (per caps) */
-    guint32 caps_generation; /* descriptions set so far: each frame carries it (see meta.h) */
     gint unlocked;   /* atomic: unlock() was called, a waiting render must give up */
     guint64 sequence;
 
@@ -303,7 +302,6 @@ static GstFlowReturn sink_render(GstBaseSink *bsink, GstBuffer *buf) {
     }
     px_metadata_t meta;
     gst_parallax_meta_from_buffer(buf, self->sequence++, &meta);
-    gst_parallax_meta_set_caps_generation(&meta, self->caps_generation);
     px_buffer_set_metadata(frame, &meta);
     set_format(self, frame);
     GstFlowReturn ret = publish(self, frame);
@@ -370,8 +368,6 @@ static gboolean sink_set_caps(GstBaseSink *bsink, GstCaps *caps) {
         POST_PX_ERROR(self, "Setting the description", rc);
         return FALSE;
     }
-    /* Frames from now on carry the new number: a src reads the description again. */
-    self->caps_generation++;
     const gsize size = frame_size_of(caps, &self->format);
     self->format_warned = FALSE;
     GST_INFO_OBJECT(self, "frames %s", self->format.ndim ? "typed" : "untyped");
@@ -439,7 +435,6 @@ static gboolean sink_start(GstBaseSink *bsink) {
     self->waited = FALSE;
     self->sequence = 0;
     memset(&self->format, 0, sizeof self->format);
-    self->caps_generation = 0;
     self->published = self->zero_copy = self->copied = self->block_timeouts = 0;
     return TRUE;
 }

@@ -58,8 +58,7 @@ struct _GstParallaxSrc {
     gchar *caps_text;  /* the description the current caps came from */
     gchar *desc;       /* scratch for px_subscriber_description */
     gsize desc_cap;
-    guint32 caps_generation; /* the sink's number of the description in force... */
-    gboolean caps_generation_known; /* ...once a frame of this subscription carried one */
+    guint64 desc_version; /* px_subscriber_description_version the caps follow; 0: none yet */
     gboolean discont;  /* next buffer starts after a reconnect */
 
     /* Stats: received is atomic; the others under the object lock. The current subscriber's
@@ -154,8 +153,8 @@ static GstFlowReturn subscribe(GstParallaxSrc *self) {
     GST_OBJECT_LOCK(self);
     self->sub = sub;
     GST_OBJECT_UNLOCK(self);
-    /* A new publisher numbers its descriptions afresh. */
-    self->caps_generation_known = FALSE;
+    /* A new subscription numbers its descriptions afresh. */
+    self->desc_version = 0;
     const int fd = px_subscriber_fd(self->sub);
     if (fd < 0) {
         POST_PX_ERROR(self, "Polling the subscriber", PX_E_INTERNAL);
@@ -220,19 +219,11 @@ static gboolean read_description(GstParallaxSrc *self) {
     }
 }
 
-/* Whether the description may differ from the one the caps came from: the frame's caps
- * generation (parallaxsink's) is new, or the frame has none (another publisher). */
-static gboolean description_may_have_changed(GstParallaxSrc *self, const px_metadata_t *meta) {
-    guint32 generation;
-    if (!gst_parallax_meta_get_caps_generation(meta, &generation))
-        return TRUE;
-    return !self->caps_generation_known || generation != self->caps_generation;
-}
-
-/* Notes the caps generation of a frame whose description the caps now follow. */
-static void caps_generation_seen(GstParallaxSrc *self, const px_metadata_t *meta) {
-    self->caps_generation_known =
-        gst_parallax_meta_get_caps_generation(meta, &self->caps_generation);
+/* Whether the description in force may differ from the one the caps came from (one atomic
+ * load: the text is read only when it may have changed). Only this thread receives, so the
+ * version cannot move between this check and the read that follows. */
+static gboolean description_may_have_changed(GstParallaxSrc *self) {
+    return px_subscriber_description_version(self->sub) != self->desc_version;
 }
 
 /* Sets the src caps when the description changed (the publisher's caps did). */
@@ -330,13 +321,13 @@ static GstFlowReturn src_create(GstPushSrc *psrc, GstBuffer **out) {
             GST_INFO_OBJECT(self, "end of stream %s", self->stream);
             return GST_FLOW_EOS;
         }
-        if (description_may_have_changed(self, &meta)) {
+        if (description_may_have_changed(self)) {
             ret = update_caps(self);
             if (ret != GST_FLOW_OK) {
                 px_buffer_release(frame);
                 return ret;
             }
-            caps_generation_seen(self, &meta);
+            self->desc_version = px_subscriber_description_version(self->sub);
         }
         g_atomic_pointer_add(&self->received, 1);
         *out = wrap_frame(self, frame, &meta);
