@@ -18,7 +18,8 @@
 //! express off (Zenoh batches), priority Data; TCP on 127.0.0.1, multicast scouting off.
 //! Besides frames/s, each run reports the CPU time (user + system, every thread) all its
 //! processes spent per frame in the counting window: on a shared machine frames/s follows the
-//! load, CPU per frame much less. PX_BENCH_IMPORT_ARGS adds options to the import bridge's
+//! load, CPU per frame much less; and, process by process, user and system CPU and voluntary
+//! and involuntary context switches (every thread's) per frame. PX_BENCH_IMPORT_ARGS adds options to the import bridge's
 //! command line (e.g. "--policy drop"). Prints each run with the load average, then the
 //! medians and the ratio bridged/plain per size. The roles below are this same binary run again.
 use std::io::{BufRead, BufReader};
@@ -165,54 +166,119 @@ fn spawn(exe: &std::path::Path, args: &[String]) -> Child {
         .unwrap()
 }
 
-/// User + system CPU seconds of a process so far (all its threads), from /proc.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<u64> = rest
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .map(|v| v.parse().unwrap_or(0))
-        .collect();
-    // SAFETY: sysconf has no preconditions.
-    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    f.iter().sum::<u64>() as f64 / tick
+/// What a process has used so far: user and system CPU seconds (all its threads) and its
+/// threads' voluntary and involuntary context switches, from /proc.
+#[derive(Clone, Copy, Default)]
+struct Usage {
+    user: f64,
+    sys: f64,
+    voluntary: u64,
+    involuntary: u64,
+}
+
+impl Usage {
+    fn of(pid: u32) -> Usage {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .map(|v| v.parse().unwrap_or(0))
+            .collect();
+        // SAFETY: sysconf has no preconditions.
+        let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        let mut u = Usage {
+            user: f.first().copied().unwrap_or(0) as f64 / tick,
+            sys: f.get(1).copied().unwrap_or(0) as f64 / tick,
+            ..Usage::default()
+        };
+        // /proc/PID/status counts the main thread's switches only: every thread's are summed.
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten();
+        for task in tasks.flatten() {
+            let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+            for line in status.lines() {
+                let count = |prefix: &str| {
+                    line.strip_prefix(prefix)
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                };
+                if let Some(n) = count("voluntary_ctxt_switches:") {
+                    u.voluntary += n;
+                } else if let Some(n) = count("nonvoluntary_ctxt_switches:") {
+                    u.involuntary += n;
+                }
+            }
+        }
+        u
+    }
+
+    fn cpu(&self) -> f64 {
+        self.user + self.sys
+    }
+
+    fn since(&self, before: &Usage) -> Usage {
+        Usage {
+            user: self.user - before.user,
+            sys: self.sys - before.sys,
+            voluntary: self.voluntary - before.voluntary,
+            involuntary: self.involuntary - before.involuntary,
+        }
+    }
 }
 
 /// One run: frames/s at the far subscriber, and the CPU time all the run's processes spent
 /// per frame in the same window (microseconds): the cost, whatever else the machine runs.
-#[derive(Clone, Copy)]
+/// `detail` says it process by process, per frame: where the time goes.
+#[derive(Clone)]
 struct Run {
     rate: f64,
     cpu_us: f64,
+    detail: String,
 }
 
-/// Reads the subscriber's window (CPU of every process sampled at its start and end), then
-/// stops the others.
-fn rate_of(mut sub: Child, others: Vec<Child>) -> Run {
+/// Reads the subscriber's window (the usage of every process sampled at its start and end),
+/// then stops the others. `roles` names the processes: the others', then the subscriber's.
+fn rate_of(mut sub: Child, others: Vec<Child>, roles: &[&str]) -> Run {
     let pids: Vec<u32> = others.iter().map(Child::id).chain([sub.id()]).collect();
-    let cpu = || pids.iter().map(|&p| cpu_seconds(p)).sum::<f64>();
+    let usage = || pids.iter().map(|&p| Usage::of(p)).collect::<Vec<_>>();
     let mut lines = BufReader::new(sub.stdout.take().unwrap()).lines();
-    let (mut run, mut cpu_at_start) = (
-        Run {
-            rate: f64::NAN,
-            cpu_us: f64::NAN,
-        },
-        0.0,
-    );
+    let mut run = Run {
+        rate: f64::NAN,
+        cpu_us: f64::NAN,
+        detail: String::new(),
+    };
+    let mut at_start = Vec::new();
     for line in lines.by_ref() {
         let line = line.unwrap();
         if line == "window" {
-            cpu_at_start = cpu();
+            at_start = usage();
         } else if let Some(rest) = line.strip_prefix("done ") {
-            let used = cpu() - cpu_at_start;
+            let used: Vec<Usage> = usage()
+                .iter()
+                .zip(&at_start)
+                .map(|(end, start)| end.since(start))
+                .collect();
             let mut v = rest.split_whitespace().map(|x| x.parse::<f64>().unwrap());
             let (counted, seconds) = (v.next().unwrap(), v.next().unwrap());
+            let per = |x: f64| x / counted;
             run = Run {
                 rate: counted / seconds,
-                cpu_us: used * 1e6 / counted,
+                cpu_us: used.iter().map(Usage::cpu).sum::<f64>() * 1e6 / counted,
+                detail: roles
+                    .iter()
+                    .zip(&used)
+                    .map(|(role, u)| {
+                        format!(
+                            "{role} {:.1}+{:.1} us {:.2}+{:.2} cs",
+                            per(u.user * 1e6),
+                            per(u.sys * 1e6),
+                            per(u.voluntary as f64),
+                            per(u.involuntary as f64)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
             };
             break;
         }
@@ -241,7 +307,7 @@ fn run_plain(size: usize, seconds: f64, port: u16) -> Run {
         &exe,
         &["plain-sub".into(), port.to_string(), seconds.to_string()],
     );
-    rate_of(sub, vec![publisher])
+    rate_of(sub, vec![publisher], &["pub", "sub"])
 }
 
 fn run_bridged(size: usize, seconds: f64, port: u16, tag: &str) -> Run {
@@ -268,7 +334,11 @@ fn run_bridged(size: usize, seconds: f64, port: u16, tag: &str) -> Run {
     let importer = spawn(&bridge, &import_args);
     let exporter = spawn(&bridge, &s(&["export", &a, "--key", KEY, "--listen", &ep]));
     let sub = spawn(&exe, &["px-sub".into(), b, seconds.to_string()]);
-    rate_of(sub, vec![publisher, exporter, importer])
+    rate_of(
+        sub,
+        vec![publisher, exporter, importer],
+        &["pub", "export", "import", "sub"],
+    )
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -322,6 +392,8 @@ fn main() {
                 b.rate / p.rate,
                 load()
             );
+            println!("    plain (per frame, user+sys CPU, voluntary+involuntary switches): {}", p.detail);
+            println!("    bridged: {}", b.detail);
             plain.push(p.rate);
             bridged.push(b.rate);
             plain_cpu.push(p.cpu_us);
