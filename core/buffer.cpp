@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #include "core/buffer.hpp"
 
+#include <cstring>
 #include <string>
 
 #include "core/error.hpp"
@@ -49,8 +50,21 @@ void Buffer::set_format(const Format &f) {
         format_ = nullptr;
         return;
     }
+    // A producer usually gives every frame the same format: the last one this thread made is
+    // shared again (no allocation, no second validation) when it and the length are the same.
+    struct LastFormat {
+        Ref<SharedFormat> shared;
+        size_t len = 0;
+    };
+    thread_local LastFormat last;
+    if (last.shared && last.len == len_ &&
+        std::memcmp(&last.shared->get(), &f, sizeof(Format)) == 0) {
+        format_ = last.shared;
+        return;
+    }
     validate_format(f, len_, Status::invalid);
     format_ = Ref<SharedFormat>::make(f);
+    last = LastFormat{format_, len_};
 }
 
 } // namespace px

@@ -63,3 +63,35 @@ TEST_CASE("a pool slot returns when the last buffer made from it goes") {
     }
     CHECK(pool->available() == 4);
 }
+
+TEST_CASE("a format set again on a buffer of the same length is shared, never unchecked") {
+    auto seg = heap::create(4096);
+    Metadata m;
+    Format f;
+    f.dtype = static_cast<uint32_t>(DType::u8);
+    f.ndim = 2;
+    f.shape[0] = 16;
+    f.shape[1] = 16; // 256 bytes
+    Buffer a(seg, 0, 256, m);
+    Buffer b(seg, 256, 256, m);
+    a.set_format(f);
+    b.set_format(f);
+    // The second frame of a producer reuses the first one's record: no allocation per frame.
+    CHECK(a.shared_format().get() == b.shared_format().get());
+    // The same format on a buffer too short for it (just cached) is still refused.
+    Buffer shorter(seg, 1024, 255, m);
+    CHECK_THROWS_AS(shorter.set_format(f), Error);
+    CHECK(shorter.format() == nullptr);
+    // Another shape is another record.
+    Format g = f;
+    g.shape[1] = 8;
+    Buffer c(seg, 512, 256, m);
+    c.set_format(g);
+    CHECK(c.shared_format().get() != a.shared_format().get());
+    CHECK(c.format()->shape[1] == 8);
+    // And once more on a buffer that fits: valid, and shared again.
+    Buffer d(seg, 2048, 256, m);
+    d.set_format(f);
+    REQUIRE(d.format() != nullptr);
+    CHECK(d.format()->shape[0] == 16);
+}
