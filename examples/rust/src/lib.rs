@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
-//! What the producer and consumer examples share: the frame pattern and the clock.
+//! What the producer and consumer examples share: the frame pattern, the clock, and the
+//! consumers' checks and report.
+
+use std::time::Instant;
 
 /// Byte `j` of frame `k`.
 pub fn pattern(k: u64, j: usize) -> u8 {
@@ -42,6 +45,70 @@ pub fn positive_arg(name: &str, value: Option<String>) -> u64 {
             eprintln!("{name} must be a number > 0");
             std::process::exit(2);
         }
+    }
+}
+
+/// What a consumer checks of each frame it takes, and the line it prints at the end.
+pub struct Received {
+    frames: u64,
+    bytes: usize,
+    latencies: Vec<i64>,
+    start: Instant,
+}
+
+impl Received {
+    /// Expecting `frames` frames; the clock starts now.
+    pub fn new(frames: u64) -> Received {
+        Received {
+            frames,
+            bytes: 0,
+            latencies: Vec::with_capacity(frames as usize),
+            start: Instant::now(),
+        }
+    }
+
+    /// Frame `k`: its sequence is `k`, its length that of frame 0, every byte the pattern's;
+    /// notes its latency from `pts_ns`.
+    pub fn check(&mut self, k: u64, frame: &parallax::Buffer) -> Result<(), String> {
+        let meta = frame.metadata();
+        if let Some(pts) = meta.pts_ns {
+            self.latencies.push(now_ns() - pts);
+        }
+        if k == 0 {
+            self.bytes = frame.len();
+        }
+        if meta.sequence != k || frame.len() != self.bytes {
+            return Err(format!(
+                "frame {k}: sequence {} and {} bytes",
+                meta.sequence,
+                frame.len()
+            ));
+        }
+        if let Some(j) = first_bad_byte(frame, k) {
+            return Err(format!("frame {k} is not intact at byte {j}"));
+        }
+        Ok(())
+    }
+
+    /// Prints `<label> frames=... bytes=... seconds=... frames_per_s=... GB_per_s=...
+    /// p50_latency_us=... p99_latency_us=... verified=all` (the C consumer's format).
+    pub fn report(mut self, label: &str) {
+        let secs = self.start.elapsed().as_secs_f64();
+        self.latencies.sort_unstable();
+        let pct = |p: usize| {
+            self.latencies
+                .get(self.latencies.len() * p / 100)
+                .map_or(f64::NAN, |&ns| ns as f64 / 1e3)
+        };
+        let (frames, bytes) = (self.frames, self.bytes);
+        println!(
+            "{label} frames={frames} bytes={bytes} seconds={secs:.4} frames_per_s={:.1} \
+             GB_per_s={:.3} p50_latency_us={:.1} p99_latency_us={:.1} verified=all",
+            frames as f64 / secs,
+            frames as f64 * bytes as f64 / secs / 1e9,
+            pct(50),
+            pct(99)
+        );
     }
 }
 

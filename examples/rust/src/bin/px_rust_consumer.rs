@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use parallax::Channel;
-use parallax_examples::{first_bad_byte, now_ns, positive_arg};
+use parallax_examples::{positive_arg, Received};
 
 fn run(path: &str, frames: u64) -> Result<(), String> {
     // The producer creates the socket when it is ready: retry for a while.
@@ -22,46 +22,14 @@ fn run(path: &str, frames: u64) -> Result<(), String> {
             Err(_) => std::thread::sleep(Duration::from_millis(20)),
         }
     };
-    let mut latencies = Vec::with_capacity(frames as usize);
-    let mut bytes = 0;
-    let t0 = Instant::now();
+    let mut received = Received::new(frames);
     for k in 0..frames {
         let frame = channel
             .recv(Some(Duration::from_secs(10)))
             .map_err(|e| format!("frame {k}: {e}"))?;
-        let meta = frame.metadata();
-        if let Some(pts) = meta.pts_ns {
-            latencies.push(now_ns() - pts);
-        }
-        if k == 0 {
-            bytes = frame.len();
-        }
-        if meta.sequence != k || frame.len() != bytes {
-            return Err(format!(
-                "frame {k}: sequence {} and {} bytes",
-                meta.sequence,
-                frame.len()
-            ));
-        }
-        if let Some(j) = first_bad_byte(&frame, k) {
-            return Err(format!("frame {k} is not intact at byte {j}"));
-        }
+        received.check(k, &frame)?;
     }
-    let secs = t0.elapsed().as_secs_f64();
-    latencies.sort_unstable();
-    let pct = |p: usize| {
-        latencies
-            .get(latencies.len() * p / 100)
-            .map_or(f64::NAN, |&ns| ns as f64 / 1e3)
-    };
-    println!(
-        "parallax-rust frames={frames} bytes={bytes} seconds={secs:.4} frames_per_s={:.1} \
-         GB_per_s={:.3} p50_latency_us={:.1} p99_latency_us={:.1} verified=all",
-        frames as f64 / secs,
-        frames as f64 * bytes as f64 / secs / 1e9,
-        pct(50),
-        pct(99)
-    );
+    received.report("parallax-rust");
     Ok(())
 }
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use parallax::{AsyncChannel, Channel};
-use parallax_examples::{first_bad_byte, now_ns, positive_arg};
+use parallax_examples::{positive_arg, Received};
 
 /// Connects, retrying while the producer is not listening yet (it creates the socket when it
 /// is ready). Connecting may wait, so it runs off the runtime's threads.
@@ -40,50 +40,17 @@ async fn run(path: String, frames: u64) -> Result<(), String> {
             every.tick().await;
         }
     });
-    let mut latencies = Vec::with_capacity(frames as usize);
-    let mut bytes = 0;
-    let t0 = Instant::now();
+    let mut received = Received::new(frames);
     for k in 0..frames {
         // The stream's end (the producer gone) before all frames came is an error here.
         let frame = match channel.next().await {
             Some(frame) => frame.map_err(|e| format!("frame {k}: {e}"))?,
             None => return Err(format!("the producer hung up after {k} frames")),
         };
-        let meta = frame.metadata();
-        if let Some(pts) = meta.pts_ns {
-            latencies.push(now_ns() - pts);
-        }
-        if k == 0 {
-            bytes = frame.len();
-        }
-        if meta.sequence != k || frame.len() != bytes {
-            return Err(format!(
-                "frame {k}: sequence {} and {} bytes",
-                meta.sequence,
-                frame.len()
-            ));
-        }
-        if let Some(j) = first_bad_byte(&frame, k) {
-            return Err(format!("frame {k} is not intact at byte {j}"));
-        }
+        received.check(k, &frame)?;
     }
-    let secs = t0.elapsed().as_secs_f64();
     ticker.abort();
-    latencies.sort_unstable();
-    let pct = |p: usize| {
-        latencies
-            .get(latencies.len() * p / 100)
-            .map_or(f64::NAN, |&ns| ns as f64 / 1e3)
-    };
-    println!(
-        "parallax-rust-tokio frames={frames} bytes={bytes} seconds={secs:.4} \
-         frames_per_s={:.1} GB_per_s={:.3} p50_latency_us={:.1} p99_latency_us={:.1} \
-         verified=all",
-        frames as f64 / secs,
-        frames as f64 * bytes as f64 / secs / 1e9,
-        pct(50),
-        pct(99)
-    );
+    received.report("parallax-rust-tokio");
     Ok(())
 }
 
