@@ -20,7 +20,8 @@
 //! processes spent per frame in the counting window: on a shared machine frames/s follows the
 //! load, CPU per frame much less; and, process by process, user and system CPU and voluntary
 //! and involuntary context switches (every thread's) per frame. PX_BENCH_IMPORT_ARGS adds options to the import bridge's
-//! command line (e.g. "--policy drop"). Prints each run with the load average, then the
+//! command line (e.g. "--policy drop"); PX_BENCH_ZENOH="PATH=JSON5;..." sets Zenoh
+//! configuration on both sides of the comparison (the plain pair and both bridges). Prints each run with the load average, then the
 //! medians and the ratio bridged/plain per size. The roles below are this same binary run again.
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -45,7 +46,43 @@ fn zenoh_config(listen: Option<u16>, connect: Option<u16>) -> zenoh::Config {
     if let Some(p) = connect {
         c.insert_json5("connect/endpoints", &ep(p)).unwrap();
     }
+    apply_settings(&mut c);
     c
+}
+
+/// Zenoh settings to compare, applied to both sides (the plain pair and both bridges):
+/// PX_BENCH_ZENOH="PATH=JSON5;..." e.g. "transport/link/tx/queue/batching/time_limit=100".
+fn settings() -> Vec<(String, String)> {
+    let spec = std::env::var("PX_BENCH_ZENOH").unwrap_or_default();
+    spec.split(';')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            let (k, v) = s.split_once('=').expect("PX_BENCH_ZENOH: PATH=JSON5;...");
+            (k.trim().to_string(), v.trim().to_string())
+        })
+        .collect()
+}
+
+fn apply_settings(c: &mut zenoh::Config) {
+    for (k, v) in settings() {
+        c.insert_json5(&k, &v)
+            .unwrap_or_else(|e| panic!("PX_BENCH_ZENOH {k}={v}: {e}"));
+    }
+}
+
+/// The bridges' --config when PX_BENCH_ZENOH sets anything: a peer listening nowhere (as the
+/// bridge's own default) with those settings; their --listen/--connect add the endpoints.
+fn bridge_config() -> Option<std::path::PathBuf> {
+    if settings().is_empty() {
+        return None;
+    }
+    let mut c = zenoh::Config::default();
+    c.insert_json5("mode", "\"peer\"").unwrap();
+    c.insert_json5("listen/endpoints", "[]").unwrap();
+    apply_settings(&mut c);
+    let path = std::env::temp_dir().join(format!("px-bench-zenoh-{}.json5", std::process::id()));
+    std::fs::write(&path, c.to_string()).unwrap();
+    Some(path)
 }
 
 /// Counts events from the first one on: `WARMUP`, then `seconds` of counting. Prints "window"
@@ -218,11 +255,12 @@ impl Usage {
     }
 
     fn since(&self, before: &Usage) -> Usage {
+        // A thread that ended in the window takes its switches with it: never below zero.
         Usage {
-            user: self.user - before.user,
-            sys: self.sys - before.sys,
-            voluntary: self.voluntary - before.voluntary,
-            involuntary: self.involuntary - before.involuntary,
+            user: (self.user - before.user).max(0.0),
+            sys: (self.sys - before.sys).max(0.0),
+            voluntary: self.voluntary.saturating_sub(before.voluntary),
+            involuntary: self.involuntary.saturating_sub(before.involuntary),
         }
     }
 }
@@ -331,8 +369,14 @@ fn run_bridged(size: usize, seconds: f64, port: u16, tag: &str) -> Run {
     if let Ok(extra) = std::env::var("PX_BENCH_IMPORT_ARGS") {
         import_args.extend(extra.split_whitespace().map(String::from));
     }
+    let mut export_args = s(&["export", &a, "--key", KEY, "--listen", &ep]);
+    if let Some(path) = bridge_config() {
+        let config = ["--config".to_string(), path.display().to_string()];
+        import_args.extend(config.clone());
+        export_args.extend(config);
+    }
     let importer = spawn(&bridge, &import_args);
-    let exporter = spawn(&bridge, &s(&["export", &a, "--key", KEY, "--listen", &ep]));
+    let exporter = spawn(&bridge, &export_args);
     let sub = spawn(&exe, &["px-sub".into(), b, seconds.to_string()]);
     rate_of(
         sub,
