@@ -192,7 +192,8 @@ TEST_CASE("a subscriber's description is \"\" when none was set; too small a buf
     RuntimeDir dir;
     px_publisher_t *pub = nullptr;
     REQUIRE(px_publisher_new("cam", nullptr, &pub) == PX_OK);
-    pid_t child = fork_child([] {
+    Signal leave;
+    pid_t child = fork_child([&] {
         ::alarm(20);
         px_subscriber_t *sub = nullptr;
         if (px_subscriber_new("cam", 10 * second_ns, &sub) != PX_OK)
@@ -204,10 +205,15 @@ TEST_CASE("a subscriber's description is \"\" when none was set; too small a buf
             return 4;
         if (px_subscriber_description(sub, nullptr, 1, &len) != PX_E_INVALID)
             return 5; // dst NULL with room claimed
+        // Stay until the publisher has been seen counting us: a subscriber that left within
+        // the poll that admitted it would never be counted.
+        if (leave.wait() != 'x')
+            return 6;
         px_subscriber_release(sub);
         return 0;
     });
     REQUIRE(wait_for_subscribers(pub, 1));
+    leave.post();
     CHECK(wait_child(child) == 0);
     px_publisher_release(pub);
 }

@@ -36,13 +36,16 @@ namespace {
 
 constexpr size_t frame_len = 4096;
 
-// A subscriber in its own process that takes frame 1 and exits.
-pid_t one_frame_subscriber(const char *name) {
-    return fork_child([name] {
+// A subscriber in its own process that takes frame 1 and leaves when `leave` is posted (not
+// before: one that left within the poll that admitted it would never be counted).
+pid_t one_frame_subscriber(const char *name, Signal &leave) {
+    return fork_child([name, &leave] {
         px_subscriber_t *sub = nullptr;
         if (px_subscriber_new(name, 10 * second_ns, &sub) != PX_OK)
             return 2;
         const int64_t seq = recv_seq(sub, 10 * second_ns);
+        if (leave.wait() != 'x')
+            return 4;
         px_subscriber_release(sub);
         return seq == 1 ? 0 : 3;
     });
@@ -71,9 +74,11 @@ TEST_CASE("a description sent to a departed subscriber: no exception, it is take
     REQUIRE(px_publisher_new("departed", nullptr, &pub) == PX_OK);
     px_pool_t *pool = shm_pool(16, frame_len);
     REQUIRE(pool != nullptr);
-    const pid_t child = one_frame_subscriber("departed");
+    Signal leave;
+    const pid_t child = one_frame_subscriber("departed", leave);
     REQUIRE(wait_for_subscribers(pub, 1));
     REQUIRE(publish_frame(pub, pool, frame_len, 1) == PX_OK);
+    leave.post();
     REQUIRE(wait_child(child) == 0);
     // Past the send side's throttle (it looks for a hang-up at most once a millisecond), so
     // that the send finds the departure before anything goes out. No publish meanwhile: the
@@ -110,8 +115,10 @@ TEST_CASE("a frame whose description is still to be sent, to a departed subscrib
     REQUIRE(publish_frame(pub, pool, frame_len, 1) == PX_OK); // under the empty description
     const char text[] = "application/json";
     REQUIRE(px_publisher_set_description(pub, text) == PX_OK);
-    const pid_t child = one_frame_subscriber("departed-frame"); // frame 1 from the history
+    Signal leave;
+    const pid_t child = one_frame_subscriber("departed-frame", leave); // frame 1: history
     REQUIRE(wait_for_subscribers(pub, 1));
+    leave.post();
     REQUIRE(wait_child(child) == 0);
     std::this_thread::sleep_for(std::chrono::milliseconds(5)); // see the test above
     REQUIRE(px_publisher_subscriber_count(pub) == 1);
