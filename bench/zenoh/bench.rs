@@ -11,7 +11,9 @@
 //!   loop, and a Zenoh subscriber process receiving samples from Zenoh's default handler (a
 //!   FifoChannel of 256) on its main thread;
 //! - bridged: a parallax publisher process (slot from a shared pool, policy block) -> export
-//!   bridge -> import bridge -> a parallax subscriber process counting frames.
+//!   bridge -> import bridge -> a parallax subscriber process counting frames; the publisher
+//!   and the importer let a subscriber have 256 KiB of frames in flight (8 to 128 frames: 64
+//!   of 4 KiB, 8 of 8 MiB; see `in_flight`).
 //!
 //! Like for like: both publish with the bridge's (reliable) settings, which are Zenoh's
 //! defaults but for congestion control: reliability Reliable, congestion control Block,
@@ -155,8 +157,11 @@ fn px_pub(stream: &str, size: usize) {
     let mut opts = PublisherOptions::default();
     opts.slow_policy = SlowPolicy::Block;
     opts.block_timeout = None;
+    opts.max_in_flight = in_flight(size);
     let publisher = Publisher::new(stream, &opts).unwrap();
-    let pool = Pool::shm(Some("bench"), 16, size).unwrap();
+    // Room for what the exporter may hold and as many again being filled.
+    let slots = (2 * opts.max_in_flight as usize).max(16);
+    let pool = Pool::shm(Some("bench"), slots, size).unwrap();
     let mut seq = 0u64;
     loop {
         if publisher.subscriber_count() == 0 {
@@ -173,6 +178,21 @@ fn px_pub(stream: &str, size: usize) {
                     .unwrap(),
             )
             .unwrap();
+    }
+}
+
+/// The parallax publisher's and the importer's max_in_flight (what a subscriber may hold plus
+/// what is queued for it): PX_BENCH_IN_FLIGHT, else 256 KiB worth of frames, between the
+/// library's default (8, frames from 32 KiB on) and its limit (128): 64 frames of 4 KiB. With
+/// 8 of 4 KiB the publisher and the importer slept every 8 frames waiting for credit (0.25
+/// context switches per frame each) and the exporter could put no more than 8 frames in a
+/// Zenoh message; 8 -> 64 cut the chain's CPU per frame ~10 -> ~7 us (interleaved runs, load
+/// 6-7). Plain Zenoh's publisher queues 2 batches of 64 KiB before congestion control blocks
+/// it, and both sides have the TCP socket's buffers.
+fn in_flight(size: usize) -> u32 {
+    match std::env::var("PX_BENCH_IN_FLIGHT") {
+        Ok(v) => v.parse().expect("PX_BENCH_IN_FLIGHT: a number"),
+        Err(_) => ((256usize << 10) / size.max(1)).clamp(8, 128) as u32,
     }
 }
 
@@ -365,6 +385,7 @@ fn run_bridged(size: usize, seconds: f64, port: u16, tag: &str) -> Run {
         "--policy",
         "block",
     ]);
+    import_args.extend(["--max-in-flight".to_string(), in_flight(size).to_string()]);
     // Extra importer options to compare settings (e.g. PX_BENCH_IMPORT_ARGS="--queue 64").
     if let Ok(extra) = std::env::var("PX_BENCH_IMPORT_ARGS") {
         import_args.extend(extra.split_whitespace().map(String::from));

@@ -122,6 +122,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         position: 0,
         seen: None,
         text: Vec::new(),
+        text_version: 0,
         missed_before: 0,
     };
     let mut message = Vec::new(); // the frames of the next Zenoh message
@@ -140,6 +141,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         };
         state.counts.joins += 1;
         state.missed_before = 0;
+        state.text_version = 0; // a new subscriber numbers its descriptions from 1 again
         log(&format!("subscribed to {}", args.stream));
         let mut next: Option<Buffer> = None; // a frame that did not fit in the last message
         loop {
@@ -200,8 +202,10 @@ struct State {
     position: u64,
     /// The description last sent.
     seen: Option<Vec<u8>>,
-    /// The subscriber's description, read into this at every frame.
+    /// The subscriber's description, read into this when its version changes.
     text: Vec<u8>,
+    /// The subscriber's description version `text` was read at (0: not yet).
+    text_version: u64,
     /// The local subscriber's `missed` at the last frame.
     missed_before: u64,
 }
@@ -225,7 +229,11 @@ impl State {
             self.counts.empty += 1; // nothing to carry (slots hold at least one byte)
             return Ok(0);
         }
-        raw::description_into(sub, &mut self.text)?;
+        let version = raw::description_version(sub);
+        if version != self.text_version {
+            raw::description_into(sub, &mut self.text)?;
+            self.text_version = version;
+        }
         let changed = self.seen.as_deref() != Some(&self.text[..]);
         let mut header = Header {
             epoch: self.epoch,

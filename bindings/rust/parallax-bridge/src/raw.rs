@@ -51,6 +51,13 @@ pub fn set_format(buffer: &mut Buffer, format: &Format) -> Result<(), String> {
     }
 }
 
+/// A number that changes whenever the subscriber's description may have (1 from the join on):
+/// the text is read again only then, not at every frame.
+pub fn description_version(sub: &Subscriber) -> u64 {
+    // SAFETY: live handle; the call is one atomic load.
+    unsafe { sys::px_subscriber_description_version(sub.as_raw()) }
+}
+
 /// Reads the subscriber's description into `text` (reused from frame to frame).
 pub fn description_into(sub: &Subscriber, text: &mut Vec<u8>) -> Result<(), String> {
     if text.capacity() < 256 {
