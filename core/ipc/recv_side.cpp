@@ -32,6 +32,14 @@ constexpr int64_t spin_yield_after_ns = 10'000;
 // what its own peers returned (a relay).
 constexpr int64_t socket_check_interval_ns = 1'000'000;
 
+// How often a caller that keeps polling (recv with timeout 0) finds the ring empty and has the
+// socket read for it (hang-up, a peer's stray bytes): the first empty poll after this long, or
+// after a closing peer said so in its control block, reads it; the others answer from the ring
+// alone. A busy-polling receiver used to read it at every poll (a recvmsg, ~0.4 us on this VM,
+// most of an empty poll's cost); now at most once per interval, a bound well under the time any
+// caller could notice (a process exit takes far longer to reach us).
+constexpr int64_t empty_poll_socket_interval_ns = 20'000;
+
 } // namespace
 
 RecvSide::RecvSide(int sock, const Ref<Segment> &peer_control, ReturnOutbox &outbox,
@@ -94,7 +102,7 @@ std::optional<Buffer> RecvSide::take_any(int64_t timeout_ns) {
         ~Bracket() { wake.leave(ring); }
     } bracket{wake_, ring_};
     if (wake_.enter())
-        pump_socket();          // eat the wake record (and any registrations behind it)
+        pump_socket(true);      // eat the wake record (registrations wait for their record)
     if (auto b = take_record()) // the common case of a sender ahead: no clock read
         return b;
     if (timeout_ns == 0)
@@ -104,13 +112,30 @@ std::optional<Buffer> RecvSide::take_any(int64_t timeout_ns) {
 
 std::optional<Buffer> RecvSide::poll_once() {
     // Never waits: a registration on the socket may announce a record the sender is about to
-    // publish, but a poller whose fd became readable for it is woken again when it is.
-    pump_socket();
-    if (auto b = take_record())
-        return b;
+    // publish, but a poller whose fd became readable for it is woken again when it is. (A
+    // record whose registration is on the socket reads it itself: make_buffer.)
+    if (socket_due()) {
+        pump_socket();
+        if (auto b = take_record())
+            return b;
+    }
     if (peer_closed())
         fail(Status::closed, "the peer closed the channel");
+    // A caller polling in a loop on the CPU the sender last published from only keeps the
+    // sender from running (its next record comes after our time slice): give the CPU up now,
+    // as a waiting recv does. Another CPU's sender costs nothing here (no system call).
+    if (producer_shares_cpu())
+        ::sched_yield();
     return std::nullopt;
+}
+
+bool RecvSide::socket_due() noexcept {
+    const int64_t now = now_ns();
+    if (now - last_socket_read_ns_ < empty_poll_socket_interval_ns &&
+        cb_->producer_closing.load(std::memory_order_acquire) == 0)
+        return false;
+    last_socket_read_ns_ = now;
+    return true;
 }
 
 bool RecvSide::producer_shares_cpu() const noexcept {
@@ -274,7 +299,7 @@ void RecvSide::handle_record(const uint8_t *bytes, size_t len, std::vector<int> 
         fail(Status::protocol, "unexpected fd attached to a wake record");
 }
 
-size_t RecvSide::pump_socket() {
+size_t RecvSide::pump_socket(bool until_wake) {
     size_t registered = 0;
     // Bounded: a peer flooding the socket is read in portions, between which the caller
     // checks its deadline. (Registrations precede their first record, so 256 is plenty.)
@@ -292,6 +317,11 @@ size_t RecvSide::pump_socket() {
             const size_t before = segments_.size();
             handle_record(buf, r.len, r.fds);
             registered += segments_.size() - before;
+            // The wake record we were told of: the socket is not read again to hear EAGAIN
+            // (what may follow it is a registration, read when its record comes, or hang-up,
+            // which the next look at the socket finds).
+            if (until_wake && segments_.size() == before)
+                return registered;
         } catch (const Error &e) {
             close_all(r.fds);
             // A peer that breaks the protocol, and a segment we could not take (this process is

@@ -66,8 +66,11 @@ class RecvSide {
     // A ring entry that is not a data record (format, unregister), consumed. Out of line: its
     // decoded Record (~500 bytes) stays off the stack frame of the data records' fast path.
     [[gnu::noinline]] void take_other_record(const uint8_t *shared, uint32_t len);
-    // Reads what the socket holds; returns how many segments were registered.
-    size_t pump_socket();
+    // Reads what the socket holds (`until_wake`: up to the first wake record); returns how many
+    // segments were registered.
+    size_t pump_socket(bool until_wake = false);
+    // An empty poll's question: read the socket now (see empty_poll_socket_interval_ns)?
+    bool socket_due() noexcept;
     void handle_record(const uint8_t *bytes, size_t len, std::vector<int> &fds);
     void handle_segment(const wire::SegmentInfo &info, std::vector<int> &fds);
     Buffer make_buffer(const wire::Data &d);
@@ -93,6 +96,8 @@ class RecvSide {
     uint64_t buffers_received_ = 0;
     wire::StreamTag last_tag_; // of the record take_record() answered last
     bool peer_hung_up_ = false;
+    // When an empty poll last read the socket (socket_due).
+    int64_t last_socket_read_ns_ = INT64_MIN / 2;
     std::string dropped_;                      // non-empty once a failure dropped the connection
     Status dropped_status_ = Status::protocol; // what later calls answer then
     // The format of the peer's last format record (null: none yet), shared by every buffer

@@ -29,10 +29,13 @@ constexpr size_t return_ring_entries = 1024;
 
 // States of the data ring's consumer, as seen by the producer deciding how to wake it.
 enum ConsumerState : uint32_t {
-    consumer_active = 0,    // inside recv, polling the ring: no wake needed
-    consumer_sleeping = 1,  // inside recv, asleep on the futex word: futex wake
-    consumer_away = 2,      // outside recv: one wake record, if it polls px_channel_fd
-    consumer_away_woken = 3 // outside recv, a wake record is already on the socket
+    consumer_active = 0,     // inside recv, polling the ring: no wake needed
+    consumer_sleeping = 1,   // inside recv, asleep on the futex word: futex wake
+    consumer_away = 2,       // outside recv: one wake record, if it polls px_channel_fd
+    consumer_away_woken = 3, // outside recv, a wake record is already on the socket
+    // outside recv, records were waiting when it left: its doorbell keeps px_channel_fd
+    // readable, so a wake record would only cost a send and a read
+    consumer_away_rung = 4
 };
 
 struct alignas(64) ControlBlock {
@@ -42,6 +45,11 @@ struct alignas(64) ControlBlock {
     // 1 + the CPU the producer last published from (0: unknown). A hint for a spinning
     // consumer: on the producer's CPU, spinning only keeps the producer from running.
     std::atomic<uint32_t> data_producer_cpu;
+    // Set by a producer end that is closing: a consumer that polls with recv(0) reads the
+    // socket (and finds the hang-up) at its next empty poll instead of at its next periodic
+    // look. Only ever a reason to read the socket, never taken for the hang-up itself (a forked
+    // copy of the end may set it while the end lives on). On the line the consumer reads anyway.
+    std::atomic<uint32_t> producer_closing;
     alignas(64) std::atomic<uint64_t> data_head;
     alignas(64) std::atomic<uint32_t> data_state;  // ConsumerState
     std::atomic<uint32_t> data_notify;             // futex word, bumped to wake a sleeper

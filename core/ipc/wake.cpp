@@ -48,7 +48,9 @@ bool WakeSender::consumer_shares_cpu() const noexcept {
 }
 
 void WakeSender::on_close() noexcept {
-    // (After fork() this may wake a receiver of the other process: harmless.)
+    // (After fork() this may wake a receiver of the other process, and make its polls read the
+    // socket: harmless.)
+    cb_->producer_closing.store(1, std::memory_order_release);
     cb_->data_notify.fetch_add(1, std::memory_order_seq_cst);
     futex_wake_all(&cb_->data_notify);
 }
@@ -86,20 +88,30 @@ bool WakeReceiver::polled() const noexcept {
 bool WakeReceiver::enter() noexcept {
     // A receiver that never asked for the fd writes nothing here: that cache line is one the
     // sender reads on every send.
+    // The doorbell is left as it is: leave() sets it for the ring it leaves behind (clearing
+    // it here and ringing it again there cost a read and a write per recv of a backlog).
     polls_ = polled();
-    const bool wake_waiting =
-        polls_ && cb_->data_state.exchange(consumer_active, std::memory_order_seq_cst) ==
-                      consumer_away_woken;
-    if (doorbell_rung_)
-        clear_doorbell();
-    return wake_waiting;
+    return polls_ && cb_->data_state.exchange(consumer_active, std::memory_order_seq_cst) ==
+                         consumer_away_woken;
 }
 
 void WakeReceiver::leave(const RingConsumer &ring) noexcept {
     if (!polls_)
         return;
+    if (!ring.empty()) {
+        // Records wait: the doorbell says so, and the sender need not ring the socket for the
+        // ones that follow (the ring only empties in recv, which comes back here).
+        ring_if_waiting(ring);
+        cb_->data_state.store(consumer_away_rung, std::memory_order_seq_cst);
+        return;
+    }
     cb_->data_state.store(consumer_away, std::memory_order_seq_cst);
-    ring_if_waiting(ring);
+    // Dekker with after_publish: a record published before the store above found us active
+    // and rang nothing; one published after it rings the socket.
+    if (!ring.empty())
+        ring_if_waiting(ring);
+    else if (doorbell_rung_)
+        clear_doorbell();
 }
 
 void WakeReceiver::ring_if_waiting(const RingConsumer &ring) noexcept {

@@ -11,6 +11,8 @@
 //               socket and moves the state to away_woken; otherwise nothing (a receiver that
 //               only calls recv looks at the ring when it comes back)
 //   away_woken  outside recv, a wake record is on the socket -> nothing more
+//   away_rung   outside recv, it left records in the ring    -> nothing: its doorbell (below)
+//               keeps px_channel_fd readable until it comes back
 // Ordering (Dekker): the sender publishes its record, fences, then reads the state; the
 // receiver stores its state, fences, then looks at the ring. One of them sees the other.
 //
@@ -18,6 +20,9 @@
 // doorbell eventfd the receiver rings itself when it leaves recv with records still in the
 // ring: those arrived while it was active, so the sender rang nothing for them. Both fds are
 // made at the first px_channel_fd call: an end that is never polled does not pay for them.
+// The doorbell follows the ring as the receiver leaves recv (rung while records wait, cleared
+// once none do), so a receiver draining a backlog one recv at a time makes no system call for
+// it: each eventfd write or read is a change between "records wait" and "none".
 #pragma once
 
 #include <atomic>
@@ -63,8 +68,9 @@ public:
 
     // recv starts: true when a wake record waits on the socket (the caller reads it now).
     bool enter() noexcept;
-    // recv ends: from now on the sender rings the socket; records already waiting ring the
-    // doorbell, so that px_channel_fd stays readable.
+    // recv ends: records still waiting keep the doorbell rung (px_channel_fd stays readable,
+    // and the sender need not ring the socket); with none, the doorbell is cleared and the
+    // sender rings the socket for the next record.
     void leave(const RingConsumer &ring) noexcept;
     // Rings the doorbell if records wait and it is not rung (fd()'s first call, under the lock).
     void ring_if_waiting(const RingConsumer &ring) noexcept;
