@@ -17,7 +17,8 @@
 //!
 //! Like for like: both publish with the bridge's (reliable) settings, which are Zenoh's
 //! defaults but for congestion control: reliability Reliable, congestion control Block,
-//! express off (Zenoh batches), priority Data; TCP on 127.0.0.1, multicast scouting off.
+//! express off (Zenoh batches), priority Data; TCP on 127.0.0.1, multicast scouting off; and
+//! both have the bridge's Data queue of 8 batches (Zenoh's default is 2).
 //! Besides frames/s, each run reports the CPU time (user + system, every thread) all its
 //! processes spent per frame in the counting window: on a shared machine frames/s follows the
 //! load, CPU per frame much less; and, process by process, user and system CPU and voluntary
@@ -43,6 +44,7 @@ fn zenoh_config(listen: Option<u16>, connect: Option<u16>) -> zenoh::Config {
     c.insert_json5("mode", "\"peer\"").unwrap();
     c.insert_json5("scouting/multicast/enabled", "false")
         .unwrap();
+    same_as_bridge(&mut c);
     c.insert_json5("listen/endpoints", &listen.map_or("[]".into(), ep))
         .unwrap();
     if let Some(p) = connect {
@@ -50,6 +52,14 @@ fn zenoh_config(listen: Option<u16>, connect: Option<u16>) -> zenoh::Config {
     }
     apply_settings(&mut c);
     c
+}
+
+/// What the bridge changes in Zenoh's defaults when it has no --config file, the plain pair
+/// gets too: 8 batches queued at priority Data instead of 2 (parallax-bridge's
+/// net::DATA_QUEUE_BATCHES).
+fn same_as_bridge(c: &mut zenoh::Config) {
+    c.insert_json5("transport/link/tx/queue/size/data", "8")
+        .unwrap();
 }
 
 /// Zenoh settings to compare, applied to both sides (the plain pair and both bridges):
@@ -81,6 +91,7 @@ fn bridge_config() -> Option<std::path::PathBuf> {
     let mut c = zenoh::Config::default();
     c.insert_json5("mode", "\"peer\"").unwrap();
     c.insert_json5("listen/endpoints", "[]").unwrap();
+    same_as_bridge(&mut c);
     apply_settings(&mut c);
     let path = std::env::temp_dir().join(format!("px-bench-zenoh-{}.json5", std::process::id()));
     std::fs::write(&path, c.to_string()).unwrap();
