@@ -243,6 +243,10 @@ private:
     std::mutex wait_mutex_; // serializes waiters' arrival and departure (the waiting flag)
     uint32_t waiters_ = 0;
     int wake_fd_ = -1; // eventfd (semaphore mode): one count per slot released while waited on
+    // spin_for_slot's lesson: the last wait's slot came back only after the spin had begun to
+    // yield (whoever returns slots runs on our CPU), so the next waits yield from the start.
+    std::atomic<bool> spin_yields_first_{false};
+    std::atomic<uint32_t> spin_waits_{0}; // every 16th wait probes with pauses again
 };
 
 // The loan and give-back fast paths are defined here so that the C entry points inline them
