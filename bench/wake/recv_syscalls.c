@@ -13,10 +13,11 @@
 //   stream-fd     poll(px_subscriber_fd) then px_subscriber_recv(sub, 0) until WOULD_BLOCK
 //   stream-block  px_subscriber_recv(sub, 10 s)
 //
-// Prints one line: mode, frames, empty polls, wall ns/frame, receiver CPU ns/frame.
+// Prints one line: mode, frames, empty polls, wall ns/frame, receiver CPU ns/frame, and the
+// sender's CPU ns/frame (its whole process, setup included: from getrusage once it has gone).
 // Build (from the repository root, against a build directory B):
-//   cc -O2 -Iinclude -IB/include -o recv_syscalls bench/wake/recv_syscalls.c -LB -lparallax \
-//      -Wl,-rpath,$PWD/B
+//   cc -O2 -Iinclude -IB/include -o recv_syscalls bench/wake/recv_syscalls.c -LB -lparallax
+//      -Wl,-rpath,$PWD/B   (one line)
 // Usage: recv_syscalls --mode M [--frames N] [--spin NS] [--pin same|cross|none]
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -217,8 +219,14 @@ done:;
         fprintf(stderr, "recv_syscalls: received %ld of %ld frames\n", got, frames);
         return 1;
     }
-    printf("%s frames %ld empty %ld wall_ns/frame %.1f cpu_ns/frame %.1f\n", mode, got, empty,
-           (double)wall / (double)got, (double)cpu / (double)got);
+    struct rusage ru;
+    getrusage(RUSAGE_CHILDREN, &ru);
+    const double sender_ns = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e9 +
+                              (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e3;
+    printf("%s frames %ld empty %ld wall_ns/frame %.1f cpu_ns/frame %.1f sender_cpu_ns/frame "
+           "%.1f\n",
+           mode, got, empty, (double)wall / (double)got, (double)cpu / (double)got,
+           sender_ns / (double)got);
     if (stream)
         px_subscriber_release(sub);
     else
