@@ -263,7 +263,9 @@ impl Usage {
             ..Usage::default()
         };
         // /proc/PID/status counts the main thread's switches only: every thread's are summed.
-        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten();
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten();
         for task in tasks.flatten() {
             let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
             for line in status.lines() {
@@ -468,7 +470,10 @@ fn main() {
                 b.rate / p.rate,
                 load()
             );
-            println!("    plain (per frame, user+sys CPU, voluntary+involuntary switches): {}", p.detail);
+            println!(
+                "    plain (per frame, user+sys CPU, voluntary+involuntary switches): {}",
+                p.detail
+            );
             println!("    bridged: {}", b.detail);
             plain.push(p.rate);
             bridged.push(b.rate);

@@ -43,7 +43,11 @@ pub fn config(args: &Args) -> Result<Config, String> {
             let mut c = Config::default();
             set(&mut c, "mode", "\"peer\"")?;
             set(&mut c, "listen/endpoints", "[]")?;
-            set(&mut c, "transport/link/tx/queue/size/data", &DATA_QUEUE_BATCHES.to_string())?;
+            set(
+                &mut c,
+                "transport/link/tx/queue/size/data",
+                &DATA_QUEUE_BATCHES.to_string(),
+            )?;
             c
         }
     };
