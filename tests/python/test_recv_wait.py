@@ -114,3 +114,56 @@ def test_peer_close_is_reported_after_a_wait():
         raise AssertionError("recv after the peer closed returned a buffer")
     assert time.monotonic() - t0 < 1.0
     b.close()
+
+
+def test_a_busy_poll_notices_a_killed_peer():
+    # recv(timeout=0) on an empty ring reads the socket at most every 20 us (recv_side.cpp,
+    # socket_due), and a peer killed with SIGKILL sets no flag of its own: its death must still
+    # end the poll loop with ChannelClosed, soon. (The peer is another process that uses its
+    # end, so that only its exit closes the socket.)
+    import os
+    import signal
+    import socket
+
+    s0, s1 = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:  # the peer: greets, sends one buffer, then waits to be killed
+        try:
+            s0.close()
+            tx = px.Channel.from_fd(s1.detach())
+            pool = px.MemoryPool(px.SharedMemorySegment("recv_wait_kill", 4 * 256), 256)
+            send_bytes(tx, pool, b"alive")
+            time.sleep(60)
+        finally:
+            os._exit(0)
+    s1.close()
+    rx = px.Channel.from_fd(s0.detach())
+    try:
+        with rx.recv(timeout=10) as got:
+            assert bytes(memoryview(got)) == b"alive"
+        polls = 0
+        for _ in range(1000):  # a busy poll, as a spinning consumer does
+            try:
+                rx.recv(timeout=0)
+            except px.WouldBlock:
+                polls += 1
+        assert polls == 1000
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        t0 = time.monotonic()
+        while True:
+            try:
+                rx.recv(timeout=0)
+            except px.WouldBlock:
+                assert time.monotonic() - t0 < 1.0, "a dead peer went unnoticed for 1 s"
+            except px.ChannelClosed:
+                break
+        # noticed within a few of the socket's 20 us looks (or the pidfd's 1 ms), not seconds
+        assert time.monotonic() - t0 < 0.25
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        rx.close()
