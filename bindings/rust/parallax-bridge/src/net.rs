@@ -110,3 +110,42 @@ pub fn congestion(args: &Args) -> CongestionControl {
         CongestionControl::Block
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Args {
+        crate::cli::parse(&s.split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap()
+    }
+
+    fn data_queue(config: &Config) -> String {
+        config
+            .get_json("transport/link/tx/queue/size/data")
+            .unwrap()
+    }
+
+    #[test]
+    fn without_a_file_zenoh_queues_more_data_batches() {
+        let c = config(&args("export cam --key a/b --listen tcp/127.0.0.1:7447")).unwrap();
+        assert_eq!(data_queue(&c), DATA_QUEUE_BATCHES.to_string());
+        // Zenoh's own default, which the bridge's replaces.
+        assert_eq!(data_queue(&Config::default()), "2");
+    }
+
+    #[test]
+    fn a_config_file_is_taken_as_it_is() {
+        let path = std::env::temp_dir().join(format!("px-bridge-net-{}.json5", std::process::id()));
+        std::fs::write(
+            &path,
+            "{ transport: { link: { tx: { queue: { size: { data: 3 } } } } } }",
+        )
+        .unwrap();
+        let c = config(&args(&format!(
+            "import --key a/b cam --config {}",
+            path.display()
+        )));
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(data_queue(&c.unwrap()), "3");
+    }
+}
