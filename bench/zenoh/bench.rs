@@ -404,19 +404,24 @@ fn run_bridged(size: usize, seconds: f64, port: u16, tag: &str) -> Run {
         import_args.extend(extra.split_whitespace().map(String::from));
     }
     let mut export_args = s(&["export", &a, "--key", KEY, "--listen", &ep]);
-    if let Some(path) = bridge_config() {
-        let config = ["--config".to_string(), path.display().to_string()];
-        import_args.extend(config.clone());
-        export_args.extend(config);
+    let config = bridge_config();
+    if let Some(path) = &config {
+        let option = ["--config".to_string(), path.display().to_string()];
+        import_args.extend(option.clone());
+        export_args.extend(option);
     }
     let importer = spawn(&bridge, &import_args);
     let exporter = spawn(&bridge, &export_args);
     let sub = spawn(&exe, &["px-sub".into(), b, seconds.to_string()]);
-    rate_of(
+    let run = rate_of(
         sub,
         vec![publisher, exporter, importer],
         &["pub", "export", "import", "sub"],
-    )
+    );
+    if let Some(path) = config {
+        let _ = std::fs::remove_file(path); // the bridges read it when they started
+    }
+    run
 }
 
 fn median(v: &mut [f64]) -> f64 {
