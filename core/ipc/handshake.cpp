@@ -75,10 +75,6 @@ constexpr size_t data_ring_end() noexcept {
     return offsetof(ControlBlock, return_entries);
 }
 
-// What ring.cpp's create_control_memfd names a control block's memfd (tests count mappings by
-// it): an offer makes its memfd in two pieces instead.
-constexpr const char *control_memfd_name = "parallax-channel";
-
 // Faulted in per offer piece: allocating and zeroing a page costs ~2 us of CPU on the loaded
 // VM (12 pages: 27 us with a sleep between tries, 32-47 us for 8 in the churn bench), so the
 // data ring's 13 pages take three pieces.

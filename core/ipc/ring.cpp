@@ -77,7 +77,7 @@ NewControlBlock create_control_block() {
 }
 
 FdGuard create_control_memfd() {
-    return FdGuard{shm::create_sealed_memfd("parallax-channel", sizeof(ControlBlock), 0)};
+    return FdGuard{shm::create_sealed_memfd(control_memfd_name, sizeof(ControlBlock), 0)};
 }
 
 Ref<Segment> map_new_control_block(int fd) {

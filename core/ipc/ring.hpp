@@ -76,6 +76,9 @@ struct NewControlBlock {
 NewControlBlock create_control_block();
 // create_control_block in two halves, for a caller that makes one in pieces (Listener): the
 // sealed memfd, then its mapping with the block's start state.
+// The name of every control block's memfd (tests count mappings by it; an offer made ahead
+// creates its memfd in two pieces under the same name).
+inline constexpr const char *control_memfd_name = "parallax-channel";
 FdGuard create_control_memfd();
 Ref<Segment> map_new_control_block(int fd);
 // Validates and maps a peer's control block fd (read-write; the caller keeps the fd); throws
