@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 # Syscalls and heap allocations per frame in each process of parallaxsink -> parallaxsrc (and,
 # with VARIANTS including shm, of shmsink -> shmsrc). Each pipeline pair runs twice, with N1 and
 # N2 frames; a count per frame is (count at N2 - count at N1) / (N2 - N1), so start-up, plugin

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 # Shared by run.sh and count.sh (sourced): the pipelines both transports run, and the helpers
 # that start them. Expects $root (the source tree) and $tmp (a scratch directory that is also
 # PARALLAX_RUNTIME_DIR and holds the shmsink sockets).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 OR MIT */
 /* Counts heap allocations of a process, for count.sh: LD_PRELOAD it, and at exit it appends
  * "allocs N" to the file named by $PX_ALLOC_COUNT_OUT. Every call that may hand out new memory
  * counts (malloc, calloc, realloc, the aligned ones; C++'s operator new goes through malloc).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 # parallaxsink -> parallaxsrc against shmsink -> shmsrc (gst-plugins-bad), same run, same frames,
 # 1080p and 4K RGB, consumer fakesink. Producers (lib.sh says what each does): write (the normal
 # case: upstream writes each frame into the memory the sink offers), freeze (transport only: the

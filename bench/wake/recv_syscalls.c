@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 OR MIT */
 // recv_syscalls: what a receiver costs per frame in system calls and CPU (issue 14), for each
 // way of receiving. The receiver is this process (the parent); the sender is a forked child that
 // sends 4 KiB frames as fast as its pool of 8 slots lets it (so frames are usually waiting), then

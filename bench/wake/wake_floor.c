@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 OR MIT */
 // wake_floor: the floor under a blocking receive (issue 14). Two processes ping-pong a counter
 // and each side sleeps in the kernel until the other wakes it, through one raw mechanism with
 // nothing around it: a futex on shared memory, an eventfd, a unix socket, a pipe. Half the

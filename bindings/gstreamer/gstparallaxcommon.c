@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 OR MIT */
 #include "gstparallaxcommon.h"
 
 GstStructure *gst_parallax_stats_new(const char *name, const GstParallaxCounter *counters,

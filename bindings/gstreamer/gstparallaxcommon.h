@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 OR MIT */
 /* What parallaxsink and parallaxsrc do alike: their `stream` and `stats` properties, and the
  * error they post when a libparallax call fails. */
 #pragma once

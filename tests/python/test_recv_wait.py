@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 """Channel.recv() after a recv that had to wait: it then goes straight to the blocking call,
 without the poll it makes first with the GIL held (channel.cpp, recv_buffer; a poll that finds
 nothing costs a system call, and a caller that waits for answers would pay it every time).

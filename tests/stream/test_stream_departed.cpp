@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 // A departed subscriber is met without an exception inside the library, for a description as
 // for a frame: a publisher meets departures as a matter of course (issue 13's churn), and an
 // exception's allocation, unwinding and message cost a publish several microseconds.
