@@ -116,7 +116,10 @@ private:
         std::fprintf(out, "# publisher pid %d: CPU us per housekeeping piece\n", ::getpid());
         std::fprintf(out, "%-44s %7s %7s %7s %7s %7s\n", "piece", "n", "p50", "p90", "p99",
                      "max");
-        for (auto &[kind, v] : samples_) {
+        for (auto &entry : samples_) {
+            // Named, not a structured binding: clang before 16 cannot capture those.
+            const std::string &kind = entry.first;
+            std::vector<int64_t> &v = entry.second;
             std::sort(v.begin(), v.end());
             auto at = [&](double q) {
                 return static_cast<double>(v[static_cast<size_t>(q * double(v.size() - 1))]) /
