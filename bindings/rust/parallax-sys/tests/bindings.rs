@@ -100,6 +100,7 @@ api_functions!(
     px_subscriber_new,
     px_subscriber_recv,
     px_subscriber_description,
+    px_subscriber_description_version,
     px_subscriber_fd,
     px_subscriber_release,
     px_publisher_get_stats,
