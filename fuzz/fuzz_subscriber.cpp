@@ -289,7 +289,7 @@ void receive_all(px::stream::Subscriber &sub) {
                 break; // the end, or a drop confirmed by a second look
             dropped = true;
         }
-        check(sub.description().size() <= px::stream::max_description_size,
+        check(sub.description()->size() <= px::stream::max_description_size,
               "a description longer than 64 KiB was taken");
     }
     check(sub.stats().received == frames, "the subscriber miscounted its frames");
