@@ -100,6 +100,11 @@ bool Channel::send_unless_closed(const Buffer &buf, int64_t timeout_ns, wire::St
     return send_.send_unless_closed(buf, timeout_ns, tag);
 }
 
+bool Channel::register_ahead(const Ref<Segment> &segment) {
+    follow_fork();
+    return send_.register_ahead(segment);
+}
+
 Buffer Channel::recv(int64_t timeout_ns, wire::StreamTag *tag) {
     follow_fork();
     conn_.outbox->flush();

@@ -57,6 +57,8 @@ public:
     // which meets departed subscribers as a matter of course (see SendSide::send_unless_closed).
     [[nodiscard]] bool send_unless_closed(const Buffer &buf, int64_t timeout_ns,
                                           wire::StreamTag tag = {});
+    // See SendSide::register_ahead.
+    bool register_ahead(const Ref<Segment> &segment);
     // timeout_ns: < 0 forever, 0 poll (would_block), > 0 wait (timeout). `tag` (nullable):
     // receives the record's stream tag; without it a stream's own record is a protocol error.
     Buffer recv(int64_t timeout_ns, wire::StreamTag *tag = nullptr);

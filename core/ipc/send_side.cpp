@@ -95,7 +95,7 @@ uint32_t SendSide::segment_id_for(const Buffer &buf, int64_t deadline_ns, int64_
         id = it->second.id;
     } else {
         forget_unused_segments(deadline_ns, timeout_ns);
-        id = register_segment(buf);
+        id = register_segment(buf.segment_ref());
     }
     last_sent_serial_ = serial;
     last_sent_id_ = id;
@@ -209,8 +209,20 @@ void SendSide::forget_unused_segments(int64_t deadline_ns, int64_t timeout_ns) {
     }
 }
 
-uint32_t SendSide::register_segment(const Buffer &buf) {
-    Segment &seg = buf.segment();
+bool SendSide::register_ahead(const Ref<Segment> &segment) {
+    std::lock_guard lock(mutex_);
+    if (!broken_.empty())
+        fail(Status::protocol, "the channel was dropped after a protocol error: " + broken_);
+    if (sent_segments_.count(segment->serial()))
+        return false;
+    check_peer_alive(true);
+    forget_unused_segments(deadline_for(0), 0);
+    register_segment(segment);
+    return true;
+}
+
+uint32_t SendSide::register_segment(const Ref<Segment> &segment) {
+    Segment &seg = *segment;
     if (seg.memory_type() == MemoryType::heap)
         fail(Status::unsupported,
              "heap memory is private to this process; allocate frames from a shared-memory or "
@@ -247,7 +259,7 @@ uint32_t SendSide::register_segment(const Buffer &buf) {
             peer_gone_ = true;
         throw;
     }
-    sent_segments_.emplace(seg.serial(), Sent{info.segment_id, buf.segment_ref()});
+    sent_segments_.emplace(seg.serial(), Sent{info.segment_id, segment});
     hold.kept = true;
     ++counters_.segments_registered;
     return info.segment_id;

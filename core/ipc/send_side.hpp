@@ -46,6 +46,13 @@ public:
     // sendmsg, or while waiting for room, is caught here. Every other failure throws as send.
     [[nodiscard]] bool send_unless_closed(const Buffer &buf, int64_t timeout_ns,
                                           wire::StreamTag tag = {});
+    // Registers `segment` with the peer now (its fd passed on the socket) unless the peer has it
+    // already, so that the next send from it is a ring record only: a stream registers its
+    // segments with a joining subscriber in steps of their own, before the welcome, instead of
+    // in the publish that sends its first frame. No ring record; nothing the receiver sees
+    // until a record uses it. False when the peer had it; throws as send (closed when the peer
+    // has gone, busy past max_sent_segments, unsupported for heap or mapped-file memory).
+    bool register_ahead(const Ref<Segment> &segment);
     // The end closes: wake a receiver asleep on the ring.
     void on_close() noexcept { wake_.on_close(); }
     bool receiver_shares_cpu() const noexcept { return wake_.consumer_shares_cpu(); }
@@ -75,7 +82,7 @@ private:
     bool send_locked(const Buffer &buf, int64_t timeout_ns, wire::StreamTag tag,
                      int64_t coarse_now);
     void forget_unused_segments(int64_t deadline_ns, int64_t timeout_ns);
-    uint32_t register_segment(const Buffer &buf);
+    uint32_t register_segment(const Ref<Segment> &segment);
 
     const int sock_;
     ControlBlock *const cb_;

@@ -189,3 +189,34 @@ TEST_CASE("send_unless_closed: false for a departed peer, without throwing; true
         CHECK(std::string(e.what()).find("peer") != std::string::npos);
     }
 }
+
+TEST_CASE("register_ahead: the segment goes to the peer before any record, once; the send after "
+          "it passes no fd; the peer reads the frame as usual") {
+    auto [a, b] = Channel::pair();
+    Ref<Segment> seg = px::shm::create("ahead", 4096);
+    seg->mutable_data()[7] = std::byte{42};
+    CHECK(a->register_ahead(seg));
+    CHECK(a->stats().segments_registered == 1);
+    CHECK_FALSE(a->register_ahead(seg)); // it has it: nothing sent
+    CHECK(a->stats().segments_registered == 1);
+    // Nothing for the receiver to see yet: a registration alone is not a record.
+    CHECK_FALSE(b->try_recv().has_value());
+    a->send(whole(seg), 0);
+    CHECK(a->stats().segments_registered == 1); // the send used the registration made ahead
+    const Buffer got = b->recv(1'000'000'000);
+    CHECK(got.size() == 4096);
+    CHECK(got.data()[7] == std::byte{42});
+}
+
+TEST_CASE("register_ahead refuses what send refuses, and finds a departed peer: closed") {
+    auto [a, b] = Channel::pair();
+    CHECK_THROWS_AS(a->register_ahead(px::heap::create(4096)), px::Error);
+    CHECK(a->stats().segments_registered == 0);
+    b = nullptr; // hangs up
+    try {
+        a->register_ahead(px::shm::create("ahead-gone", 4096));
+        FAIL("a registration to a closed peer went out");
+    } catch (const px::Error &e) {
+        CHECK(e.status() == px::Status::closed);
+    }
+}
