@@ -15,6 +15,11 @@
 // (CLOCK_THREAD_CPUTIME_ID), which leaves out the time the scheduler gave the CPU to another
 // process: on a loaded 2-core machine that noise is milliseconds, and the work is what a join
 // or a departure adds.
+// Between frames the publisher either sleeps (it never polls: joins and departures are done in
+// pieces inside publish, one per call at most) or waits on px_publisher_fd and calls
+// px_publisher_poll when it is readable (API.md's way for a publisher with an event loop: the
+// pieces are done there, and a publish meets only what it finds itself, such as a subscriber
+// gone). Churners rejoin as fast as they are admitted, so the two see different numbers of joins.
 // With churners = 0 the same loop is the control: what a publish costs on this machine when
 // nobody joins (its maximum is the scheduler's noise, not ours).
 // Where the time of a join or a departure goes: run with PX_STREAM_PIECES=<file> (or "-" for
@@ -230,20 +235,40 @@ void sleep_until(int64_t t) {
     }
 }
 
-// One frame every churn_pace_ns until `end`, each call timed and sorted (see the top).
-void paced(Stream &s, int64_t end, Timed &t) {
+// Until `t`, px_publisher_poll whenever px_publisher_fd is readable: what a publisher that
+// waits for its next frame in an event loop does (API.md).
+void poll_until(px_publisher_t *pub, int64_t t) {
+    for (;;) {
+        const int64_t left = t - now_ns();
+        if (left <= 0)
+            return;
+        pollfd p{px_publisher_fd(pub), POLLIN, 0};
+        const timespec ts{0, static_cast<long>(left)};
+        if (ppoll(&p, 1, &ts, nullptr) > 0) {
+            const px_status_t st = px_publisher_poll(pub, 0);
+            if (st != PX_E_WOULD_BLOCK)
+                check(st, "px_publisher_poll");
+        }
+    }
+}
+
+// One frame every churn_pace_ns until `end`, each call timed and sorted (see the top); between
+// frames the publisher sleeps, or polls its fd (`polls`).
+void paced(Stream &s, int64_t end, bool polls, Timed &t) {
     int64_t next = now_ns();
-    uint64_t before = s.joins_and_leaves();
     for (uint64_t seq = 0; next < end; ++seq) {
         next += churn_pace_ns;
         const bool pending = readable(px_publisher_fd(s.pub()));
+        const uint64_t before = s.joins_and_leaves();
         const Took took = s.publish(seq);
         const uint64_t after = s.joins_and_leaves();
         (after != before ? t.joined_left : pending ? t.pending : t.none).push_back(took.wall);
         (after != before ? t.cpu_joined_left : pending ? t.cpu_pending : t.cpu_none)
             .push_back(took.cpu);
-        before = after;
-        sleep_until(next);
+        if (polls)
+            poll_until(s.pub(), next);
+        else
+            sleep_until(next);
     }
 }
 
@@ -268,7 +293,7 @@ int churn_subscriber_main(const std::string &name, const std::string &kind) {
     return kind == "stable" ? stable(name) : churner(name);
 }
 
-int churn_publisher_main(int churners, double seconds) {
+int churn_publisher_main(int churners, double seconds, bool polls) {
     pxipc::g_is_leader = true;
     prctl(PR_SET_TIMERSLACK, 1UL); // a 50 us pace, not the default 50 us of slack on top
     const std::string name = "pxbench-churn-" + std::to_string(getpid());
@@ -289,7 +314,7 @@ int churn_publisher_main(int churners, double seconds) {
         kids.push_back(spawn_sub(name, "churn"));
     Timed t;
     const px_publisher_stats_t start = s.stats();
-    paced(s, now_ns() + static_cast<int64_t>(seconds * 1e9), t);
+    paced(s, now_ns() + static_cast<int64_t>(seconds * 1e9), polls, t);
     const px_publisher_stats_t end = s.stats();
 
     // Churners stop at SIGTERM; one mid-join is admitted by the publishes that follow.

@@ -97,6 +97,7 @@ struct Spec {
     bool lag = false; // subscriber 0 sleeps lag_ms per frame and is left out of the figures
     double seconds = 0.1;
     int churners = -1; // >= 0: a join/leave stall case (churn.cpp) with that many churners
+    bool churn_polls = false; // that case's publisher polls its fd between frames
 };
 
 std::vector<std::string> spec_args(const Spec &s) {
@@ -107,7 +108,8 @@ std::vector<std::string> spec_args(const Spec &s) {
             "--subscribers", std::to_string(s.subscribers),
             "--lag",         s.lag ? "1" : "0",
             "--seconds",     seconds,
-            "--churners",    std::to_string(s.churners)};
+            "--churners",    std::to_string(s.churners),
+            "--churn-polls", s.churn_polls ? "1" : "0"};
 }
 
 Spec parse_spec(const std::vector<std::string> &args, size_t i) {
@@ -126,6 +128,8 @@ Spec parse_spec(const std::vector<std::string> &args, size_t i) {
             s.seconds = std::atof(v.c_str());
         else if (k == "--churners")
             s.churners = std::atoi(v.c_str());
+        else if (k == "--churn-polls")
+            s.churn_polls = v == "1";
     }
     return s;
 }
@@ -291,7 +295,7 @@ std::vector<int64_t> paced_phase(Publisher &pub, double seconds) {
 
 int publisher_main(const Spec &s) {
     if (s.churners >= 0)
-        return churn_publisher_main(s.churners, s.seconds);
+        return churn_publisher_main(s.churners, s.seconds, s.churn_polls);
     pxipc::g_is_leader = true; // die() reports on fd 3
     const std::string name = "pxbench-stream-" + std::to_string(getpid());
     std::unique_ptr<Publisher> pub = s.transport == "parallax" ? parallax_publisher(name, s.payload)
@@ -561,10 +565,11 @@ void lagging(const Options &o, const std::string &iox_why) {
 // with subscribers joining and leaving, interleaved with control rounds where nobody does.
 void join_leave(const Options &o) {
     constexpr int churners = 2;
-    Row churn, control;
+    Row churn, churn_polling, control;
     for (int rep = 0; rep < o.reps; ++rep) {
-        record(churn, Spec{"parallax", 4 * KiB, 1, false, o.churn_seconds, churners});
-        record(control, Spec{"parallax", 4 * KiB, 1, false, o.churn_seconds, 0});
+        record(churn, Spec{"parallax", 4 * KiB, 1, false, o.churn_seconds, churners, false});
+        record(churn_polling, Spec{"parallax", 4 * KiB, 1, false, o.churn_seconds, churners, true});
+        record(control, Spec{"parallax", 4 * KiB, 1, false, o.churn_seconds, 0, false});
     }
     auto max_of = [](Row &row, const std::string &k) {
         auto &v = row.values[k];
@@ -572,17 +577,22 @@ void join_leave(const Options &o) {
     };
     std::printf("\n== Join/leave stall: libparallax publisher paced every 50 us (4 KiB, default "
                 "options), 1 stable subscriber, %d subscriber processes joining and leaving "
-                "over and over (join, %s); %d rounds of %.2f s each, with control rounds "
-                "(nobody joins) interleaved\n",
+                "over and over (join, %s); %d rounds of %.2f s each of a publisher that never "
+                "polls (joins and departures done in pieces inside publish) and of one that "
+                "polls px_publisher_fd between frames (API.md's way: they are done in "
+                "px_publisher_poll), with control rounds (nobody joins) interleaved\n",
                 churners, "10 frames, leave holding 4", o.reps, o.churn_seconds);
     struct Group {
         const char *label, *key;
         Row &row;
     };
     const Group groups[] = {
-        {"joined/left: admitted or removed one", "jl", churn},
-        {"pending: a join/leave waited (other pieces)", "pend", churn},
-        {"none: nothing waited", "none", churn},
+        {"never polls: admitted or removed one", "jl", churn},
+        {"never polls: a join/leave waited", "pend", churn},
+        {"never polls: nothing waited", "none", churn},
+        {"polls its fd: admitted or removed one", "jl", churn_polling},
+        {"polls its fd: a join/leave waited", "pend", churn_polling},
+        {"polls its fd: nothing waited", "none", churn_polling},
         {"control round: nobody joins or leaves", "all", control},
     };
     for (const char *clock : {"wall clock", "CPU time of the publishing thread"}) {
@@ -599,17 +609,21 @@ void join_leave(const Options &o) {
                         cell(g.row, k + "_over", "%.0f").c_str());
         }
     }
-    std::printf("joins per round %s, leaves %s; the stable subscriber received %s frames per "
-                "round and missed %s (median of rounds)\n",
-                cell(churn, "joins", "%.0f").c_str(), cell(churn, "leaves", "%.0f").c_str(),
-                cell(churn, "stable_received", "%.0f").c_str(),
-                cell(churn, "stable_missed", "%.0f").c_str());
+    for (Row *r : {&churn, &churn_polling})
+        std::printf("%s: joins per round %s, leaves %s; the stable subscriber received %s frames "
+                    "per round and missed %s (median of rounds)\n",
+                    r == &churn ? "never polls" : "polls its fd", cell(*r, "joins", "%.0f").c_str(),
+                    cell(*r, "leaves", "%.0f").c_str(),
+                    cell(*r, "stable_received", "%.0f").c_str(),
+                    cell(*r, "stable_missed", "%.0f").c_str());
     std::printf("p50/p99/max (med), >50us/rnd: medians over the rounds of each round's figure; "
                 "max (all): the largest of all rounds. On a shared machine the control row's max "
                 "is the scheduler's noise floor\n");
-    for (Row *r : {&churn, &control})
+    for (Row *r : {&churn, &churn_polling, &control})
         if (!r->error.empty())
-            std::printf("  %s: %s\n", r == &churn ? "churn" : "control", r->error.c_str());
+            std::printf("  %s: %s\n",
+                        r == &churn ? "churn" : r == &control ? "control" : "churn, polling",
+                        r->error.c_str());
 }
 
 // Starts iox-roudi when iceoryx was built in; "" when it runs, else why its rows are empty.

@@ -75,10 +75,10 @@ constexpr size_t data_ring_end() noexcept {
     return offsetof(ControlBlock, return_entries);
 }
 
-// Faulted in per offer piece: allocating and zeroing a page costs ~2 us of CPU on the loaded
-// VM (12 pages: 27 us with a sleep between tries, 32-47 us for 8 in the churn bench), so the
-// data ring's 13 pages take three pieces.
-constexpr size_t populate_per_piece = 20 * 1024;
+// Faulted in per offer piece: allocating and zeroing a page costs 2-5 us of CPU on the loaded
+// VM (5 pages: 21 us p50, 31 us p99 in the churn bench), so the data ring's 13 pages take
+// seven pieces of two.
+constexpr size_t populate_per_piece = 8 * 1024;
 
 enum class OfferPiece { memfd, size, map, populate, socketpair, ready };
 

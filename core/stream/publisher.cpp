@@ -200,10 +200,10 @@ size_t Publisher::subscriber_count() const {
 // Joins and departures
 
 // One piece of a join or a departure at most (none when taking departures out was the piece): a
-// piece costs 10-40 us of CPU on the loaded 2-core VM (PX_STREAM_PIECES), and one that looked
-// quick may be followed by a slow one. A join is about fifteen pieces, so a publisher that
-// publishes rarely admits a subscriber in as many frames, unless it polls its fd (poll does
-// them all, one per call of this).
+// piece costs 3-20 us of CPU on the loaded 2-core VM (PX_STREAM_PIECES; 10-40 us when pieces
+// come a millisecond apart), and one that looked quick may be followed by a slow one. A join is
+// about twenty pieces, so a publisher that never polls admits a subscriber in as many frames
+// (after_frame_locked), unless it polls its fd (poll does them all, one per call of this).
 void Publisher::housekeeping_locked() {
     const int64_t cpu_start = profile_ ? PieceProfile::cpu_now_ns() : 0;
     last_housekeeping_ns_ = coarse_now_ns();
@@ -213,8 +213,7 @@ void Publisher::housekeeping_locked() {
     if (profile_)
         profile_->add(reaped ? "departure: take out (with epoll_wait)" : "epoll_wait for departures",
                       PieceProfile::cpu_now_ns() - cpu_start);
-    if (reaped == 0)
-        timed_piece_locked();
+    more_pieces_ = reaped != 0 || timed_piece_locked();
     signal_pieces_locked();
     publish_stats_locked();
     if (profile_)
@@ -246,6 +245,8 @@ bool Publisher::piece_locked() {
         watch_joining_locked();
         return true;
     }
+    if (joining_ && register_ahead_locked())
+        return true;
     if (joining_) {
         piece_kind_ = "welcome";
         welcome_locked();
@@ -274,6 +275,7 @@ bool Publisher::admit_locked() {
         // Watched, then welcomed, in pieces of their own (sending the welcome may pass the
         // description's fd).
         joining_ = std::make_unique<Subscriber>();
+        joining_registered_ = 0;
         joining_->id = next_sub_id_++;
         joining_->ch = std::move(ch);
         joining_->pid = static_cast<uint64_t>(pid);
@@ -290,7 +292,9 @@ void Publisher::watch_joining_locked() {
     ev.data.u64 = joining_->id;
     try {
         rows_.reserve(subs_.size() + 1); // publish_stats_locked, noexcept, never allocates
-        departed_.reserve(subs_.size() + departed_.size() + 1); // retire_locked, noexcept, too
+        // retire_locked and set_aside_locked, noexcept, too
+        departed_.reserve(subs_.size() + gone_.size() + departed_.size() + 1);
+        gone_.reserve(subs_.size() + gone_.size() + 1);
         subs_.reserve(subs_.size() + 1);
     } catch (const std::bad_alloc &) {
         joining_ = nullptr; // it is not admitted (it sees PX_E_CLOSED)
@@ -301,6 +305,29 @@ void Publisher::watch_joining_locked() {
         return;
     }
     joining_watched_ = true;
+}
+
+// The segments a joining subscriber's welcome and first frames use (the description's, and
+// the last frame's: its pool, most likely) are registered with it ahead, one per piece (each
+// passes an fd), so that neither the welcome nor the publish that sends its first frame passes
+// one. True when this was a piece (a registration was made or tried).
+bool Publisher::register_ahead_locked() {
+    while (joining_registered_ < 2) {
+        const bool description = joining_registered_++ == 0;
+        const Ref<Segment> &seg = description ? description_->text.segment_ref() : frames_segment_;
+        if (!seg)
+            continue;
+        piece_kind_ = description ? "register the description ahead"
+                                  : "register the frames' segment ahead";
+        try {
+            if (!joining_->ch->register_ahead(seg))
+                continue; // it had it: no system call
+        } catch (const Error &) {
+            // Gone, or out of fds: the welcome (or the frame) meets the same and deals with it.
+        }
+        return true;
+    }
+    return false;
 }
 
 void Publisher::refuse(Channel &ch) noexcept {
@@ -364,6 +391,7 @@ size_t Publisher::replay_count_locked() const {
 void Publisher::welcome_locked() {
     std::unique_ptr<Subscriber> sub = std::move(joining_);
     joining_watched_ = false;
+    joining_registered_ = 0;
     Channel *ch = sub->ch.get();
     if (subs_.size() >= opts_.max_subscribers) {
         refuse(*ch);
@@ -407,6 +435,12 @@ void Publisher::welcome_locked() {
 
 // Takes out the subscribers that hung up, a few at a time: how many.
 int Publisher::reap_departed_locked() {
+    if (!gone_.empty()) {
+        // Found gone by a publish: its epoll_ctl and shutdown are this piece.
+        retire_locked(std::move(gone_.back()));
+        gone_.pop_back();
+        return 1;
+    }
     // A subscriber never writes to its main socket after the handshake: readable means it hung
     // up (closed, or its process died), or it sent bytes it must not send. Either way it goes.
     // A few at a time: the others stay readable for the next round.
@@ -446,6 +480,26 @@ void Publisher::remove_locked(Subscriber *sub, bool slow) noexcept {
     subs_.erase(it);
 }
 
+// A subscriber found gone by a publish leaves the table at once, counted, with no system call
+// (nothing is sent to it again), and is retired by the next piece: out of the epoll set and
+// shut down in reap_departed_locked. Its hung-up socket keeps fd() readable meanwhile, and
+// pieces_fd_ says so when it is not signalled yet. Room was reserved when it was watched.
+void Publisher::set_aside_locked(Subscriber *sub) noexcept {
+    ++counters_.departed;
+    auto it = std::find_if(subs_.begin(), subs_.end(),
+                           [&](const auto &s) { return s.get() == sub; });
+    if (it == subs_.end())
+        return;
+    if (gone_.size() < gone_.capacity()) {
+        gone_.push_back(std::move(*it));
+        subs_.erase(it);
+        signal_pieces_locked();
+        return;
+    }
+    retire_locked(std::move(*it)); // without room (never expected): at once
+    subs_.erase(it);
+}
+
 // Out of the epoll set, and torn down by later pieces. Its channel is closed by a later piece;
 // its socket goes down now, so that a subscriber still there (disconnected by the policy,
 // refused) drains what it has, then PX_E_CLOSED, as at once as before. Until the close its
@@ -464,7 +518,7 @@ void Publisher::retire_locked(std::unique_ptr<Subscriber> sub) noexcept {
 // Makes pieces_fd_ readable, or not, to match whether a teardown or a welcome has pieces left:
 // a system call only when that changes.
 void Publisher::signal_pieces_locked() noexcept {
-    const bool pieces = joining_ || !departed_.empty() || !unmaps_.empty();
+    const bool pieces = joining_ || !gone_.empty() || !departed_.empty() || !unmaps_.empty();
     if (pieces == pieces_signalled_)
         return;
     uint64_t value = 1;
@@ -604,6 +658,8 @@ void Publisher::publish(const Buffer &buf) {
         fail(Status::invalid, "the stream's numbering is used up (skip() took it to the end)");
     const uint64_t seq = ++last_seq_;
     ++counters_.published;
+    if (frame.segment_ref().get() != frames_segment_.get())
+        frames_segment_ = frame.segment_ref();
     const uint64_t departed_before = counters_.departed;
     if (opts_.history) {
         history_.push_back(Past{seq, frame, description_});
@@ -622,7 +678,7 @@ void Publisher::publish(const Buffer &buf) {
             ++counters_.dropped;
     }
     for (Subscriber *s : gone)
-        remove_locked(s, false);
+        set_aside_locked(s);
     if (!no_room.empty()) {
         // A subscriber without credit that sleeps on our CPU may be woken and yet never run
         // while we publish (until the scheduler's tick, ~8 frames per 4 ms): let it.
@@ -657,10 +713,21 @@ void Publisher::after_frame_locked(bool took_out) {
     // After the frame went out, not before: a subscriber welcomed here starts at the next
     // frame, so its first frame's segment registration (an fd passed) falls on the next
     // publish instead of adding to this one.
-    if (!took_out && coarse_now_ns() - last_housekeeping_ns_ >= housekeeping_interval_ns)
-        housekeeping_locked();
-    else
+    if (took_out) {
         publish_stats_locked();
+    } else if (coarse_now_ns() - last_housekeeping_ns_ >= housekeeping_interval_ns) {
+        housekeeping_locked();
+    } else if (more_pieces_) {
+        // The last piece found work: the next follows at this publish, while the kernel's
+        // caches still hold what the last one touched (a piece a millisecond after the one
+        // before costs 2-5 times the CPU of one that follows it at once), and a join takes as
+        // many frames, not as many milliseconds.
+        more_pieces_ = timed_piece_locked();
+        signal_pieces_locked();
+        publish_stats_locked();
+    } else {
+        publish_stats_locked();
+    }
 }
 
 void Publisher::apply_slow_policy_locked(std::vector<Subscriber *> &no_room, const Buffer &frame,

@@ -3,18 +3,21 @@
 // "Streams"). Built on channels: one Channel per subscriber, plus a table of them.
 //
 // No thread is started: joins (handshakes, by the listener, never blocking), departures and
-// the stats page are looked after inside publish() (at most once a millisecond, so that a
-// publish costs one send per subscriber) and poll(), which a publisher that goes a while
-// without publishing calls when fd() is readable. A join or a departure is kernel work
-// (memfds, mappings, sockets, fds passed) that would stall a publish for 100-200 us at once:
-// it is done in pieces of one or two syscalls, at most one piece per publish that looks after
-// them (for a join: making the offer for the next connection ahead (memfd; size and seals;
-// mapping; the data ring's pages faulted in, in three; socketpair), accepting the connection,
-// greeting it, watching it, each stage of its handshake (Listener::accept_step), watching the
-// new subscriber's socket, then the welcome; for a departure: taking it out, closing its
-// channel, and for each control block dropping its pages, then unmapping it), so that no
-// publish waits for more than one piece; poll(), which stalls no frame, does every piece there
-// is. PX_STREAM_PIECES=<file> writes what each kind of piece costs (see publisher.cpp).
+// the stats page are looked after inside poll(), which a publisher calls when fd() is readable
+// (API.md's way: then no publish does any of it while poll keeps up), and inside publish(),
+// for a publisher that never polls. A join or a departure is kernel work (memfds, mappings,
+// sockets, fds passed) that would stall a publish for 100-200 us at once: it is done in pieces
+// of one system call or so, at most one piece per publish (for a join: making the offer for the
+// next connection ahead (memfd; size and seals; mapping; the data ring's pages faulted in, two
+// at a time; socketpair), accepting the connection, greeting it, watching it, each stage of its
+// handshake (Listener::accept_step), watching the new subscriber's socket, registering the
+// description's and the frames' segments with it, then the welcome; for a departure: taking it
+// out (one found by a publish leaves the table there, with no system call, and is taken out by
+// the next piece), closing its channel, and for each control block dropping its pages, then
+// unmapping it). A publish looks for work once a millisecond; while the pieces find work, each
+// publish does the next one (a join takes about twenty frames). poll(), which stalls no frame,
+// does every piece there is. PX_STREAM_PIECES=<file> writes what each kind of piece costs, and
+// bench/stream's join/leave phase what publish costs meanwhile, polling or not.
 //
 // Publish puts one descriptor in each subscriber's ring; the frame's slot is lent once per
 // subscriber and returns when the publisher and every subscriber have released it or died.
@@ -106,6 +109,7 @@ private:
     bool timed_piece_locked();
     bool admit_locked();
     void watch_joining_locked();
+    bool register_ahead_locked();
     void welcome_locked();
     size_t replay_count_locked() const;
     void refuse(ipc::Channel &ch) noexcept;
@@ -120,6 +124,7 @@ private:
     void block_for_room_locked(std::vector<Subscriber *> &waiting, const Buffer &frame,
                                uint64_t seq);
     void remove_locked(Subscriber *sub, bool slow) noexcept;
+    void set_aside_locked(Subscriber *sub) noexcept;
     void retire_locked(std::unique_ptr<Subscriber> sub) noexcept;
     void count_dropped_locked(const std::vector<Subscriber *> &missed) noexcept;
     void publish_stats_locked() noexcept;
@@ -138,6 +143,8 @@ private:
     // ones yet to be unmapped (ipc::DeferControlUnmaps): a teardown's pieces. Each keeps the
     // capacity for every subscriber (reserved at admission), so removing one never allocates.
     std::vector<std::unique_ptr<Subscriber>> departed_;
+    // Subscribers a publish found gone: out of subs_, to be retired (set_aside_locked).
+    std::vector<std::unique_ptr<Subscriber>> gone_;
     std::vector<Ref<Segment>> unmaps_;
     bool back_dropped_ = false; // unmaps_.back()'s pages are dropped: its munmap is next
     bool pieces_signalled_ = false; // pieces_fd_ is readable
@@ -145,8 +152,12 @@ private:
     // (joining_watched_), then it is welcomed by the one after.
     std::unique_ptr<Subscriber> joining_;
     bool joining_watched_ = false;
+    int joining_registered_ = 0; // register_ahead_locked's steps done (of 2)
     uint64_t next_sub_id_ = 1;
     std::shared_ptr<const Description> description_;
+    // The segment of the last frame published (kept until a frame from another one), which a
+    // joining subscriber gets registered ahead of its welcome.
+    Ref<Segment> frames_segment_;
     struct Past {
         uint64_t seq;                                    // its stream number
         Buffer frame;
@@ -155,6 +166,7 @@ private:
     std::deque<Past> history_; // oldest first
     uint64_t last_seq_ = 0;
     int64_t last_housekeeping_ns_ = 0;
+    bool more_pieces_ = false; // the last piece found work: the next publish does the next one
     PublisherStats counters_;
     std::vector<SubscriberRow> rows_; // the stats page's subscriber table, rebuilt in place
     // Debugging (PX_STREAM_PIECES=<file>, or "-" for stderr): the CPU time of each piece of
