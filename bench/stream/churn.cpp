@@ -288,44 +288,80 @@ void add_quantiles(std::string &line, const char *key, std::vector<int64_t> &v) 
 
 } // namespace
 
+// The decoy: a publisher of its own stream, paced and polling as the measured one, that the
+// churners join and leave instead, so that the machine is as busy as in a churn round while
+// the measured publisher has no join or departure to look after. Until SIGTERM.
+int decoy(const std::string &name) {
+    prctl(PR_SET_TIMERSLACK, 1UL);
+    Stream s(name);
+    write_all(stats_fd_in_subscriber, "R", 1);
+    int64_t next = now_ns();
+    for (uint64_t seq = 0; !g_churn_stop; ++seq) {
+        next += churn_pace_ns;
+        s.publish(seq);
+        poll_until(s.pub(), next);
+    }
+    return 0;
+}
+
 int churn_subscriber_main(const std::string &name, const std::string &kind) {
     std::signal(SIGTERM, on_churn_term);
+    if (kind == "decoy")
+        return decoy(name);
     return kind == "stable" ? stable(name) : churner(name);
 }
 
-int churn_publisher_main(int churners, double seconds, bool polls) {
+int churn_publisher_main(int churners, int stables, double seconds, bool polls, bool decoy) {
     pxipc::g_is_leader = true;
     prctl(PR_SET_TIMERSLACK, 1UL); // a 50 us pace, not the default 50 us of slack on top
     const std::string name = "pxbench-churn-" + std::to_string(getpid());
     Stream s(name);
-    Kid stable_kid = spawn_sub(name, "stable");
+    std::vector<Kid> stable_kids;
+    for (int i = 0; i < std::max(stables, 1); ++i)
+        stable_kids.push_back(spawn_sub(name, "stable"));
+    Kid &stable_kid = stable_kids[0]; // the one whose figures are reported
     const int64_t give_up = now_ns() + 20'000'000'000;
-    while (stable_kid.data.empty()) {
-        if (now_ns() > give_up || !read_some(stable_kid, 0))
-            die("the stable subscriber did not subscribe within 20 s");
-        px_publisher_poll(s.pub(), 1'000'000);
-    }
+    for (Kid &k : stable_kids)
+        while (k.data.empty()) {
+            if (now_ns() > give_up || !read_some(k, 0))
+                die("a stable subscriber did not subscribe within 20 s");
+            px_publisher_poll(s.pub(), 1'000'000);
+        }
     // Warm-up: the pool's pages and the stable subscriber's mappings, not recorded.
     for (uint64_t seq = 0; seq < 200; ++seq)
         s.publish(warm_bit | seq);
 
     std::vector<Kid> kids;
+    const std::string churn_name = decoy ? name + "-decoy" : name;
+    if (decoy) {
+        kids.push_back(spawn_sub(churn_name, "decoy"));
+        while (kids.back().data.empty()) {
+            if (now_ns() > give_up || !read_some(kids.back(), 100))
+                die("the decoy publisher did not start within 20 s");
+        }
+    }
     for (int i = 0; i < churners; ++i)
-        kids.push_back(spawn_sub(name, "churn"));
+        kids.push_back(spawn_sub(churn_name, "churn"));
     Timed t;
     const px_publisher_stats_t start = s.stats();
     paced(s, now_ns() + static_cast<int64_t>(seconds * 1e9), polls, t);
     const px_publisher_stats_t end = s.stats();
 
-    // Churners stop at SIGTERM; one mid-join is admitted by the publishes that follow.
-    for (Kid &k : kids)
-        kill(k.pid, SIGTERM);
+    // Churners stop at SIGTERM; one mid-join is admitted by the publishes that follow (the
+    // decoy's, by the decoy, which stops after them).
+    for (size_t i = decoy ? 1 : 0; i < kids.size(); ++i)
+        kill(kids[i].pid, SIGTERM);
     std::vector<Kid *> all;
-    for (Kid &k : kids)
+    for (size_t i = decoy ? 1 : 0; i < kids.size(); ++i)
+        all.push_back(&kids[i]);
+    if (decoy)
+        all.push_back(&kids[0]);
+    for (Kid &k : stable_kids)
         all.push_back(&k);
-    all.push_back(&stable_kid);
     const int64_t finish_by = now_ns() + 20'000'000'000;
     for (Kid *k : all) {
+        if (decoy && k == &kids[0])
+            kill(k->pid, SIGTERM); // the churners have finished
         while (read_some(*k, 0)) {
             if (now_ns() > finish_by)
                 die("a subscriber did not finish within 20 s of the end");

@@ -98,6 +98,8 @@ struct Spec {
     double seconds = 0.1;
     int churners = -1; // >= 0: a join/leave stall case (churn.cpp) with that many churners
     bool churn_polls = false; // that case's publisher polls its fd between frames
+    bool churn_decoy = false; // its churners join and leave another publisher's stream
+    int churn_stables = 1;    // its subscribers that stay
 };
 
 std::vector<std::string> spec_args(const Spec &s) {
@@ -109,7 +111,9 @@ std::vector<std::string> spec_args(const Spec &s) {
             "--lag",         s.lag ? "1" : "0",
             "--seconds",     seconds,
             "--churners",    std::to_string(s.churners),
-            "--churn-polls", s.churn_polls ? "1" : "0"};
+            "--churn-polls", s.churn_polls ? "1" : "0",
+            "--churn-decoy", s.churn_decoy ? "1" : "0",
+            "--churn-stables", std::to_string(s.churn_stables)};
 }
 
 Spec parse_spec(const std::vector<std::string> &args, size_t i) {
@@ -130,6 +134,10 @@ Spec parse_spec(const std::vector<std::string> &args, size_t i) {
             s.churners = std::atoi(v.c_str());
         else if (k == "--churn-polls")
             s.churn_polls = v == "1";
+        else if (k == "--churn-decoy")
+            s.churn_decoy = v == "1";
+        else if (k == "--churn-stables")
+            s.churn_stables = std::atoi(v.c_str());
     }
     return s;
 }
@@ -295,7 +303,8 @@ std::vector<int64_t> paced_phase(Publisher &pub, double seconds) {
 
 int publisher_main(const Spec &s) {
     if (s.churners >= 0)
-        return churn_publisher_main(s.churners, s.seconds, s.churn_polls);
+        return churn_publisher_main(s.churners, s.churn_stables, s.seconds, s.churn_polls,
+                                    s.churn_decoy);
     pxipc::g_is_leader = true; // die() reports on fd 3
     const std::string name = "pxbench-stream-" + std::to_string(getpid());
     std::unique_ptr<Publisher> pub = s.transport == "parallax" ? parallax_publisher(name, s.payload)
@@ -565,10 +574,14 @@ void lagging(const Options &o, const std::string &iox_why) {
 // with subscribers joining and leaving, interleaved with control rounds where nobody does.
 void join_leave(const Options &o) {
     constexpr int churners = 2;
-    Row churn, churn_polling, control;
+    Row churn, churn_polling, decoy, fan_out, control;
     for (int rep = 0; rep < o.reps; ++rep) {
         record(churn, Spec{"parallax", 4 * KiB, 1, false, o.churn_seconds, churners, false});
         record(churn_polling, Spec{"parallax", 4 * KiB, 1, false, o.churn_seconds, churners, true});
+        record(decoy,
+               Spec{"parallax", 4 * KiB, 1, false, o.churn_seconds, churners, true, true});
+        record(fan_out,
+               Spec{"parallax", 4 * KiB, 1, false, o.churn_seconds, 0, true, false, 3});
         record(control, Spec{"parallax", 4 * KiB, 1, false, o.churn_seconds, 0, false});
     }
     auto max_of = [](Row &row, const std::string &k) {
@@ -580,7 +593,10 @@ void join_leave(const Options &o) {
                 "over and over (join, %s); %d rounds of %.2f s each of a publisher that never "
                 "polls (joins and departures done in pieces inside publish) and of one that "
                 "polls px_publisher_fd between frames (API.md's way: they are done in "
-                "px_publisher_poll), with control rounds (nobody joins) interleaved\n",
+                "px_publisher_poll), interleaved with control rounds: a load control (the "
+                "publisher polls; the churners join and leave another publisher's stream), a "
+                "fan-out control (it polls; 3 subscribers that stay, as many as a churn round "
+                "has at most) and one where nobody joins\n",
                 churners, "10 frames, leave holding 4", o.reps, o.churn_seconds);
     struct Group {
         const char *label, *key;
@@ -593,6 +609,8 @@ void join_leave(const Options &o) {
         {"polls its fd: admitted or removed one", "jl", churn_polling},
         {"polls its fd: a join/leave waited", "pend", churn_polling},
         {"polls its fd: nothing waited", "none", churn_polling},
+        {"load control: they churn another stream", "all", decoy},
+        {"fan-out control: 3 subscribers stay", "all", fan_out},
         {"control round: nobody joins or leaves", "all", control},
     };
     for (const char *clock : {"wall clock", "CPU time of the publishing thread"}) {
@@ -619,10 +637,14 @@ void join_leave(const Options &o) {
     std::printf("p50/p99/max (med), >50us/rnd: medians over the rounds of each round's figure; "
                 "max (all): the largest of all rounds. On a shared machine the control row's max "
                 "is the scheduler's noise floor\n");
-    for (Row *r : {&churn, &churn_polling, &control})
+    for (Row *r : {&churn, &churn_polling, &decoy, &fan_out, &control})
         if (!r->error.empty())
             std::printf("  %s: %s\n",
-                        r == &churn ? "churn" : r == &control ? "control" : "churn, polling",
+                        r == &churn           ? "churn"
+                        : r == &control       ? "control"
+                        : r == &churn_polling ? "churn, polling"
+                        : r == &fan_out       ? "fan-out control"
+                                              : "load control",
                         r->error.c_str());
 }
 

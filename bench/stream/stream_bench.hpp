@@ -64,7 +64,7 @@ void write_all(int fd, const void *p, size_t n);
 // The join/leave stall case (churn.cpp): a publisher paced every 50 us with one stable
 // subscriber and `churners` processes joining and leaving, for `seconds`; its result line goes
 // to fd 3. A subscriber of it: kind "stable" or "churn".
-int churn_publisher_main(int churners, double seconds, bool polls);
+int churn_publisher_main(int churners, int stables, double seconds, bool polls, bool decoy);
 int churn_subscriber_main(const std::string &name, const std::string &kind);
 
 } // namespace pxstream

@@ -292,9 +292,7 @@ void Publisher::watch_joining_locked() {
     ev.data.u64 = joining_->id;
     try {
         rows_.reserve(subs_.size() + 1); // publish_stats_locked, noexcept, never allocates
-        // retire_locked and set_aside_locked, noexcept, too
-        departed_.reserve(subs_.size() + gone_.size() + departed_.size() + 1);
-        gone_.reserve(subs_.size() + gone_.size() + 1);
+        departed_.reserve(subs_.size() + departed_.size() + 1); // retire_locked, set_aside_locked
         subs_.reserve(subs_.size() + 1);
     } catch (const std::bad_alloc &) {
         joining_ = nullptr; // it is not admitted (it sees PX_E_CLOSED)
@@ -435,12 +433,6 @@ void Publisher::welcome_locked() {
 
 // Takes out the subscribers that hung up, a few at a time: how many.
 int Publisher::reap_departed_locked() {
-    if (!gone_.empty()) {
-        // Found gone by a publish: its epoll_ctl and shutdown are this piece.
-        retire_locked(std::move(gone_.back()));
-        gone_.pop_back();
-        return 1;
-    }
     // A subscriber never writes to its main socket after the handshake: readable means it hung
     // up (closed, or its process died), or it sent bytes it must not send. Either way it goes.
     // A few at a time: the others stay readable for the next round.
@@ -480,18 +472,19 @@ void Publisher::remove_locked(Subscriber *sub, bool slow) noexcept {
     subs_.erase(it);
 }
 
-// A subscriber found gone by a publish leaves the table at once, counted, with no system call
-// (nothing is sent to it again), and is retired by the next piece: out of the epoll set and
-// shut down in reap_departed_locked. Its hung-up socket keeps fd() readable meanwhile, and
-// pieces_fd_ says so when it is not signalled yet. Room was reserved when it was watched.
+// A subscriber found gone by a publish leaves the table there, counted, and joins the departed
+// with no system call of its own: it has gone, so there is nobody to shut its socket down for,
+// and closing its channel (the next piece) takes the socket out of the epoll set (meanwhile a
+// hang-up there is ignored: it is in no table). pieces_fd_ is signalled if it was not. Room was
+// reserved when it was watched.
 void Publisher::set_aside_locked(Subscriber *sub) noexcept {
     ++counters_.departed;
     auto it = std::find_if(subs_.begin(), subs_.end(),
                            [&](const auto &s) { return s.get() == sub; });
     if (it == subs_.end())
         return;
-    if (gone_.size() < gone_.capacity()) {
-        gone_.push_back(std::move(*it));
+    if (departed_.size() < departed_.capacity()) {
+        departed_.push_back(std::move(*it));
         subs_.erase(it);
         signal_pieces_locked();
         return;
@@ -518,7 +511,7 @@ void Publisher::retire_locked(std::unique_ptr<Subscriber> sub) noexcept {
 // Makes pieces_fd_ readable, or not, to match whether a teardown or a welcome has pieces left:
 // a system call only when that changes.
 void Publisher::signal_pieces_locked() noexcept {
-    const bool pieces = joining_ || !gone_.empty() || !departed_.empty() || !unmaps_.empty();
+    const bool pieces = joining_ || !departed_.empty() || !unmaps_.empty();
     if (pieces == pieces_signalled_)
         return;
     uint64_t value = 1;
@@ -563,6 +556,8 @@ void Publisher::poll(int64_t timeout_ns) {
     // No frame waits on poll: every piece there is now, not one per call.
     for (int n = 0; n < pieces_per_poll && ipc::wait_readable(poll_fd_.fd, 0); ++n)
         housekeeping_locked();
+    // What is left waits on input (fd() says when), or for the next poll: not for a publish.
+    more_pieces_ = false;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -12,12 +12,12 @@
 // at a time; socketpair), accepting the connection, greeting it, watching it, each stage of its
 // handshake (Listener::accept_step), watching the new subscriber's socket, registering the
 // description's and the frames' segments with it, then the welcome; for a departure: taking it
-// out (one found by a publish leaves the table there, with no system call, and is taken out by
-// the next piece), closing its channel, and for each control block dropping its pages, then
-// unmapping it). A publish looks for work once a millisecond; while the pieces find work, each
-// publish does the next one (a join takes about twenty frames). poll(), which stalls no frame,
-// does every piece there is. PX_STREAM_PIECES=<file> writes what each kind of piece costs, and
-// bench/stream's join/leave phase what publish costs meanwhile, polling or not.
+// out (one found by a publish leaves the table there, with no system call), closing its
+// channel, and for each control block dropping its pages, then unmapping it). A publish looks
+// for work once a millisecond; while the pieces find work, each publish does the next one (a
+// join takes about twenty frames). poll(), which stalls no frame, does every piece there is.
+// PX_STREAM_PIECES=<file> writes what each kind of piece costs, and bench/stream's join/leave
+// phase what publish costs meanwhile, polling or not.
 //
 // Publish puts one descriptor in each subscriber's ring; the frame's slot is lent once per
 // subscriber and returns when the publisher and every subscriber have released it or died.
@@ -143,8 +143,6 @@ private:
     // ones yet to be unmapped (ipc::DeferControlUnmaps): a teardown's pieces. Each keeps the
     // capacity for every subscriber (reserved at admission), so removing one never allocates.
     std::vector<std::unique_ptr<Subscriber>> departed_;
-    // Subscribers a publish found gone: out of subs_, to be retired (set_aside_locked).
-    std::vector<std::unique_ptr<Subscriber>> gone_;
     std::vector<Ref<Segment>> unmaps_;
     bool back_dropped_ = false; // unmaps_.back()'s pages are dropped: its munmap is next
     bool pieces_signalled_ = false; // pieces_fd_ is readable
