@@ -9,6 +9,12 @@
 //! [`AGGREGATE_BYTES`]: with 4 KiB frames, one put, one wake-up of Zenoh's sending thread and one
 //! callback at the importer per message instead of per frame were most of both bridges' CPU
 //! time. Nothing waits for a frame to come: a lone frame goes at once, alone.
+//!
+//! A frame that fits in such a message is copied into it (the one copy this side makes): a
+//! message of small frames is then one buffer (one allocation, where each frame took four as a
+//! header and a payload of its own), and each frame's slot goes back to the local publisher at
+//! once rather than after Zenoh's sending thread has written it. A larger frame goes alone, as
+//! its own memory.
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,7 +41,7 @@ struct Current {
     text: Vec<u8>,
 }
 
-/// A received frame as the payload of a Zenoh message, without a copy.
+/// A large received frame as the payload of a Zenoh message, without a copy.
 struct Frame(Buffer);
 
 impl AsRef<[u8]> for Frame {
@@ -125,7 +131,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         text_version: 0,
         missed_before: 0,
     };
-    let mut message = Vec::new(); // the frames of the next Zenoh message
+    let mut message = Message::default(); // the next Zenoh message
     while !stopping() {
         let sub = match Subscriber::new(&args.stream, Some(Duration::from_millis(200))) {
             Ok(s) => s,
@@ -170,9 +176,9 @@ pub fn run(args: &Args) -> Result<(), String> {
                 }
             };
             let mut bytes = state.add(&sub, buf, &mut message)?;
-            // Frames already waiting join the message while they fit; an error is left for
-            // the blocking receive above to report.
-            while bytes < AGGREGATE_BYTES {
+            // Frames already waiting join a message of small ones while they fit; an error is
+            // left for the blocking receive above to report.
+            while message.large.is_none() && bytes < AGGREGATE_BYTES {
                 let Ok(Some(buf)) = sub.try_recv() else { break };
                 if bytes + wire::FIXED_LEN + buf.len() > AGGREGATE_BYTES {
                     next = Some(buf);
@@ -180,8 +186,8 @@ pub fn run(args: &Args) -> Result<(), String> {
                 }
                 bytes += state.add(&sub, buf, &mut message)?;
             }
-            if !message.is_empty() {
-                put(&publisher, &mut message)?;
+            if message.frames != 0 {
+                message.put(&publisher)?;
                 state.counts.messages += 1;
             }
         }
@@ -212,13 +218,9 @@ struct State {
 
 impl State {
     /// Numbers a received frame and appends it, with its header, to `message`; the bytes it
-    /// adds to the message (0 for an empty frame, which is not carried).
-    fn add(
-        &mut self,
-        sub: &Subscriber,
-        buf: Buffer,
-        message: &mut Vec<(Header, Buffer)>,
-    ) -> Result<usize, String> {
+    /// adds to the message (0 for an empty frame, which is not carried). A frame too large to
+    /// share a message must come to an empty one.
+    fn add(&mut self, sub: &Subscriber, buf: Buffer, message: &mut Message) -> Result<usize, String> {
         // Frames the local publisher had no room for are gaps at the importer too.
         let missed = sub.stats().map(|s| s.missed).unwrap_or(self.missed_before);
         let lost = missed.saturating_sub(self.missed_before);
@@ -254,34 +256,73 @@ impl State {
             }
             // A short description rides on every frame, so an importer that joins late
             // or restarts has it at once; a long one only on change (or when asked).
+            // (Lent to the header while it is encoded, not copied.)
             if changed || self.text.len() <= INLINE_DESCRIPTION_MAX {
-                header.description = Some(self.text.clone());
+                header.description = Some(std::mem::take(&mut self.text));
             }
             header.description_version = c.version;
         }
         self.counts.frames += 1;
         let bytes = header.encoded_len() + buf.len();
-        message.push((header, buf));
+        message.push(&mut header, buf);
+        if let Some(text) = header.description.take() {
+            self.text = text;
+        }
         Ok(bytes)
     }
 }
 
-/// The frames as one message: each header, then the payload, which is the frame's own memory.
-fn put(
-    publisher: &zenoh::pubsub::Publisher<'_>,
-    message: &mut Vec<(Header, Buffer)>,
-) -> Result<(), String> {
-    let frames = message.len();
-    let mut writer = ZBytes::writer();
-    for (i, (mut header, buf)) in message.drain(..).enumerate() {
-        header.more = i + 1 < frames;
-        let mut head = Vec::with_capacity(header.encoded_len());
-        header.encode(&mut head);
-        writer.append(ZBytes::from(head));
-        writer.append(ZBytes::from(bytes::Bytes::from_owner(Frame(buf))));
+/// The next Zenoh message: small frames (headers and payloads) back to back in one buffer, or
+/// one large frame, its header and its own memory.
+#[derive(Default)]
+struct Message {
+    bytes: Vec<u8>,
+    /// Where the last small frame's header starts in `bytes` (its flags get FLAG_MORE when
+    /// another frame follows).
+    last_header: Option<usize>,
+    large: Option<(Vec<u8>, Buffer)>,
+    frames: usize,
+}
+
+impl Message {
+    fn push(&mut self, header: &mut Header, buf: Buffer) {
+        self.frames += 1;
+        header.more = false;
+        // Large: alone. (The caller lets a frame join others only when it fits, counting its
+        // header as FIXED_LEN: one with a format or a description may overrun a little.)
+        if self.frames == 1 && header.encoded_len() + buf.len() > AGGREGATE_BYTES {
+            let mut head = Vec::with_capacity(header.encoded_len());
+            header.encode(&mut head);
+            self.large = Some((head, buf));
+            return;
+        }
+        if let Some(at) = self.last_header {
+            self.bytes[at + wire::FLAGS_AT] |= wire::FLAG_MORE as u8;
+        }
+        self.last_header = Some(self.bytes.len());
+        if self.bytes.capacity() == 0 {
+            self.bytes.reserve(AGGREGATE_BYTES.max(header.encoded_len() + buf.len()));
+        }
+        header.encode(&mut self.bytes);
+        self.bytes.extend_from_slice(&buf); // the copy; its slot returns when buf drops here
     }
-    publisher
-        .put(writer.finish())
-        .wait()
-        .map_err(|e| format!("zenoh put: {e}"))
+
+    /// Puts the message and leaves this empty.
+    fn put(&mut self, publisher: &zenoh::pubsub::Publisher<'_>) -> Result<(), String> {
+        let payload = match self.large.take() {
+            Some((head, buf)) => {
+                let mut writer = ZBytes::writer();
+                writer.append(ZBytes::from(head));
+                writer.append(ZBytes::from(bytes::Bytes::from_owner(Frame(buf))));
+                writer.finish()
+            }
+            None => ZBytes::from(std::mem::take(&mut self.bytes)),
+        };
+        self.last_header = None;
+        self.frames = 0;
+        publisher
+            .put(payload)
+            .wait()
+            .map_err(|e| format!("zenoh put: {e}"))
+    }
 }

@@ -32,6 +32,8 @@ pub const VERSION: u16 = 1;
 pub const FLAG_DESCRIPTION: u16 = 1;
 pub const FLAG_FORMAT: u16 = 2;
 pub const FLAG_MORE: u16 = 4;
+/// Where the flags are in an encoded header (their low byte: every flag is in it).
+pub const FLAGS_AT: usize = 6;
 const KNOWN_FLAGS: u16 = FLAG_DESCRIPTION | FLAG_FORMAT | FLAG_MORE;
 pub const FIXED_LEN: usize = 168;
 pub const FORMAT_LEN: usize = 144;
