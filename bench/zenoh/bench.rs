@@ -22,10 +22,18 @@
 //! Besides frames/s, each run reports the CPU time (user + system, every thread) all its
 //! processes spent per frame in the counting window: on a shared machine frames/s follows the
 //! load, CPU per frame much less; and, process by process, user and system CPU and voluntary
-//! and involuntary context switches (every thread's) per frame. PX_BENCH_IMPORT_ARGS adds options to the import bridge's
-//! command line (e.g. "--policy drop"); PX_BENCH_ZENOH="PATH=JSON5;..." sets Zenoh
-//! configuration on both sides of the comparison (the plain pair and both bridges). Prints each run with the load average, then the
-//! medians and the ratio bridged/plain per size. The roles below are this same binary run again.
+//! and involuntary context switches (every thread's) per frame. PX_BENCH_IMPORT_ARGS adds
+//! options to the import bridge's command line (e.g. "--policy drop"), PX_BENCH_BRIDGE_ARGS to
+//! both bridges' (e.g. "--sched normal": the bridges run as SCHED_BATCH by default, the plain
+//! pair as any program does); PX_BENCH_ZENOH="PATH=JSON5;..." sets Zenoh configuration on both
+//! sides of the comparison (the plain pair and both bridges). Prints each run with the load
+//! average, then the medians and the ratio bridged/plain per size. The roles below are this
+//! same binary run again.
+//!
+//! `--latency-interval-us N`: the publishers send one frame every N us instead of as fast as
+//! they can, stamped with CLOCK_MONOTONIC (the plain payload's first 8 bytes; the parallax
+//! frame's pts, which the bridges carry), and each run also prints the one-way latency at the
+//! far subscriber, p50 and p99.
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -136,7 +144,42 @@ impl Meter {
     }
 }
 
-fn plain_pub(port: u16, size: usize) {
+/// CLOCK_MONOTONIC in ns: the stamp a paced frame carries (one clock for every process here).
+fn mono_ns() -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec it is given.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+}
+
+/// Paced publishing (`interval_us` > 0, the latency phase): sleeps until the next tick.
+struct Pace {
+    interval: Duration,
+    next: Instant,
+}
+
+impl Pace {
+    fn new(interval_us: u64) -> Option<Pace> {
+        (interval_us > 0).then(|| Pace {
+            interval: Duration::from_micros(interval_us),
+            next: Instant::now(),
+        })
+    }
+    fn wait(&mut self) {
+        self.next += self.interval;
+        let now = Instant::now();
+        if self.next > now {
+            std::thread::sleep(self.next - now);
+        } else {
+            self.next = now;
+        }
+    }
+}
+
+fn plain_pub(port: u16, size: usize, interval_us: u64) {
     let session = zenoh::open(zenoh_config(Some(port), None)).wait().unwrap();
     let publisher = session
         .declare_publisher(KEY)
@@ -144,27 +187,62 @@ fn plain_pub(port: u16, size: usize) {
         .wait()
         .unwrap();
     let payload = bytes::Bytes::from(vec![0x5au8; size]);
+    let mut pace = Pace::new(interval_us);
     loop {
-        publisher.put(ZBytes::from(payload.clone())).wait().unwrap();
+        match pace.as_mut() {
+            None => publisher.put(ZBytes::from(payload.clone())).wait().unwrap(),
+            Some(p) => {
+                p.wait();
+                // The send time in the payload's first 8 bytes.
+                let mut stamped = vec![0x5au8; size.max(8)];
+                stamped[..8].copy_from_slice(&mono_ns().to_le_bytes());
+                publisher.put(ZBytes::from(stamped)).wait().unwrap();
+            }
+        }
     }
 }
 
-fn plain_sub(port: u16, seconds: f64) {
+/// One-way latencies (ns) of the frames counted, for the latency phase: printed as
+/// "latency P50_US P99_US" after "done".
+#[derive(Default)]
+struct Latencies(Vec<i64>);
+
+impl Latencies {
+    fn report(mut self) {
+        if self.0.is_empty() {
+            return;
+        }
+        self.0.sort_unstable();
+        let at = |q: f64| self.0[((self.0.len() - 1) as f64 * q) as usize] as f64 / 1e3;
+        println!("latency {:.1} {:.1}", at(0.5), at(0.99));
+    }
+}
+
+fn plain_sub(port: u16, seconds: f64, paced: bool) {
     let session = zenoh::open(zenoh_config(None, Some(port))).wait().unwrap();
     // Zenoh's default handler (a FifoChannel of 256 samples), received on this thread: what a
     // user of the ordinary API writes.
     let sub = session.declare_subscriber(KEY).wait().unwrap();
     println!("ready");
     let mut meter = Meter::new(seconds);
+    let mut lat = Latencies::default();
     while let Ok(sample) = sub.recv() {
-        std::hint::black_box(sample.payload().len());
+        let payload = sample.payload();
+        std::hint::black_box(payload.len());
+        if paced && meter.counted > 0 {
+            let mut stamp = [0u8; 8];
+            let mut reader = payload.reader();
+            if std::io::Read::read_exact(&mut reader, &mut stamp).is_ok() {
+                lat.0.push(mono_ns() - i64::from_le_bytes(stamp));
+            }
+        }
         if meter.tick() {
-            return;
+            return lat.report();
         }
     }
 }
 
-fn px_pub(stream: &str, size: usize) {
+fn px_pub(stream: &str, size: usize, interval_us: u64) {
     let mut opts = PublisherOptions::default();
     opts.slow_policy = SlowPolicy::Block;
     opts.block_timeout = None;
@@ -174,6 +252,7 @@ fn px_pub(stream: &str, size: usize) {
     let slots = (2 * opts.max_in_flight as usize).max(16);
     let pool = Pool::shm(Some("bench"), slots, size).unwrap();
     let mut seq = 0u64;
+    let mut pace = Pace::new(interval_us);
     loop {
         if publisher.subscriber_count() == 0 {
             publisher.poll(Some(Duration::from_millis(10))).unwrap();
@@ -182,12 +261,13 @@ fn px_pub(stream: &str, size: usize) {
         let mut slot = pool.loan_timeout(None).unwrap();
         slot[0] = seq as u8;
         seq += 1;
+        let mut meta = Metadata::with_sequence(seq);
+        if let Some(p) = pace.as_mut() {
+            p.wait();
+            meta.pts_ns = Some(mono_ns()); // the send time, carried by the bridges
+        }
         publisher
-            .publish(
-                &slot
-                    .into_buffer(size, &Metadata::with_sequence(seq))
-                    .unwrap(),
-            )
+            .publish(&slot.into_buffer(size, &meta).unwrap())
             .unwrap();
     }
 }
@@ -207,16 +287,22 @@ fn in_flight(size: usize) -> u32 {
     }
 }
 
-fn px_sub(stream: &str, seconds: f64) {
+fn px_sub(stream: &str, seconds: f64, paced: bool) {
     let sub = Subscriber::new(stream, Some(Duration::from_secs(30))).unwrap();
     println!("ready");
     let mut meter = Meter::new(seconds);
+    let mut lat = Latencies::default();
     loop {
         let frame = sub.recv(Some(Duration::from_secs(30))).unwrap();
         std::hint::black_box(frame.len());
+        if paced && meter.counted > 0 {
+            if let Some(sent) = frame.metadata().pts_ns {
+                lat.0.push(mono_ns() - sent);
+            }
+        }
         drop(frame);
         if meter.tick() {
-            return;
+            return lat.report();
         }
     }
 }
@@ -306,6 +392,8 @@ struct Run {
     rate: f64,
     cpu_us: f64,
     detail: String,
+    /// The latency phase's one-way latency at the far subscriber, p50 and p99 (us).
+    latency: Option<(f64, f64)>,
 }
 
 /// Reads the subscriber's window (the usage of every process sampled at its start and end),
@@ -318,6 +406,7 @@ fn rate_of(mut sub: Child, others: Vec<Child>, roles: &[&str]) -> Run {
         rate: f64::NAN,
         cpu_us: f64::NAN,
         detail: String::new(),
+        latency: None,
     };
     let mut at_start = Vec::new();
     for line in lines.by_ref() {
@@ -350,8 +439,11 @@ fn rate_of(mut sub: Child, others: Vec<Child>, roles: &[&str]) -> Run {
                     })
                     .collect::<Vec<_>>()
                     .join(", "),
+                latency: None,
             };
-            break;
+        } else if let Some(rest) = line.strip_prefix("latency ") {
+            let mut v = rest.split_whitespace().map(|x| x.parse::<f64>().unwrap());
+            run.latency = Some((v.next().unwrap(), v.next().unwrap()));
         }
     }
     let _ = sub.wait();
@@ -368,25 +460,43 @@ fn rate_of(mut sub: Child, others: Vec<Child>, roles: &[&str]) -> Run {
     run
 }
 
-fn run_plain(size: usize, seconds: f64, port: u16) -> Run {
+fn run_plain(size: usize, seconds: f64, port: u16, interval_us: u64) -> Run {
     let exe = me();
     let publisher = spawn(
         &exe,
-        &["plain-pub".into(), port.to_string(), size.to_string()],
+        &[
+            "plain-pub".into(),
+            port.to_string(),
+            size.to_string(),
+            interval_us.to_string(),
+        ],
     );
     let sub = spawn(
         &exe,
-        &["plain-sub".into(), port.to_string(), seconds.to_string()],
+        &[
+            "plain-sub".into(),
+            port.to_string(),
+            seconds.to_string(),
+            (interval_us > 0).to_string(),
+        ],
     );
     rate_of(sub, vec![publisher], &["pub", "sub"])
 }
 
-fn run_bridged(size: usize, seconds: f64, port: u16, tag: &str) -> Run {
+fn run_bridged(size: usize, seconds: f64, port: u16, tag: &str, interval_us: u64) -> Run {
     let exe = me();
     let bridge = exe.with_file_name("parallax-bridge");
     let (a, b) = (format!("px-bench-{tag}-a"), format!("px-bench-{tag}-b"));
     let ep = format!("tcp/127.0.0.1:{port}");
-    let publisher = spawn(&exe, &["px-pub".into(), a.clone(), size.to_string()]);
+    let publisher = spawn(
+        &exe,
+        &[
+            "px-pub".into(),
+            a.clone(),
+            size.to_string(),
+            interval_us.to_string(),
+        ],
+    );
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     let mut import_args = s(&[
         "import",
@@ -404,6 +514,11 @@ fn run_bridged(size: usize, seconds: f64, port: u16, tag: &str) -> Run {
         import_args.extend(extra.split_whitespace().map(String::from));
     }
     let mut export_args = s(&["export", &a, "--key", KEY, "--listen", &ep]);
+    // Options for both bridges (e.g. PX_BENCH_BRIDGE_ARGS="--sched normal").
+    if let Ok(extra) = std::env::var("PX_BENCH_BRIDGE_ARGS") {
+        import_args.extend(extra.split_whitespace().map(String::from));
+        export_args.extend(extra.split_whitespace().map(String::from));
+    }
     let config = bridge_config();
     if let Some(path) = &config {
         let option = ["--config".to_string(), path.display().to_string()];
@@ -412,7 +527,15 @@ fn run_bridged(size: usize, seconds: f64, port: u16, tag: &str) -> Run {
     }
     let importer = spawn(&bridge, &import_args);
     let exporter = spawn(&bridge, &export_args);
-    let sub = spawn(&exe, &["px-sub".into(), b, seconds.to_string()]);
+    let sub = spawn(
+        &exe,
+        &[
+            "px-sub".into(),
+            b,
+            seconds.to_string(),
+            (interval_us > 0).to_string(),
+        ],
+    );
     let run = rate_of(
         sub,
         vec![publisher, exporter, importer],
@@ -433,13 +556,18 @@ fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| argv[i].clone();
     match argv.first().map(String::as_str) {
-        Some("plain-pub") => return plain_pub(arg(1).parse().unwrap(), arg(2).parse().unwrap()),
-        Some("plain-sub") => return plain_sub(arg(1).parse().unwrap(), arg(2).parse().unwrap()),
-        Some("px-pub") => return px_pub(&arg(1), arg(2).parse().unwrap()),
-        Some("px-sub") => return px_sub(&arg(1), arg(2).parse().unwrap()),
+        Some("plain-pub") => {
+            return plain_pub(arg(1).parse().unwrap(), arg(2).parse().unwrap(), arg(3).parse().unwrap())
+        }
+        Some("plain-sub") => {
+            return plain_sub(arg(1).parse().unwrap(), arg(2).parse().unwrap(), arg(3).parse().unwrap())
+        }
+        Some("px-pub") => return px_pub(&arg(1), arg(2).parse().unwrap(), arg(3).parse().unwrap()),
+        Some("px-sub") => return px_sub(&arg(1), arg(2).parse().unwrap(), arg(3).parse().unwrap()),
         _ => {}
     }
     let (mut seconds, mut reps, mut sizes) = (3.0f64, 3usize, vec![4096usize, 8 << 20]);
+    let mut interval_us = 0u64;
     let mut it = argv.iter();
     while let Some(a) = it.next() {
         let v = it.next().expect("every option takes a value");
@@ -447,6 +575,7 @@ fn main() {
             "--seconds" => seconds = v.parse().unwrap(),
             "--reps" => reps = v.parse().unwrap(),
             "--sizes" => sizes = v.split(',').map(|s| s.parse().unwrap()).collect(),
+            "--latency-interval-us" => interval_us = v.parse().unwrap(),
             _ => panic!("unknown option {a}"),
         }
     }
@@ -458,13 +587,20 @@ fn main() {
         let (mut plain, mut bridged) = (Vec::new(), Vec::new());
         let (mut plain_cpu, mut bridged_cpu) = (Vec::new(), Vec::new());
         for rep in 0..reps {
-            let p = run_plain(size, seconds, port + (rep as u16) * 2);
+            let p = run_plain(size, seconds, port + (rep as u16) * 2, interval_us);
             let b = run_bridged(
                 size,
                 seconds,
                 port + (rep as u16) * 2 + 1,
                 &format!("{rep}"),
+                interval_us,
             );
+            if let (Some((p50, p99)), Some((b50, b99))) = (p.latency, b.latency) {
+                println!(
+                    "  {size:>9} B rep {rep}: one frame every {interval_us} us, one-way latency \
+                     p50/p99: plain zenoh {p50:.1}/{p99:.1} us, bridged {b50:.1}/{b99:.1} us"
+                );
+            }
             println!(
                 "  {size:>9} B rep {rep}: plain zenoh {:>8.0} frames/s {:>7.1} us CPU/frame, \
                  bridged {:>8.0} frames/s {:>7.1} us CPU/frame, ratio {:.2}, load {}",

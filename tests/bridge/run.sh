@@ -126,11 +126,31 @@ elif out=$(loopback_only "$imp" "$exp"); then
 else
   fail "sockets off loopback: $out"
 fi
+# Every thread of a bridge, Zenoh's included, runs under SCHED_BATCH unless --sched normal.
+policies() { # pid: the scheduling policies of its threads (0 normal, 3 batch), each once
+  local t
+  for t in /proc/"$1"/task/*/stat; do sed 's/.*) //' "$t" | awk '{print $39}'; done | sort -u | tr '\n' ' '
+}
+threads() { ls /proc/"$1"/task | wc -l; }
+if [ "$(policies "$exp")" = "3 " ] && [ "$(policies "$imp")" = "3 " ] && [ "$(threads "$exp")" -gt 1 ]; then
+  ok "every thread of both bridges ($(threads "$exp") and $(threads "$imp")) is SCHED_BATCH"
+else
+  fail "bridge thread policies: exporter $(policies "$exp"), importer $(policies "$imp")"
+fi
 wait "$sub"
 if why=$(verdict "$work/small.sub" 40 all 2>&1); then ok "4 KiB: $why"; else fail "4 KiB: $why"; fi
 wait "$pub"
 if stop "$exp" && stop "$imp"; then ok "both bridges exit 0 on SIGTERM"; else fail "a bridge did not stop cleanly on SIGTERM"; fi
 grep -q "import stopped: .*frames: 40," "$work/small.import" && ok "the importer counted 40 frames" || fail "importer counts: $(tail -1 "$work/small.import")"
+
+echo "--- --sched normal"
+log=$work/normal.export bg "$bridge" export normal-a --key px/test/normal --listen "tcp/127.0.0.1:$(free_port)" --sched normal
+if wait_for "$work/normal.export" "zenoh key" 20 && [ "$(policies "$pid")" = "0 " ]; then
+  ok "--sched normal: every thread of the exporter has the default policy"
+else
+  fail "--sched normal: policies $(policies "$pid")"
+fi
+stop "$pid" || fail "--sched normal: the exporter did not stop cleanly"
 
 echo "--- 4 KiB frames in a burst: several to a Zenoh message, every one delivered"
 # Policy block on the import side too: nothing may be dropped anywhere, so frames pile up at

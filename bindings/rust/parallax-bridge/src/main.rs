@@ -38,6 +38,19 @@ fn catch_signals() {
     }
 }
 
+/// SCHED_BATCH for this thread, before any other starts: Zenoh's threads inherit it (see
+/// `--sched` in cli::USAGE). Any user may choose it; a refusal is logged, never fatal.
+fn sched_batch() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sched_setscheduler reads `param` only; pid 0 is this thread.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) } != 0 {
+        log(&format!(
+            "--sched batch: {} (going on with the default policy)",
+            std::io::Error::last_os_error()
+        ));
+    }
+}
+
 /// One line on stderr, named, so that logs of two bridges can be told apart.
 pub fn log(msg: &str) {
     eprintln!("parallax-bridge[{}]: {msg}", std::process::id());
@@ -57,6 +70,9 @@ fn main() {
         }
     };
     catch_signals();
+    if args.sched_batch {
+        sched_batch();
+    }
     let result = match args.mode {
         cli::Mode::Export => export::run(&args),
         cli::Mode::Import => import::run(&args),
