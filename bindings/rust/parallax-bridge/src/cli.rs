@@ -26,8 +26,8 @@ bridge options:
                         send, a batch received) does not preempt the bridge's running work
                         but waits for its CPU's next turn, or runs at once on an idle one:
                         on a busy machine frames go in fuller batches, at a fifth of the
-                        context switches and 1.5x the frames/s of normal, for latency that
-                        then grows by up to a time slice (idle CPUs: none). normal: the
+                        context switches and 1.3-1.5x the frames/s of normal, for latency
+                        that then grows by up to a time slice (idle CPUs: none). normal: the
                         default policy (SCHED_OTHER), as any other program.
 
 import options:
