@@ -2,7 +2,7 @@
 // px_bench_stream: fan-out of libparallax streams against iceoryx publish-subscribe (issue 13).
 //
 //   px_bench_stream [--quick] [--reps N] [--seconds S] [--lag-seconds S] [--churn-seconds S]
-//                   [--churn-only]
+//                   [--churn-only] [--lag-only]
 //
 // Fan-out: one publisher, 1/2/4/8 subscriber processes, 4 KiB and 8 MiB frames, in two phases
 // with the same processes. Paced (one frame every 500 us, so that every subscriber is waiting
@@ -426,6 +426,7 @@ struct Options {
     int reps = 7;
     double seconds = 0.3, lag_seconds = 1.0, churn_seconds = 1.0;
     bool churn_only = false;
+    bool lag_only = false;
 };
 
 std::string first_line_of(const char *path) {
@@ -676,9 +677,11 @@ int orchestrate(const Options &o) {
     int roudi = -1;
     std::string workdir;
     const std::string iox_why = start_iceoryx(roudi, workdir);
-    fan_out(o, iox_why);
+    if (!o.lag_only)
+        fan_out(o, iox_why);
     lagging(o, iox_why);
-    join_leave(o);
+    if (!o.lag_only)
+        join_leave(o);
     pxipc::roudi_stop(roudi);
     if (!workdir.empty()) { // its config and log: kept only when iox-roudi failed
         if (roudi >= 0) {
@@ -697,7 +700,7 @@ int orchestrate(const Options &o) {
 int usage(const char *why) {
     std::fprintf(stderr,
                  "px_bench_stream: %s\nusage: px_bench_stream [--quick] [--reps N] "
-                 "[--seconds S] [--lag-seconds S] [--churn-seconds S] [--churn-only]\n"
+                 "[--seconds S] [--lag-seconds S] [--churn-seconds S] [--churn-only] [--lag-only]\n"
                  "  --quick          5 repetitions of 0.1 s (lag case 0.4 s, join/leave 0.5 s)\n"
                  "  --churn-only     only the join/leave stall phase\n",
                  why);
@@ -745,6 +748,8 @@ int main(int argc, char **argv) {
             o.churn_seconds = 0.5;
         } else if (a == "--churn-only") {
             o.churn_only = true;
+        } else if (a == "--lag-only") {
+            o.lag_only = true;
         } else if (a == "--churn-seconds" && v && std::atof(v) > 0) {
             o.churn_seconds = std::atof(v);
             ++i;
