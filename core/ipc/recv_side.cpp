@@ -103,8 +103,10 @@ std::optional<Buffer> RecvSide::take_any(int64_t timeout_ns) {
     } bracket{wake_, ring_};
     if (wake_.enter())
         pump_socket(true);      // eat the wake record (registrations wait for their record)
-    if (auto b = take_record()) // the common case of a sender ahead: no clock read
+    if (auto b = take_record()) { // the common case of a sender ahead: no clock read
+        wake_.took_record();
         return b;
+    }
     if (timeout_ns == 0)
         return poll_once();
     return wait_for_record(timeout_ns);

@@ -128,6 +128,12 @@ void WakeReceiver::clear_doorbell() noexcept {
     doorbell_rung_ = false;
 }
 
+void WakeReceiver::note_cpu() noexcept {
+    const uint32_t cpu = static_cast<uint32_t>(::sched_getcpu() + 1);
+    if (cb_->data_consumer_cpu.load(std::memory_order_relaxed) != cpu)
+        cb_->data_consumer_cpu.store(cpu, std::memory_order_relaxed);
+}
+
 void WakeReceiver::sleep(const RingConsumer &ring, int64_t max_ns) noexcept {
     uint32_t seen = cb_->data_notify.load(std::memory_order_acquire);
     cb_->data_consumer_cpu.store(static_cast<uint32_t>(::sched_getcpu() + 1),

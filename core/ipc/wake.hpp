@@ -80,13 +80,24 @@ public:
 
     static constexpr int64_t slice_ns = 20'000'000;
 
+    // A record was taken: every 64th, the CPU we run on goes into the hint a sleep writes
+    // (WakeSender::consumer_shares_cpu), so that a receiver that never sleeps because the
+    // sender keeps ahead of it (one that shares the sender's CPU and runs only when the sender
+    // yields to it) is known too. A store only when the CPU changed.
+    void took_record() noexcept {
+        if ((++records_ & 63) == 0)
+            note_cpu();
+    }
+
 private:
     void clear_doorbell() noexcept;
+    void note_cpu() noexcept;
 
     ControlBlock *cb_ = nullptr;
     int sock_ = -1;
     bool polls_ = false;       // this recv publishes its state (the receiver polls the fd)
     bool doorbell_rung_ = false;
+    uint32_t records_ = 0;     // records taken (took_record)
     std::once_flag made_;      // the epoll set and the doorbell
     std::atomic<int> poll_fd_{-1};
     FdGuard poll_guard_{-1};
