@@ -73,6 +73,9 @@ public:
     void abandon(const std::string &why) { recv_.abandon(why); }
     // The peer's receiver last slept on this thread's CPU (a hint).
     bool receiver_shares_cpu() const noexcept { return send_.receiver_shares_cpu(); }
+    // How many records the peer's receiver has taken so far (a position in the ring: it moves
+    // when the receiver runs).
+    uint64_t receiver_position() const noexcept { return send_.receiver_position(); }
     // The main socket, to poll for the peer's hang-up (or bytes it should not send) without
     // the epoll set and doorbell fd() makes. Borrowed; never read from it directly.
     int socket_fd() const noexcept { return conn_.sock.fd; }

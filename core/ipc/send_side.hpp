@@ -56,6 +56,7 @@ public:
     // The end closes: wake a receiver asleep on the ring.
     void on_close() noexcept { wake_.on_close(); }
     bool receiver_shares_cpu() const noexcept { return wake_.consumer_shares_cpu(); }
+    uint64_t receiver_position() const noexcept { return wake_.consumer_position(); }
 
     struct Counters {
         uint64_t buffers_sent = 0;

@@ -45,6 +45,10 @@ public:
     void on_close() noexcept;
     // The receiver last slept on the CPU this thread runs on (a hint: it may have moved).
     bool consumer_shares_cpu() const noexcept;
+    // How many records the receiver has taken so far (its ring position).
+    uint64_t consumer_position() const noexcept {
+        return cb_->data_head.load(std::memory_order_relaxed);
+    }
 
 private:
     ControlBlock *cb_ = nullptr;

@@ -43,6 +43,9 @@ constexpr uint64_t pieces_id = UINT64_MAX;
 constexpr int departures_per_round = 1;
 // poll() stalls no frame: it does every piece of work there is, up to this many.
 constexpr int pieces_per_poll = 64;
+// The most publishes between two yields to a subscriber without credit whom yields do not
+// help (see publish).
+constexpr uint32_t max_yield_backoff = 63;
 
 // What keeps a frame that is not a pool slot counted while a subscriber holds it: a channel
 // tracks loans by lease, and credit is counted in loans.
@@ -143,6 +146,11 @@ struct Publisher::Subscriber {
     uint64_t pid = 0;                 // its process, for the stats page's table
     uint64_t delivered = 0;           // frames sent to it
     uint64_t dropped = 0;             // frames it had no room for
+    // Yields to it while it has no credit (publish): its ring position at the last one, the
+    // publishes to let go before the next, and how many that is while yields do not move it.
+    uint64_t position_at_yield = UINT64_MAX;
+    uint32_t yields_skipped = 0;
+    uint32_t yield_backoff = 0;
 };
 
 Ref<Publisher> Publisher::create(const std::string &name, const PublisherOptions &opts) {
@@ -675,10 +683,29 @@ void Publisher::publish(const Buffer &buf) {
     for (Subscriber *s : gone)
         set_aside_locked(s);
     if (!no_room.empty()) {
-        // A subscriber without credit that sleeps on our CPU may be woken and yet never run
-        // while we publish (until the scheduler's tick, ~8 frames per 4 ms): let it.
-        if (std::any_of(no_room.begin(), no_room.end(),
-                        [](Subscriber *s) { return s->ch->receiver_shares_cpu(); }))
+        // A subscriber without credit on our CPU may be runnable and yet never run while we
+        // publish (until the scheduler's tick, ~8 frames per 4 ms): let it. Once a yield has
+        // not moved it on (it is busy or asleep in its own code: a subscriber taking 100 ms per
+        // frame, to which a yield at every publish cost the others half their frame rate),
+        // the next waits twice as many publishes, up to max_yield_backoff, until it moves.
+        bool yield = false;
+        for (Subscriber *s : no_room) {
+            if (!s->ch->receiver_shares_cpu())
+                continue;
+            const uint64_t position = s->ch->receiver_position();
+            if (position != s->position_at_yield) {
+                s->yield_backoff = s->yields_skipped = 0; // it ran since: yields help it
+            } else if (s->yields_skipped < s->yield_backoff) {
+                ++s->yields_skipped;
+                continue;
+            } else {
+                s->yields_skipped = 0;
+                s->yield_backoff = std::min(2 * s->yield_backoff + 1, max_yield_backoff);
+            }
+            s->position_at_yield = position;
+            yield = true;
+        }
+        if (yield)
             ::sched_yield();
         try {
             apply_slow_policy_locked(no_room, frame, seq);
