@@ -100,6 +100,7 @@ struct Spec {
     bool churn_polls = false; // that case's publisher polls its fd between frames
     bool churn_decoy = false; // its churners join and leave another publisher's stream
     int churn_stables = 1;    // its subscribers that stay
+    size_t slots = frames_out; // the libparallax publisher's pool
 };
 
 std::vector<std::string> spec_args(const Spec &s) {
@@ -113,7 +114,8 @@ std::vector<std::string> spec_args(const Spec &s) {
             "--churners",    std::to_string(s.churners),
             "--churn-polls", s.churn_polls ? "1" : "0",
             "--churn-decoy", s.churn_decoy ? "1" : "0",
-            "--churn-stables", std::to_string(s.churn_stables)};
+            "--churn-stables", std::to_string(s.churn_stables),
+            "--slots",       std::to_string(s.slots)};
 }
 
 Spec parse_spec(const std::vector<std::string> &args, size_t i) {
@@ -138,6 +140,8 @@ Spec parse_spec(const std::vector<std::string> &args, size_t i) {
             s.churn_decoy = v == "1";
         else if (k == "--churn-stables")
             s.churn_stables = std::atoi(v.c_str());
+        else if (k == "--slots")
+            s.slots = std::max<size_t>(std::strtoull(v.c_str(), nullptr, 10), 1);
     }
     return s;
 }
@@ -307,8 +311,9 @@ int publisher_main(const Spec &s) {
                                     s.churn_decoy);
     pxipc::g_is_leader = true; // die() reports on fd 3
     const std::string name = "pxbench-stream-" + std::to_string(getpid());
-    std::unique_ptr<Publisher> pub = s.transport == "parallax" ? parallax_publisher(name, s.payload)
-                                                               : iceoryx_publisher(name, s.payload);
+    std::unique_ptr<Publisher> pub = s.transport == "parallax"
+                                         ? parallax_publisher(name, s.payload, s.slots)
+                                         : iceoryx_publisher(name, s.payload);
     std::vector<Child> kids = spawn_subscribers(s, name);
     wait_until_subscribed(*pub, kids);
 
@@ -548,7 +553,13 @@ void lagging(const Options &o, const std::string &iox_why) {
                 for (auto &t : transports) {
                     if (t == "iceoryx" && !iox_why.empty())
                         continue;
-                    record(rows[key(t, sz, lag)], Spec{t, sz, 4, lag, o.lag_seconds});
+                    // Under DROP a laggard keeps its max_in_flight frames (the newest go
+                    // past it), where iceoryx's DISCARD_OLDEST_DATA recycles its queue: the
+                    // libparallax pool has room for every subscriber's credit here, with and
+                    // without the laggard (with 2 x 8 + 1 the laggard's 8 left the others 9).
+                    Spec s{t, sz, 4, lag, o.lag_seconds};
+                    s.slots = 4 * in_flight + 1;
+                    record(rows[key(t, sz, lag)], s);
                 }
     std::printf("\n== Lagging subscriber: 4 subscribers, subscriber 0 sleeps %d ms per frame "
                 "(libparallax PX_SLOW_DROP, iceoryx DISCARD_OLDEST_DATA); frames/s of each of "

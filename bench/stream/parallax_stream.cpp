@@ -20,9 +20,9 @@ void check(px_status_t st, const char *what) {
 
 class ParallaxPublisher final : public Publisher {
   public:
-    ParallaxPublisher(const std::string &name, size_t payload) : payload_(payload) {
+    ParallaxPublisher(const std::string &name, size_t payload, size_t slots) : payload_(payload) {
         px_segment_t *seg = nullptr;
-        check(px_segment_shm_new("px_bench_stream", frames_out * payload, &seg),
+        check(px_segment_shm_new("px_bench_stream", slots * payload, &seg),
               "px_segment_shm_new");
         pxipc::fill_frame(px_segment_mut_ptr(seg), px_segment_len(seg)); // produced in place
         check(px_pool_new(seg, payload, &pool_), "px_pool_new");
@@ -103,8 +103,9 @@ class ParallaxSubscriber final : public Subscriber {
 
 } // namespace
 
-std::unique_ptr<Publisher> parallax_publisher(const std::string &name, size_t payload) {
-    return std::make_unique<ParallaxPublisher>(name, payload);
+std::unique_ptr<Publisher> parallax_publisher(const std::string &name, size_t payload,
+                                              size_t slots) {
+    return std::make_unique<ParallaxPublisher>(name, payload, slots);
 }
 
 std::unique_ptr<Subscriber> parallax_subscriber(const std::string &name) {

@@ -50,7 +50,9 @@ class Subscriber {
 constexpr uint32_t in_flight = 8;
 constexpr size_t frames_out = 2 * in_flight + 1;
 
-std::unique_ptr<Publisher> parallax_publisher(const std::string &name, size_t payload);
+// A pool of `slots` frames (frames_out unless a case needs more).
+std::unique_ptr<Publisher> parallax_publisher(const std::string &name, size_t payload,
+                                              size_t slots = frames_out);
 std::unique_ptr<Subscriber> parallax_subscriber(const std::string &name);
 std::unique_ptr<Publisher> iceoryx_publisher(const std::string &name, size_t payload);
 std::unique_ptr<Subscriber> iceoryx_subscriber(const std::string &name);
