@@ -729,8 +729,8 @@ void Publisher::skip(uint64_t count) {
     last_seq_ += count;
 }
 
-// `took_out`: this publish took a departed subscriber out itself (an epoll_ctl and a shutdown),
-// which is its piece: housekeeping waits for the next one.
+// `took_out`: this publish found a departed subscriber and set it aside (its delivery to the
+// others took the longer for it): housekeeping waits for the next publish.
 void Publisher::after_frame_locked(bool took_out) {
     // After the frame went out, not before: a subscriber welcomed here starts at the next
     // frame, so its first frame's segment registration (an fd passed) falls on the next
