@@ -486,19 +486,16 @@ void Publisher::remove_locked(Subscriber *sub, bool slow) noexcept {
 // hang-up there is ignored: it is in no table). pieces_fd_ is signalled if it was not. Room was
 // reserved when it was watched.
 void Publisher::set_aside_locked(Subscriber *sub) noexcept {
+    if (departed_.size() == departed_.capacity())
+        return remove_locked(sub, false); // without room (never expected): as any departure
     ++counters_.departed;
     auto it = std::find_if(subs_.begin(), subs_.end(),
                            [&](const auto &s) { return s.get() == sub; });
     if (it == subs_.end())
         return;
-    if (departed_.size() < departed_.capacity()) {
-        departed_.push_back(std::move(*it));
-        subs_.erase(it);
-        signal_pieces_locked();
-        return;
-    }
-    retire_locked(std::move(*it)); // without room (never expected): at once
+    departed_.push_back(std::move(*it));
     subs_.erase(it);
+    signal_pieces_locked();
 }
 
 // Out of the epoll set, and torn down by later pieces. Its channel is closed by a later piece;
