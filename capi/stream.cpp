@@ -186,6 +186,10 @@ uint64_t px_subscriber_description_version(const px_subscriber_t *sub) {
     return sub ? from_handle(sub)->description_version() : 0;
 }
 
+px_status_t px_subscriber_set_spin_ns(px_subscriber_t *sub, int64_t spin_ns) {
+    return px_guard(__func__, [&] { from_handle(require(sub, "sub"))->set_spin_ns(spin_ns); });
+}
+
 int px_subscriber_fd(const px_subscriber_t *sub) {
     int fd = -1;
     px_guard("px_subscriber_fd", [&] { fd = from_handle(require(sub, "sub"))->fd(); });

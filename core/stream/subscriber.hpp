@@ -50,6 +50,9 @@ public:
     }
     // Pollable: readable when recv may not block (it may still find only a description).
     int fd() { return ch_->fd(); }
+    // recv's busy-poll budget before it sleeps, as a channel's: 0 never spins, < 0 never
+    // sleeps (the channel's ring is what recv waits on).
+    void set_spin_ns(int64_t ns) noexcept { ch_->set_spin_ns(ns); }
     SubscriberStats stats() const;
 
 private:

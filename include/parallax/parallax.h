@@ -603,6 +603,11 @@ PX_API uint64_t px_subscriber_description_version(const px_subscriber_t *sub);
  * @return borrowed: valid while sub lives (never close it). nullable: -1 for NULL or when the
  *         process is out of fds (see px_last_error_message()). */
 PX_API int px_subscriber_fd(const px_subscriber_t *sub);
+/* How long px_subscriber_recv busy-polls for the next frame before it sleeps, as for a
+ * channel: 0 sleeps at once (no core spent waiting), < 0 never sleeps (spin mode: the lowest
+ * latency, one core busy while waiting), > 0 that many ns (the default,
+ * PX_CHANNEL_DEFAULT_SPIN_NS). PX_E_INVALID for NULL. */
+PX_API px_status_t px_subscriber_set_spin_ns(px_subscriber_t *sub, int64_t spin_ns);
 /* Leaves the stream; buffers received stay valid.
  * @param sub  nullable: NULL does nothing. */
 PX_API void px_subscriber_release(px_subscriber_t *sub);

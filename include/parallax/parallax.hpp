@@ -1030,6 +1030,11 @@ public:
     }
     /// Pollable: readable when recv may not block; -1 when the process is out of fds.
     int fd() const noexcept { return px_subscriber_fd(h_); }
+    /// How long recv busy-polls before sleeping, as Channel::set_spin: 0 sleeps at once,
+    /// negative (or longer than INT64_MAX ns) never sleeps, default PX_CHANNEL_DEFAULT_SPIN_NS.
+    template <class Rep, class Period> void set_spin(std::chrono::duration<Rep, Period> spin) {
+        detail::check(px_subscriber_set_spin_ns(h_, detail::to_ns(spin)));
+    }
 
     /// Input iterator over the frames (waiting forever for each); equal to end() once the
     /// stream has ended. Errors other than the end throw from begin() and ++.

@@ -416,6 +416,27 @@ def test_fileno_is_pollable(pool):
         sub.close()
 
 
+def test_spin_settings_a_spinning_subscriber_receives_and_still_times_out(pool):
+    with px.Publisher("cam") as pub:
+        sub = subscribe_while_polling(pub)
+        sub.set_spin(None)  # never sleep
+        t0 = time.monotonic()
+        with pytest.raises(px.Timeout):
+            sub.recv(timeout=0.05)
+        assert time.monotonic() - t0 >= 0.04
+        publish_frame(pub, pool, 7)
+        assert sub.recv(timeout=5).metadata.sequence == 7
+        sub.set_spin(0)  # sleep at once
+        publish_frame(pub, pool, 8)
+        assert sub.recv(timeout=5).metadata.sequence == 8
+        sub.set_spin(px.SPIN_DEFAULT)
+        with pytest.raises(px.InvalidArgument, match="NaN"):
+            sub.set_spin(float("nan"))
+        sub.close()
+        with pytest.raises(px.InvalidArgument, match="subscriber is closed"):
+            sub.set_spin(0)
+
+
 def test_a_full_publisher_refuses_one_more_subscriber_with_busy():
     with px.Publisher("cam", max_subscribers=1) as pub:
         first = subscribe_while_polling(pub)

@@ -291,3 +291,51 @@ TEST_CASE("64 subscribers (threads of one child process) get every frame; the 65
     CHECK(wait_child(child) == 0);
     px_pool_release(pool);
 }
+
+TEST_CASE("spinning, sleeping and default subscribers all get every frame; a spinner still times out") {
+    RuntimeDir dir;
+    constexpr uint64_t frames = 2000;
+    const int64_t spins[] = {0, -1, PX_CHANNEL_DEFAULT_SPIN_NS};
+    px_pool_t *pool = shm_pool(32, 64);
+    px_publisher_t *pub = nullptr;
+    px_publisher_options_t o = options(PX_SLOW_BLOCK);
+    o.block_timeout_ns = 10 * second_ns; // nobody misses a frame here
+    REQUIRE(px_publisher_new("spin", &o, &pub) == PX_OK);
+    std::vector<pid_t> kids;
+    for (int64_t spin : spins)
+        kids.push_back(fork_child([spin] {
+            ::alarm(30);
+            px_subscriber_t *sub = nullptr;
+            if (px_subscriber_new("spin", 10 * second_ns, &sub) != PX_OK)
+                return 2;
+            if (px_subscriber_set_spin_ns(sub, spin) != PX_OK)
+                return 3;
+            for (uint64_t seq = 1; seq <= frames; ++seq)
+                if (recv_seq(sub, 10 * second_ns) != static_cast<int64_t>(seq))
+                    return 4;
+            // The publisher waits before its last frame: even a subscriber that never sleeps
+            // answers a short timeout with PX_E_TIMEOUT, then gets the frame.
+            if (recv_seq(sub, 2'000'000) != PX_E_TIMEOUT)
+                return 5;
+            if (recv_seq(sub, 10 * second_ns) != static_cast<int64_t>(frames + 1))
+                return 6;
+            if (recv_seq(sub, 10 * second_ns) != PX_E_CLOSED)
+                return 7;
+            px_subscriber_release(sub);
+            return 0;
+        }));
+    REQUIRE(wait_for_subscribers(pub, kids.size()));
+    for (uint64_t seq = 1; seq <= frames; ++seq) {
+        REQUIRE(publish_frame(pub, pool, 64, seq) == PX_OK);
+        if (seq % 97 == 0)
+            usleep(200); // let the sleeping subscribers fall asleep now and then
+    }
+    usleep(300'000);
+    REQUIRE(publish_frame(pub, pool, 64, frames + 1) == PX_OK);
+    px_publisher_release(pub);
+    for (pid_t k : kids)
+        CHECK(wait_child(k) == 0);
+    CHECK(px_subscriber_set_spin_ns(nullptr, 0) == PX_E_INVALID);
+    CHECK(eventually([&] { return px_pool_available(pool) == px_pool_capacity(pool); }));
+    px_pool_release(pool);
+}

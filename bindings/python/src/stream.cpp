@@ -249,6 +249,10 @@ px_subscriber_stats_t subscriber_stats(const PySubscriber &s) {
     return st;
 }
 
+void subscriber_set_spin(PySubscriber &s, TimeoutArg seconds) {
+    check(px_subscriber_set_spin_ns(s.get(), as_timeout_ns(seconds, "seconds")));
+}
+
 int subscriber_fd(const PySubscriber &s) {
     int fd = px_subscriber_fd(s.get());
     if (fd < 0) // out of fds: the library's message says so
@@ -631,6 +635,19 @@ Example::
         .def_property_readonly("description", &subscriber_description, R"doc(
 The description in force for the last frame received (the one set before it was published,
 history included); before the first frame, the one current at join; "" when none was set.
+)doc")
+        .def("set_spin", &subscriber_set_spin, py::arg("seconds"), R"doc(
+How long recv() (and iteration) busy-polls for the next frame before it sleeps, as
+Channel.set_spin: 0 sleeps at once (no core spent waiting), None or a negative value never
+sleeps (lowest latency, one core busy while waiting), a positive value polls that long (the
+default is SPIN_DEFAULT, 20 us).
+
+Raises:
+    InvalidArgument: NaN, or the subscriber is closed.
+
+Example::
+
+    sub.set_spin(None)  # a latency-critical consumer with a core of its own
 )doc")
         .def("fileno", &subscriber_fd, R"doc(
 Pollable fd: readable when recv() may not block (it may still find only a description and

@@ -102,6 +102,7 @@ api_functions!(
     px_subscriber_description,
     px_subscriber_description_version,
     px_subscriber_fd,
+    px_subscriber_set_spin_ns,
     px_subscriber_release,
     px_publisher_get_stats,
     px_subscriber_get_stats,

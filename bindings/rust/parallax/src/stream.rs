@@ -470,6 +470,16 @@ impl Subscriber {
         }
     }
 
+    /// How long [`recv`](Self::recv) busy-polls for the next frame before it sleeps, as
+    /// [`Channel::set_spin`](crate::Channel::set_spin): `Some(ZERO)` sleeps at once (no core
+    /// spent waiting), `None` never sleeps (lowest latency, one core busy while waiting),
+    /// otherwise up to that long (the default is [`Channel::DEFAULT_SPIN`](crate::Channel::DEFAULT_SPIN)).
+    pub fn set_spin(&self, spin: Option<Duration>) -> Result<()> {
+        let ns = timeout_ns(spin);
+        // SAFETY: live handle.
+        check(unsafe { sys::px_subscriber_set_spin_ns(self.raw.as_ptr(), ns) })
+    }
+
     /// This subscriber's counters.
     pub fn stats(&self) -> Result<SubscriberStats> {
         let mut s = sys::px_subscriber_stats_t::default();

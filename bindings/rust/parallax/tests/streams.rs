@@ -340,6 +340,27 @@ fn in_thread_subscriber(p: &Publisher, name: &Path) -> Subscriber {
     joiner.join().unwrap().unwrap()
 }
 
+#[test]
+fn a_spinning_subscriber_receives_and_still_times_out() {
+    let dir = TempDir::new("stream-spin");
+    let name = dir.file("cam");
+    let pool = shm_pool(8);
+    let p = publisher(&name, SlowPolicy::Drop, 8, 0);
+    let s = in_thread_subscriber(&p, &name);
+    s.set_spin(None).unwrap(); // never sleeps
+    let t0 = Instant::now();
+    assert_err(s.recv(Some(Duration::from_millis(30))), Status::Timeout, "");
+    assert!(t0.elapsed() >= Duration::from_millis(25), "a spinning recv ignored its timeout");
+    publish(&p, &pool, [1]);
+    assert_eq!(checked_seq(&s.recv(WAIT).unwrap()), 1);
+    s.set_spin(Some(Duration::ZERO)).unwrap(); // sleeps at once
+    publish(&p, &pool, [2]);
+    assert_eq!(checked_seq(&s.recv(WAIT).unwrap()), 2);
+    s.set_spin(Some(parallax::Channel::DEFAULT_SPIN)).unwrap();
+    drop(s);
+    wait_all_back(&pool);
+}
+
 // ---- Slow-subscriber policies ------------------------------------------------------------------
 
 #[test]
