@@ -2,7 +2,7 @@
 // px_bench_stream: fan-out of libparallax streams against iceoryx publish-subscribe (issue 13).
 //
 //   px_bench_stream [--quick] [--reps N] [--seconds S] [--lag-seconds S] [--churn-seconds S]
-//                   [--churn-only] [--lag-only]
+//                   [--churn-only] [--lag-only] [--spin-only]
 //
 // Fan-out: one publisher, 1/2/4/8 subscriber processes, 4 KiB and 8 MiB frames, in two phases
 // with the same processes. Paced (one frame every 500 us, so that every subscriber is waiting
@@ -17,6 +17,7 @@
 // starts), each row is the median over them, and libparallax and iceoryx run from the same binary
 // in the same run. Processes are not pinned. Join/leave stall (libparallax only, churn.cpp): the
 // publish calls of a publisher paced every 50 us while subscriber processes join and leave.
+// One subscriber: a stream against one plain channel, the receiver in spin and default mode.
 #include <algorithm>
 #include <cerrno>
 #include <climits>
@@ -101,6 +102,7 @@ struct Spec {
     bool churn_decoy = false; // its churners join and leave another publisher's stream
     int churn_stables = 1;    // its subscribers that stay
     size_t slots = frames_out; // the libparallax publisher's pool
+    int64_t spin = default_spin; // the subscribers' recv wait (libparallax and channel)
 };
 
 std::vector<std::string> spec_args(const Spec &s) {
@@ -115,7 +117,8 @@ std::vector<std::string> spec_args(const Spec &s) {
             "--churn-polls", s.churn_polls ? "1" : "0",
             "--churn-decoy", s.churn_decoy ? "1" : "0",
             "--churn-stables", std::to_string(s.churn_stables),
-            "--slots",       std::to_string(s.slots)};
+            "--slots",       std::to_string(s.slots),
+            "--spin",        std::to_string(s.spin)};
 }
 
 Spec parse_spec(const std::vector<std::string> &args, size_t i) {
@@ -142,6 +145,8 @@ Spec parse_spec(const std::vector<std::string> &args, size_t i) {
             s.churn_stables = std::atoi(v.c_str());
         else if (k == "--slots")
             s.slots = std::max<size_t>(std::strtoull(v.c_str(), nullptr, 10), 1);
+        else if (k == "--spin")
+            s.spin = std::strtoll(v.c_str(), nullptr, 10);
     }
     return s;
 }
@@ -162,10 +167,12 @@ void lag_sleep(int ms) {
 
 // Receives until the stop frame (or the publisher is gone, or SIGTERM), then writes to fd 100:
 // frames received in the free-running phase, and the latencies of the paced phase's frames.
-int subscriber_main(const std::string &transport, const std::string &name, bool lag) {
+int subscriber_main(const std::string &transport, const std::string &name, bool lag,
+                    int64_t spin) {
     std::signal(SIGTERM, on_term);
-    std::unique_ptr<Subscriber> sub =
-        transport == "parallax" ? parallax_subscriber(name) : iceoryx_subscriber(name);
+    std::unique_ptr<Subscriber> sub = transport == "parallax" ? parallax_subscriber(name, spin)
+                                      : transport == "channel" ? channel_subscriber(name, spin)
+                                                               : iceoryx_subscriber(name);
     write_all(result_fd_in_subscriber, "R", 1); // subscribed (admitted, for libparallax)
     std::vector<int64_t> lat;
     lat.reserve(1 << 16);
@@ -234,7 +241,8 @@ std::vector<Child> spawn_subscribers(const Spec &s, const std::string &name) {
             die(std::string("pipe: ") + std::strerror(errno));
         const bool lag = s.lag && i == 0;
         kids[i].pid = spawn_self(
-            {"--role", "sub", "--transport", s.transport, "--name", name, "--lag", lag ? "1" : "0"},
+            {"--role", "sub", "--transport", s.transport, "--name", name, "--lag", lag ? "1" : "0",
+             "--spin", std::to_string(s.spin)},
             p[1], result_fd_in_subscriber, false);
         close(p[1]);
         kids[i].fd = p[0];
@@ -311,9 +319,10 @@ int publisher_main(const Spec &s) {
                                     s.churn_decoy);
     pxipc::g_is_leader = true; // die() reports on fd 3
     const std::string name = "pxbench-stream-" + std::to_string(getpid());
-    std::unique_ptr<Publisher> pub = s.transport == "parallax"
-                                         ? parallax_publisher(name, s.payload, s.slots)
-                                         : iceoryx_publisher(name, s.payload);
+    std::unique_ptr<Publisher> pub =
+        s.transport == "parallax"  ? parallax_publisher(name, s.payload, s.slots)
+        : s.transport == "channel" ? channel_publisher(name, s.payload, s.slots)
+                                   : iceoryx_publisher(name, s.payload);
     std::vector<Child> kids = spawn_subscribers(s, name);
     wait_until_subscribed(*pub, kids);
 
@@ -432,6 +441,7 @@ struct Options {
     double seconds = 0.3, lag_seconds = 1.0, churn_seconds = 1.0;
     bool churn_only = false;
     bool lag_only = false;
+    bool spin_only = false;
 };
 
 std::string first_line_of(const char *path) {
@@ -582,6 +592,60 @@ void lagging(const Options &o, const std::string &iox_why) {
         std::printf("iceoryx rows: %s\n", iox_why.c_str());
 }
 
+// Issue 13's "with 1 subscriber in spin mode, no slower than a plain channel": the same frames,
+// processes and phases as the fan-out, one subscriber, through a stream and through one plain
+// channel, the receiver in spin mode (and, for reference, in the default mode).
+void one_subscriber(const Options &o) {
+    const std::vector<size_t> sizes = {4 * KiB, 8 * MiB};
+    const std::vector<std::pair<const char *, int64_t>> modes = {{"spin", -1},
+                                                                 {"default", default_spin}};
+    const std::vector<std::string> ways = {"parallax", "channel"};
+    std::map<std::string, Row> rows;
+    auto key = [](const std::string &t, size_t sz, const char *mode) {
+        return t + "/" + std::to_string(sz) + "/" + mode;
+    };
+    for (int rep = 0; rep < o.reps; ++rep)
+        for (size_t sz : sizes)
+            for (auto &[mode, spin] : modes)
+                for (auto &t : ways) {
+                    Spec s{t, sz, 1, false, o.seconds};
+                    s.spin = spin;
+                    record(rows[key(t, sz, mode)], s);
+                }
+    std::printf("\n== One subscriber: a libparallax stream (default options) vs one plain "
+                "px_channel (px_channel_send), the receiver in spin mode (set_spin_ns -1) and in "
+                "the default mode; median of %d x (%.2f s paced, same free-running)\n",
+                o.reps, o.seconds);
+    std::printf("%-8s %-8s %-28s %12s %12s %8s\n", "frames", "mode", "metric", "stream",
+                "channel", "ratio");
+    struct Metric {
+        const char *label, *key, *fmt;
+        bool lower_is_better;
+    };
+    const Metric metrics[] = {
+        {"publish / send call ns", "publish_ns", "%.0f", true},
+        {"latency p50 ns", "lat_all", "%.0f", true},
+        {"frames/s free-run", "min_fps", "%.0f", false},
+    };
+    for (size_t sz : sizes)
+        for (auto &[mode, spin] : modes) {
+            Row &st = rows[key("parallax", sz, mode)], &ch = rows[key("channel", sz, mode)];
+            for (const Metric &m : metrics) {
+                std::string r = m.lower_is_better ? ratio(ch.med(m.key), st.med(m.key))
+                                                  : ratio(st.med(m.key), ch.med(m.key));
+                std::printf("%-8s %-8s %-28s %12s %12s %8s\n", size_name(sz).c_str(), mode,
+                            m.label, cell(st, m.key, m.fmt).c_str(),
+                            cell(ch, m.key, m.fmt).c_str(), r.c_str());
+            }
+            for (auto &t : ways)
+                if (!rows[key(t, sz, mode)].error.empty())
+                    std::printf("  %s: %s\n", t.c_str(), rows[key(t, sz, mode)].error.c_str());
+        }
+    std::printf("ratio > 1: the stream better (channel/stream for times, stream/channel for "
+                "frames/s). Free-running, the stream under DROP skips a subscriber with no "
+                "credit where the channel's send waits for room\n");
+}
+
 // Issue 13's "joining or leaving never stalls publish for more than 50 us" (churn.cpp): rounds
 // with subscribers joining and leaving, interleaved with control rounds where nobody does.
 void join_leave(const Options &o) {
@@ -685,11 +749,17 @@ int orchestrate(const Options &o) {
         join_leave(o);
         return 0;
     }
+    if (o.spin_only) {
+        one_subscriber(o);
+        return 0;
+    }
     int roudi = -1;
     std::string workdir;
     const std::string iox_why = start_iceoryx(roudi, workdir);
-    if (!o.lag_only)
+    if (!o.lag_only) {
         fan_out(o, iox_why);
+        one_subscriber(o);
+    }
     lagging(o, iox_why);
     if (!o.lag_only)
         join_leave(o);
@@ -712,8 +782,10 @@ int usage(const char *why) {
     std::fprintf(stderr,
                  "px_bench_stream: %s\nusage: px_bench_stream [--quick] [--reps N] "
                  "[--seconds S] [--lag-seconds S] [--churn-seconds S] [--churn-only] [--lag-only]\n"
+                 "                 [--spin-only]\n"
                  "  --quick          5 repetitions of 0.1 s (lag case 0.4 s, join/leave 0.5 s)\n"
-                 "  --churn-only     only the join/leave stall phase\n",
+                 "  --churn-only     only the join/leave stall phase\n"
+                 "  --spin-only      only the one-subscriber phase (stream vs plain channel)\n",
                  why);
     return 2;
 }
@@ -746,7 +818,7 @@ int main(int argc, char **argv) {
             else if (args[i] == "--lag")
                 lag = args[i + 1] == "1";
         }
-        return subscriber_main(s.transport, name, lag);
+        return subscriber_main(s.transport, name, lag, s.spin);
     }
     Options o;
     for (size_t i = 0; i < args.size(); ++i) {
@@ -761,6 +833,8 @@ int main(int argc, char **argv) {
             o.churn_only = true;
         } else if (a == "--lag-only") {
             o.lag_only = true;
+        } else if (a == "--spin-only") {
+            o.spin_only = true;
         } else if (a == "--churn-seconds" && v && std::atof(v) > 0) {
             o.churn_seconds = std::atof(v);
             ++i;

@@ -53,7 +53,16 @@ constexpr size_t frames_out = 2 * in_flight + 1;
 // A pool of `slots` frames (frames_out unless a case needs more).
 std::unique_ptr<Publisher> parallax_publisher(const std::string &name, size_t payload,
                                               size_t slots = frames_out);
-std::unique_ptr<Subscriber> parallax_subscriber(const std::string &name);
+// A subscriber's recv wait: default_spin leaves the library's default, else the
+// px_subscriber_set_spin_ns / px_channel_set_spin_ns value (-1: spin mode).
+constexpr int64_t default_spin = INT64_MIN;
+std::unique_ptr<Subscriber> parallax_subscriber(const std::string &name,
+                                                int64_t spin_ns = default_spin);
+// One plain channel (px_listener_new / px_channel_connect): the baseline of 1 subscriber.
+std::unique_ptr<Publisher> channel_publisher(const std::string &name, size_t payload,
+                                             size_t slots = frames_out);
+std::unique_ptr<Subscriber> channel_subscriber(const std::string &name,
+                                               int64_t spin_ns = default_spin);
 std::unique_ptr<Publisher> iceoryx_publisher(const std::string &name, size_t payload);
 std::unique_ptr<Subscriber> iceoryx_subscriber(const std::string &name);
 

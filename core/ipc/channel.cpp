@@ -94,10 +94,11 @@ void Channel::send(const Buffer &buf, int64_t timeout_ns, wire::StreamTag tag) {
     send_.send(buf, timeout_ns, tag);
 }
 
-bool Channel::send_unless_closed(const Buffer &buf, int64_t timeout_ns, wire::StreamTag tag) {
+bool Channel::send_unless_closed(const Buffer &buf, int64_t timeout_ns, wire::StreamTag tag,
+                                 Returns returns) {
     follow_fork();
     conn_.outbox->flush();
-    return send_.send_unless_closed(buf, timeout_ns, tag);
+    return send_.send_unless_closed(buf, timeout_ns, tag, returns);
 }
 
 bool Channel::register_ahead(const Ref<Segment> &segment) {

@@ -56,7 +56,8 @@ public:
     // send that answers false instead of throwing closed when the peer has gone: for a stream,
     // which meets departed subscribers as a matter of course (see SendSide::send_unless_closed).
     [[nodiscard]] bool send_unless_closed(const Buffer &buf, int64_t timeout_ns,
-                                          wire::StreamTag tag = {});
+                                          wire::StreamTag tag = {},
+                                          Returns returns = Returns::after);
     // See SendSide::register_ahead.
     bool register_ahead(const Ref<Segment> &segment);
     // timeout_ns: < 0 forever, 0 poll (would_block), > 0 wait (timeout). `tag` (nullable):
@@ -67,6 +68,10 @@ public:
     // What this end has lent to the peer and not had back: buffers the peer holds plus those
     // queued for it (returns collected first). A stream's per-subscriber credit.
     size_t in_flight();
+    // in_flight() as of the last look at the returns: never less than in_flight() (returns only
+    // lower it), read without touching the peer's return ring. A credit test before a send
+    // that would otherwise pay the ring's cache-line transfers ahead of the record.
+    size_t in_flight_at_most() const noexcept { return conn_.inbox->lent_now(); }
     // The peer has gone (hang-up, its process exited, or it broke the protocol of returns).
     bool peer_gone() noexcept { return conn_.inbox->peer_gone(); }
     // See RecvSide::abandon: for a protocol carried over the channel (streams).

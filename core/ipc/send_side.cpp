@@ -39,7 +39,8 @@ void SendSide::send(const Buffer &buf, int64_t timeout_ns, wire::StreamTag tag) 
         fail(Status::closed, gone_why_);
 }
 
-bool SendSide::send_unless_closed(const Buffer &buf, int64_t timeout_ns, wire::StreamTag tag) {
+bool SendSide::send_unless_closed(const Buffer &buf, int64_t timeout_ns, wire::StreamTag tag,
+                                  Returns returns) {
     // Take back what the peer returned. Pools collect when they run dry, but a loan that is
     // not a pool slot (a received buffer sent on: a relay) has no pool to ask for it. Done on
     // the way out (declared before the lock, so after it), once the record is out: reading the
@@ -49,8 +50,12 @@ bool SendSide::send_unless_closed(const Buffer &buf, int64_t timeout_ns, wire::S
     struct CollectAfter {
         ReturnInbox &inbox;
         int64_t now;
-        ~CollectAfter() { inbox.collect(false, now); }
-    } collect_after{inbox_, coarse_now};
+        bool enabled;
+        ~CollectAfter() {
+            if (enabled)
+                inbox.collect(false, now);
+        }
+    } collect_after{inbox_, coarse_now, returns == Returns::after};
     std::lock_guard lock(mutex_);
     try {
         return send_locked(buf, timeout_ns, tag, coarse_now);

@@ -21,6 +21,9 @@ namespace px::ipc {
 // Registered send-side segments kept alive for the peer before sends are refused.
 constexpr size_t max_sent_segments = 256;
 
+// When a send reads the returns its peer made (see SendSide::send_unless_closed).
+enum class Returns { after, by_caller };
+
 class SendSide {
 public:
     // `own_control`: this end's control block (the data ring lives there); `sock`: the main
@@ -44,8 +47,11 @@ public:
     // and message: several us, more on a loaded machine). The usual way is a check before
     // anything is sent, which throws nothing; a hang-up found by the segment registration's
     // sendmsg, or while waiting for room, is caught here. Every other failure throws as send.
+    // `returns`: after (the default) reads the peer's returns once the record is out; by_caller
+    // leaves them to the caller's next in_flight(): a stream sends to every subscriber first.
     [[nodiscard]] bool send_unless_closed(const Buffer &buf, int64_t timeout_ns,
-                                          wire::StreamTag tag = {});
+                                          wire::StreamTag tag = {},
+                                          Returns returns = Returns::after);
     // Registers `segment` with the peer now (its fd passed on the socket) unless the peer has it
     // already, so that the next send from it is a ring record only: a stream registers its
     // segments with a joining subscriber in steps of their own, before the welcome, instead of
