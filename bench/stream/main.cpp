@@ -2,7 +2,7 @@
 // px_bench_stream: fan-out of libparallax streams against iceoryx publish-subscribe (issue 13).
 //
 //   px_bench_stream [--quick] [--reps N] [--seconds S] [--lag-seconds S] [--churn-seconds S]
-//                   [--churn-only] [--lag-only] [--spin-only]
+//                   [--churn-only] [--lag-only] [--spin-only] [--fan-out-only]
 //
 // Fan-out: one publisher, 1/2/4/8 subscriber processes, 4 KiB and 8 MiB frames, in two phases
 // with the same processes. Paced (one frame every 500 us, so that every subscriber is waiting
@@ -442,6 +442,7 @@ struct Options {
     bool churn_only = false;
     bool lag_only = false;
     bool spin_only = false;
+    bool fan_out_only = false;
 };
 
 std::string first_line_of(const char *path) {
@@ -756,12 +757,13 @@ int orchestrate(const Options &o) {
     int roudi = -1;
     std::string workdir;
     const std::string iox_why = start_iceoryx(roudi, workdir);
-    if (!o.lag_only) {
-        fan_out(o, iox_why);
-        one_subscriber(o);
-    }
-    lagging(o, iox_why);
     if (!o.lag_only)
+        fan_out(o, iox_why);
+    if (!o.lag_only && !o.fan_out_only)
+        one_subscriber(o);
+    if (!o.fan_out_only)
+        lagging(o, iox_why);
+    if (!o.lag_only && !o.fan_out_only)
         join_leave(o);
     pxipc::roudi_stop(roudi);
     if (!workdir.empty()) { // its config and log: kept only when iox-roudi failed
@@ -782,10 +784,11 @@ int usage(const char *why) {
     std::fprintf(stderr,
                  "px_bench_stream: %s\nusage: px_bench_stream [--quick] [--reps N] "
                  "[--seconds S] [--lag-seconds S] [--churn-seconds S] [--churn-only] [--lag-only]\n"
-                 "                 [--spin-only]\n"
+                 "                 [--spin-only] [--fan-out-only]\n"
                  "  --quick          5 repetitions of 0.1 s (lag case 0.4 s, join/leave 0.5 s)\n"
                  "  --churn-only     only the join/leave stall phase\n"
-                 "  --spin-only      only the one-subscriber phase (stream vs plain channel)\n",
+                 "  --spin-only      only the one-subscriber phase (stream vs plain channel)\n"
+                 "  --fan-out-only   only the fan-out phase (1-8 subscribers vs iceoryx)\n",
                  why);
     return 2;
 }
@@ -835,6 +838,8 @@ int main(int argc, char **argv) {
             o.lag_only = true;
         } else if (a == "--spin-only") {
             o.spin_only = true;
+        } else if (a == "--fan-out-only") {
+            o.fan_out_only = true;
         } else if (a == "--churn-seconds" && v && std::atof(v) > 0) {
             o.churn_seconds = std::atof(v);
             ++i;
