@@ -58,6 +58,11 @@ public:
     [[nodiscard]] bool send_unless_closed(const Buffer &buf, int64_t timeout_ns,
                                           wire::StreamTag tag = {},
                                           Returns returns = Returns::after);
+    // A stream's channels: the publisher's end to a subscriber wakes it through the stream's
+    // word (set before its first record); the subscriber's end sleeps on it once it has the
+    // publisher's stream_wake record.
+    void set_stream_wake(Ref<StreamWake> stream) { send_.set_stream(std::move(stream)); }
+    void sleep_on_stream(const Buffer &page) { recv_.sleep_on_stream(page); }
     // See SendSide::register_ahead.
     bool register_ahead(const Ref<Segment> &segment);
     // timeout_ns: < 0 forever, 0 poll (would_block), > 0 wait (timeout). `tag` (nullable):

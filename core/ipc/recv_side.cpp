@@ -154,7 +154,11 @@ Buffer RecvSide::wait_for_record(int64_t timeout_ns) {
     // The clock is read once per step of the wait: `now` is the latest reading.
     int64_t now = now_ns();
     const int64_t deadline = deadline_for(timeout_ns, now);
-    const int64_t spin = spin_ns_.load(std::memory_order_relaxed);
+    // A stream with more processes than CPUs: a bounded spin (the default) would hold a CPU
+    // that a subscriber woken by the same frame is waiting for. Spin mode (< 0) still spins.
+    int64_t spin = spin_ns_.load(std::memory_order_relaxed);
+    if (spin > 0 && wake_.crowded())
+        spin = 0;
     bool yielded = false;
     for (;;) {
         if (auto b = take_record())

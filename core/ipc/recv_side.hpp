@@ -48,6 +48,12 @@ class RecvSide {
     // protocol error of the channel's own (later calls fail with `why`; the peer sees hang-up).
     void abandon(const std::string &why);
     uint64_t buffers_received() const;
+    // A stream subscriber's recv sleeps on its stream's wake word from now on (WakeReceiver::
+    // sleep_on): `page` is the publisher's record of it. Throws protocol when it is malformed.
+    void sleep_on_stream(const Buffer &page) {
+        std::lock_guard lock(mutex_);
+        wake_.sleep_on(page.segment_ref(), page.offset(), page.size());
+    }
 
   private:
     std::optional<Buffer> take_any(int64_t timeout_ns);

@@ -35,7 +35,11 @@ enum ConsumerState : uint32_t {
     consumer_away_woken = 3, // outside recv, a wake record is already on the socket
     // outside recv, records were waiting when it left: its doorbell keeps px_channel_fd
     // readable, so a wake record would only cost a send and a read
-    consumer_away_rung = 4
+    consumer_away_rung = 4,
+    // inside recv, asleep on its stream's wake word (a stream subscriber, wake.hpp's
+    // StreamWake): the publisher wakes every such subscriber with one call once its frame is
+    // out to all of them
+    consumer_sleeping_stream = 5
 };
 
 struct alignas(64) ControlBlock {

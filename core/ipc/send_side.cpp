@@ -154,7 +154,7 @@ uint8_t *SendSide::reserve_entry(int64_t deadline_ns, int64_t timeout_ns) {
         if (now_ns() >= deadline_ns)
             fail(Status::timeout, "the receiver took no buffer within " +
                                       std::to_string(timeout_ns) + " ns");
-        wake_.after_publish();
+        wake_.after_publish(false); // now: a stream's flush comes only after this send
         collect_all_returns(false); // our receiver may wait for a loan we hold
         if (spins < 64)
             std::this_thread::yield();

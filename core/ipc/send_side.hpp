@@ -61,6 +61,11 @@ public:
     bool register_ahead(const Ref<Segment> &segment);
     // The end closes: wake a receiver asleep on the ring.
     void on_close() noexcept { wake_.on_close(); }
+    // The channel is a stream's, to a subscriber: see WakeSender::set_stream.
+    void set_stream(Ref<StreamWake> stream) {
+        std::lock_guard lock(mutex_);
+        wake_.set_stream(std::move(stream));
+    }
     bool receiver_shares_cpu() const noexcept { return wake_.consumer_shares_cpu(); }
     uint64_t receiver_position() const noexcept { return wake_.consumer_position(); }
 

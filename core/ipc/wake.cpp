@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #include "core/ipc/wake.hpp"
 
+#include <algorithm>
 #include <cerrno>
+#include <new>
 #include <sched.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -10,20 +12,40 @@
 
 #include "core/error.hpp"
 #include "core/ipc/wire.hpp"
+#include "core/shared_memory_segment.hpp"
 
 namespace px::ipc {
 
-void WakeSender::after_publish() noexcept {
+StreamWake::StreamWake()
+    : segment_(shm::create("px-stream-wake", sizeof(StreamWakePage))),
+      page_(new (segment_->mutable_data()) StreamWakePage{}) {}
+
+void StreamWake::wake_now() noexcept {
+    page_->word.fetch_add(1, std::memory_order_seq_cst);
+    futex_wake_all(&page_->word);
+}
+
+void WakeSender::after_publish(bool defer) noexcept {
     std::atomic_thread_fence(std::memory_order_seq_cst); // pairs with the receiver's state store
     uint32_t state = cb_->data_state.load(std::memory_order_relaxed);
-    if (state == consumer_sleeping) {
+    if (state == consumer_sleeping || state == consumer_sleeping_stream) {
         // One wake per sleep: the first record marks the receiver active, so the records that
         // follow before it has run (a burst, a busy machine) make no system call each. The
-        // receiver's futex_wait compares data_notify, bumped here, so it cannot sleep through.
-        if (cb_->data_state.compare_exchange_strong(state, consumer_active)) {
-            cb_->data_notify.fetch_add(1, std::memory_order_seq_cst);
-            futex_wake_all(&cb_->data_notify);
+        // receiver's futex_wait compares the word, bumped here (or by the stream's flush), so
+        // it cannot sleep through.
+        if (!cb_->data_state.compare_exchange_strong(state, consumer_active))
+            return;
+        if (state == consumer_sleeping_stream && stream_) {
+            if (defer)
+                stream_->due();
+            else
+                stream_->wake_now();
+            return;
         }
+        // (A receiver that says it sleeps on a stream's word on a plain channel lies: this
+        // wakes nobody, and costs only it.)
+        cb_->data_notify.fetch_add(1, std::memory_order_seq_cst);
+        futex_wake_all(&cb_->data_notify);
         return;
     }
     if (state != consumer_away || !cb_->consumer_polls_fd.load(std::memory_order_relaxed) ||
@@ -53,6 +75,10 @@ void WakeSender::on_close() noexcept {
     cb_->producer_closing.store(1, std::memory_order_release);
     cb_->data_notify.fetch_add(1, std::memory_order_seq_cst);
     futex_wake_all(&cb_->data_notify);
+    // A subscriber asleep on its stream's word (the publisher dropped it, or is going): the
+    // others asleep there wake for nothing and sleep again. One that hung up is not asleep.
+    if (stream_ && cb_->data_state.load(std::memory_order_seq_cst) == consumer_sleeping_stream)
+        stream_->wake_now();
 }
 
 int WakeReceiver::fd() {
@@ -135,13 +161,32 @@ void WakeReceiver::note_cpu() noexcept {
 }
 
 void WakeReceiver::sleep(const RingConsumer &ring, int64_t max_ns) noexcept {
-    uint32_t seen = cb_->data_notify.load(std::memory_order_acquire);
+    std::atomic<uint32_t> *word = stream_word_ ? stream_word_ : &cb_->data_notify;
+    uint32_t seen = word->load(std::memory_order_acquire);
     cb_->data_consumer_cpu.store(static_cast<uint32_t>(::sched_getcpu() + 1),
                                  std::memory_order_relaxed);
-    cb_->data_state.store(consumer_sleeping, std::memory_order_seq_cst);
+    cb_->data_state.store(stream_word_ ? consumer_sleeping_stream : consumer_sleeping,
+                          std::memory_order_seq_cst);
     if (ring.empty())
-        futex_wait(&cb_->data_notify, seen, std::min<int64_t>(max_ns, slice_ns));
+        futex_wait(word, seen, std::min<int64_t>(max_ns, slice_ns));
     cb_->data_state.store(consumer_active, std::memory_order_seq_cst);
+}
+
+void WakeReceiver::sleep_on(Ref<Segment> page, size_t offset, size_t len) {
+    static_assert(sizeof(StreamWakePage) == 2 * sizeof(std::atomic<uint32_t>));
+    if (len < sizeof(StreamWakePage) || offset % alignof(std::atomic<uint32_t>) != 0)
+        fail(Status::protocol, "a stream wake page of " + std::to_string(len) +
+                                   " bytes at offset " + std::to_string(offset) +
+                                   " (two 4-byte aligned words are needed)");
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    cpus_ = ::sched_getaffinity(0, sizeof set, &set) == 0
+                ? static_cast<uint32_t>(std::max(CPU_COUNT(&set), 1))
+                : static_cast<uint32_t>(std::max(::sysconf(_SC_NPROCESSORS_ONLN), 1L));
+    // Only ever loaded and waited on here (the mapping is read-only): the futex call reads it.
+    stream_word_ = reinterpret_cast<std::atomic<uint32_t> *>(
+        const_cast<std::byte *>(page->data()) + offset);
+    stream_page_ = std::move(page);
 }
 
 } // namespace px::ipc

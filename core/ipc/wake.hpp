@@ -23,6 +23,11 @@
 // The doorbell follows the ring as the receiver leaves recv (rung while records wait, cleared
 // once none do), so a receiver draining a backlog one recv at a time makes no system call for
 // it: each eventfd write or read is a change between "records wait" and "none".
+//
+// A stream's subscribers sleep on one word instead (StreamWake below): a publish to N sleeping
+// subscribers puts the frame in every ring, then wakes them all with one futex call, where a
+// word per ring cost N calls, and the last subscriber waited for the N - 1 wakes before its own
+// (4-5 us each on a VM, where waking a task on another vCPU is an IPI).
 #pragma once
 
 #include <atomic>
@@ -31,16 +36,62 @@
 
 #include "core/fd_guard.hpp"
 #include "core/ipc/ring.hpp"
+#include "core/ref.hpp"
+#include "core/segment.hpp"
 
 namespace px::ipc {
+
+// A stream's wake word: a futex word in a small shared-memory page of the publisher's, mapped
+// read-only by each subscriber (sent to it once, after its welcome). A subscriber about to sleep
+// reads the word, publishes consumer_sleeping_stream, looks at its ring once more, and sleeps on
+// the word; the publisher, finding that state after a record (WakeSender::after_publish), marks
+// a wake due, and once the frame is out to everyone bumps the word and wakes all its sleepers.
+// Used under the publisher's lock (due() and flush()); wake_now() from any thread.
+//
+// The page's second word is the number of subscribers, for a subscriber deciding whether to
+// spin: with more processes in the stream than CPUs to run them, a bounded spin takes the CPU
+// from the very subscribers the frame is also for (WakeReceiver::crowded).
+struct StreamWakePage {
+    std::atomic<uint32_t> word;        // the futex word
+    std::atomic<uint32_t> subscribers; // admitted now (the publisher's count)
+};
+
+class StreamWake final : public RefCounted {
+public:
+    StreamWake();
+    // The page, as the buffer sent to subscribers (no lease: it is not a loan).
+    const Ref<Segment> &page() const noexcept { return segment_; }
+    void due() noexcept { due_.store(true, std::memory_order_relaxed); }
+    // Wakes the subscribers asleep on the word if a record made a wake due since the last call.
+    void flush() noexcept {
+        if (due_.load(std::memory_order_relaxed)) {
+            due_.store(false, std::memory_order_relaxed);
+            wake_now();
+        }
+    }
+    void wake_now() noexcept;
+    void set_subscribers(size_t n) noexcept {
+        const uint32_t v = static_cast<uint32_t>(n);
+        if (page_->subscribers.load(std::memory_order_relaxed) != v)
+            page_->subscribers.store(v, std::memory_order_relaxed);
+    }
+
+private:
+    Ref<Segment> segment_;
+    StreamWakePage *page_;
+    std::atomic<bool> due_{false};
+};
 
 // The sender's half, on its own control block.
 class WakeSender {
 public:
     WakeSender() = default;
     WakeSender(ControlBlock *own, int sock) noexcept : cb_(own), sock_(sock) {}
-    // After a record was published.
-    void after_publish() noexcept;
+    // After a record was published. `defer`: a receiver asleep on its stream's word is woken
+    // by the publisher's StreamWake::flush (the stream's sends all end with one); else now.
+    void after_publish(bool defer = true) noexcept;
+    // The channel is a stream's, to a subscriber (set once, before its first record).
+    void set_stream(Ref<StreamWake> stream) noexcept { stream_ = std::move(stream); }
     // The end is closing: a receiver asleep on the ring wakes now and finds the hang-up.
     void on_close() noexcept;
     // The receiver last slept on the CPU this thread runs on (a hint: it may have moved).
@@ -53,6 +104,7 @@ public:
 private:
     ControlBlock *cb_ = nullptr;
     int sock_ = -1;
+    Ref<StreamWake> stream_; // null: a plain channel
 };
 
 // The receiver's half, on the peer's control block. Everything but fd() runs under the
@@ -81,6 +133,17 @@ public:
     // Sleeps until the sender publishes, at most min(max_ns, slice_ns): the slice bounds how
     // long a dead sender's silence goes unnoticed.
     void sleep(const RingConsumer &ring, int64_t max_ns) noexcept;
+    // From now on sleep() sleeps on a stream's wake word, the StreamWakePage at `offset` of
+    // `page` (mapped read-only here; kept mapped while this lives). Throws protocol when the
+    // window is too small or misaligned.
+    void sleep_on(Ref<Segment> page, size_t offset, size_t len);
+    // The stream has more processes (its subscribers and the publisher) than this thread has
+    // CPUs to run on: a bounded spin before sleeping only delays the others. False for a
+    // plain channel.
+    bool crowded() const noexcept {
+        return stream_page_ &&
+               stream_word_[1].load(std::memory_order_relaxed) + 1 > cpus_;
+    }
 
     static constexpr int64_t slice_ns = 20'000'000;
 
@@ -99,6 +162,9 @@ private:
 
     ControlBlock *cb_ = nullptr;
     int sock_ = -1;
+    Ref<Segment> stream_page_; // sleep_on's page (null: sleep on data_notify)
+    std::atomic<uint32_t> *stream_word_ = nullptr; // its StreamWakePage's two words
+    uint32_t cpus_ = 1; // CPUs this thread may run on, as of sleep_on
     bool polls_ = false;       // this recv publishes its state (the receiver polls the fd)
     bool doorbell_rung_ = false;
     uint32_t records_ = 0;     // records taken (took_record)

@@ -59,8 +59,9 @@ enum class DataKind : uint32_t {
     stream_welcome = 1,     // first record to an admitted subscriber: the description at join
     stream_description = 2, // the description changed: in force for the frames after it
     stream_refused = 3,     // the publisher is full (max_subscribers); the channel closes next
+    stream_wake = 4,        // after the welcome: the stream's wake word (ipc/wake.hpp)
 };
-constexpr uint32_t max_data_kind = 3;
+constexpr uint32_t max_data_kind = 4;
 struct StreamTag {
     DataKind kind = DataKind::frame;
     uint64_t seq = 0; // frames: the stream's number (from 1); welcome: the first one sent

@@ -52,6 +52,13 @@ constexpr uint32_t max_yield_backoff = 63;
 // tracks loans by lease, and credit is counted in loans.
 class FrameLease final : public RefCounted {};
 
+// Declared after a publisher's lock: the wake its sends made due goes out before the lock is
+// released, on every way out (an exception included).
+struct FlushWakes {
+    ipc::StreamWake &wake;
+    ~FlushWakes() { wake.flush(); }
+};
+
 Buffer counted(const Buffer &buf) {
     if (buf.lease())
         return buf;
@@ -314,17 +321,21 @@ void Publisher::watch_joining_locked() {
     joining_watched_ = true;
 }
 
-// The segments a joining subscriber's welcome and first frames use (the description's, and
-// the last frame's: its pool, most likely) are registered with it ahead, one per piece (each
+// The segments a joining subscriber's welcome and first frames use (the description's, the
+// stream's wake page, and the last frame's: its pool, most likely) are registered with it
+// ahead, one per piece (each
 // passes an fd), so that neither the welcome nor the publish that sends its first frame passes
 // one. True when this was a piece (a registration was made or tried).
 bool Publisher::register_ahead_locked() {
-    while (joining_registered_ < 2) {
-        const bool description = joining_registered_++ == 0;
-        const Ref<Segment> &seg = description ? description_->text.segment_ref() : frames_segment_;
+    while (joining_registered_ < 3) {
+        const int step = joining_registered_++;
+        const Ref<Segment> &seg = step == 0   ? description_->text.segment_ref()
+                                  : step == 1 ? wake_->page()
+                                              : frames_segment_;
         if (!seg)
             continue;
-        piece_kind_ = description ? "register the description ahead"
+        piece_kind_ = step == 0   ? "register the description ahead"
+                      : step == 1 ? "register the wake page ahead"
                                   : "register the frames' segment ahead";
         try {
             if (!joining_->ch->register_ahead(seg))
@@ -381,9 +392,10 @@ size_t Publisher::replay_count_locked() const {
             ++with_it;
         if (typed && first_typed && !same_format(past.frame, *first_typed))
             ++with_it;
-        // What depends on the window's start: the welcome, a description before the oldest
-        // frame unless it is the one in the welcome, the oldest typed frame's format record.
-        const size_t leading = 1 + (past.description != description_ ? 1 : 0) +
+        // What depends on the window's start: the welcome and the wake page's record, a
+        // description before the oldest frame unless it is the one in the welcome, the oldest
+        // typed frame's format record.
+        const size_t leading = 2 + (past.description != description_ ? 1 : 0) +
                                (typed || first_typed ? 1 : 0);
         if (with_it + leading > ipc::data_ring_entries)
             break; // an older start never needs fewer
@@ -404,6 +416,7 @@ void Publisher::welcome_locked() {
         refuse(*ch);
         return retire_locked(std::move(sub));
     }
+    ch->set_stream_wake(wake_); // before its first record
     const size_t replay = replay_count_locked();
     const size_t from = history_.size() - replay;
     const uint64_t first_seq = replay ? history_[from].seq : last_seq_ + 1;
@@ -417,6 +430,10 @@ void Publisher::welcome_locked() {
         if (!ch->send_unless_closed(description_->text, 0,
                                     StreamTag{DataKind::stream_welcome, first_seq}))
             return retire_locked(std::move(sub));
+        // Part of the welcome (the subscriber takes both before px_subscriber_new returns):
+        // from then on it sleeps on the stream's word, one wake for all subscribers.
+        ch->send(Buffer(wake_->page(), 0, sizeof(ipc::StreamWakePage), Metadata{}), 0,
+                 StreamTag{DataKind::stream_wake, first_seq});
         welcomed = true;
         for (size_t i = from; i < history_.size(); ++i, ++replayed) {
             const Past &past = history_[i];
@@ -559,6 +576,7 @@ void Publisher::poll(int64_t timeout_ns) {
         fail(timeout_ns == 0 ? Status::would_block : Status::timeout,
              "no subscriber joined or left in time");
     std::lock_guard lock(mutex_);
+    FlushWakes flush{*wake_};
     // No frame waits on poll: every piece there is now, not one per call.
     for (int n = 0; n < pieces_per_poll && ipc::wait_readable(poll_fd_.fd, 0); ++n)
         housekeeping_locked();
@@ -650,6 +668,7 @@ void Publisher::block_for_room_locked(std::vector<Subscriber *> &waiting, const 
                 ++counters_.dropped;
             it = waiting.erase(it);
         }
+        wake_->flush(); // those that had room this round, if asleep, wake now
     }
 }
 
@@ -660,6 +679,8 @@ void Publisher::publish(const Buffer &buf) {
     std::optional<Buffer> own; // a frame that is not a pool slot, counted (see counted())
     const Buffer &frame = buf.lease() ? buf : own.emplace(counted(buf));
     std::lock_guard lock(mutex_);
+    // Every subscriber that slept gets the frame in its ring first, then one wake for all.
+    FlushWakes flush{*wake_};
     if (frame.segment_ref().get() != frames_segment_.get()) {
         const MemoryType type = frame.segment().memory_type();
         if (type == MemoryType::heap || type == MemoryType::mapped_file)
@@ -690,6 +711,9 @@ void Publisher::publish(const Buffer &buf) {
         else if (d == Delivery::skipped)
             ++counters_.dropped;
     }
+    // Everyone with room has the frame: one wake for those asleep, before anything that may
+    // take longer (a BLOCK wait, a housekeeping piece).
+    wake_->flush();
     for (Subscriber *s : gone)
         set_aside_locked(s);
     if (!no_room.empty()) {
@@ -801,6 +825,7 @@ void Publisher::set_description(const std::string &text) {
                                   std::to_string(max_description_size));
     Buffer buf = description_buffer(text);
     std::lock_guard lock(mutex_);
+    FlushWakes flush{*wake_};
     description_ =
         std::make_shared<Description>(Description{description_->version + 1, std::move(buf)});
     description_version_ = description_->version;
@@ -826,6 +851,7 @@ void Publisher::set_description(const std::string &text) {
 
 void Publisher::publish_stats_locked() noexcept {
     counters_.subscribers = subs_.size();
+    wake_->set_subscribers(subs_.size());
     uint64_t lent = 0;
     rows_.clear(); // keeps its capacity: no allocation once the table has grown
     for (auto &sub : subs_) {

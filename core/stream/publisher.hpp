@@ -136,6 +136,9 @@ private:
     // An eventfd, readable while a departed subscriber's teardown or a joining one's welcome
     // has pieces left, so that a publisher waiting on fd() comes back to finish them.
     FdGuard pieces_fd_;
+    // The word every subscriber sleeps on (ipc/wake.hpp): each send that finds one asleep marks
+    // a wake due, and every call that sends ends with one flush (a FlushWakes after its lock).
+    const Ref<ipc::StreamWake> wake_ = Ref<ipc::StreamWake>::adopt(new ipc::StreamWake);
 
     mutable std::mutex mutex_; // guards everything below
     std::vector<std::unique_ptr<Subscriber>> subs_;
@@ -150,7 +153,7 @@ private:
     // (joining_watched_), then it is welcomed by the one after.
     std::unique_ptr<Subscriber> joining_;
     bool joining_watched_ = false;
-    int joining_registered_ = 0; // register_ahead_locked's steps done (of 2)
+    int joining_registered_ = 0; // register_ahead_locked's steps done (of 3)
     uint64_t next_sub_id_ = 1;
     std::shared_ptr<const Description> description_;
     uint64_t description_version_ = 0; // description_->version, read by every publish

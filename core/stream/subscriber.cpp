@@ -77,6 +77,22 @@ void Subscriber::join(int64_t deadline_ns) {
         fail(Status::protocol, "the publisher's first record is not a welcome (kind " +
                                    std::to_string(static_cast<uint32_t>(tag.kind)) + ")");
     auto text = std::make_shared<const std::string>(text_of(welcome));
+    // The stream's wake word follows the welcome at once: recv sleeps on it from now on.
+    StreamTag wake_tag;
+    const Buffer wake = [&] {
+        try {
+            return ch_->recv(timeout_left(deadline_ns, now_ns()), &wake_tag);
+        } catch (const Error &e) {
+            if (e.status() == Status::closed)
+                fail(Status::closed, "the publisher of \"" + name_ + "\" went away while "
+                                     "this subscriber joined");
+            throw;
+        }
+    }();
+    if (wake_tag.kind != DataKind::stream_wake)
+        fail(Status::protocol, "the publisher's welcome is not followed by its wake page (kind " +
+                                   std::to_string(static_cast<uint32_t>(wake_tag.kind)) + ")");
+    ch_->sleep_on_stream(wake);
     std::lock_guard lock(state_mutex_);
     pending_description_ = text;
     description_ = std::move(text);
@@ -132,7 +148,7 @@ std::optional<Buffer> Subscriber::next_frame(int64_t timeout_ns) {
             continue;
         }
         if (tag.kind != DataKind::frame)
-            fail(Status::protocol, "a welcome or refusal in the middle of the stream");
+            fail(Status::protocol, "a welcome, refusal or wake page in the middle of the stream");
         std::lock_guard lock(state_mutex_);
         if (tag.seq < next_seq_)
             fail(Status::protocol, "frame " + std::to_string(tag.seq) + " came after frame " +

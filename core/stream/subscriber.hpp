@@ -2,7 +2,8 @@
 // Subscriber: one stream's frames, received over a channel from its publisher (publisher.hpp).
 //
 // The publisher's first record is its welcome (or, when it is full, its refusal): the stream's
-// description at join, and the number of the first frame this subscriber will be sent. Frames
+// description at join, and the number of the first frame this subscriber will be sent; then
+// the stream's wake page (ipc/wake.hpp's StreamWake), whose word recv sleeps on. Frames
 // follow in the stream's numbering; a gap is what this subscriber missed (the publisher had no
 // room for it). Description records arrive in order with frames: the description in force for
 // a frame is the last one received before it.

@@ -86,9 +86,14 @@ Outcome run(const char *name, size_t recvs, const std::function<void(ForgedPeer 
     return out;
 }
 
+// The wake page's segment (ipc/wake.hpp): a word the honest subscriber sleeps on.
+constexpr uint32_t wake_id = 9;
+
 void welcome(ForgedPeer &f, uint64_t first_seq) {
     register_text(f, 1, "caps");
     REQUIRE(f.data(1, 0, 4, {DataKind::stream_welcome, first_seq}));
+    register_text(f, wake_id, std::string(16, '\0'));
+    REQUIRE(f.data(wake_id, 0, 8, {DataKind::stream_wake, first_seq}));
 }
 
 void frame(ForgedPeer &f, uint64_t seq) { REQUIRE(f.data(2, 0, 16, {DataKind::frame, seq})); }
@@ -145,4 +150,38 @@ TEST_CASE("a forged publisher that opens with a frame, or refuses, is PROTOCOL o
         REQUIRE(f.data(1, 0, 0, {DataKind::stream_refused, 0}));
     });
     CHECK(refused.joined == PX_E_BUSY);
+}
+
+TEST_CASE("a forged wake page: missing, too small or misaligned is PROTOCOL at join; a second "
+          "one later is PROTOCOL") {
+    // A welcome followed by a frame where the wake page belongs.
+    Outcome missing = run("nowake", 0, [](ForgedPeer &f) {
+        register_text(f, 1, "caps");
+        REQUIRE(f.data(1, 0, 4, {DataKind::stream_welcome, 1}));
+        register_text(f, 2, std::string(4096, 'x'));
+        frame(f, 1);
+    });
+    CHECK(missing.joined == PX_E_PROTOCOL);
+    CHECK(missing.last_message.find("wake page") != std::string::npos);
+    for (auto [offset, len] : {std::pair<uint64_t, uint64_t>{0, 4}, {1, 8}}) {
+        CAPTURE(offset);
+        Outcome bad = run("badwake", 0, [offset = offset, len = len](ForgedPeer &f) {
+            register_text(f, 1, "caps");
+            REQUIRE(f.data(1, 0, 4, {DataKind::stream_welcome, 1}));
+            register_text(f, wake_id, std::string(16, '\0'));
+            REQUIRE(f.data(wake_id, offset, len, {DataKind::stream_wake, 1}));
+        });
+        CHECK(bad.joined == PX_E_PROTOCOL);
+        CHECK(bad.last_message.find("4-byte aligned word") != std::string::npos);
+    }
+    Outcome again = run("wakeagain", 2, [](ForgedPeer &f) {
+        welcome(f, 1);
+        register_text(f, 2, std::string(4096, 'x'));
+        frame(f, 1);
+        REQUIRE(f.data(wake_id, 0, 8, {DataKind::stream_wake, 2}));
+    });
+    REQUIRE(again.joined == PX_OK);
+    REQUIRE(again.received.size() == 2);
+    CHECK(again.received[0] == PX_OK);
+    CHECK(again.received[1] == PX_E_PROTOCOL);
 }

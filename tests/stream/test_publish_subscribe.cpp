@@ -339,3 +339,46 @@ TEST_CASE("spinning, sleeping and default subscribers all get every frame; a spi
     CHECK(eventually([&] { return px_pool_available(pool) == px_pool_capacity(pool); }));
     px_pool_release(pool);
 }
+
+TEST_CASE("subscribers asleep on the stream's wake word are woken by each publish, not by the "
+          "20 ms slice") {
+    // Each subscriber sleeps at once (spin 0); a frame comes every 5 ms. A publish that left
+    // them asleep would show as recvs of 20 ms (the slice after which a sleeper looks anyway).
+    RuntimeDir dir;
+    constexpr int subscribers = 3;
+    constexpr uint64_t frames = 40;
+    px_pool_t *pool = shm_pool(32, 64);
+    px_publisher_t *pub = nullptr;
+    px_publisher_options_t o = options(PX_SLOW_BLOCK);
+    o.block_timeout_ns = 10 * second_ns;
+    REQUIRE(px_publisher_new("woken", &o, &pub) == PX_OK);
+    std::vector<pid_t> kids;
+    for (int i = 0; i < subscribers; ++i)
+        kids.push_back(fork_child([] {
+            ::alarm(30);
+            px_subscriber_t *sub = nullptr;
+            if (px_subscriber_new("woken", 10 * second_ns, &sub) != PX_OK ||
+                px_subscriber_set_spin_ns(sub, 0) != PX_OK)
+                return 2;
+            int late = 0;
+            for (uint64_t seq = 1; seq <= frames; ++seq) {
+                const auto t0 = std::chrono::steady_clock::now();
+                if (recv_seq(sub, 10 * second_ns) != static_cast<int64_t>(seq))
+                    return 3;
+                if (std::chrono::steady_clock::now() - t0 > std::chrono::milliseconds(14))
+                    ++late;
+            }
+            px_subscriber_release(sub);
+            // A loaded machine may be late now and then; a missing wake is late every time.
+            return late <= 5 ? 0 : 4;
+        }));
+    REQUIRE(wait_for_subscribers(pub, kids.size()));
+    for (uint64_t seq = 1; seq <= frames; ++seq) {
+        usleep(5000); // every subscriber is asleep again by now
+        REQUIRE(publish_frame(pub, pool, 64, seq) == PX_OK);
+    }
+    for (pid_t k : kids)
+        CHECK(wait_child(k) == 0);
+    px_publisher_release(pub);
+    px_pool_release(pool);
+}

@@ -129,13 +129,15 @@ void late_subscriber_gets(bool descriptions, uint64_t replayed) {
 } // namespace
 
 TEST_CASE("a history replay with a format record before every frame stays within the ring") {
-    // The welcome, then 127 frames with their format records: 255 entries; 128 would be 257.
+    // The welcome and the wake page, then 127 frames with their format records: 256 entries;
+    // 128 would be 258.
     late_subscriber_gets(false, 127);
 }
 
 TEST_CASE("a history replay with a description and a format before every frame fits too") {
-    // The welcome, then per frame a description, a format record and the frame: 85 fit (256).
-    late_subscriber_gets(true, 85);
+    // The welcome and the wake page, then per frame a description, a format record and the
+    // frame: 84 fit (254 entries; 85 would be 257).
+    late_subscriber_gets(true, 84);
 }
 
 TEST_CASE("px_publisher_skip: each subscriber misses exactly the frames skipped") {
