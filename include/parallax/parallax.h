@@ -606,7 +606,9 @@ PX_API int px_subscriber_fd(const px_subscriber_t *sub);
 /* How long px_subscriber_recv busy-polls for the next frame before it sleeps, as for a
  * channel: 0 sleeps at once (no core spent waiting), < 0 never sleeps (spin mode: the lowest
  * latency, one core busy while waiting), > 0 that many ns (the default,
- * PX_CHANNEL_DEFAULT_SPIN_NS). PX_E_INVALID for NULL. */
+ * PX_CHANNEL_DEFAULT_SPIN_NS), except while the stream has more processes (subscribers and
+ * publisher) than this thread may run on CPUs: then it sleeps at once, since its spin would
+ * hold a CPU that a subscriber woken by the same frame waits for. PX_E_INVALID for NULL. */
 PX_API px_status_t px_subscriber_set_spin_ns(px_subscriber_t *sub, int64_t spin_ns);
 /* Leaves the stream; buffers received stay valid.
  * @param sub  nullable: NULL does nothing. */

@@ -640,7 +640,8 @@ history included); before the first frame, the one current at join; "" when none
 How long recv() (and iteration) busy-polls for the next frame before it sleeps, as
 Channel.set_spin: 0 sleeps at once (no core spent waiting), None or a negative value never
 sleeps (lowest latency, one core busy while waiting), a positive value polls that long (the
-default is SPIN_DEFAULT, 20 us).
+default is SPIN_DEFAULT, 20 us) unless the stream has more processes than this one has CPUs
+(then it sleeps at once: its spin would hold a CPU another subscriber needs).
 
 Raises:
     InvalidArgument: NaN, or the subscriber is closed.

@@ -473,7 +473,8 @@ impl Subscriber {
     /// How long [`recv`](Self::recv) busy-polls for the next frame before it sleeps, as
     /// [`Channel::set_spin`](crate::Channel::set_spin): `Some(ZERO)` sleeps at once (no core
     /// spent waiting), `None` never sleeps (lowest latency, one core busy while waiting),
-    /// otherwise up to that long (the default is [`Channel::DEFAULT_SPIN`](crate::Channel::DEFAULT_SPIN)).
+    /// otherwise up to that long (the default is [`Channel::DEFAULT_SPIN`](crate::Channel::DEFAULT_SPIN))
+    /// unless the stream has more processes than this one has CPUs: then it sleeps at once.
     pub fn set_spin(&self, spin: Option<Duration>) -> Result<()> {
         let ns = timeout_ns(spin);
         // SAFETY: live handle.
