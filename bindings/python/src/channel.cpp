@@ -14,8 +14,9 @@ constexpr uint8_t recv_polls_skipped = 15;
 
 // Receives with the GIL released only when it has to wait: a poll first (a buffer is often
 // already there in a streaming consumer), then the blocking call. But a poll that finds nothing
-// costs a system call (~0.8 us here: it reads the socket for a hang-up or a protocol error),
-// and a caller that waits for answers (ping-pong) meets that case every time; so after one the
+// is wasted work (a clock read, and at most every 20 us a read of the socket for a hang-up or a
+// protocol error: RecvSide::socket_due), and a caller that waits for answers (ping-pong) meets
+// that case every time, with the blocking call's cost on top; so after one the
 // next calls skip the poll (the blocking call takes a buffer that is there at once, only the
 // GIL goes and comes back, ~0.1 us) and every 16th polls again, so that a consumer that has
 // fallen behind again goes back to polling within 16 frames.
