@@ -100,7 +100,7 @@ class Peer(Input):
 class Publisher(Input):
     """fuzz_subscriber's moves (a forged stream publisher), honest unless told otherwise."""
 
-    WELCOME, DESCRIPTION, REFUSED, FRAME = 1, 2, 3, 0
+    WELCOME, DESCRIPTION, REFUSED, FRAME, WAKE = 1, 2, 3, 0, 4
 
     def move(self, n):
         self.small(0, 7, n)
@@ -117,7 +117,7 @@ class Publisher(Input):
         self.small(0, 3, segment)
         self.boolean(True)
         self.wide(0, 300, length)
-        self.small(0, 3, kind)
+        self.small(0, 4, kind)  # 0..wire::max_data_kind
         self.boolean(True)
         self.wide(0, 20, seq)
         self.boolean(typed)
@@ -160,10 +160,17 @@ def format_beyond_buffer(p):
     p.recv()
 
 
+def welcome_and_wake(p, text):
+    # What an honest publisher sends first: the welcome, then its wake page (segment 3).
+    p.segment(1, len(text), text)
+    p.record(p.WELCOME, 1, 1, len(text))
+    p.segment(3, 8)
+    p.record(p.WAKE, 1, 3, 8)
+
+
 def stream_of_typed_frames(p):
     # Joins under a description, then typed and untyped frames, a new description, a gap.
-    p.segment(1, 10, b"caps=video")
-    p.record(p.WELCOME, 1, 1, 10)
+    welcome_and_wake(p, b"caps=video")
     p.segment(2, 256)
     p.format(1, [16, 16])
     p.record(p.FRAME, 1, 2, 256, typed=True)
@@ -178,9 +185,15 @@ def refused(p):
 
 
 def stream_typed_before_format(p):
+    welcome_and_wake(p, b"caps")
+    p.record(p.FRAME, 1, 1, 4, typed=True)
+
+
+def stream_without_wake_page(p):
+    # A welcome followed by a frame where the wake page belongs.
     p.segment(1, 4, b"caps")
     p.record(p.WELCOME, 1, 1, 4)
-    p.record(p.FRAME, 1, 1, 4, typed=True)
+    p.record(p.FRAME, 1, 1, 4)
 
 
 SEEDS = {
@@ -193,6 +206,7 @@ SEEDS = {
         "seed-stream-typed-frames": stream_of_typed_frames,
         "seed-refused": refused,
         "seed-stream-typed-before-format": stream_typed_before_format,
+        "seed-stream-without-wake-page": stream_without_wake_page,
     }),
 }
 
