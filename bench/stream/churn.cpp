@@ -181,13 +181,8 @@ struct Timed {
 
 class Stream {
   public:
-    explicit Stream(const std::string &name) {
-        px_segment_t *seg = nullptr;
-        // The stable subscriber and every churner may hold max_in_flight (8) frames each.
-        check(px_segment_shm_new("px_bench_churn", 128 * frame_size, &seg), "px_segment_shm_new");
-        pxipc::fill_frame(px_segment_mut_ptr(seg), px_segment_len(seg));
-        check(px_pool_new(seg, frame_size, &pool_), "px_pool_new");
-        px_segment_release(seg);
+    // The stable subscriber and every churner may hold max_in_flight (8) frames each.
+    explicit Stream(const std::string &name) : pool_(frame_pool(frame_size, 128)) {
         check(px_publisher_new(name.c_str(), nullptr, &pub_), "px_publisher_new");
     }
     ~Stream() {
@@ -198,14 +193,7 @@ class Stream {
 
     // Publishes frame `seq`; the ns px_publisher_publish took.
     Took publish(uint64_t seq) {
-        px_slot_t *slot = nullptr;
-        check(px_pool_loan_timeout(pool_, patience_ns, &slot), "px_pool_loan_timeout");
-        pxipc::store_seq(px_slot_data(slot), seq);
-        px_metadata_t meta;
-        px_metadata_init(&meta);
-        meta.sequence = seq;
-        px_buffer_t *buf = nullptr;
-        check(px_slot_into_buffer(slot, frame_size, &meta, &buf), "px_slot_into_buffer");
+        px_buffer_t *buf = stamped_frame(pool_, frame_size, seq);
         const int64_t c0 = cpu_now_ns(), t0 = now_ns();
         const px_status_t st = px_publisher_publish(pub_, buf);
         const int64_t t1 = now_ns(), c1 = cpu_now_ns();

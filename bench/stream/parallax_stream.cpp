@@ -19,32 +19,6 @@ void check(px_status_t st, const char *what) {
                    px_last_error_message() + ")");
 }
 
-// A pool of `slots` frames of `payload` bytes over a shared-memory segment, written once.
-px_pool_t *frame_pool(size_t payload, size_t slots) {
-    px_segment_t *seg = nullptr;
-    check(px_segment_shm_new("px_bench_stream", slots * payload, &seg), "px_segment_shm_new");
-    pxipc::fill_frame(px_segment_mut_ptr(seg), px_segment_len(seg)); // produced in place
-    px_pool_t *pool = nullptr;
-    check(px_pool_new(seg, payload, &pool), "px_pool_new");
-    px_segment_release(seg); // the pool keeps it
-    return pool;
-}
-
-// Loans a frame (waiting while every one is out), writes `seq` into it and stamps the
-// publish time in its metadata.
-px_buffer_t *stamped_frame(px_pool_t *pool, size_t payload, uint64_t seq) {
-    px_slot_t *slot = nullptr;
-    check(px_pool_loan_timeout(pool, patience_ns, &slot), "px_pool_loan_timeout");
-    pxipc::store_seq(px_slot_data(slot), seq);
-    px_metadata_t meta;
-    px_metadata_init(&meta);
-    meta.sequence = seq;
-    meta.pts_ns = pxipc::now_ns();
-    px_buffer_t *buf = nullptr;
-    check(px_slot_into_buffer(slot, payload, &meta, &buf), "px_slot_into_buffer");
-    return buf;
-}
-
 // The receiving side's part of next(): arrival time, the publisher's stamp, the frame's
 // number (read from its first bytes, as the iceoryx subscriber must: its stamp is there).
 void take(px_buffer_t *buf, uint64_t &seq, int64_t &pts, int64_t &now) {
@@ -195,6 +169,29 @@ class ChannelSubscriber final : public Subscriber {
 };
 
 } // namespace
+
+px_pool_t *frame_pool(size_t payload, size_t slots) {
+    px_segment_t *seg = nullptr;
+    check(px_segment_shm_new("px_bench_stream", slots * payload, &seg), "px_segment_shm_new");
+    pxipc::fill_frame(px_segment_mut_ptr(seg), px_segment_len(seg)); // produced in place
+    px_pool_t *pool = nullptr;
+    check(px_pool_new(seg, payload, &pool), "px_pool_new");
+    px_segment_release(seg); // the pool keeps it
+    return pool;
+}
+
+px_buffer_t *stamped_frame(px_pool_t *pool, size_t payload, uint64_t seq) {
+    px_slot_t *slot = nullptr;
+    check(px_pool_loan_timeout(pool, patience_ns, &slot), "px_pool_loan_timeout");
+    pxipc::store_seq(px_slot_data(slot), seq);
+    px_metadata_t meta;
+    px_metadata_init(&meta);
+    meta.sequence = seq;
+    meta.pts_ns = pxipc::now_ns();
+    px_buffer_t *buf = nullptr;
+    check(px_slot_into_buffer(slot, payload, &meta, &buf), "px_slot_into_buffer");
+    return buf;
+}
 
 std::unique_ptr<Publisher> parallax_publisher(const std::string &name, size_t payload,
                                               size_t slots) {

@@ -17,6 +17,8 @@
 #include <sys/types.h>
 #include <vector>
 
+#include "parallax/parallax.h"
+
 namespace pxstream {
 
 // Both transports carry the same frames: bytes 0..7 hold the sequence number, 8..15 (iceoryx)
@@ -49,6 +51,13 @@ class Subscriber {
 // as examples/c/stream_publisher.c sizes its pool. iox-roudi gets as many chunks.
 constexpr uint32_t in_flight = 8;
 constexpr size_t frames_out = 2 * in_flight + 1;
+
+// A pool of `slots` frames of `payload` bytes over a shared-memory segment, written once
+// (parallax_stream.cpp; dies on failure, as every helper here).
+px_pool_t *frame_pool(size_t payload, size_t slots);
+// Loans a frame (waiting while every one is out), writes `seq` into it and stamps the publish
+// time in its metadata (pts_ns). Owned by the caller.
+px_buffer_t *stamped_frame(px_pool_t *pool, size_t payload, uint64_t seq);
 
 // A pool of `slots` frames (frames_out unless a case needs more).
 std::unique_ptr<Publisher> parallax_publisher(const std::string &name, size_t payload,
