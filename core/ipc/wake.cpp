@@ -161,11 +161,11 @@ void WakeReceiver::note_cpu() noexcept {
 }
 
 void WakeReceiver::sleep(const RingConsumer &ring, int64_t max_ns) noexcept {
-    std::atomic<uint32_t> *word = stream_word_ ? stream_word_ : &cb_->data_notify;
+    std::atomic<uint32_t> *word = stream_ ? &stream_->word : &cb_->data_notify;
     uint32_t seen = word->load(std::memory_order_acquire);
     cb_->data_consumer_cpu.store(static_cast<uint32_t>(::sched_getcpu() + 1),
                                  std::memory_order_relaxed);
-    cb_->data_state.store(stream_word_ ? consumer_sleeping_stream : consumer_sleeping,
+    cb_->data_state.store(stream_ ? consumer_sleeping_stream : consumer_sleeping,
                           std::memory_order_seq_cst);
     if (ring.empty())
         futex_wait(word, seen, std::min<int64_t>(max_ns, slice_ns));
@@ -184,8 +184,7 @@ void WakeReceiver::sleep_on(Ref<Segment> page, size_t offset, size_t len) {
                 ? static_cast<uint32_t>(std::max(CPU_COUNT(&set), 1))
                 : static_cast<uint32_t>(std::max(::sysconf(_SC_NPROCESSORS_ONLN), 1L));
     // Only ever loaded and waited on here (the mapping is read-only): the futex call reads it.
-    stream_word_ = reinterpret_cast<std::atomic<uint32_t> *>(
-        const_cast<std::byte *>(page->data()) + offset);
+    stream_ = reinterpret_cast<StreamWakePage *>(const_cast<std::byte *>(page->data()) + offset);
     stream_page_ = std::move(page);
 }
 

@@ -141,8 +141,7 @@ public:
     // CPUs to run on: a bounded spin before sleeping only delays the others. False for a
     // plain channel.
     bool crowded() const noexcept {
-        return stream_page_ &&
-               stream_word_[1].load(std::memory_order_relaxed) + 1 > cpus_;
+        return stream_ && stream_->subscribers.load(std::memory_order_relaxed) + 1 > cpus_;
     }
 
     static constexpr int64_t slice_ns = 20'000'000;
@@ -162,8 +161,8 @@ private:
 
     ControlBlock *cb_ = nullptr;
     int sock_ = -1;
-    Ref<Segment> stream_page_; // sleep_on's page (null: sleep on data_notify)
-    std::atomic<uint32_t> *stream_word_ = nullptr; // its StreamWakePage's two words
+    Ref<Segment> stream_page_; // sleep_on's segment, kept mapped
+    StreamWakePage *stream_ = nullptr; // in it (null: sleep on data_notify); read-only memory
     uint32_t cpus_ = 1; // CPUs this thread may run on, as of sleep_on
     bool polls_ = false;       // this recv publishes its state (the receiver polls the fd)
     bool doorbell_rung_ = false;

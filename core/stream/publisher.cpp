@@ -591,7 +591,7 @@ void Publisher::poll(int64_t timeout_ns) {
 // is full: it goes before the next frame that fits), gone (departed: found without an
 // exception, as for frames). Other failures throw.
 Publisher::Delivery Publisher::sync_description_locked(Subscriber &sub, int64_t timeout_ns) {
-    if (sub.description_version == description_version_)
+    if (sub.description_version == description_->version)
         return Delivery::sent;
     try {
         if (!sub.ch->send_unless_closed(description_->text, timeout_ns,
@@ -828,7 +828,6 @@ void Publisher::set_description(const std::string &text) {
     FlushWakes flush{*wake_};
     description_ =
         std::make_shared<Description>(Description{description_->version + 1, std::move(buf)});
-    description_version_ = description_->version;
     // Sent now where there is room; to the others before their next frame.
     std::vector<Subscriber *> gone;
     for (auto &sub : subs_) {

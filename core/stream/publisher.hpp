@@ -156,7 +156,6 @@ private:
     int joining_registered_ = 0; // register_ahead_locked's steps done (of 3)
     uint64_t next_sub_id_ = 1;
     std::shared_ptr<const Description> description_;
-    uint64_t description_version_ = 0; // description_->version, read by every publish
     // The segment of the last frame published (kept until a frame from another one), which a
     // joining subscriber gets registered ahead of its welcome.
     Ref<Segment> frames_segment_;

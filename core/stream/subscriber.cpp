@@ -54,22 +54,24 @@ std::string Subscriber::text_of(const Buffer &b) {
     return std::string(reinterpret_cast<const char *>(b.data()), b.size());
 }
 
+Buffer Subscriber::recv_joining(int64_t deadline_ns, StreamTag *tag) {
+    try {
+        return ch_->recv(timeout_left(deadline_ns, now_ns()), tag);
+    } catch (const Error &e) {
+        if (e.status() == Status::would_block || e.status() == Status::timeout)
+            fail(e.status(), "the publisher of \"" + name_ +
+                                 "\" did not admit this subscriber in time (it admits "
+                                 "inside px_publisher_publish and px_publisher_poll)");
+        if (e.status() == Status::closed)
+            fail(Status::closed, "the publisher of \"" + name_ + "\" went away while "
+                                 "this subscriber joined");
+        throw;
+    }
+}
+
 void Subscriber::join(int64_t deadline_ns) {
     StreamTag tag;
-    Buffer welcome = [&] {
-        try {
-            return ch_->recv(timeout_left(deadline_ns, now_ns()), &tag);
-        } catch (const Error &e) {
-            if (e.status() == Status::would_block || e.status() == Status::timeout)
-                fail(e.status(), "the publisher of \"" + name_ +
-                                     "\" did not admit this subscriber in time (it admits "
-                                     "inside px_publisher_publish and px_publisher_poll)");
-            if (e.status() == Status::closed)
-                fail(Status::closed, "the publisher of \"" + name_ + "\" went away while "
-                                     "this subscriber joined");
-            throw;
-        }
-    }();
+    const Buffer welcome = recv_joining(deadline_ns, &tag);
     if (tag.kind == DataKind::stream_refused)
         fail(Status::busy, "the publisher of \"" + name_ +
                                "\" is full: it has its max_subscribers already");
@@ -79,16 +81,7 @@ void Subscriber::join(int64_t deadline_ns) {
     auto text = std::make_shared<const std::string>(text_of(welcome));
     // The stream's wake word follows the welcome at once: recv sleeps on it from now on.
     StreamTag wake_tag;
-    const Buffer wake = [&] {
-        try {
-            return ch_->recv(timeout_left(deadline_ns, now_ns()), &wake_tag);
-        } catch (const Error &e) {
-            if (e.status() == Status::closed)
-                fail(Status::closed, "the publisher of \"" + name_ + "\" went away while "
-                                     "this subscriber joined");
-            throw;
-        }
-    }();
+    const Buffer wake = recv_joining(deadline_ns, &wake_tag);
     if (wake_tag.kind != DataKind::stream_wake)
         fail(Status::protocol, "the publisher's welcome is not followed by its wake page (kind " +
                                    std::to_string(static_cast<uint32_t>(wake_tag.kind)) + ")");

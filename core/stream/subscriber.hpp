@@ -60,6 +60,9 @@ private:
     Subscriber(std::string name, Ref<ipc::Channel> ch)
         : name_(std::move(name)), ch_(std::move(ch)) {}
     void join(int64_t deadline_ns);
+    // One of the join's records (the welcome, then the wake page), within its deadline; a
+    // timeout or a publisher gone meanwhile is said in the join's terms.
+    Buffer recv_joining(int64_t deadline_ns, ipc::wire::StreamTag *tag);
     static Ref<Subscriber> connect_and_join(const std::string &name, const std::string &socket,
                                             int64_t deadline);
     static constexpr useconds_t retry_join_us = 10'000; // between joins the publisher cut off
