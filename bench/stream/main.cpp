@@ -497,6 +497,18 @@ std::string ratio(double better, double worse) {
     return b;
 }
 
+// One figure of a comparison table: its label, its key in the result lines, how it prints.
+struct Metric {
+    const char *label, *key, *fmt;
+    bool lower_is_better;
+};
+
+// `ours` against `theirs` for `m`: > 1 means ours did better.
+std::string metric_ratio(const Metric &m, Row &ours, Row &theirs) {
+    return m.lower_is_better ? ratio(theirs.med(m.key), ours.med(m.key))
+                             : ratio(ours.med(m.key), theirs.med(m.key));
+}
+
 const std::vector<std::string> transports = {"parallax", "iceoryx"};
 
 void fan_out(const Options &o, const std::string &iox_why) {
@@ -522,23 +534,16 @@ void fan_out(const Options &o, const std::string &iox_why) {
         std::printf("%-5s %-28s %14s %14s %8s\n", "subs", "metric", "parallax", "iceoryx", "ratio");
         for (int n : counts) {
             Row &px = rows[key("parallax", sz, n)], &ix = rows[key("iceoryx", sz, n)];
-            struct Metric {
-                const char *label, *key, *fmt;
-                bool lower_is_better;
-            };
             const Metric metrics[] = {
                 {"publish call ns, paced", "publish_ns", "%.0f", true},
                 {"latency p50 ns, all subs", "lat_all", "%.0f", true},
                 {"latency p50 ns, slowest sub", "lat_slowest", "%.0f", true},
                 {"frames/s free-run, slowest", "min_fps", "%.0f", false},
             };
-            for (const Metric &m : metrics) {
-                std::string r = m.lower_is_better ? ratio(ix.med(m.key), px.med(m.key))
-                                                  : ratio(px.med(m.key), ix.med(m.key));
+            for (const Metric &m : metrics)
                 std::printf("%-5d %-28s %14s %14s %8s\n", n, m.label,
                             cell(px, m.key, m.fmt).c_str(), cell(ix, m.key, m.fmt).c_str(),
-                            r.c_str());
-            }
+                            metric_ratio(m, px, ix).c_str());
         }
         for (auto &t : transports)
             for (int n : counts)
@@ -619,10 +624,6 @@ void one_subscriber(const Options &o) {
                 o.reps, o.seconds);
     std::printf("%-8s %-8s %-28s %12s %12s %8s\n", "frames", "mode", "metric", "stream",
                 "channel", "ratio");
-    struct Metric {
-        const char *label, *key, *fmt;
-        bool lower_is_better;
-    };
     const Metric metrics[] = {
         {"publish / send call ns", "publish_ns", "%.0f", true},
         {"latency p50 ns", "lat_all", "%.0f", true},
@@ -631,13 +632,10 @@ void one_subscriber(const Options &o) {
     for (size_t sz : sizes)
         for (auto &[mode, spin] : modes) {
             Row &st = rows[key("parallax", sz, mode)], &ch = rows[key("channel", sz, mode)];
-            for (const Metric &m : metrics) {
-                std::string r = m.lower_is_better ? ratio(ch.med(m.key), st.med(m.key))
-                                                  : ratio(st.med(m.key), ch.med(m.key));
+            for (const Metric &m : metrics)
                 std::printf("%-8s %-8s %-28s %12s %12s %8s\n", size_name(sz).c_str(), mode,
                             m.label, cell(st, m.key, m.fmt).c_str(),
-                            cell(ch, m.key, m.fmt).c_str(), r.c_str());
-            }
+                            cell(ch, m.key, m.fmt).c_str(), metric_ratio(m, st, ch).c_str());
             for (auto &t : ways)
                 if (!rows[key(t, sz, mode)].error.empty())
                     std::printf("  %s: %s\n", t.c_str(), rows[key(t, sz, mode)].error.c_str());
