@@ -460,8 +460,9 @@ std::string size_name(size_t b) {
 struct Row {
     std::map<std::string, std::vector<double>> values;
     std::string error;
+    // Sorts a copy: values keeps the order of the runs, which paired_ratios pairs up.
     double med(const std::string &k) {
-        auto &v = values[k];
+        std::vector<double> v = values[k];
         if (v.empty())
             return 0;
         std::sort(v.begin(), v.end());
@@ -507,6 +508,28 @@ struct Metric {
 std::string metric_ratio(const Metric &m, Row &ours, Row &theirs) {
     return m.lower_is_better ? ratio(theirs.med(m.key), ours.med(m.key))
                              : ratio(ours.med(m.key), theirs.med(m.key));
+}
+
+// `ours` against `theirs` for `m`, run by run (the two ran one after the other in each
+// repetition, so a noisy moment of the VM touches both): the median of those ratios, their
+// quartiles, and in how many runs ours did at least as well. Steadier than a ratio of medians
+// when the noise between repetitions is larger than the difference.
+std::string paired_ratios(const Metric &m, Row &ours, Row &theirs) {
+    const std::vector<double> &a = ours.values[m.key], &b = theirs.values[m.key];
+    if (a.size() != b.size())
+        return "-"; // a run failed: the runs no longer pair up
+    std::vector<double> r;
+    for (size_t i = 0; i < a.size(); ++i)
+        if (a[i] > 0 && b[i] > 0)
+            r.push_back(m.lower_is_better ? b[i] / a[i] : a[i] / b[i]);
+    if (r.empty())
+        return "-";
+    const size_t at_least = std::count_if(r.begin(), r.end(), [](double x) { return x >= 1; });
+    std::sort(r.begin(), r.end());
+    char s[96];
+    std::snprintf(s, sizeof s, "%.2fx (%.2f-%.2f) %zu/%zu", r[r.size() / 2], r[r.size() / 4],
+                  r[(3 * r.size()) / 4], at_least, r.size());
+    return s;
 }
 
 const std::vector<std::string> transports = {"parallax", "iceoryx"};
@@ -610,10 +633,13 @@ void one_subscriber(const Options &o) {
     auto key = [](const std::string &t, size_t sz, const char *mode) {
         return t + "/" + std::to_string(sz) + "/" + mode;
     };
+    // Which of the two runs first alternates from one repetition to the next: the first run
+    // after the other's processes exit meets the machine in another state than the second.
     for (int rep = 0; rep < o.reps; ++rep)
         for (size_t sz : sizes)
             for (auto &[mode, spin] : modes)
-                for (auto &t : ways) {
+                for (size_t i = 0; i < ways.size(); ++i) {
+                    const std::string &t = ways[(i + static_cast<size_t>(rep)) % ways.size()];
                     Spec s{t, sz, 1, false, o.seconds};
                     s.spin = spin;
                     record(rows[key(t, sz, mode)], s);
@@ -622,8 +648,8 @@ void one_subscriber(const Options &o) {
                 "px_channel (px_channel_send), the receiver in spin mode (set_spin_ns -1) and in "
                 "the default mode; median of %d x (%.2f s paced, same free-running)\n",
                 o.reps, o.seconds);
-    std::printf("%-8s %-8s %-28s %12s %12s %8s\n", "frames", "mode", "metric", "stream",
-                "channel", "ratio");
+    std::printf("%-8s %-8s %-28s %12s %12s %8s  %s\n", "frames", "mode", "metric", "stream",
+                "channel", "ratio", "paired: median (quartiles) runs >= 1");
     const Metric metrics[] = {
         {"publish / send call ns", "publish_ns", "%.0f", true},
         {"latency p50 ns", "lat_all", "%.0f", true},
@@ -633,15 +659,17 @@ void one_subscriber(const Options &o) {
         for (auto &[mode, spin] : modes) {
             Row &st = rows[key("parallax", sz, mode)], &ch = rows[key("channel", sz, mode)];
             for (const Metric &m : metrics)
-                std::printf("%-8s %-8s %-28s %12s %12s %8s\n", size_name(sz).c_str(), mode,
-                            m.label, cell(st, m.key, m.fmt).c_str(),
-                            cell(ch, m.key, m.fmt).c_str(), metric_ratio(m, st, ch).c_str());
+                std::printf("%-8s %-8s %-28s %12s %12s %8s  %s\n", size_name(sz).c_str(),
+                            mode, m.label, cell(st, m.key, m.fmt).c_str(),
+                            cell(ch, m.key, m.fmt).c_str(), metric_ratio(m, st, ch).c_str(),
+                            paired_ratios(m, st, ch).c_str());
             for (auto &t : ways)
                 if (!rows[key(t, sz, mode)].error.empty())
                     std::printf("  %s: %s\n", t.c_str(), rows[key(t, sz, mode)].error.c_str());
         }
     std::printf("ratio > 1: the stream better (channel/stream for times, stream/channel for "
-                "frames/s). Free-running, the stream under DROP skips a subscriber with no "
+                "frames/s); paired: the same ratio run by run (each stream run next to its "
+                "channel run). Free-running, the stream under DROP skips a subscriber with no "
                 "credit where the channel's send waits for room\n");
 }
 

@@ -638,8 +638,11 @@ PX_API px_status_t px_publisher_get_stats(const px_publisher_t *pub, px_publishe
 PX_API px_status_t px_subscriber_get_stats(const px_subscriber_t *sub,
                                            px_subscriber_stats_t *out);
 /* The counters of the live publisher of `name`, in any process of this user, whether or not
- * it is publishing or polling (read from the page it keeps current). No live publisher of that
- * name is PX_E_CLOSED at once.
+ * it is publishing or polling (read from the page it keeps current: the counters as of its last
+ * publish or poll; slots_lent and each subscriber's in_flight as of the last time it read the
+ * returns, at most a millisecond before that while it publishes: never fewer than now).
+ * px_publisher_get_stats reads the returns first. No live publisher of that name is PX_E_CLOSED
+ * at once.
  * @param name      borrowed for the call.
  * @param[out] out  the caller's struct, filled. */
 PX_API px_status_t px_stream_stats(const char *name, int64_t timeout_ns,
