@@ -150,6 +150,7 @@ private:
     // capacity for every subscriber (reserved at admission), so removing one never allocates.
     std::vector<std::unique_ptr<Subscriber>> departed_;
     std::vector<Ref<Segment>> unmaps_;
+    std::vector<int> closes_; // fds of closed channels, closed one per piece (DeferCloses)
     bool back_dropped_ = false; // unmaps_.back()'s pages are dropped: its munmap is next
     bool pieces_signalled_ = false; // pieces_fd_ is readable
     // A subscriber whose handshake is done: its socket is watched by the next piece
