@@ -62,7 +62,9 @@ public:
     // socket (hang-ups, overflow records), which a quick collect does at most once a
     // millisecond.
     virtual void collect(bool thorough) noexcept = 0;
-    // A pool is about to sleep waiting for returns (true) or has woken (false).
+    // A waiter is about to sleep waiting for returns (true) or has woken (false). Counted: a
+    // pool and a stream's BLOCK publish may wait on the same source at once, and each true is
+    // followed by one false.
     virtual void set_waiting(bool waiting) noexcept = 0;
 };
 

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "core/buffer.hpp"
 #include "core/ipc/handshake.hpp"
@@ -77,6 +78,13 @@ public:
     // lower it), read without touching the peer's return ring. A credit test before a send
     // that would otherwise pay the ring's cache-line transfers ahead of the record.
     size_t in_flight_at_most() const noexcept { return conn_.inbox->lent_now(); }
+    // While waiting for the peer to give something back: from wait_for_returns(true) to its
+    // wait_for_returns(false) (counted, like a pool's wait) the peer rings the return socket for
+    // each return, and add_return_wait_fds adds the fds that become readable then (the return
+    // socket, the peer's pidfd). collect_returns takes back what came, doorbells included.
+    void wait_for_returns(bool waiting) noexcept { conn_.inbox->set_waiting(waiting); }
+    void add_return_wait_fds(std::vector<pollfd> &fds) const { conn_.inbox->add_wait_fds(fds); }
+    void collect_returns() noexcept { conn_.inbox->collect(true); }
     // The peer has gone (hang-up, its process exited, or it broke the protocol of returns).
     bool peer_gone() noexcept { return conn_.inbox->peer_gone(); }
     // See RecvSide::abandon: for a protocol carried over the channel (streams).

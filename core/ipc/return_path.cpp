@@ -134,8 +134,13 @@ void ReturnInbox::channel_closed() noexcept {
 }
 
 void ReturnInbox::set_waiting(bool waiting) noexcept {
-    control_of(*control_)->owner_waits_for_returns.store(waiting ? 1 : 0,
-                                                         std::memory_order_seq_cst);
+    // A count of this process's waiters (the borrower rings while it is not 0): one waiter's
+    // false leaves another's true in force.
+    auto &word = control_of(*control_)->owner_waits_for_returns;
+    if (waiting)
+        word.fetch_add(1, std::memory_order_seq_cst);
+    else
+        word.fetch_sub(1, std::memory_order_seq_cst);
 }
 
 void ReturnInbox::maybe_unregister_locked(Ref<ReturnInbox> &keep_alive) noexcept {

@@ -44,6 +44,10 @@ constexpr uint64_t pieces_id = UINT64_MAX;
 constexpr int departures_per_round = 1;
 // poll() stalls no frame: it does every piece of work there is, up to this many.
 constexpr int pieces_per_poll = 64;
+// A BLOCK publish looks again between yields this long, then sleeps until a return, at most
+// block_poll_cap_ns at a time.
+constexpr int64_t block_spin_ns = 50'000;
+constexpr int64_t block_poll_cap_ns = 1'000'000;
 // Room kept for the fds one channel's close lets go of (more are closed at once).
 constexpr size_t fds_per_channel_close = 8;
 // The most publishes between two yields to a subscriber without credit whom yields do not
@@ -657,30 +661,74 @@ Publisher::Delivery Publisher::deliver_profiled_locked(Subscriber &sub, const Bu
     return d;
 }
 
+// Looks again at the waiting subscribers between yields for block_spin_ns (a subscriber that
+// releases at once, on this CPU or the other, is met without a sleep and a wake-up), then
+// sleeps until one of them gives a slot back or goes away (each rings its return socket
+// meanwhile, as for a pool's loan). Those still without room when the block timeout passes
+// are left in `waiting`. A sleep lasts at most block_poll_cap_ns: room in a ring full of other
+// records (a description, a format) comes without a return.
 void Publisher::block_for_room_locked(std::vector<Subscriber *> &waiting, const Buffer &frame,
                                       uint64_t seq) {
-    const int64_t deadline = deadline_for(opts_.block_timeout_ns);
-    for (int round = 0; !waiting.empty(); ++round) {
-        if (now_ns() >= deadline)
-            return;
-        // Returns come through each subscriber's ring: look again soon, without a core spent.
-        if (round < 64)
-            std::this_thread::yield();
-        else
-            std::this_thread::sleep_for(std::chrono::microseconds(50));
+    const int64_t start = now_ns();
+    const int64_t deadline = deadline_for(opts_.block_timeout_ns, start);
+    // Once asked to ring (before the first sleep), a subscriber is told to stop before it
+    // leaves `waiting`, or when this returns (however it does).
+    bool asked = false;
+    struct StopAsking {
+        std::vector<Subscriber *> &waiting;
+        const bool &asked;
+        ~StopAsking() {
+            if (asked)
+                for (Subscriber *s : waiting)
+                    s->ch->wait_for_returns(false);
+        }
+    } stop_asking{waiting, asked};
+    std::vector<pollfd> fds;
+    for (;;) {
         for (auto it = waiting.begin(); it != waiting.end();) {
-            const Delivery d = deliver_locked(**it, frame, seq);
+            Subscriber *s = *it;
+            if (asked)
+                s->ch->collect_returns(); // its doorbells too
+            const Delivery d = deliver_locked(*s, frame, seq);
             if (d == Delivery::no_room) {
                 ++it;
                 continue;
             }
+            if (asked)
+                s->ch->wait_for_returns(false);
+            it = waiting.erase(it);
             if (d == Delivery::gone)
-                remove_locked(*it, false);
+                remove_locked(s, false);
             else if (d == Delivery::skipped)
                 ++counters_.dropped;
-            it = waiting.erase(it);
         }
         wake_->flush(); // those that had room this round, if asleep, wake now
+        if (waiting.empty())
+            return;
+        const int64_t now = now_ns();
+        const int64_t left = timeout_left(deadline, now);
+        if (left == 0)
+            return;
+        if (now - start < block_spin_ns) {
+            std::this_thread::yield();
+            continue;
+        }
+        if (!asked) {
+            // Asked, then looked at again before the first sleep: a slot given back in
+            // between is not slept through.
+            fds.reserve(2 * waiting.size()); // a return socket and a pidfd each
+            for (Subscriber *s : waiting)
+                s->ch->wait_for_returns(true);
+            asked = true;
+            continue;
+        }
+        fds.clear();
+        for (Subscriber *s : waiting)
+            s->ch->add_return_wait_fds(fds);
+        const timespec ts =
+            timespec_from_ns(left < 0 ? block_poll_cap_ns : std::min(left, block_poll_cap_ns));
+        if (::ppoll(fds.data(), fds.size(), &ts, nullptr) < 0 && errno != EINTR)
+            std::this_thread::sleep_for(std::chrono::microseconds(50)); // ENOMEM: look soon
     }
 }
 
