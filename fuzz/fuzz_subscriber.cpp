@@ -10,7 +10,7 @@
 //
 // Properties, beyond the sanitizers' (and LeakSanitizer's):
 //  - joining succeeds, or is refused with protocol / busy / closed, or runs out of time
-//    (timeout / would_block);
+//    (timeout);
 //  - recv answers only OK, would_block, protocol or closed; after a protocol error it answers
 //    protocol for ever;
 //  - a received frame lies inside its read-only segment, every byte readable, its format (if
@@ -314,10 +314,10 @@ void run(FuzzedDataProvider &in, const Listener &listener) {
         sub = px::stream::Subscriber::create(listener.path, 50 * ms_ns);
     } catch (const px::Error &e) {
         const px::Status s = e.status();
-        // timeout or would_block: the join's time ran out (would_block when the handshake took
-        // all of it, so that the welcome was looked for with nothing left).
+        // timeout: the join's time ran out (the handshake's included: a forged publisher
+        // that stops answering costs the 50 ms, not a channel's 1 s).
         if (s != px::Status::protocol && s != px::Status::busy && s != px::Status::closed &&
-            s != px::Status::timeout && s != px::Status::would_block) {
+            s != px::Status::timeout) {
             std::fprintf(stderr, "fuzz_subscriber: %s\n", e.what());
             broken("joining failed with an unexpected status");
         }

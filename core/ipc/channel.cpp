@@ -59,7 +59,8 @@ Ref<Channel> Channel::from_fd(int socket_fd, int64_t handshake_timeout_ns) {
     return from_connection(handshake(guard.release(), handshake_timeout_ns));
 }
 
-Ref<Channel> Channel::connect(const std::string &path, int64_t timeout_ns) {
+Ref<Channel> Channel::connect(const std::string &path, int64_t timeout_ns,
+                              int64_t min_handshake) {
     sockaddr_un addr = unix_address(path);
     const int64_t deadline = deadline_for(timeout_ns);
     for (;;) {
@@ -69,7 +70,7 @@ Ref<Channel> Channel::connect(const std::string &path, int64_t timeout_ns) {
         FdGuard guard{fd};
         if (::connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0)
             return from_connection(
-                handshake(guard.release(), handshake_timeout_within(deadline)));
+                handshake(guard.release(), handshake_timeout_within(deadline, min_handshake)));
         int err = errno;
         bool nobody_yet = err == ENOENT || err == ECONNREFUSED || err == EAGAIN;
         if (!nobody_yet)

@@ -47,7 +47,9 @@ public:
     // Adopts a connected AF_UNIX SOCK_SEQPACKET socket (closed on failure) and handshakes.
     static Ref<Channel> from_fd(int socket_fd, int64_t handshake_timeout_ns);
     // Connects to a listener's path, retrying while nobody listens yet, up to timeout_ns.
-    static Ref<Channel> connect(const std::string &path, int64_t timeout_ns);
+    // `min_handshake`: see handshake_timeout_within.
+    static Ref<Channel> connect(const std::string &path, int64_t timeout_ns,
+                                int64_t min_handshake = min_handshake_ns);
     // An end whose handshake is done (the listener runs handshakes itself).
     static Ref<Channel> from_connection(Connection conn);
 

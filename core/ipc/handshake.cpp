@@ -44,9 +44,9 @@ std::pair<int, int> seqpacket_pair() {
     return {sv[0], sv[1]};
 }
 
-int64_t handshake_timeout_within(int64_t deadline_ns) noexcept {
+int64_t handshake_timeout_within(int64_t deadline_ns, int64_t at_least) noexcept {
     const int64_t left = timeout_left(deadline_ns, now_ns());
-    return left < 0 ? default_handshake_timeout_ns : std::max(left, min_handshake_ns);
+    return left < 0 ? default_handshake_timeout_ns : std::max(left, at_least);
 }
 
 namespace {

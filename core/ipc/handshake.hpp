@@ -24,10 +24,12 @@ namespace px::ipc {
 // How long a peer may take to answer our hello when the caller set no bound.
 constexpr int64_t default_handshake_timeout_ns = 10'000'000'000;
 // The time a handshake gets when the caller's own deadline (from deadline_for; INT64_MAX: none)
-// is near: never less than min_handshake_ns, so that a connection made just before the
-// deadline still gets a fair chance; with no deadline, default_handshake_timeout_ns.
+// is near: never less than `at_least` (min_handshake_ns for a channel, so that a connection
+// made just before the deadline still gets a fair chance; 0 for a stream's subscriber, whose
+// timeout bounds its whole join); with no deadline, default_handshake_timeout_ns.
 constexpr int64_t min_handshake_ns = 1'000'000'000;
-int64_t handshake_timeout_within(int64_t deadline_ns) noexcept;
+int64_t handshake_timeout_within(int64_t deadline_ns,
+                                 int64_t at_least = min_handshake_ns) noexcept;
 
 // What a channel end is made of, once its handshake is done.
 struct Connection {

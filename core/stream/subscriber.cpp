@@ -23,6 +23,10 @@ Ref<Subscriber> Subscriber::create(const std::string &name, int64_t timeout_ns) 
         try {
             return connect_and_join(name, paths.socket, deadline);
         } catch (const Error &e) {
+            // A step that found no time left at all polls, and answers would_block: a
+            // positive timeout that ran out answers timeout (the API's rule).
+            if (e.status() == Status::would_block && timeout_ns > 0)
+                fail(Status::timeout, e.what());
             if (e.status() != Status::closed || timeout_left(deadline, now_ns()) == 0)
                 throw;
         }
@@ -34,7 +38,9 @@ Ref<Subscriber> Subscriber::connect_and_join(const std::string &name, const std:
                                              int64_t deadline) {
     Ref<ipc::Channel> ch;
     try {
-        ch = ipc::Channel::connect(socket, timeout_left(deadline, now_ns()));
+        // The caller's timeout bounds the handshake too (the header's promise): a publisher
+        // that accepts and then does not answer costs the time left, not a channel's 1 s.
+        ch = ipc::Channel::connect(socket, timeout_left(deadline, now_ns()), 0);
     } catch (const Error &e) {
         if (e.status() == Status::would_block || e.status() == Status::timeout)
             fail(e.status(), "no publisher of \"" + name + "\" appeared in time (" + e.what() +

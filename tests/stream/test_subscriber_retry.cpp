@@ -77,7 +77,8 @@ TEST_CASE("a subscriber cut off while joining tries again within its timeout") {
     px_pool_release(pool);
 }
 
-TEST_CASE("a subscriber cut off while joining with no time left answers PX_E_CLOSED") {
+TEST_CASE("a subscriber cut off while joining with no time left answers PX_E_CLOSED or "
+          "PX_E_TIMEOUT, within its timeout") {
     RuntimeDir dir;
     const std::string name = dir.path + "/cam.sock";
     int lfd = cutting_listener(name);
@@ -93,9 +94,33 @@ TEST_CASE("a subscriber cut off while joining with no time left answers PX_E_CLO
     });
     px_subscriber_t *s = nullptr;
     const auto t0 = std::chrono::steady_clock::now();
-    CHECK(px_subscriber_new(name.c_str(), 200 * 1000 * 1000, &s) == PX_E_CLOSED);
+    // Cut off last: CLOSED; out of time in the middle of a handshake (the cutter accepts
+    // every 20 ms at most): TIMEOUT. Never a channel's 1 s handshake beyond the timeout.
+    const px_status_t st = px_subscriber_new(name.c_str(), 200 * 1000 * 1000, &s);
+    CHECK((st == PX_E_CLOSED || st == PX_E_TIMEOUT));
     CHECK(s == nullptr);
-    CHECK(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(200));
+    const auto took = std::chrono::steady_clock::now() - t0;
+    CHECK(took >= std::chrono::milliseconds(200));
+    CHECK(took < std::chrono::milliseconds(900));
     cutter.join();
+    ::close(lfd);
+}
+
+TEST_CASE("a publisher that accepts and never answers costs a subscriber its timeout, no more") {
+    // The handshake is bounded by what is left of px_subscriber_new's timeout (the header:
+    // "waiting up to timeout_ns for its publisher to appear and admit this subscriber"), not
+    // by a plain channel's minimum of 1 s.
+    RuntimeDir dir;
+    const std::string name = dir.path + "/cam.sock";
+    int lfd = cutting_listener(name); // nobody accepts: the kernel's backlog does
+    px_subscriber_t *s = nullptr;
+    const auto t0 = std::chrono::steady_clock::now();
+    const px_status_t st = px_subscriber_new(name.c_str(), 100 * 1000 * 1000, &s);
+    const auto took = std::chrono::steady_clock::now() - t0;
+    CHECK(st == PX_E_TIMEOUT);
+    CHECK(std::string(px_last_error_message()).find("in time") != std::string::npos);
+    CHECK(s == nullptr);
+    CHECK(took >= std::chrono::milliseconds(100));
+    CHECK(took < std::chrono::milliseconds(900));
     ::close(lfd);
 }
