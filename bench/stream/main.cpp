@@ -19,6 +19,7 @@
 // publish calls of a publisher paced every 50 us while subscriber processes join and leave.
 // One subscriber: a stream against one plain channel, the receiver in spin and default mode.
 #include <algorithm>
+#include <sched.h>
 #include <cerrno>
 #include <climits>
 #include <csignal>
@@ -806,6 +807,18 @@ int orchestrate(const Options &o) {
     return 0;
 }
 
+// PX_BENCH_PIN=1 (a diagnostic, inherited by the role processes): the publisher runs on CPU 0
+// and every subscriber on CPU 1, so that where the scheduler puts them is out of the figures.
+void pin_role(const std::string &role) {
+    if (!std::getenv("PX_BENCH_PIN"))
+        return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(role == "pub" ? 0 : 1, &set);
+    if (sched_setaffinity(0, sizeof set, &set) != 0)
+        std::perror("px_bench_stream: sched_setaffinity (PX_BENCH_PIN)");
+}
+
 int usage(const char *why) {
     std::fprintf(stderr,
                  "px_bench_stream: %s\nusage: px_bench_stream [--quick] [--reps N] "
@@ -826,6 +839,7 @@ int main(int argc, char **argv) {
     using namespace pxstream;
     std::vector<std::string> args(argv + 1, argv + argc);
     if (args.size() >= 2 && args[0] == "--role") {
+        pin_role(args[1]);
         Spec s = parse_spec(args, 2);
         if (args[1] == "pub")
             return publisher_main(s);
