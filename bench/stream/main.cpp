@@ -19,7 +19,6 @@
 // publish calls of a publisher paced every 50 us while subscriber processes join and leave.
 // One subscriber: a stream against one plain channel, the receiver in spin and default mode.
 #include <algorithm>
-#include <sched.h>
 #include <cerrno>
 #include <climits>
 #include <csignal>
@@ -31,6 +30,7 @@
 #include <map>
 #include <memory>
 #include <poll.h>
+#include <sched.h>
 #include <sstream>
 #include <string>
 #include <sys/utsname.h>

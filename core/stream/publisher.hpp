@@ -14,9 +14,9 @@
 // description's and the frames' segments with it, then the welcome; for a departure: taking it
 // out (one found by a publish leaves the table there, with no system call), closing its
 // channel with its fds kept open, closing each fd, and for each control block dropping its
-// pages, then unmapping it). A publish looks
-// for work once a millisecond; while the pieces find work, each publish does the next one (a
-// join takes about twenty frames). poll(), which stalls no frame, does every piece there is.
+// pages, then unmapping it). A publish looks for work once a millisecond; while the pieces find
+// work, each publish does the next one (a join takes about twenty frames). poll(), which stalls
+// no frame, does every piece there is.
 // PX_STREAM_PIECES=<file> writes what each kind of piece costs, and bench/stream's join/leave
 // phase what publish costs meanwhile, polling or not.
 //
