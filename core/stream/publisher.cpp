@@ -240,7 +240,7 @@ void Publisher::housekeeping_locked() {
                       PieceProfile::cpu_now_ns() - cpu_start);
     more_pieces_ = reaped != 0 || timed_piece_locked();
     signal_pieces_locked();
-    publish_stats_locked(Returns::collect);
+    publish_stats_locked(Loans::read_returns);
     if (profile_)
         profile_->add("housekeeping: whole call", PieceProfile::cpu_now_ns() - cpu_start);
 }
@@ -835,7 +835,7 @@ void Publisher::after_frame_locked(bool took_out) {
     // (2-3 cache lines the subscriber wrote; a channel's send does it, which is what made a
     // stream's publish slower than a plain channel's send).
     if (took_out) {
-        publish_stats_locked(Returns::as_last_read);
+        publish_stats_locked(Loans::as_last_read);
     } else if (coarse_now_ns() - last_housekeeping_ns_ >= housekeeping_interval_ns) {
         housekeeping_locked();
     } else if (more_pieces_) {
@@ -845,9 +845,9 @@ void Publisher::after_frame_locked(bool took_out) {
         // many frames, not as many milliseconds.
         more_pieces_ = timed_piece_locked();
         signal_pieces_locked();
-        publish_stats_locked(Returns::as_last_read);
+        publish_stats_locked(Loans::as_last_read);
     } else {
-        publish_stats_locked(Returns::as_last_read);
+        publish_stats_locked(Loans::as_last_read);
     }
 }
 
@@ -865,7 +865,7 @@ void Publisher::apply_slow_policy_locked(std::vector<Subscriber *> &no_room, con
         block_for_room_locked(no_room, frame, seq);
         if (!no_room.empty()) {
             count_dropped_locked(no_room);
-            publish_stats_locked(Returns::collect);
+            publish_stats_locked(Loans::read_returns);
             fail(Status::timeout, std::to_string(no_room.size()) + " of " +
                                       std::to_string(subs_.size()) +
                                       " subscribers had no room within " +
@@ -913,14 +913,14 @@ void Publisher::set_description(const std::string &text) {
 // ---------------------------------------------------------------------------------------------
 // Stats
 
-void Publisher::publish_stats_locked(Returns returns) noexcept {
+void Publisher::publish_stats_locked(Loans loans) noexcept {
     counters_.subscribers = subs_.size();
     wake_->set_subscribers(subs_.size());
     uint64_t lent = 0;
     rows_.clear(); // keeps its capacity: no allocation once the table has grown
     for (auto &sub : subs_) {
-        const uint64_t in_flight = returns == Returns::collect ? sub->ch->in_flight()
-                                                               : sub->ch->in_flight_at_most();
+        const uint64_t in_flight = loans == Loans::read_returns ? sub->ch->in_flight()
+                                                                : sub->ch->in_flight_at_most();
         lent += in_flight;
         rows_.push_back(SubscriberRow{sub->pid, in_flight, sub->delivered, sub->dropped});
     }
@@ -930,7 +930,7 @@ void Publisher::publish_stats_locked(Returns returns) noexcept {
 
 PublisherStats Publisher::stats() {
     std::lock_guard lock(mutex_);
-    publish_stats_locked(Returns::collect);
+    publish_stats_locked(Loans::read_returns);
     return counters_;
 }
 

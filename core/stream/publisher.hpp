@@ -128,10 +128,11 @@ private:
     void set_aside_locked(Subscriber *sub) noexcept;
     void retire_locked(std::unique_ptr<Subscriber> sub) noexcept;
     void count_dropped_locked(const std::vector<Subscriber *> &missed) noexcept;
-    // The subscribers' returns read first (collect), or their loans as of the last read
-    // (as_last_read: never fewer than now, and at most a housekeeping interval old).
-    enum class Returns { collect, as_last_read };
-    void publish_stats_locked(Returns returns) noexcept;
+    // Each subscriber's loans for the page: its returns read first (read_returns), or as of
+    // the last read (as_last_read: never fewer than now, at most a housekeeping interval old).
+    // Not ipc::Returns, which says who reads returns after a send.
+    enum class Loans { read_returns, as_last_read };
+    void publish_stats_locked(Loans loans) noexcept;
 
     const PublisherOptions opts_;
     StatsPage stats_page_;
