@@ -2,7 +2,7 @@
 // px_bench_stream: fan-out of libparallax streams against iceoryx publish-subscribe (issue 13).
 //
 //   px_bench_stream [--quick] [--reps N] [--seconds S] [--lag-seconds S] [--churn-seconds S]
-//                   [--churn-only] [--lag-only] [--spin-only] [--fan-out-only]
+//                   [--churn-only] [--lag-only] [--spin-only] [--pairs-only] [--fan-out-only]
 //
 // Fan-out: one publisher, 1/2/4/8 subscriber processes, 4 KiB and 8 MiB frames, in two phases
 // with the same processes. Paced (one frame every 500 us, so that every subscriber is waiting
@@ -104,6 +104,7 @@ struct Spec {
     int churn_stables = 1;    // its subscribers that stay
     size_t slots = frames_out; // the libparallax publisher's pool
     int64_t spin = default_spin; // the subscribers' recv wait (libparallax and channel)
+    bool interleaved = false; // stream and channel frame by frame (interleaved.cpp)
 };
 
 std::vector<std::string> spec_args(const Spec &s) {
@@ -119,7 +120,8 @@ std::vector<std::string> spec_args(const Spec &s) {
             "--churn-decoy", s.churn_decoy ? "1" : "0",
             "--churn-stables", std::to_string(s.churn_stables),
             "--slots",       std::to_string(s.slots),
-            "--spin",        std::to_string(s.spin)};
+            "--spin",        std::to_string(s.spin),
+            "--interleaved", s.interleaved ? "1" : "0"};
 }
 
 Spec parse_spec(const std::vector<std::string> &args, size_t i) {
@@ -148,6 +150,8 @@ Spec parse_spec(const std::vector<std::string> &args, size_t i) {
             s.slots = std::max<size_t>(std::strtoull(v.c_str(), nullptr, 10), 1);
         else if (k == "--spin")
             s.spin = std::strtoll(v.c_str(), nullptr, 10);
+        else if (k == "--interleaved")
+            s.interleaved = v == "1";
     }
     return s;
 }
@@ -315,6 +319,8 @@ std::vector<int64_t> paced_phase(Publisher &pub, double seconds) {
 }
 
 int publisher_main(const Spec &s) {
+    if (s.interleaved)
+        return interleaved_publisher_main(s.payload, s.seconds, s.spin);
     if (s.churners >= 0)
         return churn_publisher_main(s.churners, s.churn_stables, s.seconds, s.churn_polls,
                                     s.churn_decoy);
@@ -443,6 +449,7 @@ struct Options {
     bool churn_only = false;
     bool lag_only = false;
     bool spin_only = false;
+    bool pairs_only = false;
     bool fan_out_only = false;
 };
 
@@ -622,6 +629,8 @@ void lagging(const Options &o, const std::string &iox_why) {
         std::printf("iceoryx rows: %s\n", iox_why.c_str());
 }
 
+void one_subscriber_interleaved(const Options &o);
+
 // Issue 13's "with 1 subscriber in spin mode, no slower than a plain channel": the same frames,
 // processes and phases as the fan-out, one subscriber, through a stream and through one plain
 // channel, the receiver in spin mode (and, for reference, in the default mode).
@@ -672,6 +681,71 @@ void one_subscriber(const Options &o) {
                 "frames/s); paired: the same ratio run by run (each stream run next to its "
                 "channel run). Free-running, the stream under DROP skips a subscriber with no "
                 "credit where the channel's send waits for room\n");
+    one_subscriber_interleaved(o);
+}
+
+// The same comparison frame by frame (interleaved.cpp): one process pair holds both the stream
+// and the channel, and their frames alternate, so that the VM's noise falls on both alike.
+void one_subscriber_interleaved(const Options &o) {
+    const std::vector<size_t> sizes = {4 * KiB, 8 * MiB};
+    const std::vector<std::pair<const char *, int64_t>> modes = {{"spin", -1},
+                                                                 {"default", default_spin}};
+    const double seconds = std::max(1.0, 4 * o.seconds);
+    std::map<std::string, Row> rows;
+    auto key = [](size_t sz, const char *mode) { return std::to_string(sz) + "/" + mode; };
+    for (int rep = 0; rep < o.reps; ++rep)
+        for (size_t sz : sizes)
+            for (auto &[mode, spin] : modes) {
+                Spec s{"parallax", sz, 1, false, seconds};
+                s.spin = spin;
+                s.interleaved = true;
+                record(rows[key(sz, mode)], s);
+            }
+    std::printf("\n== One subscriber, frame by frame: one publisher process with a stream and a "
+                "plain channel, one subscriber process with both; their frames alternate 250 us "
+                "apart (%d x %.1f s, fresh processes each time). Per pair of frames: channel / "
+                "stream (> 1: the stream better) and stream - channel; median over the pairs, "
+                "then over the runs\n",
+                o.reps, seconds);
+    std::printf("%-8s %-8s %-22s %9s %9s %20s %22s  %s\n", "frames", "mode", "metric", "stream",
+                "channel", "paired ratio (q1-q3)", "stream - channel ns", "each run's paired ratio");
+    struct Fig {
+        const char *label, *a, *b, *r, *rq1, *rq3, *d;
+    };
+    const Fig figs[] = {
+        {"latency p50 ns", "lat_stream", "lat_channel", "lat_ratio", "lat_ratio_q1",
+         "lat_ratio_q3", "lat_diff"},
+        {"publish / send call ns", "pub_stream", "pub_channel", "pub_ratio", "pub_ratio_q1",
+         "pub_ratio_q3", "pub_diff"},
+    };
+    for (size_t sz : sizes)
+        for (auto &[mode, spin] : modes) {
+            Row &row = rows[key(sz, mode)];
+            for (const Fig &f : figs) {
+                char paired[64], runs[256] = "";
+                std::snprintf(paired, sizeof paired, "%.3fx (%.2f-%.2f)", row.med(f.r),
+                              row.med(f.rq1), row.med(f.rq3));
+                size_t at = 0;
+                for (double v : row.values[f.r])
+                    at += static_cast<size_t>(std::snprintf(runs + at, sizeof runs - at, "%s%.3f",
+                                                            at ? " " : "", v));
+                std::printf("%-8s %-8s %-22s %9s %9s %20s %22s  %s\n", size_name(sz).c_str(), mode,
+                            f.label, cell(row, f.a, "%.0f").c_str(), cell(row, f.b, "%.0f").c_str(),
+                            row.values[f.r].empty() ? "-" : paired, cell(row, f.d, "%+.0f").c_str(),
+                            runs);
+            }
+            double left_out = 0, all_pairs = 0;
+            for (double v : row.values["incomplete"])
+                left_out += v;
+            for (double v : row.values["pairs"])
+                all_pairs += v;
+            if (left_out > 0)
+                std::printf("  %s %s: %.0f of %.0f pairs left out (a stream frame dropped: the "
+                            "subscriber stalled past its credit, where the channel's send waited)\n",
+                            size_name(sz).c_str(), mode, left_out, all_pairs);
+            if (!row.error.empty())
+                std::printf("  %s %s: %s\n", size_name(sz).c_str(), mode, row.error.c_str());
+        }
 }
 
 // Issue 13's "joining or leaving never stalls publish for more than 50 us" (churn.cpp): rounds
@@ -781,6 +855,10 @@ int orchestrate(const Options &o) {
         one_subscriber(o);
         return 0;
     }
+    if (o.pairs_only) {
+        one_subscriber_interleaved(o);
+        return 0;
+    }
     int roudi = -1;
     std::string workdir;
     const std::string iox_why = start_iceoryx(roudi, workdir);
@@ -823,10 +901,11 @@ int usage(const char *why) {
     std::fprintf(stderr,
                  "px_bench_stream: %s\nusage: px_bench_stream [--quick] [--reps N] "
                  "[--seconds S] [--lag-seconds S] [--churn-seconds S] [--churn-only] [--lag-only]\n"
-                 "                 [--spin-only] [--fan-out-only]\n"
+                 "                 [--spin-only] [--pairs-only] [--fan-out-only]\n"
                  "  --quick          5 repetitions of 0.1 s (lag case 0.4 s, join/leave 0.5 s)\n"
                  "  --churn-only     only the join/leave stall phase\n"
                  "  --spin-only      only the one-subscriber phase (stream vs plain channel)\n"
+                 "  --pairs-only     only its frame-by-frame part (one process pair holds both)\n"
                  "  --fan-out-only   only the fan-out phase (1-8 subscribers vs iceoryx)\n",
                  why);
     return 2;
@@ -853,6 +932,17 @@ int main(int argc, char **argv) {
             }
             return churn_subscriber_main(name, kind);
         }
+        if (args[1] == "pair-sub") {
+            std::string name;
+            uint64_t pairs = 0;
+            for (size_t i = 2; i + 1 < args.size(); i += 2) {
+                if (args[i] == "--name")
+                    name = args[i + 1];
+                else if (args[i] == "--pairs")
+                    pairs = std::strtoull(args[i + 1].c_str(), nullptr, 10);
+            }
+            return interleaved_subscriber_main(name, pairs, s.spin);
+        }
         std::string name;
         bool lag = false;
         for (size_t i = 2; i + 1 < args.size(); i += 2) {
@@ -878,6 +968,8 @@ int main(int argc, char **argv) {
             o.lag_only = true;
         } else if (a == "--spin-only") {
             o.spin_only = true;
+        } else if (a == "--pairs-only") {
+            o.pairs_only = true;
         } else if (a == "--fan-out-only") {
             o.fan_out_only = true;
         } else if (a == "--churn-seconds" && v && std::atof(v) > 0) {

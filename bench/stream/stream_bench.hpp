@@ -87,4 +87,10 @@ void write_all(int fd, const void *p, size_t n);
 int churn_publisher_main(int churners, int stables, double seconds, bool polls, bool decoy);
 int churn_subscriber_main(const std::string &name, const std::string &kind);
 
+// One subscriber, stream against plain channel frame by frame (interleaved.cpp): a publisher
+// process with both, for `seconds` of frame pairs; its result line goes to fd 3. Its subscriber
+// process receives `pairs` pairs (after the warm-up) with recv wait `spin`.
+int interleaved_publisher_main(size_t payload, double seconds, int64_t spin);
+int interleaved_subscriber_main(const std::string &name, uint64_t pairs, int64_t spin);
+
 } // namespace pxstream
