@@ -25,13 +25,20 @@
 // Where the time of a join or a departure goes: run with PX_STREAM_PIECES=<file> (or "-" for
 // stderr), and each publisher appends, as it goes, the CPU time of each kind of housekeeping
 // piece (core/stream/publisher.cpp); one table per round, control rounds included.
+// What else ran on the CPU meanwhile: run with PX_CHURN_WINDOWS=<file>, and a never-polling
+// round appends, at its end, one line per publish call that admitted or removed a subscriber
+// or took over 40 us of CPU: "pid start_ns end_ns cpu_ns kind cpu" (CLOCK_MONOTONIC; kind 1
+// admitted/removed, 2 a join/leave waited, 0 nothing waited), to be matched against an ftrace
+// record taken with trace_clock "mono" (bench/stream/trace_windows.py does).
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
@@ -177,6 +184,7 @@ struct Took {
 struct Timed {
     std::vector<int64_t> joined_left, pending, none;         // wall clock
     std::vector<int64_t> cpu_joined_left, cpu_pending, cpu_none; // thread CPU time
+    std::string windows; // PX_CHURN_WINDOWS's lines, written at the end of the round
 };
 
 class Stream {
@@ -243,13 +251,24 @@ void poll_until(px_publisher_t *pub, int64_t t) {
 // One frame every churn_pace_ns until `end`, each call timed and sorted (see the top); between
 // frames the publisher sleeps, or polls its fd (`polls`).
 void paced(Stream &s, int64_t end, bool polls, Timed &t) {
+    const bool windows = !polls && std::getenv("PX_CHURN_WINDOWS");
     int64_t next = now_ns();
     for (uint64_t seq = 0; next < end; ++seq) {
         next += churn_pace_ns;
         const bool pending = readable(px_publisher_fd(s.pub()));
         const uint64_t before = s.joins_and_leaves();
+        const int64_t start = now_ns();
         const Took took = s.publish(seq);
         const uint64_t after = s.joins_and_leaves();
+        if (windows && (after != before || took.cpu > 40'000)) {
+            char line[128];
+            std::snprintf(line, sizeof line, "%d %lld %lld %lld %d %d\n", getpid(),
+                          static_cast<long long>(start),
+                          static_cast<long long>(start + took.wall + 2'000),
+                          static_cast<long long>(took.cpu), after != before ? 1 : pending ? 2 : 0,
+                          sched_getcpu());
+            t.windows += line;
+        }
         (after != before ? t.joined_left : pending ? t.pending : t.none).push_back(took.wall);
         (after != before ? t.cpu_joined_left : pending ? t.cpu_pending : t.cpu_none)
             .push_back(took.cpu);
@@ -334,6 +353,12 @@ int churn_publisher_main(int churners, int stables, double seconds, bool polls, 
     const px_publisher_stats_t start = s.stats();
     paced(s, now_ns() + static_cast<int64_t>(seconds * 1e9), polls, t);
     const px_publisher_stats_t end = s.stats();
+    if (!t.windows.empty()) {
+        if (FILE *f = std::fopen(std::getenv("PX_CHURN_WINDOWS"), "a")) {
+            std::fputs(t.windows.c_str(), f);
+            std::fclose(f);
+        }
+    }
 
     // Churners stop at SIGTERM; one mid-join is admitted by the publishes that follow (the
     // decoy's, by the decoy, which stops after them).
