@@ -32,6 +32,10 @@ import sys
 
 EVENT = re.compile(r"^\s*(.+?)-(\d+)\s+\[(\d+)\]\s+\S+\s+([\d.]+):\s+(\S+):\s*(.*)$")
 FUTEX = "202"  # x86-64
+SYSCALLS = {"0": "read", "1": "write", "3": "close", "7": "poll", "9": "mmap", "11": "munmap",
+            "24": "sched_yield", "28": "madvise", "46": "sendmsg", "47": "recvmsg",
+            "48": "shutdown", "202": "futex", "228": "clock_gettime", "232": "epoll_wait",
+            "233": "epoll_ctl", "271": "ppoll"}
 KINDS = {"1": "admitted or removed one", "2": "a join/leave waited", "0": "nothing waited"}
 
 
@@ -64,7 +68,7 @@ def breakdown(windows, events):
             if name == "sys_enter":
                 call, opened["sys"] = rest.split()[1], t
             elif name == "sys_exit" and "sys" in opened:
-                spent["syscall %s" % call] += t - opened.pop("sys")
+                spent["syscall %s" % SYSCALLS.get(call, call)] += t - opened.pop("sys")
             elif name.endswith("_entry") and name != "hrtimer_expire_entry":
                 opened[name[:-6]] = t
             elif name.endswith("_exit") and name[:-5] in opened:
