@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "capi/guard.hpp"
+#include "core/hot.hpp"
 #include "capi/handles.hpp"
 
 using namespace px;
@@ -202,12 +203,12 @@ px_status_t px_buffer_slice(const px_buffer_t *buf, size_t offset, size_t len, p
     });
 }
 
-void px_buffer_release(px_buffer_t *buf) {
+PX_HOT void px_buffer_release(px_buffer_t *buf) {
     if (buf)
         delete_buffer(from_handle(buf));
 }
 
-const void *px_buffer_ptr(const px_buffer_t *buf) {
+PX_HOT const void *px_buffer_ptr(const px_buffer_t *buf) {
     return buf ? from_handle(buf)->data() : nullptr;
 }
 
@@ -223,7 +224,7 @@ px_segment_t *px_buffer_segment(const px_buffer_t *buf) {
     return buf ? to_handle(&from_handle(buf)->segment()) : nullptr;
 }
 
-px_status_t px_buffer_metadata(const px_buffer_t *buf, px_metadata_t *out) {
+PX_HOT px_status_t px_buffer_metadata(const px_buffer_t *buf, px_metadata_t *out) {
     return px_guard(__func__, [&] {
         require(out, "out");
         const Metadata &m = from_handle(require(buf, "buf"))->metadata();

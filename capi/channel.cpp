@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 // px_ipc_*, px_channel_*, px_listener_*.
+#include "core/hot.hpp"
 #include <fcntl.h>
 #include <optional>
 #include <unistd.h>
@@ -101,14 +102,14 @@ px_status_t px_channel_connect(const char *path, int64_t timeout_ns, px_channel_
     });
 }
 
-px_status_t px_channel_send(px_channel_t *ch, const px_buffer_t *buf) {
+PX_HOT px_status_t px_channel_send(px_channel_t *ch, const px_buffer_t *buf) {
     return px_guard(__func__, [&] {
         require(ch, "ch");
         from_handle(ch)->send(*from_handle(require(buf, "buf")));
     });
 }
 
-px_status_t px_channel_recv(px_channel_t *ch, int64_t timeout_ns, px_buffer_t **out) {
+PX_HOT px_status_t px_channel_recv(px_channel_t *ch, int64_t timeout_ns, px_buffer_t **out) {
     return px_guard_poll(__func__, [&](bool &nothing) {
         require_out(out);
         if (timeout_ns != 0)
@@ -120,7 +121,7 @@ px_status_t px_channel_recv(px_channel_t *ch, int64_t timeout_ns, px_buffer_t **
     });
 }
 
-px_status_t px_channel_send_timeout(px_channel_t *ch, const px_buffer_t *buf, int64_t timeout_ns) {
+PX_HOT px_status_t px_channel_send_timeout(px_channel_t *ch, const px_buffer_t *buf, int64_t timeout_ns) {
     return px_guard(__func__, [&] {
         require(ch, "ch");
         from_handle(ch)->send(*from_handle(require(buf, "buf")), timeout_ns);

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "capi/guard.hpp"
+#include "core/hot.hpp"
 #include "capi/handles.hpp"
 
 using namespace px;
@@ -92,7 +93,7 @@ void px_slot_release(px_slot_t *slot) {
     s->release_ref();
 }
 
-px_status_t px_slot_into_buffer(px_slot_t *slot, size_t len, const px_metadata_t *meta,
+PX_HOT px_status_t px_slot_into_buffer(px_slot_t *slot, size_t len, const px_metadata_t *meta,
                                 px_buffer_t **out) {
     // The slot is consumed whatever happens: the reference moves into the buffer or is dropped.
     Ref<Slot> owned = slot ? Ref<Slot>::adopt(from_handle(slot)) : Ref<Slot>();

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 // px_publisher_*, px_subscriber_*, px_stream_*.
+#include "core/hot.hpp"
 #include <cstddef>
 #include <cstring>
 #include <optional>
@@ -102,7 +103,7 @@ px_status_t px_publisher_new(const char *name, const px_publisher_options_t *opt
     });
 }
 
-px_status_t px_publisher_publish(px_publisher_t *pub, const px_buffer_t *buf) {
+PX_HOT px_status_t px_publisher_publish(px_publisher_t *pub, const px_buffer_t *buf) {
     return px_guard(__func__, [&] {
         require(pub, "pub");
         from_handle(pub)->publish(*from_handle(require(buf, "buf")));
@@ -155,7 +156,7 @@ px_status_t px_subscriber_new(const char *name, int64_t timeout_ns, px_subscribe
     });
 }
 
-px_status_t px_subscriber_recv(px_subscriber_t *sub, int64_t timeout_ns, px_buffer_t **out) {
+PX_HOT px_status_t px_subscriber_recv(px_subscriber_t *sub, int64_t timeout_ns, px_buffer_t **out) {
     return px_guard_poll(__func__, [&](bool &nothing) {
         require_out(out);
         if (std::optional<Buffer> b = from_handle(require(sub, "sub"))->receive(timeout_ns))

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #include "core/ipc/channel.hpp"
+#include "core/hot.hpp"
 
 #include <cerrno>
 #include <chrono>
@@ -89,13 +90,13 @@ int Channel::fd() {
     return recv_.fd();
 }
 
-void Channel::send(const Buffer &buf, int64_t timeout_ns, wire::StreamTag tag) {
+PX_HOT void Channel::send(const Buffer &buf, int64_t timeout_ns, wire::StreamTag tag) {
     follow_fork();
     conn_.outbox->flush();
     send_.send(buf, timeout_ns, tag);
 }
 
-bool Channel::send_unless_closed(const Buffer &buf, int64_t timeout_ns, wire::StreamTag tag,
+PX_HOT bool Channel::send_unless_closed(const Buffer &buf, int64_t timeout_ns, wire::StreamTag tag,
                                  Returns returns) {
     follow_fork();
     conn_.outbox->flush();
@@ -107,14 +108,14 @@ bool Channel::register_ahead(const Ref<Segment> &segment) {
     return send_.register_ahead(segment);
 }
 
-Buffer Channel::recv(int64_t timeout_ns, wire::StreamTag *tag) {
+PX_HOT Buffer Channel::recv(int64_t timeout_ns, wire::StreamTag *tag) {
     follow_fork();
     conn_.outbox->flush();
     conn_.inbox->collect(false); // see SendSide::send
     return recv_.recv(timeout_ns, tag);
 }
 
-std::optional<Buffer> Channel::try_recv(wire::StreamTag *tag) {
+PX_HOT std::optional<Buffer> Channel::try_recv(wire::StreamTag *tag) {
     follow_fork();
     conn_.outbox->flush();
     conn_.inbox->collect(false);

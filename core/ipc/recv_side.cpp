@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
+#include "core/hot.hpp"
 #include "core/ipc/recv_side.hpp"
 
 #include <algorithm>
@@ -68,7 +69,7 @@ uint64_t RecvSide::buffers_received() const {
     return buffers_received_;
 }
 
-Buffer RecvSide::recv(int64_t timeout_ns, wire::StreamTag *tag) {
+PX_HOT Buffer RecvSide::recv(int64_t timeout_ns, wire::StreamTag *tag) {
     if (std::optional<Buffer> b = receive(timeout_ns, tag))
         return std::move(*b);
     fail(Status::would_block, "nothing to receive");
@@ -150,7 +151,7 @@ bool RecvSide::peer_closed() noexcept {
     return peer_hung_up_ || inbox_.peer_gone();
 }
 
-Buffer RecvSide::wait_for_record(int64_t timeout_ns) {
+PX_HOT Buffer RecvSide::wait_for_record(int64_t timeout_ns) {
     // The clock is read once per step of the wait: `now` is the latest reading.
     int64_t now = now_ns();
     const int64_t deadline = deadline_for(timeout_ns, now);
@@ -190,7 +191,7 @@ Buffer RecvSide::wait_for_record(int64_t timeout_ns) {
     }
 }
 
-int64_t RecvSide::spin_for_record(int64_t start, int64_t deadline, int64_t spin) {
+PX_HOT int64_t RecvSide::spin_for_record(int64_t start, int64_t deadline, int64_t spin) {
     // The lowest latency while the sender is about to send. The ring is looked at after every
     // pause: a pause takes from a few to ~40 ns depending on the CPU, and a burst of them would
     // delay the pickup by as much. The clock (~25 ns) is read every few turns only. The spin
@@ -340,7 +341,7 @@ size_t RecvSide::pump_socket(bool until_wake) {
     return registered;
 }
 
-Buffer RecvSide::make_buffer(const wire::Data &d) {
+PX_HOT Buffer RecvSide::make_buffer(const wire::Data &d) {
     const Ref<Segment> *found = d.segment_id == last_id_ ? last_segment_ : nullptr;
     if (!found) {
         auto it = segments_.find(d.segment_id);
@@ -404,7 +405,7 @@ void RecvSide::forget_segment_cache() noexcept {
     last_segment_ = nullptr;
 }
 
-std::optional<Buffer> RecvSide::take_record() {
+PX_HOT std::optional<Buffer> RecvSide::take_record() {
     try {
         // A loop, not recursion: a peer may put any number of unregister records in a row.
         for (;;) {

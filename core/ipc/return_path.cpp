@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #include "core/ipc/return_path.hpp"
+#include "core/hot.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -104,7 +105,7 @@ void ReturnInbox::check_peer_locked(DropList &drop) noexcept {
         hung_up_ = true; // its process exited, whoever still holds a copy of its socket
 }
 
-uint64_t ReturnInbox::lend(Ref<RefCounted> lease) {
+PX_HOT uint64_t ReturnInbox::lend(Ref<RefCounted> lease) {
     std::lock_guard lock(mutex_);
     if (hung_up_)
         fail(Status::closed, "the peer has gone; nothing can be lent to it");
@@ -386,7 +387,7 @@ void ReturnOutbox::shut_down() noexcept {
     has_pending_.store(false, std::memory_order_release);
 }
 
-void ReturnOutbox::flush() noexcept {
+PX_HOT void ReturnOutbox::flush() noexcept {
     if (!has_pending_.load(std::memory_order_acquire))
         return;
     std::lock_guard lock(mutex_);

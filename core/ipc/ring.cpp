@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #include "core/ipc/ring.hpp"
+#include "core/hot.hpp"
 
 #include <cerrno>
 #include <ctime>
@@ -111,7 +112,7 @@ Ref<Segment> map_peer_control_block(int fd) {
     return seg;
 }
 
-long RingProducer::reserve() {
+PX_HOT long RingProducer::reserve() {
     // The consumer's index lives on a cache line it keeps writing: read it only when the last
     // value seen says the ring is full.
     if (mine_ - seen_head_ >= capacity_) {
@@ -126,7 +127,7 @@ long RingProducer::reserve() {
     return static_cast<long>(mine_ % capacity_);
 }
 
-long RingConsumer::peek() {
+PX_HOT long RingConsumer::peek() {
     // Entries up to the tail seen last are published (that load was an acquire): read the
     // producer's index again only when they are used up.
     if (seen_tail_ == mine_) {

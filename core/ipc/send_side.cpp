@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
+#include "core/hot.hpp"
 #include "core/ipc/send_side.hpp"
 
 #include <chrono>
@@ -34,12 +35,12 @@ SendSide::~SendSide() {
         sent.segment->release_peer_fd(); // this end no longer has it registered
 }
 
-void SendSide::send(const Buffer &buf, int64_t timeout_ns, wire::StreamTag tag) {
+PX_HOT void SendSide::send(const Buffer &buf, int64_t timeout_ns, wire::StreamTag tag) {
     if (!send_unless_closed(buf, timeout_ns, tag))
         fail(Status::closed, gone_why_);
 }
 
-bool SendSide::send_unless_closed(const Buffer &buf, int64_t timeout_ns, wire::StreamTag tag,
+PX_HOT bool SendSide::send_unless_closed(const Buffer &buf, int64_t timeout_ns, wire::StreamTag tag,
                                   Returns returns) {
     // Take back what the peer returned. Pools collect when they run dry, but a loan that is
     // not a pool slot (a received buffer sent on: a relay) has no pool to ask for it. Done on
@@ -66,7 +67,7 @@ bool SendSide::send_unless_closed(const Buffer &buf, int64_t timeout_ns, wire::S
     }
 }
 
-bool SendSide::send_locked(const Buffer &buf, int64_t timeout_ns, wire::StreamTag tag,
+PX_HOT bool SendSide::send_locked(const Buffer &buf, int64_t timeout_ns, wire::StreamTag tag,
                            int64_t coarse_now) {
     if (!broken_.empty())
         fail(Status::protocol, "the channel was dropped after a protocol error: " + broken_);
@@ -92,7 +93,7 @@ bool SendSide::send_locked(const Buffer &buf, int64_t timeout_ns, wire::StreamTa
     return true;
 }
 
-uint32_t SendSide::segment_id_for(const Buffer &buf, int64_t deadline_ns, int64_t timeout_ns) {
+PX_HOT uint32_t SendSide::segment_id_for(const Buffer &buf, int64_t deadline_ns, int64_t timeout_ns) {
     const uint64_t serial = buf.segment().serial();
     if (serial == last_sent_serial_) // frames of one pool in a row: skip the hash look-up
         return last_sent_id_;
@@ -136,7 +137,7 @@ void SendSide::check_peer_alive(bool now, int64_t coarse_now) {
         fail(Status::closed, gone_why_);
 }
 
-uint8_t *SendSide::reserve_entry(int64_t deadline_ns, int64_t timeout_ns) {
+PX_HOT uint8_t *SendSide::reserve_entry(int64_t deadline_ns, int64_t timeout_ns) {
     long slot;
     for (int spins = 0;; ++spins) {
         try {
@@ -166,7 +167,7 @@ uint8_t *SendSide::reserve_entry(int64_t deadline_ns, int64_t timeout_ns) {
     return cb_->data_entries[slot];
 }
 
-void SendSide::publish_entry() noexcept {
+PX_HOT void SendSide::publish_entry() noexcept {
     cb_->data_producer_cpu.store(static_cast<uint32_t>(::sched_getcpu() + 1),
                                  std::memory_order_relaxed);
     ring_.publish();

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #include "core/ipc/wake.hpp"
+#include "core/hot.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -20,12 +21,12 @@ StreamWake::StreamWake()
     : segment_(shm::create("px-stream-wake", sizeof(StreamWakePage))),
       page_(new (segment_->mutable_data()) StreamWakePage{}) {}
 
-void StreamWake::wake_now() noexcept {
+PX_HOT void StreamWake::wake_now() noexcept {
     page_->word.fetch_add(1, std::memory_order_seq_cst);
     futex_wake_all(&page_->word);
 }
 
-void WakeSender::after_publish(bool defer) noexcept {
+PX_HOT void WakeSender::after_publish(bool defer) noexcept {
     std::atomic_thread_fence(std::memory_order_seq_cst); // pairs with the receiver's state store
     uint32_t state = cb_->data_state.load(std::memory_order_relaxed);
     if (state == consumer_sleeping || state == consumer_sleeping_stream) {
@@ -111,7 +112,7 @@ bool WakeReceiver::polled() const noexcept {
            poll_fd_.load(std::memory_order_acquire) >= 0;
 }
 
-bool WakeReceiver::enter() noexcept {
+PX_HOT bool WakeReceiver::enter() noexcept {
     // A receiver that never asked for the fd writes nothing here: that cache line is one the
     // sender reads on every send.
     // The doorbell is left as it is: leave() sets it for the ring it leaves behind (clearing
@@ -121,7 +122,7 @@ bool WakeReceiver::enter() noexcept {
                          consumer_away_woken;
 }
 
-void WakeReceiver::leave(const RingConsumer &ring) noexcept {
+PX_HOT void WakeReceiver::leave(const RingConsumer &ring) noexcept {
     if (!polls_)
         return;
     if (!ring.empty()) {

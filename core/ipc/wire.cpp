@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #include "core/ipc/wire.hpp"
+#include "core/hot.hpp"
 
 #include <cstddef>
 #include <cstring>
@@ -106,7 +107,7 @@ static_assert(std::is_trivially_copyable_v<Metadata>);
 
 } // namespace
 
-void encode_data(uint32_t segment_id, uint64_t offset, uint64_t len, uint64_t token,
+PX_HOT void encode_data(uint32_t segment_id, uint64_t offset, uint64_t len, uint64_t token,
                  StreamTag tag, bool typed, const Metadata &meta, uint8_t *out) noexcept {
     put_at<uint32_t>(out, 0, magic);
     put_at<uint32_t>(out, 4, static_cast<uint32_t>(Type::data));
@@ -124,7 +125,7 @@ bool is_data(const uint8_t *bytes, size_t n) noexcept {
            get_at<uint32_t>(bytes, 4) == static_cast<uint32_t>(Type::data);
 }
 
-void decode_data_fields(const uint8_t *head, Data &d) {
+PX_HOT void decode_data_fields(const uint8_t *head, Data &d) {
     d.segment_id = get_at<uint32_t>(head, 8);
     const uint32_t kind_field = get_at<uint32_t>(head, 12);
     const uint32_t kind = kind_field & ~typed_bit;

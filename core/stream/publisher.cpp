@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
+#include "core/hot.hpp"
 #include "core/stream/publisher.hpp"
 
 #include <algorithm>
@@ -153,7 +154,8 @@ private:
     std::map<std::string, std::vector<int64_t>> samples_;
 };
 
-struct Publisher::Subscriber {
+// On a cache line of its own: publish reads it for every frame.
+struct alignas(64) Publisher::Subscriber {
     uint64_t id = 0;
     Ref<Channel> ch;
     uint64_t description_version = 0; // the last one sent to it
@@ -606,8 +608,8 @@ void Publisher::poll(int64_t timeout_ns) {
 // Sends the description in force to `sub` unless it has it: sent (or had it), no_room (its ring
 // is full: it goes before the next frame that fits), gone (departed: found without an
 // exception, as for frames). Other failures throw.
-Publisher::Delivery Publisher::sync_description_locked(Subscriber &sub, int64_t timeout_ns) {
-    if (sub.description_version == description_->version)
+PX_HOT Publisher::Delivery Publisher::sync_description_locked(Subscriber &sub, int64_t timeout_ns) {
+    if (sub.description_version == description_version_) // not description_'s line: cold
         return Delivery::sent;
     try {
         if (!sub.ch->send_unless_closed(description_->text, timeout_ns,
@@ -622,14 +624,14 @@ Publisher::Delivery Publisher::sync_description_locked(Subscriber &sub, int64_t 
     return Delivery::sent;
 }
 
-Publisher::Delivery Publisher::deliver_locked(Subscriber &sub, const Buffer &frame,
+PX_HOT Publisher::Delivery Publisher::deliver_locked(Subscriber &sub, const Buffer &frame,
                                               uint64_t seq) {
     try {
         // The returns are read after the send (SendSide::send_unless_closed), not before it,
         // unless the credit seems spent: reading them first put the subscriber's cache lines
         // on the way of every frame (1.5 us of a spinning subscriber's 2.7 us latency).
-        if (sub.ch->in_flight_at_most() >= opts_.max_in_flight &&
-            sub.ch->in_flight() >= opts_.max_in_flight)
+        if (sub.ch->in_flight_at_most() >= max_in_flight_ &&
+            sub.ch->in_flight() >= max_in_flight_)
             return Delivery::no_room;
         if (const Delivery d = sync_description_locked(sub, 0); d != Delivery::sent)
             return d;
@@ -732,7 +734,7 @@ void Publisher::block_for_room_locked(std::vector<Subscriber *> &waiting, const 
     }
 }
 
-void Publisher::publish(const Buffer &buf) {
+PX_HOT void Publisher::publish(const Buffer &buf) {
     // Until the record is out, every cache line touched here delays it (a publisher that
     // slept since its last frame finds them cold): a pool slot is sent as the caller's buffer,
     // not a copy, and the memory type is looked at once per segment.
@@ -741,6 +743,8 @@ void Publisher::publish(const Buffer &buf) {
     std::lock_guard lock(mutex_);
     // Every subscriber that slept gets the frame in its ring first, then one wake for all.
     FlushWakes flush{*wake_};
+    // Up to the last record, only what the records need, from the lines next to mutex_ (see
+    // publisher.hpp); the bookkeeping follows them.
     if (frame.segment_ref().get() != frames_segment_.get()) {
         const MemoryType type = frame.segment().memory_type();
         if (type == MemoryType::heap || type == MemoryType::mapped_file)
@@ -751,15 +755,8 @@ void Publisher::publish(const Buffer &buf) {
     if (last_seq_ == UINT64_MAX) // only skip() gets this far: a frame numbered 0 would be refused
         fail(Status::invalid, "the stream's numbering is used up (skip() took it to the end)");
     const uint64_t seq = ++last_seq_;
-    ++counters_.published;
     if (frame.segment_ref().get() != frames_segment_.get())
         frames_segment_ = frame.segment_ref();
-    const uint64_t departed_before = counters_.departed;
-    if (opts_.history) {
-        history_.push_back(Past{seq, frame, description_});
-        if (history_.size() > opts_.history)
-            history_.pop_front();
-    }
     std::vector<Subscriber *> no_room, gone;
     for (auto &sub : subs_) {
         const Delivery d = profile_ ? deliver_profiled_locked(*sub, frame, seq)
@@ -770,6 +767,13 @@ void Publisher::publish(const Buffer &buf) {
             gone.push_back(sub.get());
         else if (d == Delivery::skipped)
             ++counters_.dropped;
+    }
+    ++counters_.published;
+    const uint64_t departed_before = counters_.departed; // set_aside_locked and the policies
+    if (opts_.history) { // before the policies: a BLOCK timeout throws
+        history_.push_back(Past{seq, frame, description_});
+        if (history_.size() > opts_.history)
+            history_.pop_front();
     }
     // Everyone with room has the frame: one wake for those asleep, before anything that may
     // take longer (a BLOCK wait, a housekeeping piece).
@@ -825,7 +829,7 @@ void Publisher::skip(uint64_t count) {
 
 // `took_out`: this publish found a departed subscriber and set it aside (its delivery to the
 // others took the longer for it): housekeeping waits for the next publish.
-void Publisher::after_frame_locked(bool took_out) {
+PX_HOT void Publisher::after_frame_locked(bool took_out) {
     // After the frame went out, not before: a subscriber welcomed here starts at the next
     // frame, so its first frame's segment registration (an fd passed) falls on the next
     // publish instead of adding to this one.
@@ -893,6 +897,7 @@ void Publisher::set_description(const std::string &text) {
     FlushWakes flush{*wake_};
     description_ =
         std::make_shared<Description>(Description{description_->version + 1, std::move(buf)});
+    description_version_ = description_->version;
     // Sent now where there is room; to the others before their next frame.
     std::vector<Subscriber *> gone;
     for (auto &sub : subs_) {
@@ -913,7 +918,7 @@ void Publisher::set_description(const std::string &text) {
 // ---------------------------------------------------------------------------------------------
 // Stats
 
-void Publisher::publish_stats_locked(Loans loans) noexcept {
+PX_HOT void Publisher::publish_stats_locked(Loans loans) noexcept {
     counters_.subscribers = subs_.size();
     wake_->set_subscribers(subs_.size());
     uint64_t lent = 0;

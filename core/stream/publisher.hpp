@@ -141,12 +141,25 @@ private:
     // An eventfd, readable while a departed subscriber's teardown or a joining one's welcome
     // has pieces left, so that a publisher waiting on fd() comes back to finish them.
     FdGuard pieces_fd_;
+
+    // What publish reads before its first record goes out, on two adjacent cache lines: a
+    // publisher that slept between frames finds each line cold, and each delayed the record
+    // (issue 13: one subscriber in spin mode, no slower than a plain channel).
+    alignas(64) mutable std::mutex mutex_; // guards everything below but wake_
+    std::vector<std::unique_ptr<Subscriber>> subs_;
+    uint64_t last_seq_ = 0;
+    uint64_t description_version_ = 0; // description_->version
+    // The segment of the last frame published (kept until a frame from another one), which a
+    // joining subscriber gets registered ahead of its welcome.
+    Ref<Segment> frames_segment_;
     // The word every subscriber sleeps on (ipc/wake.hpp): each send that finds one asleep marks
     // a wake due, and every call that sends ends with one flush (a FlushWakes after its lock).
     const Ref<ipc::StreamWake> wake_ = Ref<ipc::StreamWake>::adopt(new ipc::StreamWake);
+    // Debugging (PX_STREAM_PIECES=<file>, or "-" for stderr): the CPU time of each piece of
+    // housekeeping, by kind, written out as a table when the publisher goes. Null otherwise.
+    std::unique_ptr<PieceProfile> profile_;
+    const uint32_t max_in_flight_ = opts_.max_in_flight;
 
-    mutable std::mutex mutex_; // guards everything below
-    std::vector<std::unique_ptr<Subscriber>> subs_;
     // Removed subscribers whose channels are yet to be closed, and the control blocks of closed
     // ones yet to be unmapped (ipc::DeferControlUnmaps): a teardown's pieces. Each keeps the
     // capacity for every subscriber (reserved at admission), so removing one never allocates.
@@ -161,24 +174,17 @@ private:
     bool joining_watched_ = false;
     int joining_registered_ = 0; // register_ahead_locked's steps done (of 3)
     uint64_t next_sub_id_ = 1;
-    std::shared_ptr<const Description> description_;
-    // The segment of the last frame published (kept until a frame from another one), which a
-    // joining subscriber gets registered ahead of its welcome.
-    Ref<Segment> frames_segment_;
+    std::shared_ptr<const Description> description_; // its version: description_version_
     struct Past {
         uint64_t seq;                                    // its stream number
         Buffer frame;
         std::shared_ptr<const Description> description; // in force when it was published
     };
     std::deque<Past> history_; // oldest first
-    uint64_t last_seq_ = 0;
     int64_t last_housekeeping_ns_ = 0;
     bool more_pieces_ = false; // the last piece found work: the next publish does the next one
     PublisherStats counters_;
     std::vector<SubscriberRow> rows_; // the stats page's subscriber table, rebuilt in place
-    // Debugging (PX_STREAM_PIECES=<file>, or "-" for stderr): the CPU time of each piece of
-    // housekeeping, by kind, written out as a table when the publisher goes. Null otherwise.
-    std::unique_ptr<PieceProfile> profile_;
     const char *piece_kind_ = "none"; // what the last piece_locked did (for profile_)
 };
 

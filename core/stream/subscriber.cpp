@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #include "core/stream/subscriber.hpp"
+#include "core/hot.hpp"
 
 #include <unistd.h>
 
@@ -97,7 +98,7 @@ void Subscriber::join(int64_t deadline_ns) {
     description_ = std::move(text);
     description_version_.store(1, std::memory_order_release);
     next_seq_ = tag.seq;
-    stats_.publisher_pid = ch_->stats().peer_pid;
+    publisher_pid_ = ch_->stats().peer_pid;
 }
 
 Buffer Subscriber::recv(int64_t timeout_ns) {
@@ -106,7 +107,7 @@ Buffer Subscriber::recv(int64_t timeout_ns) {
     fail(Status::would_block, "nothing to receive");
 }
 
-std::optional<Buffer> Subscriber::receive(int64_t timeout_ns) {
+PX_HOT std::optional<Buffer> Subscriber::receive(int64_t timeout_ns) {
     std::lock_guard recv_lock(recv_mutex_);
     try {
         return next_frame(timeout_ns);
@@ -119,7 +120,7 @@ std::optional<Buffer> Subscriber::receive(int64_t timeout_ns) {
     }
 }
 
-std::optional<Buffer> Subscriber::next_frame(int64_t timeout_ns) {
+PX_HOT std::optional<Buffer> Subscriber::next_frame(int64_t timeout_ns) {
     const int64_t deadline = deadline_for(timeout_ns);
     for (;;) {
         StreamTag tag;
@@ -141,22 +142,24 @@ std::optional<Buffer> Subscriber::next_frame(int64_t timeout_ns) {
             return got;
         const Buffer &b = *got;
         if (tag.kind == DataKind::stream_description) {
-            auto text = std::make_shared<const std::string>(text_of(b));
-            std::lock_guard lock(state_mutex_);
-            pending_description_ = std::move(text);
+            pending_description_ = std::make_shared<const std::string>(text_of(b));
             continue;
         }
         if (tag.kind != DataKind::frame)
             fail(Status::protocol, "a welcome, refusal or wake page in the middle of the stream");
-        std::lock_guard lock(state_mutex_);
         if (tag.seq < next_seq_)
             fail(Status::protocol, "frame " + std::to_string(tag.seq) + " came after frame " +
                                        std::to_string(next_seq_ - 1) +
                                        ": a stream's numbers only grow");
-        stats_.missed += tag.seq - next_seq_;
+        // Relaxed stores of our own counters (one writer): no read-modify-write.
+        if (tag.seq != next_seq_)
+            missed_.store(missed_.load(std::memory_order_relaxed) + (tag.seq - next_seq_),
+                          std::memory_order_relaxed);
         next_seq_ = tag.seq + 1;
-        ++stats_.received;
-        if (description_ != pending_description_) {
+        received_.store(received_.load(std::memory_order_relaxed) + 1,
+                        std::memory_order_relaxed);
+        if (description_ != pending_description_) { // we are its only writer: no lock to read
+            std::lock_guard lock(state_mutex_);
             description_ = pending_description_;
             description_version_.fetch_add(1, std::memory_order_release);
         }
@@ -170,8 +173,8 @@ std::shared_ptr<const std::string> Subscriber::description() const {
 }
 
 SubscriberStats Subscriber::stats() const {
-    std::lock_guard lock(state_mutex_);
-    return stats_;
+    return SubscriberStats{received_.load(std::memory_order_relaxed),
+                           missed_.load(std::memory_order_relaxed), publisher_pid_};
 }
 
 } // namespace px::stream

@@ -74,13 +74,19 @@ private:
     Ref<ipc::Channel> ch_;
     std::mutex recv_mutex_; // one recv at a time: frames are numbered in the order taken
 
-    mutable std::mutex state_mutex_; // guards what follows (read by description(), stats())
+    // The receiving thread's own (recv_mutex_ held): a frame's bookkeeping takes no other
+    // lock, so that it adds as little as it can to the frame's latency.
     // Shared, so that a frame takes the one in force without copying up to 64 KiB.
     std::shared_ptr<const std::string> pending_description_; // the last one received
-    std::shared_ptr<const std::string> description_; // in force for the last frame received
+    uint64_t next_seq_ = 0; // the number the next frame should have
+    // Written by the receiving thread only, read by stats() from any thread.
+    std::atomic<uint64_t> received_{0}, missed_{0};
+    uint64_t publisher_pid_ = 0; // set by the join, before anyone else sees this
+
+    mutable std::mutex state_mutex_; // guards description_ (read by description())
+    std::shared_ptr<const std::string> description_; // in force for the last frame received;
+                                                     // written by the receiving thread only
     std::atomic<uint64_t> description_version_{0}; // see description_version()
-    uint64_t next_seq_ = 0;           // the number the next frame should have
-    SubscriberStats stats_;
 };
 
 } // namespace px::stream
