@@ -5,8 +5,8 @@
 #include <utility>
 
 #include "capi/guard.hpp"
-#include "core/hot.hpp"
 #include "capi/handles.hpp"
+#include "core/hot.hpp"
 
 using namespace px;
 using namespace px::capi;

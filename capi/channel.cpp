@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 // px_ipc_*, px_channel_*, px_listener_*.
-#include "core/hot.hpp"
 #include <fcntl.h>
 #include <optional>
 #include <unistd.h>
 
 #include "capi/guard.hpp"
 #include "capi/handles.hpp"
+#include "core/hot.hpp"
 #include "core/ipc/channel.hpp"
 #include "core/ipc/fd_passing.hpp"
 #include "core/ipc/listener.hpp"

@@ -3,8 +3,8 @@
 #include <cstdio>
 
 #include "capi/guard.hpp"
-#include "core/hot.hpp"
 #include "capi/handles.hpp"
+#include "core/hot.hpp"
 
 using namespace px;
 using namespace px::capi;

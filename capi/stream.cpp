@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 // px_publisher_*, px_subscriber_*, px_stream_*.
-#include "core/hot.hpp"
 #include <cstddef>
 #include <cstring>
 #include <optional>
@@ -11,6 +10,7 @@
 #include "capi/guard.hpp"
 #include "capi/handles.hpp"
 #include "core/fd_guard.hpp"
+#include "core/hot.hpp"
 #include "core/stream/publisher.hpp"
 #include "core/stream/runtime_dir.hpp"
 #include "core/stream/stream_stats.hpp"

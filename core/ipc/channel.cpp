@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #include "core/ipc/channel.hpp"
-#include "core/hot.hpp"
 
 #include <cerrno>
 #include <chrono>
@@ -13,6 +12,7 @@
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/fd_guard.hpp"
+#include "core/hot.hpp"
 #include "core/ipc/fd_passing.hpp"
 #include "core/memory_pool.hpp"
 

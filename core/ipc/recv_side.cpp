@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
-#include "core/hot.hpp"
 #include "core/ipc/recv_side.hpp"
 
 #include <algorithm>
@@ -11,6 +10,7 @@
 
 #include "core/clock.hpp"
 #include "core/error.hpp"
+#include "core/hot.hpp"
 #include "core/ipc/fd_passing.hpp"
 #include "core/memory_pool.hpp"
 #include "core/shared_memory_segment.hpp"

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #include "core/ipc/return_path.hpp"
-#include "core/hot.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -10,6 +9,7 @@
 
 #include "core/clock.hpp"
 #include "core/error.hpp"
+#include "core/hot.hpp"
 #include "core/ipc/fd_passing.hpp"
 #include "core/ipc/wire.hpp"
 

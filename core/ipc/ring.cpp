@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #include "core/ipc/ring.hpp"
-#include "core/hot.hpp"
 
 #include <cerrno>
 #include <ctime>
@@ -15,6 +14,7 @@
 
 #include "core/clock.hpp"
 #include "core/error.hpp"
+#include "core/hot.hpp"
 #include "core/shared_memory_segment.hpp"
 
 namespace px::ipc {

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #include "core/ipc/wake.hpp"
-#include "core/hot.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/error.hpp"
+#include "core/hot.hpp"
 #include "core/ipc/wire.hpp"
 #include "core/shared_memory_segment.hpp"
 

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #include "core/ipc/wire.hpp"
-#include "core/hot.hpp"
 
 #include <cstddef>
 #include <cstring>
@@ -8,6 +7,7 @@
 #include <string>
 
 #include "core/error.hpp"
+#include "core/hot.hpp"
 
 namespace px::ipc::wire {
 

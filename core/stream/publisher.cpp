@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
-#include "core/hot.hpp"
 #include "core/stream/publisher.hpp"
 
 #include <algorithm>
@@ -20,6 +19,7 @@
 
 #include "core/clock.hpp"
 #include "core/error.hpp"
+#include "core/hot.hpp"
 #include "core/ipc/fd_passing.hpp"
 #include "core/ipc/ring.hpp"
 #include "core/shared_memory_segment.hpp"
@@ -768,6 +768,9 @@ PX_HOT void Publisher::publish(const Buffer &buf) {
         else if (d == Delivery::skipped)
             ++counters_.dropped;
     }
+    // Everyone with room has the frame: one wake for those asleep, before anything that may
+    // take longer (the bookkeeping, a BLOCK wait, a housekeeping piece).
+    wake_->flush();
     ++counters_.published;
     const uint64_t departed_before = counters_.departed; // set_aside_locked and the policies
     if (opts_.history) { // before the policies: a BLOCK timeout throws
@@ -775,9 +778,6 @@ PX_HOT void Publisher::publish(const Buffer &buf) {
         if (history_.size() > opts_.history)
             history_.pop_front();
     }
-    // Everyone with room has the frame: one wake for those asleep, before anything that may
-    // take longer (a BLOCK wait, a housekeeping piece).
-    wake_->flush();
     for (Subscriber *s : gone)
         set_aside_locked(s);
     if (!no_room.empty()) {

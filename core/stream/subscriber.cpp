@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 #include "core/stream/subscriber.hpp"
-#include "core/hot.hpp"
 
 #include <unistd.h>
 
 #include "core/clock.hpp"
 #include "core/error.hpp"
+#include "core/hot.hpp"
 #include "core/stream/publisher.hpp"
 #include "core/stream/runtime_dir.hpp"
 
