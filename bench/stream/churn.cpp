@@ -225,12 +225,6 @@ class Stream {
     px_publisher_t *pub_ = nullptr;
 };
 
-void sleep_until(int64_t t) {
-    const timespec at{static_cast<time_t>(t / 1'000'000'000), t % 1'000'000'000};
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, nullptr) == EINTR) {
-    }
-}
-
 // Until `t`, px_publisher_poll whenever px_publisher_fd is readable: what a publisher that
 // waits for its next frame in an event loop does (API.md).
 void poll_until(px_publisher_t *pub, int64_t t) {

@@ -49,12 +49,6 @@ uint64_t frame_seq(uint64_t bit, uint64_t k, bool stream) {
     return bit | (k << 1) | (stream ? 0 : 1);
 }
 
-void sleep_until(int64_t t) {
-    const timespec at{static_cast<time_t>(t / 1'000'000'000), t % 1'000'000'000};
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, nullptr) == EINTR) {
-    }
-}
-
 double quantile(std::vector<double> v, double q) {
     if (v.empty())
         return 0;

@@ -70,6 +70,12 @@ pid_t spawn_self(const std::vector<std::string> &args, int keep, int at, bool ne
     return pid;
 }
 
+void sleep_until(int64_t t) {
+    const timespec at{static_cast<time_t>(t / 1'000'000'000), t % 1'000'000'000};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, nullptr) == EINTR) {
+    }
+}
+
 void write_all(int fd, const void *p, size_t n) {
     const char *b = static_cast<const char *>(p);
     while (n > 0) {
@@ -309,9 +315,7 @@ std::vector<int64_t> paced_phase(Publisher &pub, double seconds) {
     for (uint64_t seq = 0; next < end; ++seq) {
         next += pace_ns;
         cost.push_back(pub.publish(paced_bit | seq));
-        const timespec at{static_cast<time_t>(next / 1'000'000'000), next % 1'000'000'000};
-        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, nullptr) == EINTR) {
-        }
+        sleep_until(next);
     }
     // Let the last paced frames arrive before the flood starts.
     usleep(static_cast<useconds_t>(2 * pace_ns / 1000));

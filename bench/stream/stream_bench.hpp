@@ -80,6 +80,8 @@ std::unique_ptr<Subscriber> iceoryx_subscriber(const std::string &name);
 pid_t spawn_self(const std::vector<std::string> &args, int keep, int at, bool new_group);
 // Writes all of it, or dies.
 void write_all(int fd, const void *p, size_t n);
+// Sleeps until CLOCK_MONOTONIC reads `t` (ns): the paced loops' absolute deadlines, no drift.
+void sleep_until(int64_t t);
 
 // The join/leave stall case (churn.cpp): a publisher paced every 50 us with one stable
 // subscriber and `churners` processes joining and leaving, for `seconds`; its result line goes
