@@ -185,13 +185,13 @@ int interleaved_publisher_main(size_t payload, double seconds, int64_t spin) {
     std::snprintf(line, sizeof line,
                   "ok pairs=%llu incomplete=%llu lat_stream=%.1f lat_channel=%.1f lat_ratio=%.4f lat_ratio_q1=%.4f "
                   "lat_ratio_q3=%.4f lat_diff=%.1f lat_diff_q1=%.1f lat_diff_q3=%.1f "
-                  "lat_stream_p90=%.1f lat_channel_p90=%.1f pub_stream=%.1f pub_channel=%.1f "
+                  "pub_stream=%.1f pub_channel=%.1f "
                   "pub_ratio=%.4f pub_ratio_q1=%.4f pub_ratio_q3=%.4f pub_diff=%.1f\n",
                   static_cast<unsigned long long>(pairs),
                   static_cast<unsigned long long>(incomplete), quantile(lat_s, 0.5),
                   quantile(lat_c, 0.5), quantile(lat_ratio, 0.5), quantile(lat_ratio, 0.25),
                   quantile(lat_ratio, 0.75), quantile(lat_diff, 0.5), quantile(lat_diff, 0.25),
-                  quantile(lat_diff, 0.75), quantile(lat_s, 0.9), quantile(lat_c, 0.9),
+                  quantile(lat_diff, 0.75),
                   quantile(cost_s, 0.5), quantile(cost_c, 0.5), quantile(cost_ratio, 0.5),
                   quantile(cost_ratio, 0.25), quantile(cost_ratio, 0.75),
                   quantile(cost_diff, 0.5));
