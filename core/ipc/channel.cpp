@@ -99,7 +99,8 @@ PX_HOT void Channel::send(const Buffer &buf, int64_t timeout_ns, wire::StreamTag
 PX_HOT bool Channel::send_unless_closed(const Buffer &buf, int64_t timeout_ns, wire::StreamTag tag,
                                  Returns returns) {
     follow_fork();
-    conn_.outbox->flush();
+    if (!stream_sender_)
+        conn_.outbox->flush();
     return send_.send_unless_closed(buf, timeout_ns, tag, returns);
 }
 
@@ -116,10 +117,14 @@ PX_HOT Buffer Channel::recv(int64_t timeout_ns, wire::StreamTag *tag) {
 }
 
 PX_HOT std::optional<Buffer> Channel::try_recv(wire::StreamTag *tag) {
+    return receive(0, tag);
+}
+
+PX_HOT std::optional<Buffer> Channel::receive(int64_t timeout_ns, wire::StreamTag *tag) {
     follow_fork();
     conn_.outbox->flush();
     conn_.inbox->collect(false);
-    return recv_.receive(0, tag);
+    return recv_.receive(timeout_ns, tag);
 }
 
 size_t Channel::in_flight() {

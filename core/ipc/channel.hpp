@@ -64,7 +64,10 @@ public:
     // A stream's channels: the publisher's end to a subscriber wakes it through the stream's
     // word (set before its first record); the subscriber's end sleeps on it once it has the
     // publisher's stream_wake record.
-    void set_stream_wake(Ref<StreamWake> stream) { send_.set_stream(std::move(stream)); }
+    void set_stream_wake(Ref<StreamWake> stream) {
+        send_.set_stream(std::move(stream));
+        stream_sender_ = true;
+    }
     void sleep_on_stream(const Buffer &page) { recv_.sleep_on_stream(page); }
     // See SendSide::register_ahead.
     bool register_ahead(const Ref<Segment> &segment);
@@ -73,6 +76,10 @@ public:
     Buffer recv(int64_t timeout_ns, wire::StreamTag *tag = nullptr);
     // recv(0) that answers "nothing yet" with nullopt instead of an exception (RecvSide).
     std::optional<Buffer> try_recv(wire::StreamTag *tag = nullptr);
+    // recv that answers "nothing yet" (a poll that found nothing) with nullopt: for a layer
+    // above that returns an optional itself (a stream's subscriber), one move of the buffer
+    // fewer than recv.
+    std::optional<Buffer> receive(int64_t timeout_ns, wire::StreamTag *tag);
     // What this end has lent to the peer and not had back: buffers the peer holds plus those
     // queued for it (returns collected first). A stream's per-subscriber credit.
     size_t in_flight();
@@ -119,6 +126,9 @@ private:
     void adopt_process();
 
     Connection conn_;
+    // A stream publisher's end (set_stream_wake): it never receives, so it never has returns
+    // to send, and its sends skip the outbox (a line of its own, cold at every frame).
+    bool stream_sender_ = false;
     std::atomic<uint64_t> fork_generation_;
     std::mutex fork_mutex_;
     SendSide send_;

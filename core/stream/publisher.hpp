@@ -31,6 +31,7 @@
 // ordered path as frames, sent to a subscriber before the first frame that follows a change.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -118,6 +119,11 @@ private:
     bool tear_down_piece_locked() noexcept;
     void signal_pieces_locked() noexcept;
     Delivery deliver_locked(Subscriber &sub, const Buffer &frame, uint64_t seq);
+    bool out_of_credit(ipc::Channel &ch) const;
+    Delivery send_frame_locked(ipc::Channel &ch, const Buffer &frame, uint64_t seq);
+    void deliver_all_locked(const Buffer &frame, uint64_t seq, std::vector<Subscriber *> &no_room,
+                            std::vector<Subscriber *> &gone);
+    void set_hot_locked() noexcept;
     Delivery deliver_profiled_locked(Subscriber &sub, const Buffer &frame, uint64_t seq);
     Delivery sync_description_locked(Subscriber &sub, int64_t timeout_ns);
     void apply_slow_policy_locked(std::vector<Subscriber *> &no_room, const Buffer &frame,
@@ -142,23 +148,35 @@ private:
     // has pieces left, so that a publisher waiting on fd() comes back to finish them.
     FdGuard pieces_fd_;
 
-    // What publish reads before its first record goes out, on two adjacent cache lines: a
+    // What publish reads before its first records go out, on two adjacent cache lines: a
     // publisher that slept between frames finds each line cold, and each delayed the record
-    // (issue 13: one subscriber in spin mode, no slower than a plain channel).
+    // (issue 13: one subscriber in spin mode, no slower than a plain channel). The first
+    // subscribers' channels are here too (hot_): their records need neither the subscriber
+    // list's array nor the subscribers' own records, two more lines, each read only once the
+    // one before it had come.
     alignas(64) mutable std::mutex mutex_; // guards everything below but wake_
-    std::vector<std::unique_ptr<Subscriber>> subs_;
     uint64_t last_seq_ = 0;
-    uint64_t description_version_ = 0; // description_->version
     // The segment of the last frame published (kept until a frame from another one), which a
     // joining subscriber gets registered ahead of its welcome.
     Ref<Segment> frames_segment_;
     // The word every subscriber sleeps on (ipc/wake.hpp): each send that finds one asleep marks
     // a wake due, and every call that sends ends with one flush (a FlushWakes after its lock).
     const Ref<ipc::StreamWake> wake_ = Ref<ipc::StreamWake>::adopt(new ipc::StreamWake);
+    std::vector<std::unique_ptr<Subscriber>> subs_;
+    static constexpr size_t hot_subscribers = 4;
+    // subs_[i]->ch for i < hot_subscribers (null past the last one): set_hot_locked after every
+    // change of subs_. Read only while described_all_.
+    std::array<ipc::Channel *, hot_subscribers> hot_{};
+    const uint32_t max_in_flight_ = opts_.max_in_flight;
+    // Every subscriber has had the description in force sent (and no profile_ is kept): publish
+    // sends the hot_ ones their frames without looking at their records first. Cleared by a
+    // new description and by a subscriber admitted with an older one; set again by the publish
+    // that finds them all up to date.
+    bool described_all_ = false;
+    uint64_t description_version_ = 0; // description_->version
     // Debugging (PX_STREAM_PIECES=<file>, or "-" for stderr): the CPU time of each piece of
     // housekeeping, by kind, written out as a table when the publisher goes. Null otherwise.
     std::unique_ptr<PieceProfile> profile_;
-    const uint32_t max_in_flight_ = opts_.max_in_flight;
 
     // Removed subscribers whose channels are yet to be closed, and the control blocks of closed
     // ones yet to be unmapped (ipc::DeferControlUnmaps): a teardown's pieces. Each keeps the

@@ -128,9 +128,7 @@ PX_HOT std::optional<Buffer> Subscriber::next_frame(int64_t timeout_ns) {
             try {
                 // A poll stays a poll (and "nothing yet" is no exception); a wait waits for
                 // what is left of it.
-                if (timeout_ns == 0)
-                    return ch_->try_recv(&tag);
-                return ch_->recv(timeout_left(deadline, now_ns()), &tag);
+                return ch_->receive(timeout_ns == 0 ? 0 : timeout_left(deadline, now_ns()), &tag);
             } catch (const Error &e) {
                 if (e.status() == Status::closed)
                     fail(Status::closed, "the publisher of \"" + name_ +
