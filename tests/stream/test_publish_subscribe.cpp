@@ -188,6 +188,110 @@ TEST_CASE("the description: current at join, then each change in order with the 
     px_pool_release(pool);
 }
 
+TEST_CASE("six subscribers, one of the first four leaving: every frame after the description "
+          "it was published under, for each") {
+    // While every subscriber has the description in force, publish sends the first four their
+    // records from the publisher's own lines (hot_), the others as before; a new description
+    // and a departure among the first four (the fifth takes its place) change which is which.
+    RuntimeDir dir;
+    px_pool_t *pool = shm_pool(16, frame_len);
+    px_publisher_t *pub = nullptr;
+    px_publisher_options_t o = options(PX_SLOW_BLOCK);
+    REQUIRE(px_publisher_new("six", &o, &pub) == PX_OK);
+    REQUIRE(px_publisher_set_description(pub, "v1") == PX_OK);
+    constexpr size_t n = 6;
+    constexpr size_t leaver = 1; // the second admitted: one of the first four
+    Signal joined;
+    std::vector<pid_t> kids;
+    for (size_t i = 0; i < n; ++i) {
+        kids.push_back(fork_child([&, i] {
+            ::alarm(20);
+            px_subscriber_t *sub = nullptr;
+            if (px_subscriber_new("six", 10 * second_ns, &sub) != PX_OK)
+                return 2;
+            joined.post();
+            const char *expected[] = {"v1", "v1", "v2", "v2", "v3", "v3"};
+            const uint64_t last = i == leaver ? 2 : 6;
+            for (uint64_t seq = 1; seq <= last; ++seq) {
+                if (recv_seq(sub, 10 * second_ns) != static_cast<int64_t>(seq))
+                    return 4;
+                if (description_of(sub) != expected[seq - 1])
+                    return 10 + static_cast<int>(seq);
+            }
+            px_subscriber_release(sub);
+            return 0;
+        }));
+        // One at a time: the publisher's table is in the children's order.
+        REQUIRE(wait_for_subscribers(pub, i + 1));
+        REQUIRE(joined.wait() == 'x');
+    }
+    REQUIRE(publish_frame(pub, pool, frame_len, 1) == PX_OK);
+    REQUIRE(publish_frame(pub, pool, frame_len, 2) == PX_OK);
+    REQUIRE(px_publisher_set_description(pub, "v2") == PX_OK);
+    CHECK(wait_child(kids[leaver]) == 0);
+    CHECK(eventually([&] {
+        px_publisher_poll(pub, 1'000'000);
+        return px_publisher_subscriber_count(pub) == n - 1;
+    }));
+    REQUIRE(publish_frame(pub, pool, frame_len, 3) == PX_OK);
+    REQUIRE(publish_frame(pub, pool, frame_len, 4) == PX_OK);
+    REQUIRE(px_publisher_set_description(pub, "v3") == PX_OK);
+    REQUIRE(publish_frame(pub, pool, frame_len, 5) == PX_OK);
+    REQUIRE(publish_frame(pub, pool, frame_len, 6) == PX_OK);
+    for (size_t i = 0; i < n; ++i)
+        if (i != leaver)
+            CHECK(wait_child(kids[i]) == 0);
+    px_publisher_stats_t st;
+    REQUIRE(px_publisher_get_stats(pub, &st) == PX_OK);
+    CHECK(st.departed == 1);
+    CHECK(st.dropped == 0);
+    CHECK(st.published == 6);
+    px_publisher_release(pub);
+    px_pool_release(pool);
+}
+
+TEST_CASE("a description set while a subscriber's ring is full reaches it before the next frame") {
+    // 300 descriptions with no frame between them fill a subscriber's ring (256 records) that it
+    // does not read: the last ones wait. Once it has read the ring empty, a publish finds room
+    // for its frame, and must send the description in force before it, although the publish
+    // before found every subscriber up to date (publisher.hpp: described_all_).
+    RuntimeDir dir;
+    px_pool_t *pool = shm_pool(8, frame_len);
+    px_publisher_t *pub = nullptr;
+    px_publisher_options_t o = options(PX_SLOW_BLOCK);
+    REQUIRE(px_publisher_new("full", &o, &pub) == PX_OK);
+    Signal joined, go;
+    const pid_t child = fork_child([&] {
+        ::alarm(20);
+        px_subscriber_t *sub = nullptr;
+        if (px_subscriber_new("full", 10 * second_ns, &sub) != PX_OK)
+            return 2;
+        joined.post();
+        if (recv_seq(sub, 10 * second_ns) != 1 || description_of(sub) != "")
+            return 3;
+        if (go.wait() != 'x')
+            return 3;
+        // Takes every description in the ring, then waits for the frame.
+        if (recv_seq(sub, 10 * second_ns) != 2)
+            return 4;
+        if (description_of(sub) != "d300")
+            return 5;
+        px_subscriber_release(sub);
+        return 0;
+    });
+    REQUIRE(wait_for_subscribers(pub, 1));
+    REQUIRE(joined.wait() == 'x');
+    REQUIRE(publish_frame(pub, pool, frame_len, 1) == PX_OK); // every subscriber up to date
+    for (int i = 1; i <= 300; ++i)
+        REQUIRE(px_publisher_set_description(pub, ("d" + std::to_string(i)).c_str()) == PX_OK);
+    go.post();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200)); // it reads the ring empty
+    REQUIRE(publish_frame(pub, pool, frame_len, 2) == PX_OK);
+    CHECK(wait_child(child) == 0);
+    px_publisher_release(pub);
+    px_pool_release(pool);
+}
+
 TEST_CASE("a subscriber's description is \"\" when none was set; too small a buffer says how long") {
     RuntimeDir dir;
     px_publisher_t *pub = nullptr;
