@@ -120,11 +120,12 @@ PX_HOT std::optional<Buffer> Channel::try_recv(wire::StreamTag *tag) {
     return receive(0, tag);
 }
 
-PX_HOT std::optional<Buffer> Channel::receive(int64_t timeout_ns, wire::StreamTag *tag) {
+PX_HOT std::optional<Buffer> Channel::receive(int64_t timeout_ns, wire::StreamTag *tag,
+                                              RecordFilter *filter) {
     follow_fork();
     conn_.outbox->flush();
     conn_.inbox->collect(false);
-    return recv_.receive(timeout_ns, tag);
+    return recv_.receive(timeout_ns, tag, filter);
 }
 
 size_t Channel::in_flight() {

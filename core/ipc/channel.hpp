@@ -62,8 +62,9 @@ public:
                                           wire::StreamTag tag = {},
                                           Returns returns = Returns::after);
     // A stream's channels: the publisher's end to a subscriber wakes it through the stream's
-    // word (set before its first record); the subscriber's end sleeps on it once it has the
-    // publisher's stream_wake record.
+    // word (set before its first record; from then on the publisher makes every call on that
+    // end under its own lock, and the end's sends take none of theirs); the subscriber's end
+    // sleeps on it once it has the publisher's stream_wake record.
     void set_stream_wake(Ref<StreamWake> stream) {
         send_.set_stream(std::move(stream));
         stream_sender_ = true;
@@ -79,7 +80,9 @@ public:
     // recv that answers "nothing yet" (a poll that found nothing) with nullopt: for a layer
     // above that returns an optional itself (a stream's subscriber), one move of the buffer
     // fewer than recv.
-    std::optional<Buffer> receive(int64_t timeout_ns, wire::StreamTag *tag);
+    // `filter` (nullable): see RecvSide::receive.
+    std::optional<Buffer> receive(int64_t timeout_ns, wire::StreamTag *tag,
+                                  RecordFilter *filter = nullptr);
     // What this end has lent to the peer and not had back: buffers the peer holds plus those
     // queued for it (returns collected first). A stream's per-subscriber credit.
     size_t in_flight();

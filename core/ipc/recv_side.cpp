@@ -75,23 +75,32 @@ PX_HOT Buffer RecvSide::recv(int64_t timeout_ns, wire::StreamTag *tag) {
     fail(Status::would_block, "nothing to receive");
 }
 
-std::optional<Buffer> RecvSide::receive(int64_t timeout_ns, wire::StreamTag *tag) {
+PX_HOT std::optional<Buffer> RecvSide::receive(int64_t timeout_ns, wire::StreamTag *tag,
+                                               RecordFilter *filter) {
     std::lock_guard lock(mutex_);
     if (!dropped_.empty())
         fail_dropped();
-    std::optional<Buffer> b = take_any(timeout_ns);
-    if (!b)
-        return b;
-    if (tag) {
-        *tag = last_tag_;
-    } else if (last_tag_.kind != wire::DataKind::frame) {
-        const std::string why = "a stream's own record (kind " +
-                                std::to_string(static_cast<uint32_t>(last_tag_.kind)) +
-                                ") on a plain channel: subscribe to a stream with a subscriber";
-        drop(Status::protocol, why);
-        fail(Status::protocol, why);
+    // A wait that a filter may make longer (a record it consumed) waits for what is left.
+    const int64_t deadline = filter && timeout_ns > 0 ? deadline_for(timeout_ns) : 0;
+    for (;;) {
+        std::optional<Buffer> b = take_any(timeout_ns);
+        if (!b)
+            return b;
+        if (tag) {
+            *tag = last_tag_;
+        } else if (last_tag_.kind != wire::DataKind::frame) {
+            const std::string why =
+                "a stream's own record (kind " +
+                std::to_string(static_cast<uint32_t>(last_tag_.kind)) +
+                ") on a plain channel: subscribe to a stream with a subscriber";
+            drop(Status::protocol, why);
+            fail(Status::protocol, why);
+        }
+        if (!filter || filter->keep(*b, last_tag_))
+            return b;
+        if (timeout_ns > 0)
+            timeout_ns = timeout_left(deadline, now_ns()); // 0 once it ran out: a last look
     }
-    return b;
 }
 
 std::optional<Buffer> RecvSide::take_any(int64_t timeout_ns) {

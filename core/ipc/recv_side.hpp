@@ -22,6 +22,19 @@
 namespace px::ipc {
 
 constexpr int64_t default_spin_ns = 20'000;
+
+// What a layer above makes of each record a receive takes (a stream's subscriber: its
+// numbering, its descriptions), judged under the receive side's lock, so in the order the
+// records were taken, and with no lock of the layer's own. keep: true to return the record;
+// false when it was the layer's to consume (the receive then waits on, within its timeout). May
+// throw: the record is dropped and the receive fails with the exception.
+class RecordFilter {
+  public:
+    virtual bool keep(const Buffer &record, const wire::StreamTag &tag) = 0;
+
+  protected:
+    ~RecordFilter() = default;
+};
 // Limits against a hostile peer.
 constexpr size_t max_segments_per_channel = 1024;
 
@@ -38,7 +51,9 @@ class RecvSide {
     Buffer recv(int64_t timeout_ns, wire::StreamTag *tag = nullptr);
     // recv without an exception for "nothing yet": nullopt when timeout_ns is 0 and nothing is
     // there (a busy-polling caller meets that case millions of times; a throw costs ~4 us).
-    std::optional<Buffer> receive(int64_t timeout_ns, wire::StreamTag *tag = nullptr);
+    // `filter` (nullable) judges each record first (RecordFilter).
+    std::optional<Buffer> receive(int64_t timeout_ns, wire::StreamTag *tag = nullptr,
+                                  RecordFilter *filter = nullptr);
     // recv's busy-poll budget before sleeping: 0 never spins, < 0 never sleeps.
     void set_spin_ns(int64_t ns) noexcept { spin_ns_.store(ns, std::memory_order_relaxed); }
     // Pollable: readable when recv may not block. Made at the first call (throws io when the

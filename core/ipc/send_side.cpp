@@ -57,7 +57,9 @@ PX_HOT bool SendSide::send_unless_closed(const Buffer &buf, int64_t timeout_ns, 
                 inbox.collect(false, now);
         }
     } collect_after{inbox_, coarse_now, returns == Returns::after};
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_, std::defer_lock);
+    if (!serialized_by_caller_)
+        lock.lock();
     try {
         return send_locked(buf, timeout_ns, tag, coarse_now);
     } catch (const Error &e) {

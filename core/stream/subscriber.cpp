@@ -93,12 +93,15 @@ void Subscriber::join(int64_t deadline_ns) {
         fail(Status::protocol, "the publisher's welcome is not followed by its wake page (kind " +
                                    std::to_string(static_cast<uint32_t>(wake_tag.kind)) + ")");
     ch_->sleep_on_stream(wake);
+    // Before state_mutex_: a receive takes it under the channel's lock (keep), so it is never
+    // held while the channel's is taken.
+    const uint64_t publisher_pid = ch_->stats().peer_pid;
     std::lock_guard lock(state_mutex_);
     pending_description_ = text;
     description_ = std::move(text);
     description_version_.store(1, std::memory_order_release);
     next_seq_ = tag.seq;
-    publisher_pid_ = ch_->stats().peer_pid;
+    publisher_pid_ = publisher_pid;
 }
 
 Buffer Subscriber::recv(int64_t timeout_ns) {
@@ -108,10 +111,15 @@ Buffer Subscriber::recv(int64_t timeout_ns) {
 }
 
 PX_HOT std::optional<Buffer> Subscriber::receive(int64_t timeout_ns) {
-    std::lock_guard recv_lock(recv_mutex_);
     try {
-        return next_frame(timeout_ns);
+        // A poll stays a poll (and "nothing yet" is no exception); a wait that meets a
+        // description waits on for what is left of it.
+        StreamTag tag;
+        return ch_->receive(timeout_ns, &tag, this);
     } catch (const Error &e) {
+        if (e.status() == Status::closed)
+            fail(Status::closed, "the publisher of \"" + name_ +
+                                     "\" has gone (everything it sent was received)");
         // A publisher that breaks the stream's rules is dropped like one that breaks the
         // channel's: later calls fail too, and it sees us leave.
         if (e.status() == Status::protocol)
@@ -120,49 +128,29 @@ PX_HOT std::optional<Buffer> Subscriber::receive(int64_t timeout_ns) {
     }
 }
 
-PX_HOT std::optional<Buffer> Subscriber::next_frame(int64_t timeout_ns) {
-    const int64_t deadline = deadline_for(timeout_ns);
-    for (;;) {
-        StreamTag tag;
-        std::optional<Buffer> got = [&]() -> std::optional<Buffer> {
-            try {
-                // A poll stays a poll (and "nothing yet" is no exception); a wait waits for
-                // what is left of it.
-                return ch_->receive(timeout_ns == 0 ? 0 : timeout_left(deadline, now_ns()), &tag);
-            } catch (const Error &e) {
-                if (e.status() == Status::closed)
-                    fail(Status::closed, "the publisher of \"" + name_ +
-                                             "\" has gone (everything it sent was received)");
-                throw;
-            }
-        }();
-        if (!got)
-            return got;
-        const Buffer &b = *got;
-        if (tag.kind == DataKind::stream_description) {
-            pending_description_ = std::make_shared<const std::string>(text_of(b));
-            continue;
-        }
-        if (tag.kind != DataKind::frame)
-            fail(Status::protocol, "a welcome, refusal or wake page in the middle of the stream");
-        if (tag.seq < next_seq_)
-            fail(Status::protocol, "frame " + std::to_string(tag.seq) + " came after frame " +
-                                       std::to_string(next_seq_ - 1) +
-                                       ": a stream's numbers only grow");
-        // Relaxed stores of our own counters (one writer): no read-modify-write.
-        if (tag.seq != next_seq_)
-            missed_.store(missed_.load(std::memory_order_relaxed) + (tag.seq - next_seq_),
-                          std::memory_order_relaxed);
-        next_seq_ = tag.seq + 1;
-        received_.store(received_.load(std::memory_order_relaxed) + 1,
-                        std::memory_order_relaxed);
-        if (description_ != pending_description_) { // we are its only writer: no lock to read
-            std::lock_guard lock(state_mutex_);
-            description_ = pending_description_;
-            description_version_.fetch_add(1, std::memory_order_release);
-        }
-        return got;
+PX_HOT bool Subscriber::keep(const Buffer &b, const StreamTag &tag) {
+    if (tag.kind == DataKind::stream_description) {
+        pending_description_ = std::make_shared<const std::string>(text_of(b));
+        return false;
     }
+    if (tag.kind != DataKind::frame)
+        fail(Status::protocol, "a welcome, refusal or wake page in the middle of the stream");
+    if (tag.seq < next_seq_)
+        fail(Status::protocol, "frame " + std::to_string(tag.seq) + " came after frame " +
+                                   std::to_string(next_seq_ - 1) +
+                                   ": a stream's numbers only grow");
+    // Relaxed stores of our own counters (one writer): no read-modify-write.
+    if (tag.seq != next_seq_)
+        missed_.store(missed_.load(std::memory_order_relaxed) + (tag.seq - next_seq_),
+                      std::memory_order_relaxed);
+    next_seq_ = tag.seq + 1;
+    received_.store(received_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    if (description_ != pending_description_) { // we are its only writer: no lock to read
+        std::lock_guard lock(state_mutex_);
+        description_ = pending_description_;
+        description_version_.fetch_add(1, std::memory_order_release);
+    }
+    return true;
 }
 
 std::shared_ptr<const std::string> Subscriber::description() const {

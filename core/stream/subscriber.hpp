@@ -29,7 +29,7 @@ struct SubscriberStats {
     uint64_t publisher_pid = 0;
 };
 
-class Subscriber final : public RefCounted {
+class Subscriber final : public RefCounted, private ipc::RecordFilter {
 public:
     // Waits up to timeout_ns for a publisher of `name` to appear and admit this subscriber:
     // busy when it is full; would_block / timeout when none did in time.
@@ -66,16 +66,19 @@ private:
     static Ref<Subscriber> connect_and_join(const std::string &name, const std::string &socket,
                                             int64_t deadline);
     static constexpr useconds_t retry_join_us = 10'000; // between joins the publisher cut off
-    std::optional<Buffer> next_frame(int64_t timeout_ns); // receive, recv_mutex_ held
+    // A record's bookkeeping, under the channel's receive lock (ipc::RecordFilter): a
+    // description is kept for the frames after it (false), a frame counted (true); anything
+    // else, or a number that does not grow, throws protocol.
+    bool keep(const Buffer &record, const ipc::wire::StreamTag &tag) override;
     // The text of a description record (the peer's word: its length is checked).
     static std::string text_of(const Buffer &b);
 
     const std::string name_;
     Ref<ipc::Channel> ch_;
-    std::mutex recv_mutex_; // one recv at a time: frames are numbered in the order taken
 
-    // The receiving thread's own (recv_mutex_ held): a frame's bookkeeping takes no other
-    // lock, so that it adds as little as it can to the frame's latency.
+    // The receiving thread's own, under the channel's receive lock (one receive at a time, so
+    // frames are numbered in the order taken): a frame's bookkeeping takes no lock of its own,
+    // so that it adds as little as it can to the frame's latency.
     // Shared, so that a frame takes the one in force without copying up to 64 KiB.
     std::shared_ptr<const std::string> pending_description_; // the last one received
     uint64_t next_seq_ = 0; // the number the next frame should have
