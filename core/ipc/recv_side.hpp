@@ -23,6 +23,9 @@ namespace px::ipc {
 
 constexpr int64_t default_spin_ns = 20'000;
 
+// Limits against a hostile peer.
+constexpr size_t max_segments_per_channel = 1024;
+
 // What a layer above makes of each record a receive takes (a stream's subscriber: its
 // numbering, its descriptions), judged under the receive side's lock, so in the order the
 // records were taken, and with no lock of the layer's own. keep: true to return the record;
@@ -35,8 +38,6 @@ class RecordFilter {
   protected:
     ~RecordFilter() = default;
 };
-// Limits against a hostile peer.
-constexpr size_t max_segments_per_channel = 1024;
 
 class RecvSide {
   public:
