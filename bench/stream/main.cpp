@@ -3,7 +3,7 @@
 //
 //   px_bench_stream [--quick] [--reps N] [--seconds S] [--lag-seconds S] [--churn-seconds S]
 //                   [--churn-only] [--lag-only] [--spin-only] [--pairs-only] [--fan-out-only]
-//                   [--size 4k|8m] [--mode spin|default]
+//                   [--size 4k|8m] [--mode spin|default] [--subs N]
 //
 // Fan-out: one publisher, 1/2/4/8 subscriber processes, 4 KiB and 8 MiB frames, in two phases
 // with the same processes. Paced (one frame every 500 us, so that every subscriber is waiting
@@ -456,9 +456,11 @@ struct Options {
     bool spin_only = false;
     bool pairs_only = false;
     bool fan_out_only = false;
-    // The frame-by-frame case's frame sizes and modes (--size, --mode): all when empty.
-    std::vector<size_t> pair_sizes;
+    // The frame sizes of the fan-out and frame-by-frame cases (--size), the latter's modes
+    // (--mode), the former's subscriber counts (--subs): all when empty.
+    std::vector<size_t> sizes;
     std::vector<std::string> pair_modes;
+    std::vector<int> fan_out_counts;
 };
 
 std::string first_line_of(const char *path) {
@@ -551,8 +553,10 @@ std::string paired_ratios(const Metric &m, Row &ours, Row &theirs) {
 const std::vector<std::string> transports = {"parallax", "iceoryx"};
 
 void fan_out(const Options &o, const std::string &iox_why) {
-    const std::vector<size_t> sizes = {4 * KiB, 8 * MiB};
-    const std::vector<int> counts = {1, 2, 4, 8};
+    const std::vector<size_t> sizes =
+        o.sizes.empty() ? std::vector<size_t>{4 * KiB, 8 * MiB} : o.sizes;
+    const std::vector<int> counts =
+        o.fan_out_counts.empty() ? std::vector<int>{1, 2, 4, 8} : o.fan_out_counts;
     std::map<std::string, Row> rows; // transport/size/subscribers
     auto key = [](const std::string &t, size_t sz, int n) {
         return t + "/" + std::to_string(sz) + "/" + std::to_string(n);
@@ -570,7 +574,8 @@ void fan_out(const Options &o, const std::string &iox_why) {
                     "max_in_flight 8) vs iceoryx (WaitSet, queue 8); median of %d x (%.2f s paced, "
                     "same free-running)\n",
                     size_name(sz).c_str(), o.reps, o.seconds);
-        std::printf("%-5s %-28s %14s %14s %8s\n", "subs", "metric", "parallax", "iceoryx", "ratio");
+        std::printf("%-5s %-28s %14s %14s %8s  %s\n", "subs", "metric", "parallax", "iceoryx",
+                    "ratio", "paired: median of each run's ratio (q1-q3), runs >= 1");
         for (int n : counts) {
             Row &px = rows[key("parallax", sz, n)], &ix = rows[key("iceoryx", sz, n)];
             const Metric metrics[] = {
@@ -580,9 +585,9 @@ void fan_out(const Options &o, const std::string &iox_why) {
                 {"frames/s free-run, slowest", "min_fps", "%.0f", false},
             };
             for (const Metric &m : metrics)
-                std::printf("%-5d %-28s %14s %14s %8s\n", n, m.label,
+                std::printf("%-5d %-28s %14s %14s %8s  %s\n", n, m.label,
                             cell(px, m.key, m.fmt).c_str(), cell(ix, m.key, m.fmt).c_str(),
-                            metric_ratio(m, px, ix).c_str());
+                            metric_ratio(m, px, ix).c_str(), paired_ratios(m, px, ix).c_str());
         }
         for (auto &t : transports)
             for (int n : counts)
@@ -718,7 +723,7 @@ std::string runs_summary(const std::vector<double> &values) {
 // and the channel, and their frames alternate, so that the VM's noise falls on both alike.
 void one_subscriber_interleaved(const Options &o) {
     const std::vector<size_t> sizes =
-        o.pair_sizes.empty() ? std::vector<size_t>{4 * KiB, 8 * MiB} : o.pair_sizes;
+        o.sizes.empty() ? std::vector<size_t>{4 * KiB, 8 * MiB} : o.sizes;
     std::vector<std::pair<const char *, int64_t>> modes;
     for (auto [mode, spin] : {std::pair<const char *, int64_t>{"spin", -1}, {"default", default_spin}})
         if (o.pair_modes.empty() ||
@@ -933,13 +938,16 @@ int usage(const char *why) {
                  "px_bench_stream: %s\nusage: px_bench_stream [--quick] [--reps N] "
                  "[--seconds S] [--lag-seconds S] [--churn-seconds S] [--churn-only] [--lag-only]\n"
                  "                 [--spin-only] [--pairs-only] [--fan-out-only] [--size S] [--mode M]\n"
+                 "                 [--subs N]\n"
                  "  --quick          5 repetitions of 0.1 s (lag case 0.4 s, join/leave 0.5 s)\n"
                  "  --churn-only     only the join/leave stall phase\n"
                  "  --spin-only      only the one-subscriber phase (stream vs plain channel)\n"
                  "  --pairs-only     only its frame-by-frame part (one process pair holds both)\n"
-                 "  --size 4k|8m, --mode spin|default\n"
-                 "                   the frame-by-frame part's frame sizes and modes (repeatable;\n"
-                 "                   all by default): with --reps 40, to see a 2-3%% difference\n"
+                 "  --size 4k|8m     frame sizes of the fan-out and frame-by-frame parts\n"
+                 "  --subs N         subscriber counts of the fan-out part (1-64)\n"
+                 "  --mode spin|default\n"
+                 "                   modes of the frame-by-frame part (each repeatable; all by\n"
+                 "                   default): with --reps 40, to see a 2-3%% difference\n"
                  "  --fan-out-only   only the fan-out phase (1-8 subscribers vs iceoryx)\n",
                  why);
     return 2;
@@ -1005,7 +1013,10 @@ int main(int argc, char **argv) {
         } else if (a == "--pairs-only") {
             o.pairs_only = true;
         } else if (a == "--size" && v && (std::string(v) == "4k" || std::string(v) == "8m")) {
-            o.pair_sizes.push_back(std::string(v) == "4k" ? 4 * KiB : 8 * MiB);
+            o.sizes.push_back(std::string(v) == "4k" ? 4 * KiB : 8 * MiB);
+            ++i;
+        } else if (a == "--subs" && v && std::atoi(v) > 0 && std::atoi(v) <= 64) {
+            o.fan_out_counts.push_back(std::atoi(v));
             ++i;
         } else if (a == "--mode" && v && (std::string(v) == "spin" || std::string(v) == "default")) {
             o.pair_modes.emplace_back(v);
