@@ -99,7 +99,9 @@ PX_HOT void Channel::send(const Buffer &buf, int64_t timeout_ns, wire::StreamTag
 PX_HOT bool Channel::send_unless_closed(const Buffer &buf, int64_t timeout_ns, wire::StreamTag tag,
                                  Returns returns) {
     follow_fork();
-    if (!stream_sender_)
+    // A stream publisher's end never receives, so it has no returns to send: its sends skip
+    // the outbox (a line of its own, cold at every frame).
+    if (!send_.stream_end())
         conn_.outbox->flush();
     return send_.send_unless_closed(buf, timeout_ns, tag, returns);
 }

@@ -65,10 +65,7 @@ public:
     // word (set before its first record; from then on the publisher makes every call on that
     // end under its own lock, and the end's sends take none of theirs); the subscriber's end
     // sleeps on it once it has the publisher's stream_wake record.
-    void set_stream_wake(Ref<StreamWake> stream) {
-        send_.set_stream(std::move(stream));
-        stream_sender_ = true;
-    }
+    void set_stream_wake(Ref<StreamWake> stream) { send_.set_stream(std::move(stream)); }
     void sleep_on_stream(const Buffer &page) { recv_.sleep_on_stream(page); }
     // See SendSide::register_ahead.
     bool register_ahead(const Ref<Segment> &segment);
@@ -129,9 +126,6 @@ private:
     void adopt_process();
 
     Connection conn_;
-    // A stream publisher's end (set_stream_wake): it never receives, so it never has returns
-    // to send, and its sends skip the outbox (a line of its own, cold at every frame).
-    bool stream_sender_ = false;
     std::atomic<uint64_t> fork_generation_;
     std::mutex fork_mutex_;
     SendSide send_;

@@ -58,7 +58,7 @@ PX_HOT bool SendSide::send_unless_closed(const Buffer &buf, int64_t timeout_ns, 
         }
     } collect_after{inbox_, coarse_now, returns == Returns::after};
     std::unique_lock lock(mutex_, std::defer_lock);
-    if (!serialized_by_caller_)
+    if (!stream_end_)
         lock.lock();
     try {
         return send_locked(buf, timeout_ns, tag, coarse_now);

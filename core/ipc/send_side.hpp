@@ -68,8 +68,10 @@ public:
     void set_stream(Ref<StreamWake> stream) {
         std::lock_guard lock(mutex_);
         wake_.set_stream(std::move(stream));
-        serialized_by_caller_ = true;
+        stream_end_ = true;
     }
+    // A stream publisher's end (set_stream).
+    bool stream_end() const noexcept { return stream_end_; }
     bool receiver_shares_cpu() const noexcept { return wake_.consumer_shares_cpu(); }
     uint64_t receiver_position() const noexcept { return wake_.consumer_position(); }
 
@@ -111,8 +113,8 @@ private:
     };
     // set_stream: every call is made under the caller's lock (a stream publisher's), and sends
     // skip mutex_. Written under both locks, before the stream's first send.
-    bool serialized_by_caller_ = false;
-    mutable std::mutex mutex_; // guards everything below (serialized_by_caller_: the caller's lock)
+    bool stream_end_ = false;
+    mutable std::mutex mutex_; // guards everything below (stream_end_: the caller's lock does)
     RingProducer ring_;
     std::unordered_map<uint64_t, Sent> sent_segments_; // by Segment::serial()
     uint32_t next_segment_id_ = 1;
