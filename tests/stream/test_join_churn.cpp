@@ -218,9 +218,8 @@ TEST_CASE("a departure taken down in pieces keeps the publisher's fd readable un
     leave.post('l');
     CHECK(wait_child(sub) == 0);
 
-    // One publish (over a millisecond of the coarse clock after the last housekeeping) takes
-    // it out and closes its channel; its control blocks are left to later pieces, which the
-    // fd announces.
+    // One publish (over a millisecond after the last housekeeping) takes it out and closes its
+    // channel; its control blocks are left to later pieces, which the fd announces.
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
     REQUIRE(publish_frame(pub, pool, frame_len, 3) == PX_OK);
     CHECK(px_publisher_subscriber_count(pub) == 0);
